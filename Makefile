@@ -1,0 +1,33 @@
+# The two commands: `make demo` and `make test`. Both install into .venv first when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KERAS_BACKEND := tensorflow
+export TF_CPP_MIN_LOG_LEVEL := 2
+export MPLBACKEND := Agg
+
+.PHONY: demo test install bench tutorials clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m geokeras.demo --outdir demo_output
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+tutorials: $(STAMP)
+	cd tutorials && for f in [0-9][0-9]_*.py; do echo "== $$f"; ../$(BIN)/python $$f || exit 1; done
+
+bench: $(STAMP)
+	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache

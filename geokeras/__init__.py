@@ -1,0 +1,12 @@
+"""geokeras: autoencoders on Keras 3 for geoscience signals."""
+import os as _os
+
+_backend = _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if _backend != "tensorflow":
+    raise ImportError(
+        "geokeras needs the TensorFlow backend of Keras. "
+        f"Received KERAS_BACKEND={_backend!r}; unset it or set KERAS_BACKEND=tensorflow."
+    )
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
