@@ -1,0 +1,108 @@
+"""Argument validation shared by layers and model builders.
+
+Every helper raises ``ValueError`` in the team format::
+
+    Invalid value for argument `filters`. Expected a strictly positive integer. Received filters=0.
+"""
+import numbers
+
+__all__ = [
+    "check_positive_int",
+    "check_int_sequence",
+    "check_number",
+    "check_choice",
+]
+
+
+def _fail(name, expectation, value):
+    raise ValueError(
+        f"Invalid value for argument `{name}`. Expected {expectation}. Received {name}={value!r}."
+    )
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(name, value):
+    """Return ``int(value)`` if it is an integer > 0, else raise ``ValueError``.
+
+    >>> check_positive_int("units", 3)
+    3
+    >>> check_positive_int("units", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `units`. Expected a strictly positive integer. Received units=0.
+    """
+    if not _is_int(value) or value <= 0:
+        _fail(name, "a strictly positive integer", value)
+    return int(value)
+
+
+def check_int_sequence(name, value, length=None, allow_scalar=True, allow_empty=False):
+    """Return a tuple of strictly positive ints.
+
+    A scalar is accepted when ``allow_scalar`` (it becomes a 1-tuple, or a ``length``-tuple
+    when ``length`` is given).
+
+    >>> check_int_sequence("hidden_units", (8, 4))
+    (8, 4)
+    >>> check_int_sequence("kernel_size", 3, length=2)
+    (3, 3)
+    """
+    if _is_int(value) and allow_scalar:
+        if value <= 0:
+            _fail(name, "a strictly positive integer or a sequence of them", value)
+        return (int(value),) * (length or 1)
+    try:
+        items = tuple(value)
+    except TypeError:
+        _fail(name, "a sequence of strictly positive integers", value)
+    if not items and not allow_empty:
+        _fail(name, "a non-empty sequence of strictly positive integers", value)
+    if not all(_is_int(v) and v > 0 for v in items):
+        _fail(name, "a sequence of strictly positive integers", value)
+    if length is not None and len(items) != length:
+        _fail(name, f"a strictly positive integer or a sequence of {length} of them", value)
+    return tuple(int(v) for v in items)
+
+
+def check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+    """Return ``float(value)`` if it is a finite number within the bounds.
+
+    >>> check_number("rate", 0.5, low=0.0, high=1.0, high_open=True)
+    0.5
+    >>> check_number("rate", 1.0, low=0.0, high=1.0, high_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `rate`. Expected a number in [0.0, 1.0). Received rate=1.0.
+    """
+    if low is not None and high is not None:
+        expectation = f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    elif low is not None:
+        expectation = f"a number {'>' if low_open else '>='} {low}"
+    elif high is not None:
+        expectation = f"a number {'<' if high_open else '<='} {high}"
+    else:
+        expectation = "a finite number"
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value:
+        _fail(name, expectation, value)
+    v = float(value)
+    if v in (float("inf"), float("-inf")):
+        _fail(name, expectation, value)
+    if low is not None and (v < low or (low_open and v == low)):
+        _fail(name, expectation, value)
+    if high is not None and (v > high or (high_open and v == high)):
+        _fail(name, expectation, value)
+    return v
+
+
+def check_choice(name, value, choices):
+    """Return ``value`` if it is one of ``choices``.
+
+    >>> check_choice("likelihood", "gaussian", ("gaussian", "bernoulli"))
+    'gaussian'
+    """
+    if value not in choices:
+        _fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value
