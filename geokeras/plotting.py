@@ -1,0 +1,129 @@
+"""Before/after figures of a denoised record: waveforms and spectrograms, written as PNG.
+
+Example:
+    >>> import numpy as np, obspy, os, tempfile
+    >>> from geokeras.plotting import plot_denoising
+    >>> tr = obspy.Trace(np.random.default_rng(0).normal(size=600).astype("float32"))
+    >>> tr.stats.update(dict(network="XX", station="TEST", channel="HHZ", sampling_rate=100.0))
+    >>> out = tr.copy(); out.data = out.data * 0.1
+    >>> path = plot_denoising(tr, out, os.path.join(tempfile.mkdtemp(), "fig.png"))
+    >>> open(path, "rb").read(4) == b"\\x89PNG"
+    True
+"""
+import os
+import tempfile
+
+import numpy as np
+import obspy
+
+
+def _as_stream(x, name):
+    if isinstance(x, obspy.Trace):
+        return obspy.Stream([x])
+    if isinstance(x, obspy.Stream):
+        return x
+    raise TypeError(f"Invalid value for argument `{name}`. Expected an obspy Stream or Trace. "
+                    f"Received {type(x).__name__}.")
+
+
+def _pairs(before, after):
+    """Match traces of ``after`` to ``before`` by id and start time (segments after gaps included)."""
+    pairs = []
+    for tr_a in after:
+        candidates = [tr_b for tr_b in before.select(id=tr_a.id)
+                      if abs(tr_b.stats.starttime - tr_a.stats.starttime) < tr_a.stats.delta / 2]
+        if not candidates:
+            candidates = before.select(id=tr_a.id)
+        if candidates:
+            pairs.append((candidates[0], tr_a))
+    if not pairs:
+        raise ValueError("Nothing to plot: no trace of `after` has a matching id in `before`.")
+    return pairs
+
+
+def _spectrogram(ax, tr, vmin=None, vmax=None):
+    from scipy import signal
+
+    x = np.ma.filled(np.ma.masked_invalid(np.asarray(tr.data, dtype=np.float64)), 0.0)
+    fs = tr.stats.sampling_rate
+    nperseg = int(min(max(16, 2 ** np.round(np.log2(max(fs * 2.0, 16)))), max(len(x), 16)))
+    while len(x) / (nperseg / 2) > 4000:  # at most ~4000 columns for long records
+        nperseg *= 2
+    nperseg = min(nperseg, len(x)) if len(x) >= 8 else len(x)
+    if nperseg < 8:
+        ax.text(0.5, 0.5, "too short for a spectrogram", ha="center", va="center", transform=ax.transAxes)
+        return None
+    f, t, sxx = signal.spectrogram(x, fs=fs, nperseg=nperseg, noverlap=nperseg // 2, detrend="constant")
+    db = 10 * np.log10(sxx + 1e-20)
+    if vmax is None:
+        vmax = float(np.nanpercentile(db, 99.5)) if db.size else 0.0
+        vmin = vmax - 80.0
+    ax.pcolormesh(t, f, db, shading="auto", vmin=vmin, vmax=vmax, cmap="viridis", rasterized=True)
+    ax.set_ylabel("Hz")
+    return vmin, vmax
+
+
+def plot_denoising(before, after, path, spectrogram=True, dpi=100, max_points=200_000):
+    """Plot a record before and after denoising, one row per component, and write a PNG.
+
+    Each trace gets a waveform row (before in grey, after in colour, same axes) and, with
+    ``spectrogram=True``, two spectrogram rows (before, after) on the same colour scale. The title
+    of each row names the trace id and its start and end times. Long traces are decimated for
+    drawing only (``max_points`` per line).
+
+    The file is written atomically: to a temporary file in the same folder, then renamed.
+
+    Args:
+        before: the input ``obspy.Stream`` or ``Trace``.
+        after: the denoised ``obspy.Stream`` or ``Trace`` (ids matched to ``before``).
+        path: the PNG file to write.
+        spectrogram: also draw spectrograms (``scipy.signal.spectrogram``).
+        dpi: resolution.
+        max_points: largest number of points drawn per waveform.
+
+    Returns:
+        ``path`` as a string.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    pairs = _pairs(_as_stream(before, "before"), _as_stream(after, "after"))
+    rows_per = 3 if spectrogram else 1
+    fig = Figure(figsize=(11, 2.3 * rows_per * len(pairs)), dpi=dpi, layout="constrained")
+    axes = fig.subplots(rows_per * len(pairs), 1, squeeze=False)[:, 0]
+    for i, (tr_b, tr_a) in enumerate(pairs):
+        ax = axes[i * rows_per]
+        step = max(1, int(np.ceil(tr_a.stats.npts / max_points)))
+        for tr, colour, label in ((tr_b, "0.6", "before"), (tr_a, "C0", "after")):
+            t = tr.times()[::step]
+            ax.plot(t + (tr.stats.starttime - tr_a.stats.starttime), tr.data[::step], color=colour, lw=0.6,
+                    label=label)
+        ax.set_title(f"{tr_a.id}  {tr_a.stats.starttime} - {tr_a.stats.endtime}  "
+                     f"({tr_a.stats.sampling_rate:g} Hz)", fontsize=9)
+        ax.set_ylabel("counts")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlim(0, max(tr_a.stats.endtime - tr_a.stats.starttime, tr_a.stats.delta))
+        if spectrogram:
+            scale = _spectrogram(axes[i * rows_per + 1], tr_b)
+            axes[i * rows_per + 1].set_title(f"{tr_b.id} before: spectrogram (dB)", fontsize=9)
+            _spectrogram(axes[i * rows_per + 2], tr_a, *(scale or (None, None)))
+            axes[i * rows_per + 2].set_title(f"{tr_a.id} after: spectrogram (dB)", fontsize=9)
+            axes[i * rows_per + 1].set_xlim(ax.get_xlim())
+            axes[i * rows_per + 2].set_xlim(ax.get_xlim())
+    axes[-1].set_xlabel(f"seconds after {pairs[0][1].stats.starttime}")
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
