@@ -96,10 +96,9 @@ class TiedDense(keras.layers.Layer):
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
 
-    def compute_output_shape(self, input_shape, transpose=False):
-        if transpose:
-            return tuple(input_shape[:-1]) + (self.input_dim,)
-        return tuple(input_shape[:-1]) + (self.units,)
+    def compute_output_spec(self, inputs, transpose=False):
+        units = self.input_dim if transpose else self.units
+        return keras.KerasTensor(tuple(inputs.shape[:-1]) + (units,), dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,102 @@
+"""Building blocks shared by the model builders: conv layers of any rank, padding/cropping."""
+import math
+
+import keras
+
+from geokeras._checks import check_int_sequence
+
+__all__ = [
+    "conv_layer",
+    "conv_transpose_layer",
+    "pad_to_multiple",
+    "crop_back",
+    "check_conv_input_shape",
+]
+
+_CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+_CONV_T = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+_PAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: keras.layers.ZeroPadding3D}
+_CROP = {1: keras.layers.Cropping1D, 2: keras.layers.Cropping2D, 3: keras.layers.Cropping3D}
+
+
+def check_conv_input_shape(input_shape):
+    """Validate ``input_shape`` = ``(*spatial, channels)`` with rank 1 to 3; return it as a tuple.
+
+    >>> check_conv_input_shape((3000, 1))
+    (3000, 1)
+    >>> check_conv_input_shape((None, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `input_shape`. Expected (steps, channels), (height, width, channels) or (depth, height, width, channels) with strictly positive integers. Received input_shape=(None, 1).
+    """
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = None
+    ok = (
+        shape is not None
+        and 2 <= len(shape) <= 4
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    )
+    if not ok:
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (steps, channels), "
+            "(height, width, channels) or (depth, height, width, channels) with strictly "
+            f"positive integers. Received input_shape={input_shape!r}."
+        )
+    return shape
+
+
+def conv_layer(rank, filters, kernel_size, strides=1, activation=None, name=None, **kwargs):
+    """Return a ``Conv{rank}D`` layer with ``padding="same"``."""
+    return _CONV[rank](
+        filters, kernel_size, strides=strides, padding="same", activation=activation, name=name, **kwargs
+    )
+
+
+def conv_transpose_layer(rank, filters, kernel_size, strides=1, activation=None, name=None, **kwargs):
+    """Return a ``Conv{rank}DTranspose`` layer with ``padding="same"`` (output = input * strides)."""
+    return _CONV_T[rank](
+        filters, kernel_size, strides=strides, padding="same", activation=activation, name=name, **kwargs
+    )
+
+
+def _split(total):
+    return total // 2, total - total // 2
+
+
+def pad_to_multiple(x, multiple, name="pad"):
+    """Zero-pad the spatial axes of ``x`` so that each is a multiple of ``multiple``.
+
+    Padding is split evenly between both ends (the extra sample at the end) with a
+    ``ZeroPadding{rank}D`` layer. Returns ``(x_padded, cropping)``; pass ``cropping`` to
+    :func:`crop_back` to restore the original extent. Spatial sizes must be static.
+
+    Args:
+        x: Symbolic tensor ``(batch, *spatial, channels)``.
+        multiple: An int or one int per spatial axis.
+        name: Name of the padding layer (only created when padding is needed).
+
+    Example:
+
+    >>> x = keras.Input((1001, 1))
+    >>> y, cropping = pad_to_multiple(x, 8)
+    >>> tuple(y.shape), cropping
+    ((None, 1008, 1), ((3, 4),))
+    """
+    spatial = tuple(x.shape[1:-1])
+    rank = len(spatial)
+    multiples = check_int_sequence("multiple", multiple, length=rank)
+    cropping = tuple(_split(math.ceil(n / m) * m - n) for n, m in zip(spatial, multiples))
+    if any(a or b for a, b in cropping):
+        padding = cropping[0] if rank == 1 else cropping
+        x = _PAD[rank](padding, name=name)(x)
+    return x, cropping
+
+
+def crop_back(x, cropping, name="crop"):
+    """Undo :func:`pad_to_multiple` with a ``Cropping{rank}D`` layer (identity if no padding)."""
+    rank = len(cropping)
+    if any(a or b for a, b in cropping):
+        x = _CROP[rank](cropping[0] if rank == 1 else cropping, name=name)(x)
+    return x

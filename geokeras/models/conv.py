@@ -1,0 +1,139 @@
+"""Convolutional autoencoders of any rank (traces, images, volumes) from one builder."""
+import keras
+
+from geokeras._checks import check_int_sequence
+from geokeras.models.blocks import (
+    check_conv_input_shape,
+    conv_layer,
+    conv_transpose_layer,
+    crop_back,
+    pad_to_multiple,
+)
+
+__all__ = ["build_conv_autoencoder", "build_conv1d_autoencoder", "build_conv2d_autoencoder"]
+
+
+def _check_strides(strides, n_levels, rank):
+    """Per-level, per-axis strides as a tuple of ``n_levels`` tuples of ``rank`` ints."""
+    if isinstance(strides, int) and not isinstance(strides, bool):
+        level = check_int_sequence("strides", strides, length=rank)
+        return (level,) * n_levels
+    try:
+        items = tuple(strides)
+    except TypeError:
+        items = None
+    if items is None or len(items) != n_levels:
+        raise ValueError(
+            "Invalid value for argument `strides`. Expected a strictly positive integer or one "
+            f"entry per level of `filters` ({n_levels}). Received strides={strides!r}."
+        )
+    return tuple(check_int_sequence("strides", s, length=rank) for s in items)
+
+
+def build_conv_autoencoder(
+    input_shape,
+    filters=(16, 32),
+    kernel_size=7,
+    strides=2,
+    activation="relu",
+    output_activation="linear",
+    skip_connections=False,
+    name="conv_autoencoder",
+):
+    """Build a convolutional autoencoder whose output has exactly the input's shape.
+
+    The rank comes from ``input_shape``: ``(steps, channels)`` -> ``Conv1D`` /
+    ``Conv1DTranspose``; ``(height, width, channels)`` -> ``Conv2D`` / ``Conv2DTranspose``
+    (``(depth, height, width, channels)`` -> 3D). Each level of ``filters`` is a strided
+    ``"same"`` convolution in the encoder and a strided transposed convolution in the
+    decoder; a final ``"same"`` convolution maps back to the input channels.
+
+    Any spatial size works (3000, 1001, 7...): inside the graph a ``ZeroPadding{rank}D``
+    layer pads each spatial axis to a multiple of the total stride (split evenly between both
+    ends) and a ``Cropping{rank}D`` layer crops the reconstruction back. No ``Lambda`` layer.
+
+    Args:
+        input_shape: ``(*spatial, channels)`` with static sizes.
+        filters: Filters of each encoder level (the decoder mirrors them).
+        kernel_size: Kernel size (int or one per spatial axis).
+        strides: Downsampling factor of each level: an int, or one entry per level
+            (each an int or one int per spatial axis).
+        activation: Activation of the hidden convolutions.
+        output_activation: Activation of the reconstruction.
+        skip_connections: If True, U-Net style: the decoder concatenates the encoder features
+            of the same resolution before each transposed convolution except the first.
+        name: Model name.
+
+    Returns:
+        An uncompiled functional ``keras.Model`` with attribute ``encoder`` (input ->
+        bottleneck features; not saved in ``.keras`` files).
+
+    Example:
+
+    >>> import numpy as np
+    >>> ae = build_conv_autoencoder((1001, 1), filters=(4, 8), kernel_size=5)
+    >>> ae(np.zeros((2, 1001, 1), "float32")).shape
+    TensorShape([2, 1001, 1])
+    >>> ae.encoder.output.shape  # 1001 padded to 1004, divided by 2 * 2
+    (None, 251, 8)
+    """
+    input_shape = check_conv_input_shape(input_shape)
+    rank = len(input_shape) - 1
+    filters = check_int_sequence("filters", filters)
+    kernel_size = check_int_sequence("kernel_size", kernel_size, length=rank)
+    level_strides = _check_strides(strides, len(filters), rank)
+    keras.activations.get(activation)
+    keras.activations.get(output_activation)
+    total = [1] * rank
+    for s in level_strides:
+        total = [t * si for t, si in zip(total, s)]
+
+    inputs = keras.Input(input_shape, name="input")
+    x, cropping = pad_to_multiple(inputs, total, name="pad")
+    features = []
+    for i, (f, s) in enumerate(zip(filters, level_strides)):
+        features.append(x)
+        x = conv_layer(rank, f, kernel_size, strides=s, activation=activation, name=f"encoder_conv_{i}")(x)
+    code = x
+    for i in reversed(range(len(filters))):
+        if skip_connections and i < len(filters) - 1:
+            x = keras.layers.Concatenate(name=f"skip_{i + 1}")([x, features[i + 1]])
+        f = filters[i - 1] if i > 0 else filters[0]
+        x = conv_transpose_layer(
+            rank, f, kernel_size, strides=level_strides[i], activation=activation, name=f"decoder_conv_{i}"
+        )(x)
+    x = conv_layer(rank, input_shape[-1], kernel_size, activation=output_activation, name="output_conv")(x)
+    outputs = crop_back(x, cropping, name="crop")
+    model = keras.Model(inputs, outputs, name=name)
+    model.encoder = keras.Model(inputs, code, name=f"{name}_encoder")
+    return model
+
+
+def build_conv1d_autoencoder(input_shape=(3000, 1), **kwargs):
+    """Conv1D autoencoder for traces ``(steps, channels)``; see :func:`build_conv_autoencoder`.
+
+    >>> build_conv1d_autoencoder((7, 1), filters=(2,), kernel_size=3).output.shape
+    (None, 7, 1)
+    """
+    if len(tuple(input_shape)) != 2:
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (steps, channels). "
+            f"Received input_shape={input_shape!r}."
+        )
+    kwargs.setdefault("name", "conv1d_autoencoder")
+    return build_conv_autoencoder(input_shape, **kwargs)
+
+
+def build_conv2d_autoencoder(input_shape, **kwargs):
+    """Conv2D autoencoder for ``(height, width, channels)``; see :func:`build_conv_autoencoder`.
+
+    >>> build_conv2d_autoencoder((7, 9, 2), filters=(2,), kernel_size=3).output.shape
+    (None, 7, 9, 2)
+    """
+    if len(tuple(input_shape)) != 3:
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (height, width, channels). "
+            f"Received input_shape={input_shape!r}."
+        )
+    kwargs.setdefault("name", "conv2d_autoencoder")
+    return build_conv_autoencoder(input_shape, **kwargs)
