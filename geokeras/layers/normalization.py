@@ -1,0 +1,87 @@
+"""In-graph per-window standardization and its inverse, so a denoiser takes raw counts at any scale.
+
+`WindowStandardization` returns ``[(x - mean) / (std + epsilon), std]`` per window (statistics over the time
+axis of each sample and channel); `WindowRescale` multiplies a network output by that ``std`` to go back to the
+input's units. An all-zero window gives a zero normalized window and a zero ``std``, so the rescaled output is
+exactly zero (no division by zero, no NaN). The mean is not added back: like a band-pass filter, a denoiser
+built from these layers removes the window's DC offset.
+
+`WindowStandardization` can also carry the ``sampling_rate`` and ``window_length`` a denoiser was trained for,
+in its config, so that `geokeras.models.denoiser.denoiser_info` reads them from a reloaded ``.keras`` file.
+
+Example:
+    >>> import numpy as np
+    >>> from geokeras.layers.normalization import WindowStandardization, WindowRescale
+    >>> x = np.array([[[1.0], [3.0], [5.0], [7.0]]], "float32") * 1000
+    >>> xn, std = WindowStandardization()(x)
+    >>> [round(float(v), 3) for v in np.asarray(xn)[0, :, 0]], round(float(np.asarray(std)[0, 0, 0]), 1)
+    ([-1.342, -0.447, 0.447, 1.342], 2236.1)
+    >>> np.allclose(np.asarray(WindowRescale()([xn, std])), x - x.mean())
+    True
+"""
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class WindowStandardization(keras.layers.Layer):
+    """Standardize each window: subtract its mean, divide by its standard deviation plus ``epsilon``.
+
+    Args:
+        epsilon: added to the standard deviation (default 1e-20, small enough for data in SI units such
+            as m/s; float32 squares limit the usable amplitudes to about 1e-18 and above).
+        sampling_rate: optional metadata (Hz) stored in the config, not used in the computation.
+        window_length: optional metadata (samples) stored in the config, not used in the computation.
+
+    Input shape: ``(batch, time, channels)``. Outputs: ``[normalized (batch, time, channels),
+    std (batch, 1, channels)]``.
+    """
+
+    def __init__(self, epsilon=1e-20, sampling_rate=None, window_length=None, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ValueError(
+                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
+            )
+        if sampling_rate is not None and not sampling_rate > 0:
+            raise ValueError(
+                "Invalid value for argument `sampling_rate`. Expected a strictly positive number or None. "
+                f"Received sampling_rate={sampling_rate!r}."
+            )
+        self.epsilon = float(epsilon)
+        self.sampling_rate = None if sampling_rate is None else float(sampling_rate)
+        self.window_length = None if window_length is None else int(window_length)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=1, keepdims=True)
+        centered = x - mean
+        std = ops.sqrt(ops.mean(ops.square(centered), axis=1, keepdims=True))
+        return [centered / (std + self.epsilon), std]
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape), (input_shape[0], 1, input_shape[2])]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(epsilon=self.epsilon, sampling_rate=self.sampling_rate, window_length=self.window_length)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class WindowRescale(keras.layers.Layer):
+    """Inverse of `WindowStandardization`'s scaling: call with ``[normalized, std]``, returns ``normalized * std``.
+
+    Example:
+        >>> import numpy as np
+        >>> y = WindowRescale()([np.ones((1, 3, 1), "float32"), np.full((1, 1, 1), 4.0, "float32")])
+        >>> np.asarray(y)[0, :, 0].tolist()
+        [4.0, 4.0, 4.0]
+    """
+
+    def call(self, inputs):
+        normalized, std = inputs
+        return normalized * std
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])

@@ -1,0 +1,184 @@
+"""In-graph short-time Fourier transform layers (forward and inverse) for fixed-length windows.
+
+`STFT` turns a batch of windows ``(batch, signal_length, 1)`` into ``(batch, frames, bins, 2)`` (real and
+imaginary parts as channels); `InverseSTFT` undoes it exactly (up to float32 rounding) and restores the
+original length. Both pad the signal by ``frame_length - frame_step`` zeros on the left and at least as many
+on the right, so every kept sample is covered by a full set of overlapping frames and
+``tf.signal.inverse_stft_window_fn`` gives perfect reconstruction (Hann window, ``frame_step`` dividing
+``frame_length`` by 2 or more). `ComplexMask` multiplies both channels by a real mask.
+
+Example:
+    >>> import numpy as np
+    >>> from geokeras.layers.stft import STFT, InverseSTFT
+    >>> x = np.random.default_rng(0).normal(size=(2, 3000, 1)).astype("float32")
+    >>> spec = STFT(frame_length=64, frame_step=16)(x)
+    >>> tuple(spec.shape)
+    (2, 191, 33, 2)
+    >>> y = InverseSTFT(signal_length=3000, frame_length=64, frame_step=16)(spec)
+    >>> tuple(y.shape), bool(np.abs(np.asarray(y) - x).max() < 1e-4)
+    ((2, 3000, 1), True)
+"""
+import keras
+import tensorflow as tf
+
+_WINDOWS = {"hann": tf.signal.hann_window, "hamming": tf.signal.hamming_window}
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}."
+        )
+
+
+def _check_framing(frame_length, frame_step, fft_length, window):
+    _check_positive_int("frame_length", frame_length)
+    _check_positive_int("frame_step", frame_step)
+    _check_positive_int("fft_length", fft_length)
+    if frame_step > frame_length // 2:
+        raise ValueError(
+            "Invalid value for argument `frame_step`. Expected at most frame_length // 2 "
+            f"({frame_length // 2}) for an invertible transform. Received frame_step={frame_step}."
+        )
+    if fft_length < frame_length:
+        raise ValueError(
+            "Invalid value for argument `fft_length`. Expected fft_length >= frame_length "
+            f"({frame_length}). Received fft_length={fft_length}."
+        )
+    if window not in _WINDOWS:
+        raise ValueError(
+            f"Invalid value for argument `window`. Expected one of {sorted(_WINDOWS)}. Received window={window!r}."
+        )
+
+
+def stft_padding(signal_length, frame_length, frame_step):
+    """Return ``(left, right, frames)``: the zero padding used by `STFT` and the number of frames.
+
+    Args:
+        signal_length: number of samples of the window.
+        frame_length: STFT frame length in samples.
+        frame_step: hop between frames in samples.
+
+    Example:
+        >>> stft_padding(3000, 64, 16)
+        (48, 56, 191)
+    """
+    left = frame_length - frame_step
+    total = signal_length + 2 * left
+    right = left + (-(total - frame_length)) % frame_step
+    frames = 1 + (signal_length + left + right - frame_length) // frame_step
+    return left, right, frames
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class STFT(keras.layers.Layer):
+    """Short-time Fourier transform of fixed-length windows, real and imaginary parts as channels.
+
+    Args:
+        frame_length: frame length in samples (default 64).
+        frame_step: hop in samples, at most ``frame_length // 2`` (default 16).
+        fft_length: FFT size, at least ``frame_length`` (default ``frame_length``); ``fft_length // 2 + 1``
+            frequency bins.
+        window: ``"hann"`` (default) or ``"hamming"``.
+
+    Input shape: ``(batch, signal_length, 1)`` or ``(batch, signal_length)``.
+    Output shape: ``(batch, frames, fft_length // 2 + 1, 2)`` with frames from `stft_padding`.
+    """
+
+    def __init__(self, frame_length=64, frame_step=16, fft_length=None, window="hann", **kwargs):
+        super().__init__(**kwargs)
+        fft_length = frame_length if fft_length is None else fft_length
+        _check_framing(frame_length, frame_step, fft_length, window)
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fft_length = fft_length
+        self.window = window
+
+    def call(self, inputs):
+        x = tf.convert_to_tensor(inputs, dtype="float32")
+        if x.shape.rank == 3:
+            x = x[..., 0]
+        n = x.shape[-1]
+        if n is None:
+            raise ValueError("STFT needs a static signal length. Received an input with unknown length.")
+        left, right, _ = stft_padding(n, self.frame_length, self.frame_step)
+        x = tf.pad(x, [[0, 0], [left, right]])
+        spec = tf.signal.stft(
+            x, self.frame_length, self.frame_step, self.fft_length, window_fn=_WINDOWS[self.window], pad_end=False
+        )
+        return tf.stack([tf.math.real(spec), tf.math.imag(spec)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        _, _, frames = stft_padding(input_shape[1], self.frame_length, self.frame_step)
+        return (input_shape[0], frames, self.fft_length // 2 + 1, 2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            frame_length=self.frame_length, frame_step=self.frame_step, fft_length=self.fft_length, window=self.window
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class InverseSTFT(keras.layers.Layer):
+    """Inverse of `STFT`: ``(batch, frames, bins, 2)`` back to ``(batch, signal_length, 1)``.
+
+    Args:
+        signal_length: the length of the original window (the padding of `STFT` is cropped away).
+        frame_length, frame_step, fft_length, window: the same values as the forward `STFT`.
+    """
+
+    def __init__(self, signal_length, frame_length=64, frame_step=16, fft_length=None, window="hann", **kwargs):
+        super().__init__(**kwargs)
+        fft_length = frame_length if fft_length is None else fft_length
+        _check_positive_int("signal_length", signal_length)
+        _check_framing(frame_length, frame_step, fft_length, window)
+        self.signal_length = signal_length
+        self.frame_length = frame_length
+        self.frame_step = frame_step
+        self.fft_length = fft_length
+        self.window = window
+
+    def call(self, inputs):
+        spec = tf.complex(inputs[..., 0], inputs[..., 1])
+        window_fn = tf.signal.inverse_stft_window_fn(self.frame_step, forward_window_fn=_WINDOWS[self.window])
+        x = tf.signal.inverse_stft(spec, self.frame_length, self.frame_step, self.fft_length, window_fn=window_fn)
+        left, _, _ = stft_padding(self.signal_length, self.frame_length, self.frame_step)
+        return x[:, left : left + self.signal_length, None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.signal_length, 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            signal_length=self.signal_length,
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            window=self.window,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class ComplexMask(keras.layers.Layer):
+    """Multiply a two-channel (real, imaginary) spectrogram by a one-channel real mask.
+
+    Call with ``[spectrogram, mask]``: shapes ``(batch, frames, bins, 2)`` and ``(batch, frames, bins, 1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> spec = np.ones((1, 3, 2, 2), "float32")
+        >>> mask = np.full((1, 3, 2, 1), 0.5, "float32")
+        >>> float(np.asarray(ComplexMask()([spec, mask])).max())
+        0.5
+    """
+
+    def call(self, inputs):
+        spec, mask = inputs
+        return spec * mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

@@ -1,0 +1,217 @@
+"""Seismic waveform denoisers: a time-domain Conv1D U-Net and a spectrogram-mask Conv2D U-Net.
+
+Both take raw float32 windows ``(batch, window_length, 1)`` in counts (any scale) and return the denoised
+window with the same shape and units. Per-window standardization (and, for the mask family, the STFT and
+its inverse) run inside the Keras graph with registered layers only, so a saved ``.keras`` file loads with
+``safe_mode=True`` and an exported SavedModel needs no Python glue. The window's mean is removed (the output
+has zero mean per window).
+
+- ``"unet1d"`` (`build_unet1d_denoiser`): Conv1D encoder with strided convolutions, Conv1DTranspose decoder,
+  concatenated skip connections, a linear output on the normalized scale.
+- ``"stftmask"`` (`build_stft_mask_denoiser`): the DeepDenoiser approach: STFT of the normalized window
+  (real and imaginary parts as two channels), a Conv2D U-Net predicting a signal mask in [0, 1] per
+  time-frequency cell, the mask applied to the complex STFT, inverse STFT.
+
+Example:
+    >>> import numpy as np
+    >>> model = build_denoiser("unet1d", window_length=1000, sampling_rate=50.0)
+    >>> x = np.random.default_rng(0).normal(size=(2, 1000, 1)).astype("float32") * 500
+    >>> model.predict(x, verbose=0).shape
+    (2, 1000, 1)
+    >>> denoiser_info(model)
+    {'sampling_rate': 50.0, 'window_length': 1000}
+"""
+import math
+
+import keras
+
+from geokeras.layers.normalization import WindowRescale, WindowStandardization
+from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, stft_padding
+
+DENOISER_FAMILIES = ("unet1d", "stftmask")
+
+
+def _check_common(window_length, sampling_rate, filters):
+    if not isinstance(window_length, int) or isinstance(window_length, bool) or window_length < 16:
+        raise ValueError(
+            "Invalid value for argument `window_length`. Expected an integer >= 16. "
+            f"Received window_length={window_length!r}."
+        )
+    if not sampling_rate > 0:
+        raise ValueError(
+            "Invalid value for argument `sampling_rate`. Expected a strictly positive number. "
+            f"Received sampling_rate={sampling_rate!r}."
+        )
+    if len(filters) < 1 or any(int(f) <= 0 for f in filters):
+        raise ValueError(
+            "Invalid value for argument `filters`. Expected a non-empty sequence of strictly positive integers. "
+            f"Received filters={filters!r}."
+        )
+
+
+def _merge(skip, name):
+    if skip == "add":
+        return keras.layers.Add(name=name)
+    if skip == "concat":
+        return keras.layers.Concatenate(name=name)
+    raise ValueError(f"Invalid value for argument `skip`. Expected 'add' or 'concat'. Received skip={skip!r}.")
+
+
+def build_unet1d_denoiser(
+    window_length=3000, sampling_rate=100.0, filters=(8, 16, 32, 32), kernel_size=5, strides=4, skip="add",
+    name="unet1d_denoiser",
+):
+    """Build the time-domain Conv1D U-Net denoiser.
+
+    Args:
+        window_length: samples per window (the model's fixed input length).
+        sampling_rate: sampling rate in Hz the model is meant for (metadata for `denoiser_info`).
+        filters: channels per level; level 0 runs at full rate, each next level is ``strides`` times shorter.
+        kernel_size: convolution kernel length.
+        strides: down-sampling factor between levels.
+        skip: how skip connections merge: ``"add"`` (cheaper) or ``"concat"``.
+        name: model name.
+
+    Returns:
+        an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
+    """
+    _check_common(window_length, sampling_rate, filters)
+    depth = strides ** (len(filters) - 1)
+    pad = (-window_length) % depth
+    inputs = keras.Input((window_length, 1), name="waveform")
+    x, std = WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, name="standardize")(inputs)
+    if pad:
+        x = keras.layers.ZeroPadding1D((0, pad), name="pad")(x)
+    x = keras.layers.Conv1D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
+    skips = [x]
+    for level, f in enumerate(filters[1:], start=1):
+        x = keras.layers.Conv1D(
+            f, strides * 2, strides=strides, padding="same", activation="relu", name=f"down{level}"
+        )(x)
+        x = keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu", name=f"enc{level}")(x)
+        skips.append(x)
+    for level in range(len(filters) - 1, 0, -1):
+        f = filters[level - 1]
+        x = keras.layers.Conv1DTranspose(
+            f, strides * 2, strides=strides, padding="same", activation="relu", name=f"up{level}"
+        )(x)
+        x = _merge(skip, f"skip{level - 1}")([x, skips[level - 1]])
+        x = keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu", name=f"dec{level - 1}")(x)
+    x = keras.layers.Conv1D(1, 1, name="output_conv")(x)
+    if pad:
+        x = keras.layers.Cropping1D((0, pad), name="crop")(x)
+    outputs = WindowRescale(name="rescale")([x, std])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_stft_mask_denoiser(
+    window_length=3000, sampling_rate=100.0, filters=(6, 12, 24), kernel_size=3, frame_length=32, frame_step=16,
+    fft_length=None, skip="add", name="stftmask_denoiser",
+):
+    """Build the spectrogram-mask Conv2D U-Net denoiser (DeepDenoiser approach).
+
+    Args:
+        window_length: samples per window (the model's fixed input length).
+        sampling_rate: sampling rate in Hz the model is meant for (metadata for `denoiser_info`).
+        filters: channels per U-Net level; each next level halves time frames and frequency bins.
+        kernel_size: Conv2D kernel size.
+        frame_length: STFT frame length in samples (Hann window).
+        frame_step: STFT hop in samples, at most ``frame_length // 2``.
+        fft_length: FFT size (default ``frame_length``); ``fft_length // 2 + 1`` frequency bins.
+        skip: how skip connections merge: ``"add"`` (cheaper) or ``"concat"``.
+        name: model name.
+
+    Returns:
+        an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
+    """
+    _check_common(window_length, sampling_rate, filters)
+    _, _, frames = stft_padding(window_length, frame_length, frame_step)
+    fft_length = frame_length if fft_length is None else fft_length
+    bins = fft_length // 2 + 1
+    depth = 2 ** (len(filters) - 1)
+    pad_t, pad_f = (-frames) % depth, (-bins) % depth
+    inputs = keras.Input((window_length, 1), name="waveform")
+    x, std = WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, name="standardize")(inputs)
+    spec = STFT(frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="stft")(x)
+    x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(spec) if pad_t or pad_f else spec
+    x = keras.layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
+    skips = [x]
+    for level, f in enumerate(filters[1:], start=1):
+        x = keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation="relu", name=f"down{level}")(x)
+        x = keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu", name=f"enc{level}")(x)
+        skips.append(x)
+    for level in range(len(filters) - 1, 0, -1):
+        f = filters[level - 1]
+        x = keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu", name=f"up{level}")(x)
+        x = _merge(skip, f"skip{level - 1}")([x, skips[level - 1]])
+        x = keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu", name=f"dec{level - 1}")(x)
+    mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    if pad_t or pad_f:
+        mask = keras.layers.Cropping2D(((0, pad_t), (0, pad_f)), name="crop")(mask)
+    masked = ComplexMask(name="apply_mask")([spec, mask])
+    x = InverseSTFT(
+        window_length, frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="istft"
+    )(masked)
+    outputs = WindowRescale(name="rescale")([x, std])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_denoiser(family="unet1d", window_length=3000, sampling_rate=100.0, **kwargs):
+    """Build a denoiser of the given family (``"unet1d"`` or ``"stftmask"``); extra arguments go to its builder.
+
+    Example:
+        >>> build_denoiser("stftmask", window_length=600).output_shape
+        (None, 600, 1)
+    """
+    builders = {"unet1d": build_unet1d_denoiser, "stftmask": build_stft_mask_denoiser}
+    if family not in builders:
+        raise ValueError(
+            f"Invalid value for argument `family`. Expected one of {list(DENOISER_FAMILIES)}. Received family={family!r}."
+        )
+    return builders[family](window_length=window_length, sampling_rate=sampling_rate, **kwargs)
+
+
+def denoiser_info(model):
+    """Return ``{"sampling_rate": ..., "window_length": ...}`` stored in a denoiser (also after reloading).
+
+    Raises:
+        ValueError: if the model has no `WindowStandardization` layer carrying that metadata.
+    """
+    for layer in model.layers:
+        if isinstance(layer, WindowStandardization) and layer.window_length is not None:
+            return {"sampling_rate": layer.sampling_rate, "window_length": layer.window_length}
+    raise ValueError(
+        f"Model {model.name!r} is not a geokeras denoiser: no WindowStandardization layer with "
+        "`sampling_rate` and `window_length` metadata."
+    )
+
+
+def estimate_flops(model):
+    """Estimate floating-point operations per window (2 per multiply-add) of a denoiser's forward pass.
+
+    Counts convolutions, transposed convolutions and dense layers exactly (biases and activations
+    ignored) and FFTs as ``2.5 * n * log2(n)`` per real transform of size ``n``; element-wise layers are
+    ignored (a few per sample).
+
+    Example:
+        >>> model = build_unet1d_denoiser()
+        >>> 5e6 < estimate_flops(model) < 5e7
+        True
+    """
+    total = 0.0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose)):
+            in_shape = layer.input.shape
+            kernel = math.prod(layer.kernel_size)
+            total += 2.0 * kernel * in_shape[-1] * layer.filters * math.prod(in_shape[1:-1])
+        elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
+            out_shape = layer.output.shape
+            kernel = math.prod(layer.kernel_size)
+            total += 2.0 * kernel * layer.input.shape[-1] * layer.filters * math.prod(out_shape[1:-1])
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2.0 * layer.input.shape[-1] * layer.units * math.prod(layer.input.shape[1:-1])
+        elif isinstance(layer, (STFT, InverseSTFT)):
+            shape = layer.output.shape if isinstance(layer, STFT) else layer.input.shape
+            n = layer.fft_length
+            total += shape[1] * 2.5 * n * math.log2(n)
+    return total
