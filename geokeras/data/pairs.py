@@ -1,0 +1,433 @@
+"""Training pairs (noisy, clean) generated on the fly from signal sources and real-noise sources.
+
+SNR definition (used everywhere in geokeras): the window power ratio
+
+    snr_db = 10 * log10(sum(clean**2) / sum(noise**2))
+
+over the whole window. `PairGenerator` scales the noise window so that each pair hits its drawn SNR
+exactly (up to float32 rounding, far below 0.1 dB).
+
+Sources:
+    * signals: the post-P part of the bundled events (`split_event`, ranked with `record_snr_db` /
+      `rank_records` because they still contain noise) and synthetic seismograms
+      (`geokeras.data.synthetic`);
+    * noises: real noise, e.g. the pre-P part of the bundled events (`split_event`).
+`sources_from_events` does both for a list of `geokeras.data.datasets.EventRecord`.
+
+Example:
+    >>> import numpy as np
+    >>> from geokeras.data.pairs import PairGenerator, snr_db
+    >>> rng = np.random.default_rng(0)
+    >>> signals = [np.sin(np.arange(600) / 5.0)]
+    >>> noises = [rng.standard_normal(800)]
+    >>> gen = PairGenerator(signals, noises, window_length=500, snr_db=(5.0, 5.0), seed=1)
+    >>> noisy, clean = gen.sample(4)
+    >>> noisy.shape, noisy.dtype
+    ((4, 500), dtype('float32'))
+    >>> np.allclose(snr_db(clean, noisy - clean), 5.0, atol=0.01)
+    True
+"""
+import numpy as np
+
+from geokeras.metrics import snr_db
+
+__all__ = [
+    "snr_db", "PairGenerator", "make_pair_dataset", "split_event", "record_snr_db", "rank_records",
+    "sources_from_events",
+]
+
+
+def _cosine_taper(n, n_taper):
+    """Weights of length ``n`` rising/falling over ``n_taper`` samples at both ends (Hann halves)."""
+    w = np.ones(n)
+    n_taper = int(min(n_taper, n // 2))
+    if n_taper > 0:
+        ramp = 0.5 * (1.0 - np.cos(np.pi * (np.arange(n_taper) + 0.5) / n_taper))
+        w[:n_taper] = ramp
+        w[n - n_taper:] = ramp[::-1]
+    return w
+
+
+def _as_trace_data(record_trace, p_time, sampling_rate):
+    """Return (data float64, p_index float) for an obspy Trace (p_time UTCDateTime) or an array."""
+    if hasattr(record_trace, "stats"):
+        tr = record_trace
+        if np.ma.is_masked(tr.data):
+            raise ValueError(
+                f"Invalid value for argument `record_trace`. Expected a trace without gaps. "
+                f"Received {tr.id} with masked samples; split it first."
+            )
+        rate = float(tr.stats.sampling_rate)
+        p_index = (p_time - tr.stats.starttime) * rate
+        return np.asarray(tr.data, dtype=np.float64), p_index, rate
+    if sampling_rate is None:
+        raise ValueError(
+            "Invalid value for argument `sampling_rate`. Expected a positive number when `record_trace` "
+            "is an array (then `p_time` is seconds from the first sample). Received sampling_rate=None."
+        )
+    return np.asarray(record_trace, dtype=np.float64), float(p_time) * sampling_rate, float(sampling_rate)
+
+
+def split_event(record_trace, p_time, sampling_rate=None, noise_margin=0.5, signal_pre=0.5, taper=0.5):
+    """Split one earthquake record into its pre-P noise and its post-P signal.
+
+    Both parts are demeaned (each by its own mean). The signal part starts ``signal_pre`` seconds
+    before P and gets a cosine taper of ``taper`` seconds at both ends, so that pasting it into
+    a window of zeros adds no step. The noise part ends ``noise_margin`` seconds before P (pick
+    uncertainty) and is not tapered: noise windows are cut from it at random offsets.
+
+    Args:
+        record_trace: ``obspy.Trace`` (then ``p_time`` is a ``UTCDateTime``) or a 1-D array (then
+            ``p_time`` is seconds after the first sample and ``sampling_rate`` is required).
+        p_time: the P arrival.
+        sampling_rate: only for array input.
+        noise_margin: seconds left out before P in the noise part.
+        signal_pre: seconds before P kept at the start of the signal part.
+        taper: seconds of cosine taper at each end of the signal part.
+
+    Returns:
+        tuple ``(noise_part, signal_part)`` of float64 arrays.
+
+    Raises:
+        ValueError: if P is outside the record or leaves no noise/signal sample, or the data are not finite.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.r_[np.ones(300), 5 * np.ones(700)]
+        >>> noise, signal = split_event(x, 3.0, sampling_rate=100.0)
+        >>> noise.size, signal.size, float(abs(noise).max())
+        (250, 750, 0.0)
+    """
+    data, p_index, rate = _as_trace_data(record_trace, p_time, sampling_rate)
+    if data.ndim != 1 or not np.all(np.isfinite(data)):
+        raise ValueError("Invalid value for argument `record_trace`. Expected a 1-D finite trace.")
+    n = data.size
+    noise_end = int(np.floor(p_index - noise_margin * rate))
+    signal_start = max(0, int(np.floor(p_index - signal_pre * rate)))
+    if noise_end < 1 or signal_start >= n:
+        raise ValueError(
+            f"Invalid value for argument `p_time`. Expected a P arrival inside the record with noise before it. "
+            f"Received p_time at sample {p_index:.1f} of a {n}-sample record (noise_margin={noise_margin})."
+        )
+    noise_part = data[:noise_end] - data[:noise_end].mean()
+    signal_part = data[signal_start:] - data[signal_start:].mean()
+    signal_part = signal_part * _cosine_taper(signal_part.size, int(round(taper * rate)))
+    return noise_part, signal_part
+
+
+def record_snr_db(record_trace, p_time, sampling_rate=None, noise_window=(-20.0, -0.5), signal_window=(0.0, 20.0)):
+    """Pre/post-P SNR of one record: ``10 * log10(mean(signal**2) / mean(noise**2))`` in dB.
+
+    Mean powers (not sums) because the two windows may differ in length. Each window is demeaned.
+
+    Args:
+        record_trace, p_time, sampling_rate: as in `split_event`.
+        noise_window: (start, end) seconds relative to P for the noise.
+        signal_window: (start, end) seconds relative to P for the signal.
+
+    Returns:
+        float dB (``inf`` for zero noise).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.r_[0.1 * np.cos(np.arange(3000)), np.cos(np.arange(3000))]
+        >>> round(record_snr_db(x, 30.0, sampling_rate=100.0), 1)
+        20.0
+    """
+    data, p_index, rate = _as_trace_data(record_trace, p_time, sampling_rate)
+
+    def cut(window):
+        i0 = int(np.clip(np.floor(p_index + window[0] * rate), 0, data.size))
+        i1 = int(np.clip(np.floor(p_index + window[1] * rate), 0, data.size))
+        if i1 - i0 < 1:
+            raise ValueError(
+                f"Invalid window {window} s around P at sample {p_index:.1f}: it holds no sample of the "
+                f"{data.size}-sample record."
+            )
+        seg = data[i0:i1]
+        return seg - seg.mean()
+
+    noise, signal = cut(noise_window), cut(signal_window)
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(np.mean(signal ** 2) / np.mean(noise ** 2)))
+
+
+def rank_records(records, component="Z", min_snr_db=None, top=None, **snr_kwargs):
+    """Rank event records by their pre/post-P SNR (`record_snr_db`), cleanest first.
+
+    Args:
+        records: list of `geokeras.data.datasets.EventRecord` (``stream`` and ``p_time``).
+        component: last letter of the channel code used for the SNR (``"Z"``), or None for the mean
+            over all components.
+        min_snr_db: keep only records at or above this SNR.
+        top: keep at most this many.
+        **snr_kwargs: windows passed to `record_snr_db`.
+
+    Returns:
+        list of ``(record, snr_db)`` tuples sorted by decreasing SNR.
+    """
+    scored = []
+    for rec in records:
+        traces = [tr for tr in rec.stream if component is None or tr.stats.channel.endswith(component)]
+        if not traces:
+            raise ValueError(
+                f"Invalid value for argument `component`. Record {rec.path} has no channel ending in {component!r}."
+            )
+        scored.append((rec, float(np.mean([record_snr_db(tr, rec.p_time, **snr_kwargs) for tr in traces]))))
+    scored.sort(key=lambda item: -item[1])
+    if min_snr_db is not None:
+        scored = [item for item in scored if item[1] >= min_snr_db]
+    return scored[:top] if top is not None else scored
+
+
+def sources_from_events(records, components=None, **split_kwargs):
+    """Signal and noise sources from event records: every trace split with `split_event`.
+
+    Args:
+        records: list of `EventRecord` (e.g. the output of `rank_records`, mapped to the records).
+        components: iterable of channel last letters to use (e.g. ``"Z"`` or ``"ENZ"``); None for all.
+        **split_kwargs: passed to `split_event`.
+
+    Returns:
+        tuple ``(signals, noises)``: two lists of 1-D float64 arrays.
+    """
+    signals, noises = [], []
+    for rec in records:
+        for tr in rec.stream:
+            if components is not None and tr.stats.channel[-1:] not in components:
+                continue
+            noise, signal = split_event(tr, rec.p_time, **split_kwargs)
+            noises.append(noise)
+            signals.append(signal)
+    return signals, noises
+
+
+def _check_range(name, value, lo=None):
+    try:
+        a, b = (float(value), float(value)) if np.isscalar(value) else (float(value[0]), float(value[1]))
+    except (TypeError, IndexError, ValueError):
+        raise ValueError(f"Invalid value for argument `{name}`. Expected a number or a (low, high) pair. "
+                         f"Received {name}={value!r}.") from None
+    if not (np.isfinite(a) and np.isfinite(b) and a <= b and (lo is None or a > lo)):
+        raise ValueError(f"Invalid value for argument `{name}`. Expected finite low <= high"
+                         f"{'' if lo is None else f' with low > {lo}'}. Received {name}={value!r}.")
+    return a, b
+
+
+def _flatten_sources(name, sources):
+    """Concatenate 1-D sources into one float64 array with start offsets and lengths."""
+    if isinstance(sources, np.ndarray) and sources.ndim == 2:
+        sources = list(sources)
+    if isinstance(sources, np.ndarray) and sources.ndim == 1 and sources.dtype != object:
+        sources = [sources]
+    sources = [np.asarray(s, dtype=np.float64) for s in sources]
+    if not sources:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected at least one 1-D array. Received none.")
+    for i, s in enumerate(sources):
+        if s.ndim != 1 or s.size == 0:
+            raise ValueError(f"Invalid value for argument `{name}`. Expected non-empty 1-D arrays. "
+                             f"Received {name}[{i}] with shape {s.shape}.")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"Invalid value for argument `{name}`. Expected finite samples. "
+                             f"Received NaN or inf in {name}[{i}].")
+        if not np.any(s - s.mean()):
+            raise ValueError(f"Invalid value for argument `{name}`. Expected sources with non-zero power. "
+                             f"Received a constant {name}[{i}].")
+    lengths = np.array([s.size for s in sources], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return np.concatenate(sources), starts, lengths
+
+
+class PairGenerator:
+    """Vectorized NumPy generator of (noisy, clean) training windows.
+
+    For each pair:
+
+    1. a signal source is drawn; its start is placed ``shift`` samples into the window (zeros
+       before it, zeros after its end; a negative shift starts the window inside the source);
+       a draw whose window holds only zeros of the source is redrawn;
+    2. the clean window is scaled to an RMS equal to the drawn ``amplitude``;
+    3. a noise window is cut at a random offset of a random noise source and demeaned;
+    4. the noise is scaled so that ``10*log10(sum(clean**2)/sum(noise**2))`` equals the drawn SNR
+       exactly; ``noisy = clean + noise``.
+
+    With probability ``noise_only_fraction`` a pair is noise-only: ``clean = 0`` and the noise is
+    scaled to RMS ``amplitude``. Noise sources shorter than the window are extended by mirror
+    reflection (same amplitude spectrum, continuous at the joint) to twice their length, repeated
+    until they reach at least ``window_length`` samples. Whole batches are drawn at once with
+    fancy indexing. Calls with the same seed give the same sequence of pairs.
+
+    Args:
+        signals: list of 1-D arrays (or a 2-D array of rows), any lengths.
+        noises: list of 1-D arrays of real noise.
+        window_length: samples per window.
+        snr_db: SNR range in dB ``(low, high)`` drawn uniformly, or one number.
+        shift: True draws the signal start uniformly in ``[0, window_length // 2]``; False puts it at
+            0; an int ``s`` draws in ``[0, s]``; a ``(low, high)`` pair draws in ``[low, high]``.
+        amplitude: RMS of the clean window, ``(low, high)`` drawn uniformly, or one number.
+        noise_only_fraction: probability of a noise-only pair, in ``[0, 1]``.
+        seed: seed of the NumPy random generator.
+    """
+
+    def __init__(self, signals, noises, window_length=3000, snr_db=(-10.0, 10.0), shift=True,
+                 amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0):
+        if int(window_length) != window_length or window_length < 1:
+            raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
+                             f"Received window_length={window_length!r}.")
+        self.window_length = L = int(window_length)
+        self.snr_range = _check_range("snr_db", snr_db)
+        self.amplitude_range = _check_range("amplitude", amplitude, lo=0.0)
+        if shift is True:
+            self.shift_range = (0, L // 2)
+        elif shift is False or shift is None:
+            self.shift_range = (0, 0)
+        else:
+            lo, hi = _check_range("shift", (0, shift) if np.isscalar(shift) else shift)
+            if lo <= -L or hi >= L:
+                raise ValueError(f"Invalid value for argument `shift`. Expected values in (-{L}, {L}). "
+                                 f"Received shift={shift!r}.")
+            self.shift_range = (int(lo), int(hi))
+        if not 0.0 <= float(noise_only_fraction) <= 1.0:
+            raise ValueError("Invalid value for argument `noise_only_fraction`. Expected a value in [0, 1]. "
+                             f"Received noise_only_fraction={noise_only_fraction!r}.")
+        self.noise_only_fraction = float(noise_only_fraction)
+        self.seed = seed
+        self._sig, self._sig_start, self._sig_len = _flatten_sources("signals", signals)
+        extended = []
+        for s in (noises if not isinstance(noises, np.ndarray) or noises.ndim != 1 else [noises]):
+            s = np.asarray(s, dtype=np.float64)
+            while s.ndim == 1 and 0 < s.size < L:
+                s = np.concatenate([s, s[::-1]])
+            extended.append(s)
+        self._noise, self._noise_start, self._noise_len = _flatten_sources("noises", extended)
+        self.rng = np.random.default_rng(seed)
+
+    def __repr__(self):
+        return (f"PairGenerator(n_signals={self._sig_len.size}, n_noises={self._noise_len.size}, "
+                f"window_length={self.window_length}, snr_db={self.snr_range}, shift={self.shift_range}, "
+                f"amplitude={self.amplitude_range}, noise_only_fraction={self.noise_only_fraction}, seed={self.seed})")
+
+    def reset(self, seed=None):
+        """Restart the random sequence (from ``seed``, default the constructor's seed)."""
+        self.rng = np.random.default_rng(self.seed if seed is None else seed)
+
+    def _noise_windows(self, n):
+        rng, L = self.rng, self.window_length
+        idx = rng.integers(0, self._noise_len.size, n)
+        offset = (rng.random(n) * (self._noise_len[idx] - L + 1)).astype(np.int64)
+        win = self._noise[(self._noise_start[idx] + offset)[:, None] + np.arange(L)]
+        win -= win.mean(axis=1, keepdims=True)
+        return win, idx
+
+    def _signal_windows(self, n):
+        rng, L = self.rng, self.window_length
+        shift = rng.integers(self.shift_range[0], self.shift_range[1] + 1, n)
+        idx = rng.integers(0, self._sig_len.size, n)
+        pos = np.arange(L)[None, :] - shift[:, None]           # position inside the source
+        valid = (pos >= 0) & (pos < self._sig_len[idx][:, None])
+        flat = np.where(valid, self._sig_start[idx][:, None] + pos, 0)
+        return np.where(valid, self._sig[flat], 0.0), idx, shift
+
+    def sample(self, n, return_info=False):
+        """Draw ``n`` pairs.
+
+        Args:
+            n: number of pairs.
+            return_info: also return a dict of the drawn parameters (``snr_db``, ``shift``,
+                ``amplitude``, ``signal_index``, ``noise_index``, ``noise_only``).
+
+        Returns:
+            ``(noisy, clean)`` float32 arrays of shape ``(n, window_length)`` (and the info dict).
+        """
+        rng, L = self.rng, self.window_length
+        n = int(n)
+        snr = rng.uniform(*self.snr_range, n)
+        amp = rng.uniform(*self.amplitude_range, n)
+        clean, sig_idx, shift = self._signal_windows(n)
+        p_clean = np.sum(clean ** 2, axis=1)
+        for _ in range(100):                                     # redraw windows that miss the signal
+            bad = p_clean == 0.0
+            if not bad.any():
+                break
+            clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(int(bad.sum()))
+            p_clean[bad] = np.sum(clean[bad] ** 2, axis=1)
+        else:
+            raise ValueError("Invalid value for argument `signals`. Too many all-zero signal windows: "
+                             "reduce `shift` or trim leading zeros of the sources.")
+        noise_only = rng.random(n) < self.noise_only_fraction
+        clean *= np.where(noise_only, 0.0, amp / np.sqrt(p_clean / L))[:, None]
+
+        noise, noise_idx = self._noise_windows(n)
+        p_noise = np.sum(noise ** 2, axis=1)
+        for _ in range(100):                                     # redraw constant noise windows (rare)
+            bad = p_noise == 0.0
+            if not bad.any():
+                break
+            noise[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()))
+            p_noise[bad] = np.sum(noise[bad] ** 2, axis=1)
+        else:
+            raise ValueError("Invalid value for argument `noises`. Too many constant noise windows.")
+        target = np.where(noise_only, L * amp ** 2, np.sum(clean ** 2, axis=1) / 10.0 ** (snr / 10.0))
+        noise *= np.sqrt(target / p_noise)[:, None]
+        noisy = (clean + noise).astype(np.float32)
+        clean = clean.astype(np.float32)
+        if return_info:
+            info = dict(snr_db=np.where(noise_only, -np.inf, snr), shift=shift, amplitude=amp,
+                        signal_index=np.where(noise_only, -1, sig_idx), noise_index=noise_idx, noise_only=noise_only)
+            return noisy, clean, info
+        return noisy, clean
+
+    def batches(self, batch_size, n_batches=None):
+        """Yield ``(noisy, clean)`` batches of shape ``(batch_size, window_length, 1)`` (forever if None)."""
+        i = 0
+        while n_batches is None or i < n_batches:
+            noisy, clean = self.sample(batch_size)
+            yield noisy[..., None], clean[..., None]
+            i += 1
+
+    def dataset(self, batch_size=32, n_batches=None):
+        """A ``tf.data.Dataset`` of batches from this generator; see `make_pair_dataset`."""
+        return _dataset_from(self, batch_size, n_batches)
+
+
+def _dataset_from(gen, batch_size, n_batches):
+    import tensorflow as tf
+
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
+                         f"Received batch_size={batch_size!r}.")
+    batch_size = int(batch_size)
+    epoch = [0]
+
+    def generate():
+        # Each iteration over the dataset (each epoch) restarts from seed + epoch number:
+        # reproducible across runs, different from one epoch to the next.
+        gen.reset(None if gen.seed is None else gen.seed + epoch[0])
+        epoch[0] += 1
+        yield from gen.batches(batch_size, n_batches)
+
+    spec = tf.TensorSpec((batch_size, gen.window_length, 1), tf.float32)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+    if n_batches is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batches=None, seed=0, **kwargs):
+    """A ``tf.data.Dataset`` of ``(noisy, clean)`` batches generated on the fly.
+
+    Wraps a `PairGenerator` (batched NumPy generation, then ``from_generator`` + ``prefetch``).
+    Iteration number ``e`` over the dataset (an epoch in ``model.fit``) uses seed ``seed + e``, so
+    the whole training run is reproducible while the pairs differ from epoch to epoch.
+
+    Args:
+        signals, noises, window_length, seed: see `PairGenerator`; other `PairGenerator` options as
+            keyword arguments (``snr_db``, ``shift``, ``amplitude``, ``noise_only_fraction``).
+        batch_size: pairs per batch.
+        n_batches: batches per iteration; None for an endless dataset (give ``steps_per_epoch`` to fit).
+
+    Returns:
+        ``tf.data.Dataset`` yielding ``(noisy, clean)`` float32 tensors of shape ``(batch_size, window_length, 1)``.
+    """
+    gen = PairGenerator(signals, noises, window_length=window_length, seed=seed, **kwargs)
+    return _dataset_from(gen, batch_size, n_batches)
