@@ -1,0 +1,255 @@
+"""Contractive autoencoders: reconstruction + weight * ||J_x(h)||_F^2 (three ways to compute it).
+
+The penalty is the squared Frobenius norm of the Jacobian of the code ``h = f(x)`` with
+respect to the input, computed per sample and averaged over the batch:
+``penalty = mean_b sum_{j,i} (dh_j / dx_i)^2``.
+
+- ``"exact"``: the per-sample Jacobian with ``tf.GradientTape.batch_jacobian``; any encoder.
+  Costs about one backward pass per code unit.
+- ``"closed_form"``: for a single dense layer with sigmoid or tanh,
+  ``J = diag(s') W^T`` so ``||J||_F^2 = sum_j s'_j^2 ||W_j||^2`` with ``s' = h (1 - h)``
+  (sigmoid) or ``1 - h^2`` (tanh) and ``W_j`` the live kernel's column ``j``.
+- ``"stochastic"``: Hutchinson / random-projection estimate. For ``v ~ N(0, I)`` over the
+  code units, ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased;
+  ``v^T J`` is one vector-Jacobian product (``tape.gradient(h, x, output_gradients=v)``),
+  i.e. one extra backward pass per projection. ``n_projections`` draws are averaged.
+"""
+import keras
+import tensorflow as tf
+from keras import ops
+
+from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
+from geokeras.layers import TiedDense
+
+__all__ = ["ContractiveAutoencoder", "build_contractive_autoencoder", "jacobian_penalty", "PENALTIES"]
+
+PENALTIES = ("exact", "closed_form", "stochastic")
+
+
+def _single_dense(encoder):
+    """Return ``(kernel, activation_name)`` of a one-dense-layer sigmoid/tanh encoder, else raise."""
+    layers = [l for l in getattr(encoder, "layers", [encoder]) if not isinstance(l, keras.layers.InputLayer)]
+    if len(layers) == 1 and isinstance(layers[0], (keras.layers.Dense, TiedDense)):
+        act = layers[0].activation
+        for name in ("sigmoid", "tanh"):
+            if act is keras.activations.get(name):
+                return layers[0].kernel, name
+    raise ValueError(
+        "Invalid value for argument `mode`. Expected 'exact' or 'stochastic' for this encoder: "
+        "'closed_form' needs an encoder made of a single Dense layer with sigmoid or tanh activation. "
+        f"Received mode='closed_form' with encoder layers {[type(l).__name__ for l in layers]}."
+    )
+
+
+def _sum_per_sample(t):
+    return ops.sum(ops.reshape(ops.square(t), (ops.shape(t)[0], -1)), axis=-1)
+
+
+def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, training=True):
+    """Return ``(h, penalty)``: the code ``encoder(x)`` and the batch-mean ``||J_x(h)||_F^2``.
+
+    The computation is differentiable with respect to the encoder's weights (use it inside
+    an outer ``tf.GradientTape``). See the module docstring for the three modes.
+    """
+    check_choice("mode", mode, PENALTIES)
+    n_projections = check_positive_int("n_projections", n_projections)
+    x = tf.convert_to_tensor(x, tf.float32)
+    if mode == "closed_form":
+        kernel, act = _single_dense(encoder)
+        h = encoder(x, training=training)
+        deriv = h * (1.0 - h) if act == "sigmoid" else 1.0 - ops.square(h)
+        col_norms = ops.sum(ops.square(kernel), axis=0)
+        return h, ops.mean(ops.sum(ops.square(deriv) * col_norms, axis=-1))
+    with tf.GradientTape(persistent=mode == "stochastic" and n_projections > 1) as tape:
+        tape.watch(x)
+        h = encoder(x, training=training)
+    if mode == "exact":
+        jac = tape.batch_jacobian(h, x)
+        return h, ops.mean(_sum_per_sample(jac))
+    total = 0.0
+    for _ in range(n_projections):
+        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=seed)
+        vjp = tape.gradient(h, x, output_gradients=v)
+        total = total + _sum_per_sample(vjp)
+    del tape
+    return h, ops.mean(total) / n_projections
+
+
+def jacobian_penalty(encoder, x, mode="exact", n_projections=1, seed=None):
+    """Mean over the batch of the squared Frobenius norm of the encoder's Jacobian.
+
+    Args:
+        encoder: A Keras model or layer mapping ``x`` to the code ``h``.
+        x: Batch of inputs.
+        mode: ``"exact"``, ``"closed_form"`` (single dense sigmoid/tanh layer) or
+            ``"stochastic"`` (unbiased random-projection estimate).
+        n_projections: Number of random projections averaged in ``"stochastic"`` mode.
+        seed: Int or ``keras.random.SeedGenerator`` for ``"stochastic"`` mode.
+
+    Returns:
+        A scalar tensor.
+
+    Example:
+
+    >>> import numpy as np
+    >>> enc = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="sigmoid")])
+    >>> x = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    >>> exact = float(jacobian_penalty(enc, x, "exact"))
+    >>> bool(abs(exact - float(jacobian_penalty(enc, x, "closed_form"))) < 1e-5)
+    True
+    """
+    return code_and_penalty(encoder, x, mode=mode, n_projections=n_projections, seed=seed, training=False)[1]
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class ContractiveAutoencoder(keras.Model):
+    """Autoencoder trained on ``loss(y, decoder(encoder(x))) + weight * ||J_x(h)||_F^2``.
+
+    ``compile(optimizer, loss)`` then ``fit(x, x)`` as usual. The penalty is computed in a
+    custom ``train_step`` / ``test_step`` with ``tf.GradientTape`` (see
+    :func:`jacobian_penalty` for the modes; it is the per-sample squared Frobenius norm,
+    averaged over the batch). Logged metrics: ``loss`` (total),
+    ``reconstruction_loss`` (the compiled loss plus layer regularization losses),
+    ``contractive_penalty`` (unweighted), then any compiled metrics.
+
+    Args:
+        encoder: Model ``x -> h``.
+        decoder: Model ``h -> x_hat``.
+        weight: Penalty weight ``lambda >= 0``.
+        penalty: ``"exact"``, ``"closed_form"`` or ``"stochastic"``.
+        n_projections: Random projections per step in ``"stochastic"`` mode.
+        seed: Seed of the random projections.
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Example:
+
+    >>> import numpy as np
+    >>> cae = build_contractive_autoencoder(6, hidden_units=(3,), penalty="closed_form")
+    >>> cae.compile("adam", "mse")
+    >>> x = np.random.default_rng(0).random((8, 6)).astype("float32")
+    >>> sorted(cae.fit(x, x, epochs=1, verbose=0).history)
+    ['contractive_penalty', 'loss', 'reconstruction_loss']
+    """
+
+    def __init__(self, encoder, decoder, weight=0.1, penalty="exact", n_projections=1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.weight = check_number("weight", weight, low=0.0)
+        self.penalty = check_choice("penalty", penalty, PENALTIES)
+        self.n_projections = check_positive_int("n_projections", n_projections)
+        if self.penalty == "closed_form":
+            try:
+                _single_dense(encoder)
+            except ValueError as err:
+                raise ValueError(str(err).replace("argument `mode`", "argument `penalty`").replace(
+                    "Received mode=", "Received penalty=")) from None
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.penalty_tracker = keras.metrics.Mean(name="contractive_penalty")
+        self.build(encoder.input_shape)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    @property
+    def metrics(self):
+        metrics = [self.total_loss_tracker, self.reconstruction_loss_tracker, self.penalty_tracker]
+        compiled = getattr(self, "_compile_metrics", None)
+        return metrics + ([compiled] if compiled is not None else [])
+
+    def call(self, inputs, training=False):
+        return self.decoder(self.encoder(inputs, training=training), training=training)
+
+    def _step(self, data, training):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y = x if y is None else y
+        h, penalty = code_and_penalty(
+            self.encoder, x, self.penalty, self.n_projections, seed=self.seed_generator, training=training
+        )
+        y_pred = self.decoder(h, training=training)
+        reconstruction = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        total = reconstruction + self.weight * penalty
+        return x, y, y_pred, sample_weight, total, reconstruction, penalty
+
+    def _report(self, x, y, y_pred, sample_weight, total, reconstruction, penalty):
+        self.total_loss_tracker.update_state(total)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.penalty_tracker.update_state(penalty)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            out = self._step(data, training=True)
+        grads = tape.gradient(out[4], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._report(*out)
+
+    def test_step(self, data):
+        return self._report(*self._step(data, training=False))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "weight": self.weight,
+            "penalty": self.penalty,
+            "n_projections": self.n_projections,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)
+
+
+def build_contractive_autoencoder(
+    input_dim,
+    hidden_units=(32,),
+    activation="sigmoid",
+    output_activation="linear",
+    weight=0.1,
+    penalty="exact",
+    n_projections=1,
+    l2=0.0,
+    seed=None,
+    name="contractive_autoencoder",
+):
+    """Build a dense :class:`ContractiveAutoencoder` (uncompiled).
+
+    The encoder is ``Dense(u, activation)`` for each ``u`` in ``hidden_units``; the decoder
+    mirrors it and ends with ``Dense(input_dim, output_activation)``. ``penalty="closed_form"``
+    needs a single hidden layer with sigmoid or tanh.
+
+    Example:
+
+    >>> cae = build_contractive_autoencoder(10, hidden_units=(4,), penalty="stochastic")
+    >>> cae.encoder.output_shape, cae.decoder.output_shape
+    ((None, 4), (None, 10))
+    """
+    input_dim = check_positive_int("input_dim", input_dim)
+    hidden_units = check_int_sequence("hidden_units", hidden_units)
+    l2 = check_number("l2", l2, low=0.0)
+    check_choice("penalty", penalty, PENALTIES)
+    reg = keras.regularizers.L2(l2) if l2 > 0 else None
+    inputs = keras.Input((input_dim,), name="input")
+    x = inputs
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg, name=f"encoder_dense_{i}")(x)
+    encoder = keras.Model(inputs, x, name="encoder")
+    latent = keras.Input((hidden_units[-1],), name="code")
+    x = latent
+    for i in reversed(range(len(hidden_units))):
+        units = input_dim if i == 0 else hidden_units[i - 1]
+        act = output_activation if i == 0 else activation
+        x = keras.layers.Dense(units, activation=act, kernel_regularizer=reg, name=f"decoder_dense_{i}")(x)
+    decoder = keras.Model(latent, x, name="decoder")
+    return ContractiveAutoencoder(
+        encoder, decoder, weight=weight, penalty=penalty, n_projections=n_projections, seed=seed, name=name
+    )
