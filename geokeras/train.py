@@ -1,0 +1,462 @@
+"""Train a denoiser: the logic of ``geokeras train`` (also ``python -m geokeras.train``).
+
+Data. Training pairs come from `geokeras.data.pairs.PairGenerator`: a signal window (zeros before a
+random shift, then a signal source) plus a real noise window scaled to a random SNR in ``snr_db`` (window
+power ratio). Signal sources are, by default, the post-P parts of the bundled training-station events whose
+pre/post-P SNR is at least ``min_record_snr_db`` (they still hold some noise; the cleanest are kept) plus
+``n_synthetic`` synthetic seismograms (`geokeras.data.synthetic.synthetic_seismogram`); noise sources are
+the pre-P parts of the same stations' events. User files (``signals=`` / ``noise=`` paths or globs) are read
+with ObsPy, resampled to ``sampling_rate`` and used whole (a signal file should hold the earthquake and as
+little noise as possible; a noise file only noise).
+
+Split. Always by station: the bundled data hold out `geokeras.data.datasets.HOLDOUT_STATIONS`; for user
+files the ``NET.STA`` codes in ``validation`` (a list) or a seeded ``validation`` fraction of the stations
+(a float) go to validation. The validation pairs are drawn once with a fixed seed, so ``val_loss`` is
+comparable across epochs and runs.
+
+Loss. Mean squared error on the normalized scale: each (noisy, clean) pair is divided by the standard
+deviation of the demeaned noisy window before it enters the model, so every window weighs the same whatever
+its amplitude in counts. The model itself is scale-equivariant (its in-graph standardization removes the
+scale and multiplies it back), so this equals the loss on the model's normalized internal output.
+
+Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one without validation),
+without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` holds the resume state
+(``last.keras`` with the optimizer, ``best.keras``, ``state.json``): with ``resume=True`` training continues
+from the last completed epoch (EarlyStopping's patience counter restarts).
+
+Example (tiny, seconds on a CPU):
+    >>> import numpy as np, tempfile, os
+    >>> rng = np.random.default_rng(0)
+    >>> sig = [np.sin(np.arange(800) / 3.0) * np.exp(-np.arange(800) / 200.0)] * 2
+    >>> noi = [rng.standard_normal(1200) for _ in range(2)]
+    >>> out = os.path.join(tempfile.mkdtemp(), "m.keras")
+    >>> model, history = train_denoiser(sig, noi, out, window_length=256, epochs=1, steps_per_epoch=2,
+    ...     batch_size=4, validation=(sig, noi), validation_steps=1, n_synthetic=0, verbose=0)
+    >>> os.path.isfile(out), sorted(history)
+    (True, ['loss', 'val_loss'])
+"""
+import argparse
+import glob
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("unet1d", "stftmask")
+
+
+def set_threads(threads):
+    """Limit TensorFlow to ``threads`` intra-op threads (one inter-op thread); no-op when None or too late."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already initialized: keep its settings
+        pass
+
+
+# ------------------------------------------------------------------------------------------------- data
+def _expand(paths):
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = []
+    for p in paths:
+        p = str(p)
+        if os.path.isdir(p):
+            files += sorted(str(f) for f in Path(p).rglob("*") if f.is_file() and not f.name.startswith("."))
+        elif any(c in p for c in "*?["):
+            matched = sorted(glob.glob(p, recursive=True))
+            if not matched:
+                raise ValueError(f"Invalid value for argument `paths`. The pattern {p!r} matches no file.")
+            files += matched
+        elif os.path.isfile(p):
+            files.append(p)
+        else:
+            raise ValueError(f"Invalid value for argument `paths`. No such file or directory: {p!r}.")
+    return files
+
+
+def _read(path):
+    try:
+        from geokeras.data.io import read
+    except ImportError:  # the data layer's reader is optional here
+        import obspy
+
+        return obspy.read(path)
+    return read(path)
+
+
+def load_sources(paths, sampling_rate=100.0, min_length=1):
+    """Read waveform files (paths, globs or directories) into 1-D arrays for training.
+
+    Each trace is merged (gaps split it into separate segments), resampled to ``sampling_rate`` when
+    its rate differs, demeaned and converted to float64; segments shorter than ``min_length`` samples
+    are skipped.
+
+    Args:
+        paths: a path, glob pattern or directory, or a list of them.
+        sampling_rate: target rate in Hz.
+        min_length: minimum samples per segment kept.
+
+    Returns:
+        tuple ``(arrays, station_ids)``: list of 1-D float64 arrays and the ``"NET.STA"`` of each.
+
+    Raises:
+        ValueError: if nothing usable is found.
+    """
+    arrays, ids = [], []
+    for path in _expand(paths):
+        stream = _read(path)
+        for tr in stream.split():
+            tr = tr.copy()
+            if abs(tr.stats.sampling_rate - sampling_rate) > 1e-6 * sampling_rate:
+                tr.resample(sampling_rate)
+            data = np.asarray(tr.data, dtype=np.float64)
+            if data.size < min_length or not np.all(np.isfinite(data)):
+                continue
+            arrays.append(data - data.mean())
+            ids.append(f"{tr.stats.network}.{tr.stats.station}")
+    if not arrays:
+        raise ValueError(
+            f"Invalid value for argument `paths`. No trace of at least {min_length} finite samples in {paths!r}."
+        )
+    return arrays, ids
+
+
+def bundled_sources(window_length=3000, min_record_snr_db=20.0, holdout=None):
+    """Signal and noise sources from the bundled events, split by station.
+
+    Args:
+        window_length: unused for the split; kept for symmetry with user data.
+        min_record_snr_db: keep training signals from records whose mean pre/post-P SNR is at least this.
+            Validation signals use every held-out record.
+        holdout: ``"NET.STA"`` codes held out (default `geokeras.data.datasets.HOLDOUT_STATIONS`).
+
+    Returns:
+        dict with ``train_signals``, ``train_noise``, ``val_signals``, ``val_noise`` (lists of 1-D arrays)
+        and ``train_stations``, ``val_stations`` (sorted codes).
+    """
+    from geokeras.data import datasets, pairs
+
+    holdout = datasets.HOLDOUT_STATIONS if holdout is None else tuple(holdout)
+    train, val = datasets.station_split(datasets.load_events(), holdout)
+    ranked = pairs.rank_records(train, component=None, min_snr_db=min_record_snr_db)
+    train_signals, _ = pairs.sources_from_events([rec for rec, _ in ranked])
+    _, train_noise = pairs.sources_from_events(train)
+    val_signals, val_noise = pairs.sources_from_events(val)
+    return dict(
+        train_signals=train_signals, train_noise=train_noise, val_signals=val_signals, val_noise=val_noise,
+        train_stations=sorted({r.station_id for r in train}), val_stations=sorted({r.station_id for r in val}),
+    )
+
+
+def _split_by_station(arrays, ids, holdout):
+    train = [a for a, i in zip(arrays, ids) if i not in holdout]
+    val = [a for a, i in zip(arrays, ids) if i in holdout]
+    return train, val
+
+
+def _file_sources(signals, noise, validation, sampling_rate, window_length, seed):
+    sig, sig_ids = load_sources(signals, sampling_rate, min_length=window_length // 10)
+    noi, noi_ids = load_sources(noise, sampling_rate, min_length=window_length // 10)
+    stations = sorted(set(sig_ids) | set(noi_ids))
+    if validation is None or isinstance(validation, float):
+        frac = 0.2 if validation is None else validation
+        k = max(1, int(round(frac * len(stations)))) if len(stations) > 1 else 0
+        holdout = set(np.random.default_rng(seed).choice(stations, size=k, replace=False).tolist()) if k else set()
+    elif validation is False:
+        holdout = set()
+    else:
+        holdout = set(validation)
+    ts, vs = _split_by_station(sig, sig_ids, holdout)
+    tn, vn = _split_by_station(noi, noi_ids, holdout)
+    if not ts or not tn:
+        raise ValueError(
+            "Invalid value for argument `validation`. Holding out stations "
+            f"{sorted(holdout)} leaves no training signal or noise."
+        )
+    if holdout and (not vs or not vn):
+        raise ValueError(
+            f"Invalid value for argument `validation`. The held-out stations {sorted(holdout)} need both signal "
+            "and noise files; pass a list of NET.STA codes that have both, or validation=False."
+        )
+    return dict(
+        train_signals=ts, train_noise=tn, val_signals=vs or None, val_noise=vn or None,
+        train_stations=sorted(set(stations) - holdout), val_stations=sorted(holdout),
+    )
+
+
+def _normalize_pair(noisy, clean):
+    import tensorflow as tf
+
+    centered = noisy - tf.reduce_mean(noisy, axis=1, keepdims=True)
+    std = tf.math.reduce_std(centered, axis=1, keepdims=True)
+    scale = tf.where(std > 0, std, tf.ones_like(std))
+    return centered / scale, clean / scale
+
+
+def normalize_pairs(noisy, clean):
+    """NumPy version of the training normalization: divide both by the std of the demeaned noisy window.
+
+    Args:
+        noisy, clean: arrays ``(n, L)`` or ``(n, L, 1)``.
+
+    Returns:
+        ``(noisy_n, clean_n)`` float32.
+    """
+    centered = noisy - noisy.mean(axis=1, keepdims=True)
+    std = centered.std(axis=1, keepdims=True)
+    scale = np.where(std > 0, std, 1.0)
+    return (centered / scale).astype(np.float32), (clean / scale).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------- training
+def _resume_callback(ckpt_dir, monitor):
+    import keras
+
+    class _SaveState(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.best = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            tmp = ckpt_dir / "last.tmp.keras"
+            self.model.save(tmp)
+            os.replace(tmp, ckpt_dir / "last.keras")
+            if value is not None and (self.best is None or value < self.best):
+                self.best = float(value)
+            state = {"epoch": epoch + 1, "best": self.best, "monitor": monitor}
+            tmp = ckpt_dir / "state.tmp.json"
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, ckpt_dir / "state.json")
+
+    return _SaveState()
+
+
+def _TimeLimit(seconds):
+    import keras
+
+    class TimeLimit(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.perf_counter() - self.t0 > seconds:
+                self.model.stop_training = True
+
+    return TimeLimit()
+
+
+def _export_clean(model, output):
+    """Save ``model``'s weights in a fresh, uncompiled copy (no optimizer state: a small file)."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    output = Path(output)
+    tmp = output.with_name(output.stem + ".tmp.keras")
+    clean.save(tmp)
+    os.replace(tmp, output)
+    return clean
+
+
+def train_denoiser(
+    signals=None, noise=None, output="model.keras", family="unet1d", window_length=3000, sampling_rate=100.0,
+    epochs=20, steps_per_epoch=100, batch_size=32, validation=None, validation_steps=20, patience=5, seed=0,
+    learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
+    min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
+    time_limit_s=None,
+):
+    """Train a denoiser and save the best model to ``output``.
+
+    Args:
+        signals: signal sources: None for the bundled training-station events, a path/glob/directory (or a
+            list of them) of waveform files, or a list of 1-D arrays.
+        noise: noise sources, same forms as ``signals`` (None only together with ``signals=None``).
+        output: path of the ``.keras`` file written (best model, no optimizer state).
+        family: ``"unet1d"`` or ``"stftmask"`` (`geokeras.models.denoiser.build_denoiser`).
+        window_length: samples per window.
+        sampling_rate: Hz; files are resampled to it; stored in the model (`denoiser_info`).
+        epochs: maximum number of epochs.
+        steps_per_epoch: training batches per epoch (pairs are generated on the fly).
+        batch_size: pairs per batch.
+        validation: station-disjoint validation: None (bundled data: ``HOLDOUT_STATIONS``; files: 20 % of the
+            stations, seeded), a float fraction of stations, a list of ``"NET.STA"`` codes, a tuple
+            ``(val_signals, val_noise)`` of arrays, or False (no validation; the last model is kept).
+        validation_steps: validation batches (drawn once with a fixed seed).
+        patience: EarlyStopping patience in epochs (restores the best weights).
+        seed: seed of the pair generators, synthetic signals and Keras initialization.
+        learning_rate: Adam learning rate.
+        snr_db: training SNR range (dB, window power ratio).
+        noise_only_fraction: fraction of noise-only training pairs (target zero).
+        n_synthetic: synthetic seismograms added to the training signals.
+        min_record_snr_db: bundled data only: minimum pre/post-P SNR of the records used as signals.
+        tensorboard_dir: optional folder for TensorBoard logs.
+        resume: continue from ``<output>.ckpt/last.keras`` when it exists.
+        threads: TensorFlow intra-op threads (None: TensorFlow's default).
+        verbose: Keras verbosity (1: progress bar).
+        model_kwargs: extra keyword arguments for the model builder.
+        time_limit_s: stop after the epoch during which this many seconds of training have passed.
+
+    Returns:
+        tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
+    """
+    set_threads(threads)
+    import keras
+
+    from geokeras.data.pairs import PairGenerator, make_pair_dataset
+    from geokeras.data.synthetic import synthetic_seismogram
+    from geokeras.models.denoiser import build_denoiser
+
+    if family not in FAMILIES:
+        raise ValueError(f"Invalid value for argument `family`. Expected one of {list(FAMILIES)}. Received family={family!r}.")
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}.")
+
+    if signals is None and noise is None:
+        src = bundled_sources(window_length, min_record_snr_db=min_record_snr_db,
+                              holdout=validation if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], str) else None)
+        if validation is False:
+            src["val_signals"] = src["val_noise"] = None
+    elif signals is None or noise is None:
+        raise ValueError("Invalid arguments. Give both `signals` and `noise`, or neither (bundled data).")
+    elif isinstance(signals, (str, os.PathLike)) or (isinstance(signals, (list, tuple)) and signals and isinstance(signals[0], (str, os.PathLike))):
+        src = _file_sources(signals, noise, None if isinstance(validation, tuple) else validation,
+                            sampling_rate, window_length, seed)
+    else:
+        src = dict(train_signals=list(signals), train_noise=list(noise), val_signals=None, val_noise=None)
+    if isinstance(validation, tuple) and len(validation) == 2 and not isinstance(validation[0], str):
+        src["val_signals"], src["val_noise"] = list(validation[0]), list(validation[1])
+
+    train_signals = list(src["train_signals"])
+    if n_synthetic:
+        train_signals += list(synthetic_seismogram(window_length, sampling_rate, n=int(n_synthetic), seed=seed))
+
+    keras.utils.set_random_seed(seed)
+    ds = make_pair_dataset(
+        train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size, seed=seed,
+        snr_db=snr_db, noise_only_fraction=noise_only_fraction,
+    ).map(_normalize_pair)
+    val_data = None
+    if src.get("val_signals") and src.get("val_noise"):
+        gen = PairGenerator(src["val_signals"], src["val_noise"], window_length=window_length, snr_db=snr_db,
+                            seed=seed + 10_000)
+        noisy, clean = normalize_pairs(*gen.sample(validation_steps * batch_size))
+        val_data = (noisy[..., None], clean[..., None])
+    monitor = "val_loss" if val_data is not None else "loss"
+
+    output = Path(output)
+    ckpt_dir = output.with_name(output.name + ".ckpt")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    initial_epoch, best = 0, None
+    if resume and (ckpt_dir / "last.keras").is_file():
+        model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        state = json.loads((ckpt_dir / "state.json").read_text())
+        initial_epoch, best = int(state["epoch"]), state.get("best")
+    else:
+        model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate, **(model_kwargs or {}))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+
+    saver = _resume_callback(ckpt_dir, monitor)
+    saver.best = best
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True,
+                                        initial_value_threshold=best),
+        saver,
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+    ]
+    if time_limit_s:
+        callbacks.append(_TimeLimit(time_limit_s))
+    if tensorboard_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard_dir)))
+    t0 = time.perf_counter()
+    history = {}
+    if initial_epoch < epochs:
+        hist = model.fit(ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
+                         initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    best_file = ckpt_dir / "best.keras"
+    if best_file.is_file():
+        model = keras.saving.load_model(best_file, safe_mode=True)
+    history_file = ckpt_dir / "history.json"
+    previous = json.loads(history_file.read_text()) if resume and history_file.is_file() else {}
+    merged = {k: previous.get(k, []) + history.get(k, []) for k in set(previous) | set(history)}
+    merged_wall = previous.get("_wall_s", [])
+    history_file.write_text(json.dumps({**merged, "_wall_s": merged_wall + [time.perf_counter() - t0]}))
+    return _export_clean(model, output), history
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser):
+    """Add the ``geokeras train`` options to an ``argparse`` parser (used by ``geokeras.cli``)."""
+    parser.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
+    parser.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
+    parser.add_argument("-o", "--output", required=True, help="output .keras file (best model)")
+    parser.add_argument("--family", choices=FAMILIES, default="unet1d")
+    parser.add_argument("--window-length", type=int, default=3000)
+    parser.add_argument("--sampling-rate", type=float, default=100.0)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--steps-per-epoch", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--validation", nargs="+", default=None,
+                        help="held-out NET.STA codes, or one fraction of stations (default: bundled hold-out / 0.2)")
+    parser.add_argument("--no-validation", action="store_true")
+    parser.add_argument("--validation-steps", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--snr-db", type=float, nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--n-synthetic", type=int, default=1000)
+    parser.add_argument("--min-record-snr-db", type=float, default=20.0)
+    parser.add_argument("--tensorboard-dir", default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
+    parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
+    parser.add_argument("--time-limit-s", type=float, default=None, help="stop after this many seconds of training")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run_from_args(args):
+    """Run `train_denoiser` from parsed `add_arguments` options; returns the history dict."""
+    validation = None
+    if args.no_validation:
+        validation = False
+    elif args.validation:
+        try:
+            validation = float(args.validation[0]) if len(args.validation) == 1 else None
+        except ValueError:
+            validation = None
+        if validation is None:
+            validation = list(args.validation)
+    _, history = train_denoiser(
+        signals=args.signals, noise=args.noise, output=args.output, family=args.family,
+        window_length=args.window_length, sampling_rate=args.sampling_rate, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, validation=validation,
+        validation_steps=args.validation_steps, patience=args.patience, seed=args.seed,
+        learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
+        min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
+        threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
+    )
+    return history
+
+
+def main(argv=None):
+    """``python -m geokeras.train``: same options as ``geokeras train``."""
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m geokeras.train", description=__doc__.split("\n")[0]))
+    args = parser.parse_args(argv)
+    history = run_from_args(args)
+    if history:
+        key = "val_loss" if "val_loss" in history else "loss"
+        print(f"best {key}: {min(history[key]):.4f} after {len(history[key])} epochs; saved {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
