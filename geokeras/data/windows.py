@@ -1,0 +1,160 @@
+"""Fixed-length windows with overlap, and stitching model outputs back by weighted overlap-add.
+
+Windowing: windows of ``window_length`` samples start every ``hop = window_length - round(overlap *
+window_length)`` samples; the last window is aligned to the end of the trace, so only a trace
+shorter than one window needs padding (zeros by default, ``pad_mode`` chooses another NumPy pad
+mode).
+
+Stitching: every window is weighted by a smooth, strictly positive cross-fade
+``w[j] = sin(pi (j + 0.5) / L)^2`` and the weighted sum is divided by the summed weights. Because
+the division normalizes the weights, stitching the unchanged windows returns the input exactly
+(float32 rounding) for any length, overlap and end alignment, while model outputs cross-fade
+smoothly from one window to the next (window edges, where models are least reliable, get the
+least weight).
+
+Example:
+    >>> import numpy as np
+    >>> x = np.arange(10, dtype=np.float32)
+    >>> w, starts = sliding_windows(x, 4, overlap=0.5)
+    >>> starts.tolist()
+    [0, 2, 4, 6]
+    >>> np.array_equal(stitch(w, starts, 10), x)
+    True
+    >>> np.allclose(apply_windowed(x, lambda b: 2 * b, 4), 2 * x)
+    True
+"""
+import numpy as np
+
+__all__ = ["sliding_windows", "stitch", "apply_windowed", "crossfade_weights"]
+
+
+def _check_length(window_length):
+    if isinstance(window_length, bool) or int(window_length) != window_length or window_length < 1:
+        raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
+                         f"Received window_length={window_length!r}.")
+    return int(window_length)
+
+
+def _hop(window_length, overlap):
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"Invalid value for argument `overlap`. Expected a fraction in [0, 1). Received overlap={overlap!r}.")
+    return max(1, window_length - int(round(overlap * window_length)))
+
+
+def window_starts(n, window_length, overlap=0.5):
+    """Start indices of the windows for a trace of ``n`` samples (see the module docstring)."""
+    L = _check_length(window_length)
+    if n <= L:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n - L + 1, _hop(L, overlap), dtype=np.int64)
+    if starts[-1] + L < n:
+        starts = np.append(starts, n - L)
+    return starts
+
+
+def sliding_windows(x, window_length, overlap=0.5, pad_mode="constant"):
+    """Cut a 1-D array into fixed-length overlapping windows.
+
+    Args:
+        x: 1-D array of ``n >= 1`` samples.
+        window_length: samples per window.
+        overlap: fraction of a window shared with the next one, in ``[0, 1)``.
+        pad_mode: ``numpy.pad`` mode used only when ``n < window_length`` (default zeros).
+
+    Returns:
+        ``(windows, starts)``: ``(k, window_length)`` array (input dtype) and int64 ``(k,)`` start indices.
+
+    Raises:
+        ValueError: for an empty or non 1-D input or bad arguments.
+    """
+    x = np.asarray(x)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"Invalid value for argument `x`. Expected a non-empty 1-D array. Received shape {x.shape}.")
+    L = _check_length(window_length)
+    starts = window_starts(x.size, L, overlap)
+    if x.size < L:
+        padded = np.pad(x, (0, L - x.size), mode=pad_mode)
+        return padded[None, :].astype(x.dtype), starts
+    return x[starts[:, None] + np.arange(L)], starts
+
+
+def crossfade_weights(window_length):
+    """The strictly positive cross-fade weights ``sin(pi (j + 0.5) / L)^2`` (float64)."""
+    L = _check_length(window_length)
+    return np.sin(np.pi * (np.arange(L) + 0.5) / L) ** 2
+
+
+def stitch(windows, starts, n, weights=None):
+    """Overlap-add windows back into a trace of exactly ``n`` samples with a smooth cross-fade.
+
+    Args:
+        windows: ``(k, L)`` array.
+        starts: ``(k,)`` start index of each window (as returned by `sliding_windows`); samples at
+            or beyond ``n`` (padding) are dropped.
+        n: output length.
+        weights: optional ``(L,)`` strictly positive weights (default `crossfade_weights`).
+
+    Returns:
+        1-D array of ``n`` samples, dtype of ``windows`` (float64 accumulation).
+
+    Raises:
+        ValueError: if shapes disagree or some output sample is covered by no window.
+    """
+    windows = np.asarray(windows)
+    starts = np.asarray(starts, dtype=np.int64)
+    if windows.ndim != 2 or starts.shape != (windows.shape[0],):
+        raise ValueError(f"Invalid value for argument `windows`. Expected shape (k, L) with k == len(starts). "
+                         f"Received windows.shape={windows.shape} and starts.shape={starts.shape}.")
+    L = windows.shape[1]
+    w = crossfade_weights(L) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (L,) or not np.all(w > 0):
+        raise ValueError(f"Invalid value for argument `weights`. Expected {L} strictly positive values.")
+    n = int(n)
+    acc = np.zeros(n + L, dtype=np.float64)
+    norm = np.zeros(n + L, dtype=np.float64)
+    for win, s in zip(windows, starts):
+        acc[s:s + L] += w * win
+        norm[s:s + L] += w
+    acc, norm = acc[:n], norm[:n]
+    if not np.all(norm > 0):
+        raise ValueError(f"Invalid value for argument `starts`. The windows leave samples of the {n}-sample output uncovered.")
+    out = acc / norm
+    dtype = windows.dtype if np.issubdtype(windows.dtype, np.floating) else np.float64
+    return out.astype(dtype)
+
+
+def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="constant", progress=None):
+    """Apply ``fn`` to overlapping windows of ``x`` and stitch the outputs back to ``len(x)`` samples.
+
+    Args:
+        x: 1-D array.
+        fn: callable taking a float32 ``(k, window_length)`` array and returning the same shape.
+        window_length, overlap, pad_mode: see `sliding_windows`.
+        batch_size: windows per call of ``fn``.
+        progress: optional callable ``progress(n_windows_done)`` called after each batch.
+
+    Returns:
+        float32 array of ``len(x)`` samples.
+
+    Raises:
+        ValueError: if ``fn`` returns another shape or non-finite values.
+    """
+    windows, starts = sliding_windows(np.asarray(x, dtype=np.float32), window_length, overlap, pad_mode)
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
+                         f"Received batch_size={batch_size!r}.")
+    batch_size = int(batch_size)
+    out = np.empty(windows.shape, dtype=np.float32)
+    for i in range(0, len(windows), batch_size):
+        batch = windows[i:i + batch_size]
+        y = np.asarray(fn(batch))
+        if y.shape != batch.shape:
+            y = np.squeeze(y, axis=-1) if y.ndim == batch.ndim + 1 and y.shape[-1] == 1 else y
+        if y.shape != batch.shape:
+            raise ValueError(f"Invalid output of `fn`. Expected shape {batch.shape}. Received shape {y.shape}.")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("Invalid output of `fn`. Expected finite values. Received NaN or inf.")
+        out[i:i + batch_size] = y
+        if progress is not None:
+            progress(min(i + batch_size, len(windows)))
+    return stitch(out, starts, len(x))
