@@ -22,7 +22,8 @@ any native sampling rate          each segment is resampled to ``sampling_rate``
                                   ``scipy.signal.resample_poly`` (rational factor from
                                   ``fractions.Fraction.limit_denominator``), processed, resampled
                                   back and cut to exactly its native number of samples: the
-                                  output has the input's rate, start time and npts
+                                  output has the input's rate, start time and npts; a ratio
+                                  that is not exact (e.g. 99.99 Hz -> 100 Hz) is noted
 segment shorter than a window     zero-padded to one window (see `geokeras.data.windows`), the
                                   output is cut back to the segment's length
 1-sample segment                  passed through unchanged (no window can be made), noted
@@ -202,6 +203,13 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
             f"sampling_rate={float(sampling_rate)}, overlap={overlap})")
     jobs = []
     for tr in merged:
+        up, down = resample_ratio(tr.stats.sampling_rate, sampling_rate, max_denominator)
+        effective = tr.stats.sampling_rate * up / down
+        if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
+            note = (f"{tr.id}: {tr.stats.sampling_rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
+                    f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
+            report.append(note)
+            _note(tr, f"geokeras: {note}")
         mask = np.ma.getmaskarray(tr.data)
         jobs.extend((tr, a, b) for a, b in segments(mask))
     outputs = {id(tr): np.zeros(tr.stats.npts, dtype=np.float32) for tr in merged}

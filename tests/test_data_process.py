@@ -1,0 +1,185 @@
+"""apply_to_stream: every trace, sample, gap and header that goes in comes out; the bad-input table."""
+import warnings
+
+import numpy as np
+import obspy
+import pytest
+
+from geokeras.data.process import apply_to_stream, resample_ratio, segments
+
+
+def identity(b):
+    return b
+
+
+def make_trace(n=1500, rate=100.0, channel="HHZ", seed=0, freq=1.0, dtype=np.float64, start=0.0):
+    t = np.arange(n) / rate
+    x = (np.sin(2 * np.pi * freq * t) * 100 + np.random.default_rng(seed).standard_normal(n)).astype(dtype)
+    tr = obspy.Trace(x, header=dict(network="XX", station="STA", location="00", channel=channel, sampling_rate=rate,
+                                    starttime=obspy.UTCDateTime(2020, 1, 1) + start, calib=2.5))
+    return tr
+
+
+def run(st, fn=identity, **kw):
+    kw.setdefault("window_length", 400)
+    kw.setdefault("sampling_rate", 100.0)
+    return apply_to_stream(st, fn, return_report=True, **kw)
+
+
+def test_identity_keeps_everything_three_components_any_codes():
+    st = obspy.Stream([make_trace(channel=c, seed=i) for i, c in enumerate(["BH1", "BH2", "XYZ"])])
+    st[0].stats.processing = ["earlier step"]
+    before = st.copy()
+    out, report = run(st)
+    assert report == []
+    assert [tr.id for tr in out] == [tr.id for tr in st]
+    for a, b in zip(st, out):
+        assert b.stats.starttime == a.stats.starttime and b.stats.npts == a.stats.npts
+        assert b.stats.sampling_rate == a.stats.sampling_rate and b.stats.calib == 2.5
+        assert b.data.dtype == np.float32
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-6, atol=1e-4)
+        assert "apply_to_stream" in b.stats.processing[-1]
+    assert out[0].stats.processing[0] == "earlier step"
+    for a, b in zip(st, before):  # input untouched
+        np.testing.assert_array_equal(a.data, b.data)
+        assert a.stats.get("processing") == b.stats.get("processing")
+
+
+def test_gaps_stay_masked_and_segments_processed_separately():
+    tr = make_trace(2000)
+    a, b = tr.slice(endtime=tr.stats.starttime + 5), tr.slice(starttime=tr.stats.starttime + 8)
+    calls = []
+
+    def fn(batch):
+        calls.append(batch.shape)
+        return batch * 2
+
+    out, _ = run(obspy.Stream([a, b]), fn)
+    assert len(out) == 1
+    o = out[0]
+    assert o.stats.starttime == tr.stats.starttime and o.stats.npts == 2000
+    assert np.ma.isMaskedArray(o.data)
+    assert o.data.mask.sum() == 2000 - a.stats.npts - b.stats.npts
+    assert segments(o.data.mask) == [(0, a.stats.npts), (800, 2000)]
+    np.testing.assert_allclose(o.data[:501].data, 2 * a.data, rtol=1e-5)
+    np.testing.assert_allclose(o.data[800:].data, 2 * b.data, rtol=1e-5)
+    assert len(calls) == 2  # one call per segment, gap never fed to the model
+
+
+def test_masked_input_trace():
+    tr = make_trace(1000)
+    mask = np.zeros(1000, bool)
+    mask[300:350] = True
+    tr.data = np.ma.masked_array(tr.data, mask=mask)
+    out, _ = run(tr)
+    np.testing.assert_array_equal(out[0].data.mask, mask)
+    np.testing.assert_allclose(out[0].data.compressed(), tr.data.compressed(), rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("rate", [20.0, 40.0, 50.0, 200.0, 250.0])
+def test_native_rate_restored(rate):
+    tr = make_trace(int(30 * rate), rate=rate, freq=0.5)
+    seen = []
+
+    def fn(batch):
+        seen.append(batch.shape)
+        return 3.0 * batch
+
+    out, _ = run(tr, fn)
+    o = out[0]
+    assert o.stats.sampling_rate == rate and o.stats.npts == tr.stats.npts and o.stats.starttime == tr.stats.starttime
+    # the model saw 100 Hz windows; the 30 s trace holds 3000 samples at 100 Hz: 14 windows of 400 with 50 % overlap
+    assert sum(s[0] for s in seen) == 14 and all(s[1] == 400 for s in seen)
+    clean = 3.0 * np.sin(2 * np.pi * 0.5 * np.arange(tr.stats.npts) / rate) * 100
+    inner = slice(int(rate), -int(rate))  # away from the resampling edges
+    assert np.max(np.abs(o.data[inner] - clean[inner])) < 0.05 * 300 + 3 * 4
+
+
+def test_resample_ratio():
+    assert resample_ratio(20.0, 100.0) == (5, 1)
+    assert resample_ratio(100.0, 250.0) == (5, 2)
+    assert resample_ratio(99.99, 100.0) == (1, 1)
+    up, down = resample_ratio(99.99, 100.0, max_denominator=10 ** 5)
+    assert abs(99.99 * up / down - 100.0) < 1e-9
+    out, report = run(make_trace(500, rate=99.99))
+    assert out[0].stats.sampling_rate == 99.99 and out[0].stats.npts == 500
+    assert any("not exactly 100.0 Hz" in r for r in report)
+
+
+def test_overlapping_traces_are_merged_and_reported():
+    tr = make_trace(1000)
+    a = tr.slice(endtime=tr.stats.starttime + 6)
+    b = tr.slice(starttime=tr.stats.starttime + 5)
+    b.data = b.data + 10.0
+    with pytest.warns(UserWarning, match="overlap"):
+        out, report = run(obspy.Stream([a, b]))
+    assert len(out) == 1 and out[0].stats.npts == 1000 and not np.ma.isMaskedArray(out[0].data)
+    assert any("overlap" in r and "method=1" in r for r in report)
+    assert any("overlap" in p for p in out[0].stats.processing)
+    np.testing.assert_allclose(out[0].data[600:], b.data[100:], rtol=1e-5)  # the later trace wins
+
+
+def test_mixed_sampling_rates():
+    st = obspy.Stream([make_trace(1000, 100.0, "HHZ"), make_trace(500, 50.0, "BHZ"), make_trace(250, 250.0, "HHZ", start=100)])
+    out, report = run(st)
+    assert [(tr.id, tr.stats.sampling_rate, tr.stats.npts) for tr in out] == [
+        ("XX.STA.00.HHZ", 100.0, 1000), ("XX.STA.00.BHZ", 50.0, 500), ("XX.STA.00.HHZ", 250.0, 250)]
+    assert any("several sampling rates" in r for r in report)
+
+
+def test_short_and_degenerate_traces():
+    one = make_trace(1, channel="HH1")
+    short = make_trace(37, channel="HH2")
+    zeros = make_trace(500, channel="HH3")
+    zeros.data[:] = 0
+    counts = make_trace(600, channel="HH4")
+    counts.data = (counts.data * 1000).astype(np.int32)
+    out, report = run(obspy.Stream([one, short, zeros, counts]), lambda b: b * 1.0)
+    o = {tr.stats.channel: tr for tr in out}
+    assert o["HH1"].data.tolist() == [np.float32(one.data[0])] and any("1-sample" in r for r in report)
+    assert o["HH2"].stats.npts == 37
+    np.testing.assert_allclose(o["HH2"].data, short.data, rtol=1e-5, atol=1e-3)
+    assert np.all(o["HH3"].data == 0) and any("constant" in r for r in report)
+    assert o["HH4"].data.dtype == np.float32
+    np.testing.assert_allclose(o["HH4"].data, counts.data, rtol=1e-5, atol=1e-1)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.nan, r"XX.STA.00.HHZ: 1 NaN or inf sample\(s\), first at index 10"),
+    (np.inf, "NaN or inf"),
+])
+def test_nonfinite_samples_raise(bad, match):
+    tr = make_trace(100)
+    tr.data[10] = bad
+    with pytest.raises(ValueError, match=match):
+        run(tr)
+
+
+def test_nan_under_mask_is_a_gap_not_an_error():
+    tr = make_trace(600)
+    tr.data[100:110] = np.nan
+    tr.data = np.ma.masked_invalid(tr.data)
+    out, _ = run(tr)
+    assert out[0].data.mask.sum() == 10
+
+
+@pytest.mark.parametrize("stream, match", [
+    (obspy.Stream(), "empty Stream"),
+    (obspy.Trace(np.zeros(0)), "zero samples"),
+    (obspy.Trace(np.array([b"a", b"b"])), "numeric"),
+    (np.zeros(10), "obspy.Stream"),
+])
+def test_bad_streams(stream, match):
+    with pytest.raises(ValueError, match=match):
+        apply_to_stream(stream, identity, 100, 100.0)
+
+
+def test_bad_fn_output():
+    with pytest.raises(ValueError, match="fn"):
+        run(make_trace(500), lambda b: b[:, :10])
+
+
+def test_no_warning_for_clean_input():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(make_trace(800))
