@@ -1,0 +1,117 @@
+"""Tests of geokeras.layers: TiedDense, MaskingNoise, Sampling, ActivityLoss."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from geokeras.layers import ActivityLoss, MaskingNoise, Sampling, TiedDense
+from geokeras.regularizers import KLSparsity
+
+
+def _roundtrip(layer):
+    config = keras.saving.serialize_keras_object(layer)
+    return keras.saving.deserialize_keras_object(config, safe_mode=True)
+
+
+def test_tied_dense_forward_and_transpose_match_numpy(rng):
+    layer = TiedDense(3, activation="sigmoid", decoder_activation="linear")
+    x = rng.normal(size=(4, 5)).astype("float32")
+    h = np.asarray(layer(x))
+    w, b, c = (np.asarray(v) for v in (layer.kernel, layer.bias, layer.decoder_bias))
+    np.testing.assert_allclose(h, 1 / (1 + np.exp(-(x @ w + b))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer(h, transpose=True)), h @ w.T + c, rtol=1e-5, atol=1e-6)
+    assert [v.path for v in layer.weights] == ["tied_dense/kernel", "tied_dense/bias", "tied_dense/decoder_bias"]
+
+
+def test_tied_dense_one_gradient_step_changes_both_directions(rng):
+    layer = TiedDense(2, activation="sigmoid")
+    x = rng.normal(size=(8, 4)).astype("float32")
+    h = layer(x)
+    dec_before = np.asarray(layer(h, transpose=True))
+    kernel_before = np.asarray(layer.kernel).copy()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(layer(layer(x), transpose=True) - x))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    keras.optimizers.SGD(0.5).apply_gradients(zip(grads, layer.trainable_weights))
+    kernel_after = np.asarray(layer.kernel)
+    assert not np.allclose(kernel_before, kernel_after)
+    # the decoder direction reads the same (updated) variable, transposed
+    expected = np.asarray(h) @ kernel_after.T + np.asarray(layer.decoder_bias)
+    np.testing.assert_allclose(np.asarray(layer(h, transpose=True)), expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(dec_before, expected)
+    assert len(layer.trainable_weights) == 3
+
+
+def test_tied_dense_config_roundtrip():
+    layer = TiedDense(4, activation="tanh", decoder_activation="sigmoid", use_bias=False, kernel_regularizer="l2")
+    clone = _roundtrip(layer)
+    assert clone.get_config() == layer.get_config()
+    clone.build((None, 6))
+    assert [tuple(v.shape) for v in clone.weights] == [(6, 4)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"units": 0}, "Invalid value for argument `units`. Expected a strictly positive integer. Received units=0."),
+        ({"units": 2.5}, "Received units=2.5."),
+    ],
+)
+def test_tied_dense_invalid_units(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        TiedDense(**kwargs)
+
+
+def test_masking_noise_only_in_training_and_no_rescale():
+    x = np.full((4, 5000), 3.0, "float32")
+    layer = MaskingNoise(0.3, seed=7)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)
+    y = np.asarray(layer(x, training=True))
+    assert set(np.unique(y).tolist()) == {0.0, 3.0}
+    assert abs((y == 0).mean() - 0.3) < 0.02
+    y2 = np.asarray(MaskingNoise(0.3, seed=7)(x, training=True))
+    np.testing.assert_array_equal(y, y2)  # seeded
+    assert _roundtrip(layer).get_config() == layer.get_config()
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0, "0.5"])
+def test_masking_noise_invalid_rate(rate):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `rate`\. Expected a number in \[0\.0, 1\.0\)\. "
+                       rf"Received rate={rate!r}\."):
+        MaskingNoise(rate)
+
+
+def test_sampling_statistics_gradient_and_seed():
+    mean = np.full((20000, 2), [1.0, -2.0], "float32")
+    log_var = np.full((20000, 2), np.log([0.25, 4.0]), "float32")
+    z = np.asarray(Sampling(seed=3)([mean, log_var]))
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.std(axis=0), [0.5, 2.0], rtol=0.03)
+    np.testing.assert_array_equal(z, np.asarray(Sampling(seed=3)([mean, log_var])))
+    m, lv = tf.Variable(mean[:4]), tf.Variable(log_var[:4])
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(Sampling(seed=0)([m, lv]))
+    g_mean, g_lv = tape.gradient(out, [m, lv])
+    np.testing.assert_allclose(np.asarray(g_mean), 1.0)
+    assert np.all(np.isfinite(np.asarray(g_lv)))
+    assert _roundtrip(Sampling(seed=5)).seed == 5
+
+
+def test_activity_loss_adds_unscaled_kl():
+    reg = KLSparsity(rho=0.2, weight=3.0)
+    layer = ActivityLoss(reg)
+    h = np.array([[0.1, 0.5], [0.3, 0.7], [0.2, 0.6]], "float32")
+    out = layer(h)
+    np.testing.assert_array_equal(np.asarray(out), h)
+    rho_hat = h.mean(axis=0)
+    kl = 0.2 * np.log(0.2 / rho_hat) + 0.8 * np.log(0.8 / (1 - rho_hat))
+    assert len(layer.losses) == 1
+    np.testing.assert_allclose(float(layer.losses[0]), 3.0 * kl.sum(), rtol=1e-5)
+    clone = _roundtrip(layer)
+    assert clone.regularizer.get_config() == {"rho": 0.2, "weight": 3.0}
+
+
+def test_activity_loss_requires_regularizer():
+    with pytest.raises(ValueError, match=r"Invalid value for argument `regularizer`\. Expected a regularizer\. "
+                       r"Received regularizer=None\."):
+        ActivityLoss(None)
