@@ -56,6 +56,8 @@ __all__ = ["read", "read_sds", "write", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
 _SINGLE_TRACE_FORMATS = {"SAC", "SACXY"}
+_ENCODING_DTYPES = {"FLOAT32": "float32", "FLOAT64": "float64", "INT32": "int32", "STEIM1": "int32",
+                    "STEIM2": "int32", "INT16": "int16"}
 
 
 def _read_file(path, format, **kwargs):
@@ -206,6 +208,9 @@ def _prepare_for_write(stream):
             tr.data = tr.data.astype(np.int32)
         elif tr.data.dtype not in (np.int32, np.float32, np.float64) and not np.issubdtype(tr.data.dtype, np.integer):
             tr.data = tr.data.astype(np.float64)
+        enc = tr.stats.get("mseed", {}).get("encoding")
+        if enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
+            del tr.stats.mseed["encoding"]  # stale encoding of the file read: let ObsPy pick by dtype
     return st
 
 

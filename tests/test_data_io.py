@@ -1,0 +1,121 @@
+"""Reading from every kind of source, bad files, atomic writing, and read -> window -> stitch -> write round trips."""
+import os
+
+import numpy as np
+import obspy
+import pytest
+
+from geokeras.data import io
+from geokeras.data.process import apply_to_stream
+
+
+@pytest.fixture
+def st():
+    return obspy.read()  # ObsPy's bundled example: 3 traces BW.RJOB..EH?, 100 Hz, 3000 samples
+
+
+def test_read_stream_trace_path_glob_dir(tmp_path, st):
+    assert len(io.read(st)) == 3 and io.read(st) is not st
+    assert len(io.read(st[0])) == 1
+    for i, tr in enumerate(st):
+        tr.write(str(tmp_path / f"t{i}.mseed"), format="MSEED")
+    assert len(io.read(tmp_path / "t0.mseed")) == 1
+    assert len(io.read(str(tmp_path / "t*.mseed"))) == 3
+    (tmp_path / "notes.txt").write_text("not a waveform")
+    (tmp_path / ".hidden").write_text("ignored")
+    with pytest.warns(UserWarning, match=r"Skipped 1 file.*notes.txt"):
+        assert len(io.read(tmp_path)) == 3
+    with pytest.raises(FileNotFoundError):
+        io.read(tmp_path / "nope.mseed")
+    with pytest.raises(FileNotFoundError):
+        io.read(str(tmp_path / "*.sac"))
+    with pytest.raises(ValueError, match="Stream"):
+        io.read(42)
+
+
+def test_read_sds(tmp_path, st):
+    tr = st[0]
+    t = tr.stats.starttime
+    folder = tmp_path / str(t.year) / "BW" / "RJOB" / "EHZ.D"
+    folder.mkdir(parents=True)
+    tr.write(str(folder / f"BW.RJOB..EHZ.D.{t.year}.{t.julday:03d}"), format="MSEED")
+    got = io.read_sds(tmp_path, "BW", "RJOB", "", "EHZ", t + 5, t + 10)
+    assert len(got) == 1 and got[0].id == "BW.RJOB..EHZ" and abs(got[0].stats.starttime - (t + 5)) < 0.01
+    with pytest.raises(ValueError, match="No data"):
+        io.read_sds(tmp_path, "BW", "RJOB", "", "EHN", t, t + 10)
+    with pytest.raises(FileNotFoundError):
+        io.read_sds(tmp_path / "missing", "BW", "RJOB", "", "EHZ", t, t + 10)
+
+
+def test_bad_files(tmp_path, st):
+    empty = tmp_path / "empty.mseed"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        io.read(empty)
+    unknown = tmp_path / "x.dat"
+    unknown.write_text("hello world\n" * 20)
+    with pytest.raises(ValueError, match="unknown format"):
+        io.read(unknown)
+    good = tmp_path / "good.mseed"
+    st.write(str(good), format="MSEED")
+    corrupt = tmp_path / "corrupt.mseed"
+    corrupt.write_bytes(good.read_bytes()[:1000])  # truncated inside the first record
+    with pytest.raises(ValueError, match="corrupt"):
+        io.read(corrupt)
+    with pytest.raises(ValueError, match="corrupt"):
+        io.read(corrupt, format="MSEED")
+    with pytest.raises(ValueError, match="empty Stream"):
+        io.read(obspy.Stream())
+
+
+def test_write_is_atomic(tmp_path, st, monkeypatch):
+    path = tmp_path / "out.mseed"
+    io.write(st, path)
+    before = path.read_bytes()
+
+    def boom(self, *a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(obspy.Stream, "write", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        io.write(st.copy().trim(st[0].stats.starttime, st[0].stats.starttime + 1), path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["out.mseed"]  # no temp file left, no sidecar (no history)
+
+
+def test_write_int_and_int64(tmp_path):
+    tr = obspy.Trace(np.arange(500, dtype=np.int64) - 250, header=dict(station="I", sampling_rate=20.0))
+    back = io.read(io.write(tr, tmp_path / "i.mseed"))
+    assert back[0].data.dtype == np.int32 and back[0].data.tolist() == tr.data.tolist()
+
+
+@pytest.mark.parametrize("fmt", ["MSEED", "SAC"])
+def test_round_trip_headers_processing_gaps(tmp_path, st, fmt):
+    src = tmp_path / "src.mseed"
+    gapped = st.copy()
+    t0 = gapped[0].stats.starttime
+    gapped = gapped.cutout(t0 + 10, t0 + 12)  # a 2 s gap in each channel
+    for tr in gapped:
+        tr.stats.location = "10"
+    gapped.write(str(src), format="MSEED")
+    original = io.read(src, merge=True)
+    assert all(np.ma.isMaskedArray(tr.data) for tr in original)
+    processed = apply_to_stream(original, lambda b: b, window_length=512, sampling_rate=100.0)
+    out = tmp_path / f"out.{fmt.lower()}"
+    written = io.write(processed, out, format=fmt)
+    if fmt == "SAC":
+        assert len(written) == 6  # one file per trace and per gap-free segment
+        back = io.read(str(tmp_path / "out_*.sac"), merge=True)
+    else:
+        assert written == str(out) and os.path.isfile(str(out) + io.SIDECAR_SUFFIX)
+        back = io.read(out, merge=True)
+    back.sort(keys=["channel"])
+    original.sort(keys=["channel"])
+    assert len(back) == 3
+    for a, b in zip(original, back):
+        for key in ("network", "station", "location", "channel", "starttime", "sampling_rate", "npts"):
+            assert a.stats[key] == b.stats[key], key
+        np.testing.assert_array_equal(np.ma.getmaskarray(a.data), np.ma.getmaskarray(b.data))
+        assert np.ma.getmaskarray(b.data).sum() == 199
+        np.testing.assert_allclose(b.data.compressed(), a.data.compressed(), rtol=1e-5, atol=1e-3)
+        assert any("apply_to_stream" in p for p in b.stats.processing)
