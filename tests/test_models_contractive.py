@@ -1,0 +1,136 @@
+"""Tests of the contractive penalty (exact, closed form, stochastic) and ContractiveAutoencoder."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from geokeras.models import ContractiveAutoencoder, build_contractive_autoencoder
+from geokeras.models.contractive import code_and_penalty, jacobian_penalty
+
+
+def _sig(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def _encoder(units=(4,), activation="sigmoid", input_dim=6):
+    layers = [keras.Input((input_dim,))] + [keras.layers.Dense(u, activation=activation) for u in units]
+    return keras.Sequential(layers)
+
+
+def _reference_penalty(encoder, x):
+    """Mean over the batch of ||J||_F^2 with the Jacobian built by the chain rule in NumPy."""
+    total = 0.0
+    for xi in x.astype("float64"):
+        jac, a = np.eye(len(xi)), xi
+        for layer in [l for l in encoder.layers if hasattr(l, "kernel")]:
+            w, b = (np.asarray(v, "float64") for v in (layer.kernel, layer.bias))
+            pre = a @ w + b
+            if layer.activation is keras.activations.sigmoid:
+                a = _sig(pre)
+                deriv = a * (1 - a)
+            else:
+                a = np.tanh(pre)
+                deriv = 1 - a**2
+            jac = (deriv[:, None] * w.T) @ jac
+        total += np.sum(jac**2)
+    return total / len(x)
+
+
+@pytest.mark.parametrize("units, activation", [((4,), "sigmoid"), ((5, 3), "sigmoid"), ((4,), "tanh")])
+def test_exact_penalty_matches_numpy(units, activation, rng):
+    enc = _encoder(units, activation)
+    x = rng.normal(size=(7, 6)).astype("float32")
+    np.testing.assert_allclose(float(jacobian_penalty(enc, x, "exact")), _reference_penalty(enc, x), rtol=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_closed_form_equals_exact(activation, rng):
+    enc = _encoder((5,), activation)
+    x = rng.normal(size=(9, 6)).astype("float32")
+    exact = float(jacobian_penalty(enc, x, "exact"))
+    closed = float(jacobian_penalty(enc, x, "closed_form"))
+    assert abs(exact - closed) < 1e-5 * max(1.0, exact)
+    np.testing.assert_allclose(closed, _reference_penalty(enc, x), rtol=1e-4)
+
+
+def test_closed_form_gradient_equals_exact_gradient(rng):
+    enc = _encoder((3,))
+    x = rng.normal(size=(4, 6)).astype("float32")
+    grads = []
+    for mode in ("exact", "closed_form"):
+        with tf.GradientTape() as tape:
+            pen = jacobian_penalty(enc, x, mode)
+        grads.append([np.asarray(g) for g in tape.gradient(pen, enc.trainable_weights)])
+    for g_exact, g_closed in zip(*grads):
+        np.testing.assert_allclose(g_exact, g_closed, rtol=1e-4, atol=1e-6)
+
+
+def test_stochastic_estimate_is_unbiased(rng):
+    enc = _encoder((8,))
+    x = rng.normal(size=(32, 6)).astype("float32")
+    exact = float(jacobian_penalty(enc, x, "exact"))
+    gen = keras.random.SeedGenerator(42)
+    draw = tf.function(lambda: jacobian_penalty(enc, x, "stochastic", n_projections=4, seed=gen))
+    estimates = np.array([float(draw()) for _ in range(100)])  # 400 projections
+    assert abs(estimates.mean() - exact) / exact < 0.02
+    assert estimates.std() > 0  # really random
+
+
+def test_closed_form_rejects_other_encoders(rng):
+    x = rng.normal(size=(2, 6)).astype("float32")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected 'exact' or 'stochastic' "
+                       r"for this encoder: 'closed_form' needs an encoder made of a single Dense layer"):
+        jacobian_penalty(_encoder((4, 2)), x, "closed_form")
+    with pytest.raises(ValueError, match=r"Received penalty='closed_form' with encoder layers"):
+        build_contractive_autoencoder(6, hidden_units=(4,), activation="relu", penalty="closed_form")
+    with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected one of 'exact', "
+                       r"'closed_form', 'stochastic'\. Received mode='fast'\."):
+        jacobian_penalty(_encoder(), x, "fast")
+
+
+@pytest.mark.parametrize("penalty", ["exact", "closed_form", "stochastic"])
+def test_train_step_adds_weighted_penalty_and_logs_it(penalty, rng):
+    cae = build_contractive_autoencoder(6, hidden_units=(3,), penalty=penalty, weight=0.5, seed=0)
+    cae.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])
+    x = rng.normal(size=(16, 6)).astype("float32")
+    hist = cae.fit(x, x, epochs=1, batch_size=16, verbose=0).history
+    assert sorted(hist) == ["contractive_penalty", "loss", "mae", "reconstruction_loss"]
+    res = cae.evaluate(x, x, verbose=0, return_dict=True)
+    np.testing.assert_allclose(res["loss"], res["reconstruction_loss"] + 0.5 * res["contractive_penalty"], rtol=1e-5)
+    if penalty != "stochastic":
+        ref = _reference_penalty(cae.encoder, x)
+        np.testing.assert_allclose(res["contractive_penalty"], ref, rtol=1e-4)
+        mse = np.mean((np.asarray(cae(x)) - x) ** 2)
+        np.testing.assert_allclose(res["reconstruction_loss"], mse, rtol=1e-4)
+
+
+def test_penalty_gradient_flows_to_encoder(rng):
+    """With a zero reconstruction signal only the penalty moves the encoder kernel."""
+    cae = build_contractive_autoencoder(4, hidden_units=(2,), penalty="exact", weight=1.0)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    with tf.GradientTape() as tape:
+        _, pen = code_and_penalty(cae.encoder, x, "exact")
+    grad = tape.gradient(pen, cae.encoder.trainable_weights[0])
+    assert grad is not None and np.any(np.asarray(grad) != 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"weight": -0.1}, "Invalid value for argument `weight`. Expected a number >= 0.0. Received weight=-0.1."),
+        ({"penalty": "approx"}, "Invalid value for argument `penalty`. Expected one of 'exact', 'closed_form', "
+                                "'stochastic'. Received penalty='approx'."),
+        ({"n_projections": 0}, "Invalid value for argument `n_projections`. Expected a strictly positive integer. "
+                               "Received n_projections=0."),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        build_contractive_autoencoder(4, hidden_units=(2,), **kwargs)
+    assert str(err.value) == message
+
+
+def test_config_roundtrip():
+    cae = build_contractive_autoencoder(5, hidden_units=(2,), penalty="stochastic", n_projections=3, seed=9)
+    clone = ContractiveAutoencoder.from_config(cae.get_config())
+    assert (clone.penalty, clone.n_projections, clone.weight, clone.seed) == ("stochastic", 3, 0.1, 9)
