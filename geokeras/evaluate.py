@@ -12,7 +12,8 @@ Methods, side by side:
 - ``bandpass``: 4-pole Butterworth 1-20 Hz band-pass, zero phase (SciPy ``sosfiltfilt``, as ObsPy's
   ``bandpass(..., zerophase=True)``);
 - ``wavelet``: PyWavelets ``db4`` decomposition, soft thresholding of the detail coefficients at the
-  universal threshold ``sigma * sqrt(2 ln n)`` with ``sigma = median(|finest details|) / 0.6745``;
+  universal threshold ``sigma * sqrt(2 ln n)`` with ``sigma = median(|details|) / 0.6745`` estimated per
+  level (the rule for colored noise; the approximation is kept);
 - ``oracle_mask``: the ideal ratio mask ``|S|^2 / (|S|^2 + |N|^2)`` from the known clean and noise STFTs
   (Hann, 32-sample frames, 16-sample hop, the resolution of the ``stftmask`` family) applied to the noisy
   STFT: a ceiling for mask methods, not a usable denoiser.
@@ -51,17 +52,29 @@ def bandpass_baseline(noisy, sampling_rate, freqmin=1.0, freqmax=20.0, corners=4
     return signal.sosfiltfilt(sos, np.asarray(noisy, dtype=np.float64), axis=-1)
 
 
-def wavelet_baseline(noisy, wavelet="db4", mode="soft"):
-    """Wavelet thresholding of each row: universal threshold on all detail levels, MAD noise estimate."""
+def wavelet_baseline(noisy, wavelet="db4", mode="soft", per_level=True):
+    """Wavelet thresholding of each row at the universal threshold ``sigma * sqrt(2 ln n)``, MAD noise estimate.
+
+    Args:
+        noisy: array ``(..., n)``.
+        wavelet: PyWavelets wavelet name.
+        mode: ``"soft"`` or ``"hard"`` thresholding.
+        per_level: estimate ``sigma`` on each detail level (Johnstone and Silverman's rule for colored
+            noise, the default: seismic noise is far from white) instead of on the finest level only
+            (Donoho's VisuShrink). The approximation coefficients are kept.
+    """
     import pywt
 
     x = np.atleast_2d(np.asarray(noisy, dtype=np.float64))
     out = np.empty_like(x)
     for i, row in enumerate(x):
         coeffs = pywt.wavedec(row, wavelet, mode="symmetric")
-        sigma = np.median(np.abs(coeffs[-1])) / 0.6745
-        thr = sigma * np.sqrt(2.0 * np.log(row.size))
-        coeffs = [coeffs[0]] + [pywt.threshold(c, thr, mode=mode) for c in coeffs[1:]]
+        factor = np.sqrt(2.0 * np.log(row.size)) / 0.6745
+        sigma_fine = np.median(np.abs(coeffs[-1]))
+        coeffs = [coeffs[0]] + [
+            pywt.threshold(c, factor * (np.median(np.abs(c)) if per_level else sigma_fine), mode=mode)
+            for c in coeffs[1:]
+        ]
         out[i] = pywt.waverec(coeffs, wavelet, mode="symmetric")[: row.size]
     return out.reshape(np.shape(noisy))
 
