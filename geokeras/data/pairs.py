@@ -214,8 +214,11 @@ def _check_range(name, value, lo=None):
     return a, b
 
 
-def _flatten_sources(name, sources):
-    """Concatenate 1-D sources into one float64 array with start offsets and lengths."""
+def _flatten_sources(name, sources, pad=0):
+    """Concatenate 1-D sources into one float32 array, each preceded by ``pad`` zeros (and ``pad`` at the end).
+
+    Returns ``(flat, starts, lengths)``: ``starts`` is the index of each source's first sample.
+    """
     if isinstance(sources, np.ndarray) and sources.ndim == 2:
         sources = list(sources)
     if isinstance(sources, np.ndarray) and sources.ndim == 1 and sources.dtype != object:
@@ -234,8 +237,15 @@ def _flatten_sources(name, sources):
             raise ValueError(f"Invalid value for argument `{name}`. Expected sources with non-zero power. "
                              f"Received a constant {name}[{i}].")
     lengths = np.array([s.size for s in sources], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return np.concatenate(sources), starts, lengths
+    zeros = np.zeros(pad)
+    flat = np.concatenate([part for s in sources for part in (zeros, s)] + [zeros]).astype(np.float32)
+    starts = (np.cumsum(lengths + pad) - lengths).astype(np.int64)
+    return flat, starts, lengths
+
+
+def _power(x):
+    """Row sums of squares of a float32 (n, L) array, accurate to ~1e-7 relative (float64 result)."""
+    return np.matmul(x[:, None, :], x[:, :, None])[:, 0, 0].astype(np.float64)
 
 
 class PairGenerator:
@@ -292,7 +302,8 @@ class PairGenerator:
                              f"Received noise_only_fraction={noise_only_fraction!r}.")
         self.noise_only_fraction = float(noise_only_fraction)
         self.seed = seed
-        self._sig, self._sig_start, self._sig_len = _flatten_sources("signals", signals)
+        # signals are padded with 2L zeros on each side: any shifted window is one contiguous slice
+        self._sig, self._sig_start, self._sig_len = _flatten_sources("signals", signals, pad=2 * L)
         extended = []
         for s in (noises if not isinstance(noises, np.ndarray) or noises.ndim != 1 else [noises]):
             s = np.asarray(s, dtype=np.float64)
@@ -300,6 +311,8 @@ class PairGenerator:
                 s = np.concatenate([s, s[::-1]])
             extended.append(s)
         self._noise, self._noise_start, self._noise_len = _flatten_sources("noises", extended)
+        self._sig_rows = np.lib.stride_tricks.sliding_window_view(self._sig, L)
+        self._noise_rows = np.lib.stride_tricks.sliding_window_view(self._noise, L)
         self.rng = np.random.default_rng(seed)
 
     def __repr__(self):
@@ -315,18 +328,15 @@ class PairGenerator:
         rng, L = self.rng, self.window_length
         idx = rng.integers(0, self._noise_len.size, n)
         offset = (rng.random(n) * (self._noise_len[idx] - L + 1)).astype(np.int64)
-        win = self._noise[(self._noise_start[idx] + offset)[:, None] + np.arange(L)]
-        win -= win.mean(axis=1, keepdims=True)
+        win = self._noise_rows[self._noise_start[idx] + offset]  # a copy: contiguous rows
+        win -= win.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         return win, idx
 
     def _signal_windows(self, n):
         rng, L = self.rng, self.window_length
         shift = rng.integers(self.shift_range[0], self.shift_range[1] + 1, n)
         idx = rng.integers(0, self._sig_len.size, n)
-        pos = np.arange(L)[None, :] - shift[:, None]           # position inside the source
-        valid = (pos >= 0) & (pos < self._sig_len[idx][:, None])
-        flat = np.where(valid, self._sig_start[idx][:, None] + pos, 0)
-        return np.where(valid, self._sig[flat], 0.0), idx, shift
+        return self._sig_rows[self._sig_start[idx] - shift], idx, shift
 
     def sample(self, n, return_info=False):
         """Draw ``n`` pairs.
@@ -344,33 +354,35 @@ class PairGenerator:
         snr = rng.uniform(*self.snr_range, n)
         amp = rng.uniform(*self.amplitude_range, n)
         clean, sig_idx, shift = self._signal_windows(n)
-        p_clean = np.sum(clean ** 2, axis=1)
+        p_clean = _power(clean)
         for _ in range(100):                                     # redraw windows that miss the signal
             bad = p_clean == 0.0
             if not bad.any():
                 break
             clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(int(bad.sum()))
-            p_clean[bad] = np.sum(clean[bad] ** 2, axis=1)
+            p_clean[bad] = _power(clean[bad])
         else:
             raise ValueError("Invalid value for argument `signals`. Too many all-zero signal windows: "
                              "reduce `shift` or trim leading zeros of the sources.")
         noise_only = rng.random(n) < self.noise_only_fraction
-        clean *= np.where(noise_only, 0.0, amp / np.sqrt(p_clean / L))[:, None]
+        clean *= np.where(noise_only, 0.0, amp * np.sqrt(L / np.where(p_clean > 0, p_clean, 1.0)))[:, None].astype(np.float32)
 
-        noise, noise_idx = self._noise_windows(n)
-        p_noise = np.sum(noise ** 2, axis=1)
+        noisy, noise_idx = self._noise_windows(n)
+        p_noise = _power(noisy)
         for _ in range(100):                                     # redraw constant noise windows (rare)
             bad = p_noise == 0.0
             if not bad.any():
                 break
-            noise[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()))
-            p_noise[bad] = np.sum(noise[bad] ** 2, axis=1)
+            noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()))
+            p_noise[bad] = _power(noisy[bad])
         else:
             raise ValueError("Invalid value for argument `noises`. Too many constant noise windows.")
-        target = np.where(noise_only, L * amp ** 2, np.sum(clean ** 2, axis=1) / 10.0 ** (snr / 10.0))
-        noise *= np.sqrt(target / p_noise)[:, None]
-        noisy = (clean + noise).astype(np.float32)
-        clean = clean.astype(np.float32)
+        # target noise power: the clean window's power (L * amp**2 after scaling) / 10**(snr/10);
+        # noise-only pairs: L * amp**2 (noise RMS = amp)
+        p_target = _power(clean)
+        target = np.where(noise_only, L * amp ** 2, p_target / 10.0 ** (snr / 10.0))
+        noisy *= np.sqrt(target / p_noise)[:, None].astype(np.float32)
+        noisy += clean
         if return_info:
             info = dict(snr_db=np.where(noise_only, -np.inf, snr), shift=shift, amplitude=amp,
                         signal_index=np.where(noise_only, -1, sig_idx), noise_index=noise_idx, noise_only=noise_only)
