@@ -222,7 +222,7 @@ def _trace_data(tr, npts):
     return x
 
 
-def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False):
+def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False, return_report=False):
     """Denoise a seismic record with a denoiser model.
 
     Args:
@@ -236,12 +236,16 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
         overlap: fraction of overlap between consecutive windows, in [0, 1).
         batch_size: windows per model call (the last batch is padded to a fixed shape).
         progress: show a tqdm progress bar.
+        return_report: also return the list of repairs made to the input (merged overlaps, traces kept
+            apart because of differing rates, constant or 1-sample segments passed through), as strings:
+            see ``geokeras.data.process.apply_to_stream``.
 
     Returns:
         the same type as ``data``: a new Stream/Trace (the input is not modified) with the same ids,
         start times, sampling rates and numbers of samples, float32 samples, masked gaps kept, and
         ``"geokeras <version>: denoise(model=<label>, sha256=<first 16 hex>, ...)"`` appended to
         ``stats.processing``; or a float32 array of the input's shape (masked where the input is).
+        With ``return_report=True``, a tuple ``(result, report)``.
 
     Raises:
         TypeError: for an unsupported ``data`` or ``model`` type.
@@ -279,8 +283,14 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
         stream = _array_to_stream(data, model_rate if sampling_rate is None else sampling_rate)
 
     fn = make_predictor(keras_model, batch_size=int(batch_size))
-    result = apply_to_stream(stream, fn, window_length, model_rate, overlap=float(overlap),
-                             batch_size=int(batch_size), progress=progress)
+    result, report = apply_to_stream(stream, fn, window_length, model_rate, overlap=float(overlap),
+                                     batch_size=int(batch_size), progress=progress, return_report=True)
+    out = _finish(data, result, label, digest, model_rate, window_length, overlap)
+    return (out, report) if return_report else out
+
+
+def _finish(data, result, label, digest, model_rate, window_length, overlap):
+    """Add the processing line and give the result the type of ``data``."""
     line = (f"geokeras {geokeras.__version__}: denoise(model={label}, sha256={digest[:16]}, "
             f"model_sampling_rate={model_rate:g}, window_length={window_length}, overlap={float(overlap):g})")
     for tr in result:

@@ -1,0 +1,201 @@
+"""Speed and memory of `geokeras.denoise.denoise` on a day of three-component 100 Hz data.
+
+Usage::
+
+    python bench/bench_speed.py                 # 24 h x 3 components at 100 Hz, default model
+    python bench/bench_speed.py --hours 1 --no-profile --threads 2
+
+Data: synthetic continuous records (pink noise + secondary microseism + 6 synthetic local earthquakes,
+``geokeras.data.synthetic``), float32, 8,640,000 samples per component for 24 h (25.9 M in all), in one
+``obspy.Stream``. The default (shipped) model is loaded and its graphs are traced on one minute of data
+before timing, so the wall time is that of a warm ``denoise(stream)`` call.
+
+Figures printed (all measured here):
+
+- wall time of ``denoise(stream)`` and the real-time factor (wall time / record duration);
+- peak memory: the process's resident set size sampled every 10 ms in a thread during the call
+  (``/proc/self/statm``), its increase over the RSS before the call, and ``ru_maxrss`` (whole process);
+- FLOPs per window: counted by TensorFlow's graph profiler on the frozen forward graph of one window
+  (``tf.compat.v1.profiler``, float operations), next to `geokeras.models.denoiser.estimate_flops`
+  (a hand count of multiply-adds); and the achieved FLOP rate of the whole call;
+- with ``--profile`` (default), a second run under ``cProfile`` telling where the time goes (model calls,
+  windowing/stitching, resampling, merging, the rest).
+"""
+import argparse
+import cProfile
+import os
+import pstats
+import resource
+import threading
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def make_day(hours=24.0, rate=100.0, components=("HHE", "HHN", "HHZ"), n_events=6, seed=0):
+    """A continuous synthetic 3-component record as an obspy Stream (float32)."""
+    import obspy
+
+    from geokeras.data import synthetic
+
+    npts = int(round(hours * 3600 * rate))
+    rng = np.random.default_rng(seed)
+    ev_len = int(60 * rate)
+    events = synthetic.synthetic_seismogram(ev_len, rate, n=n_events * len(components), seed=seed)
+    onsets = np.sort(rng.integers(0, max(1, npts - ev_len), n_events))
+    amps = rng.uniform(5.0, 50.0, n_events)
+    st = obspy.Stream()
+    for c, channel in enumerate(components):
+        x = synthetic.noise("colored", npts, rate, seed=seed + 10 * c + 1, alpha=1.0)
+        x += 0.5 * synthetic.noise("microseism", npts, rate, seed=seed + 10 * c + 2)
+        for k, onset in enumerate(onsets):
+            stop = min(npts, onset + ev_len)
+            x[onset:stop] += amps[k] * events[k * len(components) + c][:stop - onset]
+        tr = obspy.Trace((100.0 * x).astype(np.float32))
+        tr.stats.update(dict(network="XX", station="BENCH", location="00", channel=channel, sampling_rate=rate,
+                             starttime=obspy.UTCDateTime(2024, 1, 1)))
+        st.append(tr)
+    return st
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Sample the resident set size every ``interval`` seconds in a thread; ``peak`` in bytes."""
+
+    def __init__(self, interval=0.01):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def graph_flops(model, window_length):
+    """Float operations of one forward pass of one window, counted by TensorFlow's graph profiler."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec((1, window_length, 1), tf.float32))
+    graph = convert_variables_to_constants_v2(concrete).graph
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return int(tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops)
+
+
+def profile_breakdown(stats, total):
+    """Cumulative seconds of the main stages in a cProfile run."""
+    wanted = {
+        "model calls (_BatchPredictor.__call__)": ("geokeras/denoise.py", "__call__"),
+        "windowing (sliding_windows)": ("geokeras/data/windows.py", "sliding_windows"),
+        "stitching (stitch)": ("geokeras/data/windows.py", "stitch"),
+        "resampling (resample_poly)": ("scipy/signal/_signaltools.py", "resample_poly"),
+        "merging and checks (_merge_groups, _validate)": ("geokeras/data/process.py", "_merge_groups|_validate"),
+    }
+    found = {}
+    for (filename, _, func), row in stats.stats.items():
+        cumulative = row[3]
+        for label, (file_part, funcs) in wanted.items():
+            if filename.replace(os.sep, "/").endswith(file_part) and func in funcs.split("|"):
+                found[label] = found.get(label, 0.0) + cumulative
+    rows = [(label, found.get(label, 0.0)) for label in wanted]
+    rows.append(("everything else", total - sum(s for _, s in rows)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
+    parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: TF's)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile run")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    from geokeras.data.windows import window_starts
+    from geokeras.denoise import denoise, resolve_model
+    from geokeras.models.denoiser import denoiser_info, estimate_flops
+
+    t = time.perf_counter()
+    st = make_day(args.hours, args.rate)
+    n_samples = sum(tr.stats.npts for tr in st)
+    duration = st[0].stats.npts / args.rate
+    print(f"data: {len(st)} components x {st[0].stats.npts} samples at {args.rate:g} Hz "
+          f"({duration / 3600:g} h, {n_samples / 1e6:.1f} M samples, {n_samples * 4 / 2**20:.0f} MiB float32), "
+          f"made in {time.perf_counter() - t:.1f} s")
+
+    model, label, digest = resolve_model(args.model)
+    info = denoiser_info(model)
+    L, model_rate = info["window_length"], info["sampling_rate"]
+    warm = st.slice(st[0].stats.starttime, st[0].stats.starttime + 60).copy()
+    denoise(warm, model=model, overlap=args.overlap, batch_size=args.batch_size)  # trace the graphs
+    n_model_samples = int(round(st[0].stats.npts * model_rate / args.rate))
+    n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
+    print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
+          f"overlap {args.overlap:g} -> {n_windows} windows; TF intra-op threads "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
+
+    rss_before = _rss_bytes()
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        out = denoise(st, model=model, overlap=args.overlap, batch_size=args.batch_size)
+        wall = time.perf_counter() - t0
+    assert [tr.stats.npts for tr in out] == [tr.stats.npts for tr in st]
+    assert all(np.all(np.isfinite(tr.data)) for tr in out)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    flops_graph = graph_flops(model, L)
+    flops_hand = estimate_flops(model)
+    print(f"wall time          : {wall:.1f} s (target <= 30 s)")
+    print(f"real-time factor   : {wall / duration:.2e} (1 s of processing per {duration / wall:.0f} s of record)")
+    print(f"throughput         : {n_samples / wall / 1e6:.2f} M samples/s, {n_windows / wall:.0f} windows/s")
+    print(f"peak RSS in call   : {mem.peak / 2**30:.2f} GiB (RSS before the call {rss_before / 2**30:.2f} GiB, "
+          f"increase {(mem.peak - rss_before) / 2**30:.2f} GiB; target <= 2 GB)")
+    print(f"ru_maxrss (process): {maxrss / 2**30:.2f} GiB")
+    print(f"FLOPs per window   : {flops_graph / 1e6:.2f} M (TF graph profiler), {flops_hand / 1e6:.2f} M "
+          "(estimate_flops hand count)")
+    print(f"achieved           : {flops_graph * n_windows / wall / 1e9:.1f} GFLOP/s over the whole call")
+
+    if args.profile:
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        denoise(st, model=model, overlap=args.overlap, batch_size=args.batch_size)
+        prof.disable()
+        total = time.perf_counter() - t0
+        print(f"profile (second run under cProfile, {total:.1f} s):")
+        for name, seconds in profile_breakdown(pstats.Stats(prof), total):
+            print(f"  {name:46s} {seconds:7.1f} s  {100 * seconds / total:5.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

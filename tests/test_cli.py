@@ -1,0 +1,257 @@
+"""Tests of the ``geokeras`` command (run in-process through geokeras.cli.main, one subprocess check)."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import obspy
+import pytest
+
+from geokeras import cli
+from geokeras.data import io
+from geokeras.models.denoiser import build_denoiser
+
+START = obspy.UTCDateTime(2021, 3, 4, 5, 6, 7.25)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    model = build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4, 8))
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return str(path)
+
+
+def trace(n=1200, rate=100.0, channel="HHZ", data=None, start=START, dtype="float32"):
+    if data is None:
+        data = np.random.default_rng(0).normal(scale=300.0, size=n)
+    tr = obspy.Trace(np.asarray(data).astype(dtype))
+    tr.stats.update(dict(network="XX", station="CLI", location="", channel=channel, sampling_rate=rate,
+                         starttime=start))
+    return tr
+
+
+def write(st, path, fmt="MSEED"):
+    st = obspy.Stream([st]) if isinstance(st, obspy.Trace) else st
+    st.write(str(path), format=fmt)
+    return str(path)
+
+
+def run(*args, capsys=None):
+    rc = cli.main([str(a) for a in args])
+    captured = capsys.readouterr() if capsys is not None else None
+    return rc, captured
+
+
+def no_partial_files(folder):
+    return [n for n in os.listdir(folder) if n.startswith(".") or "tmp" in n]
+
+
+# --------------------------------------------------------------------------------------------- basics
+def test_version_and_help_in_a_subprocess():
+    res = subprocess.run([sys.executable, "-m", "geokeras.cli", "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "geokeras 0.1.0"
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["denoise", "x.mseed"])  # -o missing
+    assert exc.value.code == 2
+    assert "-o/--output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["MSEED", "SAC"])
+def test_denoise_writes_readable_output_with_same_ids_start_npts(tmp_path, model_path, capsys, fmt):
+    st = obspy.Stream([trace(channel=c, data=np.random.default_rng(i).normal(size=1200) * 100)
+                       for i, c in enumerate(["HHE", "HHN", "HHZ"])])
+    src = write(st, tmp_path / "in.mseed")
+    out = tmp_path / "out"
+    rc, cap = run("denoise", src, "-o", out, "--model", model_path, "--format", fmt.lower(), "--plot",
+                  capsys=capsys)
+    assert rc == 0, cap.err
+    assert "denoised 1 of 1 file(s)" in cap.out
+    side = ".processing.json"  # geokeras.data.io.write keeps stats.processing in a sidecar
+    if fmt == "MSEED":
+        assert sorted(os.listdir(out)) == ["in.mseed", "in.mseed" + side, "in.png"]
+        back = io.read(str(out / "in.mseed"))
+    else:
+        sacs = [f"in.XX.CLI..{c}.sac" for c in ("HHE", "HHN", "HHZ")]
+        assert sorted(os.listdir(out)) == sorted(sacs + [n + side for n in sacs] + ["in.png"])
+        back = obspy.Stream([io.read(str(out / n))[0] for n in sacs])
+    assert all(tr.stats.processing[-1].startswith("geokeras 0.1.0: denoise(model=tiny.keras") for tr in back)
+    assert [tr.id for tr in back] == [tr.id for tr in st]
+    for a, b in zip(back, st):
+        assert (a.stats.starttime, a.stats.npts, a.stats.sampling_rate) == (b.stats.starttime, b.stats.npts, 100.0)
+        assert np.all(np.isfinite(a.data)) and not np.allclose(a.data, b.data)
+
+
+def test_directories_and_globs_one_output_per_file(tmp_path, model_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(trace(channel="HHZ"), folder / "a.mseed")
+    write(trace(channel="HHN"), folder / "b.sac", fmt="SAC")
+    rc, cap = run("denoise", folder, str(folder / "*.mseed"), "-o", tmp_path / "out", "--model", model_path,
+                  capsys=capsys)
+    assert rc == 0, cap.err
+    outputs = sorted(n for n in os.listdir(tmp_path / "out") if not n.endswith(".processing.json"))
+    assert outputs == ["a.mseed", "b.mseed"]  # a.mseed given twice (folder and glob): denoised once
+    rc, cap = run("denoise", str(tmp_path / "nothing*.mseed"), "-o", tmp_path / "o2", capsys=capsys)
+    assert rc == 1 and cap.err.strip().endswith("(--debug shows the traceback)")
+    assert "no files match" in cap.err and len(cap.err.strip().splitlines()) == 1
+
+
+def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
+    src = write(trace(), tmp_path / "rec.mseed")
+    before = open(src, "rb").read()
+    rc, cap = run("denoise", src, "-o", tmp_path, "--model", model_path, capsys=capsys)
+    assert rc == 1
+    assert "refusing to overwrite input file" in cap.err and len(cap.err.strip().splitlines()) == 1
+    assert open(src, "rb").read() == before and os.listdir(tmp_path) == ["rec.mseed"]
+    sac = write(trace(), tmp_path / "rec.XX.CLI..HHZ.sac", fmt="SAC")  # what rec.mseed gives as SAC
+    sac_bytes = open(sac, "rb").read()
+    rc, cap = run("denoise", src, sac, "-o", tmp_path, "--format", "SAC", "--model", model_path, capsys=capsys)
+    assert rc == 1 and "refusing to overwrite input file" in cap.err
+    assert open(sac, "rb").read() == sac_bytes and open(src, "rb").read() == before
+    other = tmp_path / "d"
+    other.mkdir()
+    write(trace(), other / "rec.sac", fmt="SAC")
+    rc, cap = run("denoise", src, str(other / "rec.sac"), "-o", tmp_path / "o3", "--model", model_path,
+                  capsys=capsys)
+    assert rc == 1 and "would both write 'rec' outputs" in cap.err
+    assert not os.path.exists(tmp_path / "o3")
+
+
+def test_debug_shows_traceback(tmp_path, model_path):
+    empty = tmp_path / "empty.mseed"
+    empty.write_bytes(b"")
+    with pytest.raises(Exception):
+        cli.main(["--debug", "denoise", str(empty), "-o", str(tmp_path / "out"), "--model", model_path])
+
+
+def test_bad_model_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    src = write(trace(), tmp_path / "rec.mseed")
+    rc, cap = run("denoise", src, "-o", tmp_path / "out", "--model", bad, capsys=capsys)
+    assert rc == 1 and len(cap.err.strip().splitlines()) == 1 and "Traceback" not in cap.err
+
+
+def test_failure_mid_write_leaves_no_file(tmp_path, model_path, capsys, monkeypatch):
+    src = write(trace(n=3000), tmp_path / "rec.mseed")
+    real_write = obspy.Stream.write
+
+    def failing_write(self, filename, *args, **kwargs):
+        real_write(self, filename, *args, **kwargs)  # the bytes land in the temporary file ...
+        raise OSError("No space left on device")  # ... then the disk fills up
+
+    monkeypatch.setattr(obspy.Stream, "write", failing_write)
+    out = tmp_path / "out"
+    rc, cap = run("denoise", src, "-o", out, "--model", model_path, capsys=capsys)
+    assert rc == 1 and "No space left on device" in cap.err
+    assert os.listdir(out) == []
+
+
+# --------------------------------------------------------------------------------------------- bad inputs
+def _noise(n, seed=0):
+    return np.random.default_rng(seed).normal(scale=300.0, size=n)
+
+
+def _bad_input(case, folder):
+    """Write the input file of one case; return its path."""
+    p = str(folder / f"{case}.mseed")
+    if case == "empty_file":
+        open(p, "wb").close()
+    elif case == "unknown_format":
+        p = str(folder / "notes.txt")
+        open(p, "w").write("not a waveform\n" * 20)
+    elif case in ("corrupt_mseed", "truncated_mseed"):
+        write(trace(n=5000), p)
+        raw = bytearray(open(p, "rb").read())
+        if case == "corrupt_mseed":
+            raw[8:48] = bytes(np.random.default_rng(0).integers(0, 256, 40, dtype=np.uint8))
+        else:
+            raw = raw[:700]
+        open(p, "wb").write(bytes(raw))
+    elif case == "zero_length_trace":  # MiniSEED cannot hold one (ObsPy skips it); SAC can
+        p = write(trace(n=0, data=np.zeros(0)), folder / "zero.sac", fmt="SAC")
+    elif case == "nan_samples":
+        x = _noise(1200)
+        x[100:110] = np.nan
+        write(trace(data=x), p)
+    elif case == "all_zero":
+        write(trace(data=np.zeros(1200)), p)
+    elif case == "masked_gaps":
+        tr = trace(n=3000)
+        write(obspy.Stream([tr.slice(START, START + 10), tr.slice(START + 15, START + 29)]), p)
+    elif case == "overlapping_traces":
+        write(obspy.Stream([trace(n=1200), trace(data=_noise(1200, 1), start=START + 10)]), p)
+    elif case == "mixed_rates":
+        write(obspy.Stream([trace(n=1200), trace(n=600, rate=50.0, start=START + 20)]), p)
+    elif case.startswith("rate_"):
+        rate = float(case.split("_")[1])
+        write(trace(n=int(30 * rate), rate=rate), p)
+    elif case == "short_trace":
+        write(trace(n=50), p)
+    elif case == "int32_counts":
+        write(trace(data=_noise(1200) * 30, dtype="int32"), p)
+    elif case == "one_sample":
+        write(trace(n=1), p)
+    return p
+
+
+# case -> (exit status, text expected on stderr for failures / in the notes for repairs)
+BAD_INPUTS = {
+    "empty_file": (1, "the file is empty"),
+    "unknown_format": (1, "unknown format"),
+    "corrupt_mseed": (1, "corrupt or not a waveform"),
+    "truncated_mseed": (1, "corrupt or not a waveform"),
+    "zero_length_trace": (1, "it has zero samples"),
+    "nan_samples": (1, "10 NaN or inf sample(s), first at index 100"),
+    "all_zero": (0, "constant segment (value 0) passed through unchanged"),
+    "masked_gaps": (0, None),
+    "overlapping_traces": (0, "1 overlap(s) (200 samples) merged"),
+    "mixed_rates": (0, "traces at several sampling rates"),
+    "rate_20": (0, None),
+    "rate_40": (0, None),
+    "rate_50": (0, None),
+    "rate_200": (0, None),
+    "rate_250": (0, None),
+    "short_trace": (0, None),
+    "int32_counts": (0, None),
+    "one_sample": (0, "1-sample segment passed through unchanged"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_repair_or_one_line_refusal(tmp_path, model_path, capsys, case):
+    status, text = BAD_INPUTS[case]
+    src = _bad_input(case, tmp_path)
+    out = tmp_path / "out"
+    rc, cap = run("denoise", src, "-o", out, "--model", model_path, capsys=capsys)
+    assert rc == status, (cap.out, cap.err)
+    if status:
+        errors = [line for line in cap.err.splitlines() if "error:" in line]
+        assert len(errors) == 1 and "Traceback" not in cap.err
+        assert errors[0].startswith(f"geokeras denoise: error: {src}: ") and text in errors[0]
+        assert os.listdir(out) == []  # nothing written, not even a partial file
+        return
+    if text:
+        assert text in cap.out  # the repair is reported ...
+    written = io.read(str(out / os.path.basename(src)))
+    original = io.read(src)
+    if text and case != "mixed_rates":  # ... and recorded with the trace (two rates: two traces, no note)
+        assert any(text in line for tr in written for line in tr.stats.processing)
+    # same segments (ids, rates, start times, sample counts) as the input, merged the documented way
+    expect = original.copy()
+    expect.merge(method=1) if case == "overlapping_traces" else None
+    key = sorted((tr.id, tr.stats.sampling_rate, tr.stats.starttime, tr.stats.npts) for tr in expect)
+    assert sorted((tr.id, tr.stats.sampling_rate, tr.stats.starttime, tr.stats.npts) for tr in written) == key
+    for tr in written:
+        assert tr.data.dtype == np.float32 and np.all(np.isfinite(tr.data))
+    if case == "all_zero":
+        assert not np.any(written[0].data)
+    if case == "one_sample":
+        np.testing.assert_array_equal(written[0].data, original[0].data)
+    assert no_partial_files(out) == []
