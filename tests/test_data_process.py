@@ -63,7 +63,28 @@ def test_gaps_stay_masked_and_segments_processed_separately():
     assert segments(o.data.mask) == [(0, a.stats.npts), (800, 2000)]
     np.testing.assert_allclose(o.data[:501].data, 2 * a.data, rtol=1e-5)
     np.testing.assert_allclose(o.data[800:].data, 2 * b.data, rtol=1e-5)
-    assert len(calls) == 2  # one call per segment, gap never fed to the model
+    assert calls == [(7, 400)]  # both segments (2 + 5 windows) share one batch
+
+
+def test_gap_samples_never_reach_fn_and_gappy_streams_batch_together():
+    tr = make_trace(5000)
+    data = tr.data.copy()
+    mask = np.zeros(5000, bool)
+    for k in range(0, 5000, 250):  # 20 segments of 240 samples, 10-sample gaps
+        mask[k + 240:k + 250] = True
+    data[mask] = 1e30  # would blow up the output if fed to fn
+    tr.data = np.ma.masked_array(data, mask=mask)
+    calls = []
+
+    def fn(batch):
+        calls.append(len(batch))
+        assert np.abs(batch).max() < 1e6
+        return batch
+
+    out, _ = run(tr, fn, batch_size=8)
+    assert calls == [8, 8, 4]  # 20 one-window segments in 3 calls, not 20
+    np.testing.assert_array_equal(out[0].data.mask, mask)
+    np.testing.assert_allclose(out[0].data.compressed(), data[~mask], rtol=1e-6, atol=1e-4)
 
 
 def test_masked_input_trace():

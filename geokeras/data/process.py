@@ -42,7 +42,7 @@ import numpy as np
 import obspy
 from scipy import signal as sps
 
-from geokeras.data.windows import apply_windowed
+from geokeras.data.windows import map_batches, sliding_windows, stitch
 
 __all__ = ["apply_to_stream", "resample_ratio", "segments"]
 
@@ -140,16 +140,47 @@ def _merge_groups(st, report):
     return merged
 
 
-def _process_segment(x, native_rate, fn, window_length, model_rate, overlap, batch_size, max_denominator):
-    up, down = resample_ratio(native_rate, model_rate, max_denominator)
-    if up == down:
-        return apply_windowed(x, fn, window_length, overlap, batch_size)
-    xm = sps.resample_poly(x, up, down, padtype="line")
-    ym = apply_windowed(xm, fn, window_length, overlap, batch_size)
-    y = sps.resample_poly(ym.astype(np.float64), down, up, padtype="line")
-    if y.size < x.size:  # cannot happen with ceil lengths; kept as a guard
-        y = np.pad(y, (0, x.size - y.size), mode="edge")
-    return y[:x.size]
+class _SegmentRunner:
+    """Windows of many segments share the calls of ``fn``: few, full batches even on gappy streams.
+
+    Each segment is resampled to the model rate and windowed when added; the windows are run through
+    ``fn`` (`map_batches`) when enough are pending (or at the end), then every finished segment is
+    stitched, resampled back to its native rate and cut to its native length.
+    """
+
+    def __init__(self, fn, window_length, model_rate, overlap, batch_size, max_denominator, progress):
+        self.fn, self.L, self.rate, self.overlap = fn, int(window_length), float(model_rate), overlap
+        self.batch_size, self.max_denominator, self.progress = batch_size, max_denominator, progress
+        self.flush_at = max(int(batch_size) * 16, 1)
+        self.pending, self.windows, self.n_windows = [], [], 0
+
+    def add(self, x, native_rate, out):
+        """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length)."""
+        up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
+        xm = x if up == down else sps.resample_poly(x, up, down, padtype="line")
+        w, starts = sliding_windows(xm.astype(np.float32), self.L, self.overlap)
+        self.pending.append((starts, xm.size, up, down, out))
+        self.windows.append(w)
+        self.n_windows += len(w)
+        if self.n_windows >= self.flush_at:
+            self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size)
+        i = 0
+        for starts, m, up, down, out in self.pending:
+            ym = stitch(y_all[i:i + len(starts)], starts, m)
+            i += len(starts)
+            if up == down:
+                out[:] = ym
+            else:
+                y = sps.resample_poly(ym.astype(np.float64), down, up, padtype="line")
+                out[:] = y[:out.size]  # ceil lengths: y is never shorter than the native segment
+        if self.progress is not None:
+            self.progress.update(len(self.pending))
+        self.pending, self.windows, self.n_windows = [], [], 0
 
 
 def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=False,
@@ -167,7 +198,8 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         window_length: samples per window at ``sampling_rate``.
         sampling_rate: the rate ``fn`` expects (the model's rate), Hz.
         overlap: window overlap fraction in ``[0, 1)``.
-        batch_size: windows per call of ``fn``.
+        batch_size: windows per call of ``fn``; windows of different segments and traces share
+            batches, so a gappy stream costs few calls.
         progress: show a tqdm progress bar over segments.
         return_report: also return the list of notes (repairs) as strings.
         max_denominator: largest ``down`` factor of the rational resampling ratio.
@@ -213,20 +245,25 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         mask = np.ma.getmaskarray(tr.data)
         jobs.extend((tr, a, b) for a, b in segments(mask))
     outputs = {id(tr): np.zeros(tr.stats.npts, dtype=np.float32) for tr in merged}
-    for tr, a, b in tqdm(jobs, disable=not progress, desc="segments", unit="seg"):
+    bar = tqdm(total=len(jobs), disable=not progress, desc="segments", unit="seg")
+    runner = _SegmentRunner(fn, window_length, sampling_rate, overlap, batch_size, max_denominator, bar)
+    for tr, a, b in jobs:
         x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
         where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
+        note = None
         if x.size == 1:
-            y, note = x, f"{where}: 1-sample segment passed through unchanged"
+            note = f"{where}: 1-sample segment passed through unchanged"
         elif np.all(x == x[0]):
-            y, note = x, f"{where}: constant segment (value {x[0]:g}) passed through unchanged"
-        else:
-            y, note = _process_segment(x, tr.stats.sampling_rate, fn, window_length, sampling_rate, overlap,
-                                       batch_size, max_denominator), None
-        outputs[id(tr)][a:b] = y
+            note = f"{where}: constant segment (value {x[0]:g}) passed through unchanged"
         if note:
+            outputs[id(tr)][a:b] = x
             report.append(note)
             _note(tr, f"geokeras: {note}")
+            bar.update(1)
+        else:
+            runner.add(x, tr.stats.sampling_rate, outputs[id(tr)][a:b])
+    runner.flush()
+    bar.close()
     out = obspy.Stream()
     for tr in merged:
         mask = np.ma.getmaskarray(tr.data)

@@ -25,7 +25,7 @@ Example:
 """
 import numpy as np
 
-__all__ = ["sliding_windows", "stitch", "apply_windowed", "crossfade_weights"]
+__all__ = ["sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights", "window_starts"]
 
 
 def _check_length(window_length):
@@ -140,16 +140,35 @@ def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="
         ValueError: if ``fn`` returns another shape or non-finite values.
     """
     windows, starts = sliding_windows(np.asarray(x, dtype=np.float32), window_length, overlap, pad_mode)
+    return stitch(map_batches(fn, windows, batch_size, progress), starts, len(x))
+
+
+def map_batches(fn, windows, batch_size=256, progress=None):
+    """Call ``fn`` on consecutive batches of ``windows`` and return the float32 outputs, checked.
+
+    Args:
+        fn: callable ``(k, L) float32 -> (k, L)`` (a trailing axis of 1 is accepted and removed).
+        windows: ``(K, L)`` array.
+        batch_size: rows per call.
+        progress: optional callable ``progress(n_rows_done)`` called after each batch.
+
+    Returns:
+        float32 ``(K, L)`` array.
+
+    Raises:
+        ValueError: if ``fn`` returns another shape or non-finite values.
+    """
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
                          f"Received batch_size={batch_size!r}.")
     batch_size = int(batch_size)
+    windows = np.asarray(windows, dtype=np.float32)
     out = np.empty(windows.shape, dtype=np.float32)
     for i in range(0, len(windows), batch_size):
         batch = windows[i:i + batch_size]
         y = np.asarray(fn(batch))
-        if y.shape != batch.shape:
-            y = np.squeeze(y, axis=-1) if y.ndim == batch.ndim + 1 and y.shape[-1] == 1 else y
+        if y.shape != batch.shape and y.ndim == batch.ndim + 1 and y.shape[-1] == 1:
+            y = y[..., 0]
         if y.shape != batch.shape:
             raise ValueError(f"Invalid output of `fn`. Expected shape {batch.shape}. Received shape {y.shape}.")
         if not np.all(np.isfinite(y)):
@@ -157,4 +176,4 @@ def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="
         out[i:i + batch_size] = y
         if progress is not None:
             progress(min(i + batch_size, len(windows)))
-    return stitch(out, starts, len(x))
+    return out
