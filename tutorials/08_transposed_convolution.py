@@ -171,7 +171,8 @@ assert adjoint_error < 1e-4
 
 `geokeras.models.build_conv1d_autoencoder` stacks strided `Conv1D` layers in the encoder and
 `Conv1DTranspose` layers in the decoder; the output has the input's length. We fit it to
-reconstruct the windows (an under-complete code: 16 channels at 1/4 of the length) and score it
+reconstruct the windows through an under-complete code (2 channels at 1/4 of the length: half
+as many numbers as the input) and score it
 on held-out windows with the relative error `||x - x_hat||^2 / ||x||^2`.
 """
 
@@ -180,7 +181,7 @@ order = rng.permutation(len(traces))
 n_val = max(len(traces) // 5, 8)
 x_val, x_train = traces[order[:n_val]], traces[order[n_val:]]
 
-model = build_conv1d_autoencoder((window, 1), filters=(8, 16), kernel_size=7, strides=2)
+model = build_conv1d_autoencoder((window, 1), filters=(8, 2), kernel_size=7, strides=2)
 print("layers:", [type(layer).__name__ for layer in model.layers])
 assert any(isinstance(layer, keras.layers.Conv1DTranspose) for layer in model.layers)
 model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
