@@ -4,6 +4,8 @@ import warnings
 import numpy as np
 import obspy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from geokeras.data.process import apply_to_stream, resample_ratio, segments
 
@@ -204,3 +206,50 @@ def test_no_warning_for_clean_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         run(make_trace(800))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 700), rate=st.sampled_from([20.0, 50.0, 100.0, 250.0]),
+       gaps=st.lists(st.tuples(st.integers(0, 699), st.integers(1, 30)), max_size=4), seed=st.integers(0, 99))
+def test_property_nothing_is_lost(n, rate, gaps, seed):
+    x = np.random.default_rng(seed).standard_normal(n) * 50
+    mask = np.zeros(n, bool)
+    for a, length in gaps:
+        mask[a:a + length] = True
+    tr = obspy.Trace(np.ma.masked_array(x, mask=mask) if mask.any() else x,
+                     header=dict(station="P", channel="HHZ", sampling_rate=rate))
+    if mask.all():
+        return  # nothing to process: covered by the fully-masked case below
+    out, report = run(tr, window_length=64, overlap=0.25)
+    o = out[0]
+    assert len(out) == 1 and o.stats.npts == n and o.stats.sampling_rate == rate
+    assert o.stats.starttime == tr.stats.starttime and o.data.dtype == np.float32
+    np.testing.assert_array_equal(np.ma.getmaskarray(o.data), mask)
+    assert np.all(np.isfinite(np.ma.getdata(o.data)[~mask]))
+    if rate == 100.0:  # no resampling: identity is exact up to float32
+        np.testing.assert_allclose(np.ma.getdata(o.data)[~mask], x[~mask], rtol=1e-5, atol=1e-3)
+
+
+def test_fully_masked_trace_is_kept():
+    tr = obspy.Trace(np.ma.masked_all(50), header=dict(sampling_rate=100.0))
+    out, _ = run(tr)
+    assert out[0].stats.npts == 50 and out[0].data.mask.all()
+
+
+def test_differing_calib_in_one_id_is_a_clear_error():
+    a, b = make_trace(300), make_trace(300, start=10)
+    b.stats.calib = 1.0
+    with pytest.raises(ValueError, match="Cannot merge"):
+        run(obspy.Stream([a, b]))
+
+
+def test_data_layer_never_imports_models_and_pairs_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys; import geokeras.data.pairs, geokeras.data.synthetic, geokeras.data.windows, "
+            "geokeras.data.normalize, geokeras.metrics; assert 'tensorflow' not in sys.modules, 'tf'; "
+            "import geokeras.data.io, geokeras.data.process, geokeras.data.datasets; "
+            "assert not [m for m in sys.modules if m.startswith('geokeras.models')], 'models'; "
+            "assert 'keras' not in sys.modules, 'keras'")
+    subprocess.run([sys.executable, "-c", code], check=True)
