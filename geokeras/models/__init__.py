@@ -19,3 +19,4 @@ __all__ = [
     "build_dense_autoencoder",
     "build_dense_vae",
 ]
+from geokeras.models.denoiser import build_denoiser, build_stft_mask_denoiser, build_unet1d_denoiser, denoiser_info  # noqa: E402,F401 (C)
