@@ -200,6 +200,23 @@ def _cmd_train(args):
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- evaluate
+def _cmd_evaluate(args):
+    from geokeras.denoise import resolve_model
+    from geokeras.evaluate import evaluate, format_table
+
+    model, label, digest = resolve_model(None if args.model == "default" else args.model)
+    rows = evaluate(model, snr_levels=tuple(args.snr_levels), n_per_level=args.n_per_level,
+                    baselines=tuple(args.baselines), seed=args.seed, batch_size=args.batch_size, plot=args.plot,
+                    model_name=label)
+    print(f"model {label} (sha256 {digest[:16]}) on the held-out stations, real held-out noise, "
+          f"{args.n_per_level} windows per input SNR level, seed {args.seed}; medians:")
+    print(format_table(rows))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- export
 def _cmd_export(args):
     import tensorflow as tf
@@ -213,8 +230,15 @@ def _cmd_export(args):
     path = export_saved_model(model, args.outdir, batch_size=args.batch_size)
     loaded = tf.saved_model.load(path)
     print(f"Exported {args.model} as a TensorFlow SavedModel to {path}")
-    print("It needs neither geokeras nor Keras: tf.saved_model.load(path).serve(x) on raw float32 windows "
-          "(counts, any scale); normalization is inside the graph.")
+    print("It loads without geokeras or Keras: y = tf.saved_model.load(path).serve(x), x float32.")
+    try:
+        from geokeras.models.denoiser import denoiser_info
+
+        info = denoiser_info(model)
+        print(f"Denoiser: x holds raw windows of {info['window_length']} samples at {info['sampling_rate']:g} Hz "
+              "in counts (any scale); normalization is inside the graph; y is in the units of x.")
+    except ValueError:
+        pass
     for name, fn in sorted(loaded.signatures.items()):
         _, kwargs = fn.structured_input_signature
         print(f"signature {name!r}:")
@@ -259,6 +283,22 @@ def build_parser():
             "Train a denoiser and save the best model to OUTPUT (geokeras.train.train_denoiser).")
     train.add_arguments(p)
     p.set_defaults(func=_cmd_train)
+
+    from geokeras.evaluate import BASELINES
+
+    p = add("evaluate", "score a denoiser against baselines on held-out stations (geokeras.evaluate.evaluate)",
+            "Score a denoiser and the baselines per input SNR level on the bundled held-out stations, with real "
+            "held-out noise added; print the table of medians.")
+    p.add_argument("model", metavar="MODEL", help="a .keras denoiser, or 'default' for the shipped model")
+    p.add_argument("--plot", default=None, metavar="PNG", help="also write a figure of the table")
+    p.add_argument("--snr-levels", type=float, nargs="+", default=[-10, -5, 0, 5, 10], metavar="DB",
+                   help="input SNR levels in dB (default -10 -5 0 5 10)")
+    p.add_argument("--n-per-level", type=int, default=100, help="test windows per level (default 100)")
+    p.add_argument("--baselines", nargs="*", choices=BASELINES, default=list(BASELINES),
+                   help="baselines scored next to the model (default all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the test windows")
+    p.add_argument("--batch-size", type=int, default=64, help="model batch size")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = add("export", "export a model as a TensorFlow SavedModel taking raw float32 windows")
     p.add_argument("model", metavar="MODEL", help="a .keras model file")

@@ -255,3 +255,61 @@ def test_bad_inputs_repair_or_one_line_refusal(tmp_path, model_path, capsys, cas
     if case == "one_sample":
         np.testing.assert_array_equal(written[0].data, original[0].data)
     assert no_partial_files(out) == []
+
+
+# --------------------------------------------------------------------------------------------- train, evaluate, export
+def test_export_prints_signature_and_serves_raw_windows(tmp_path, model_path, capsys):
+    import tensorflow as tf
+
+    from geokeras.saving import load_model
+
+    out = tmp_path / "sm"
+    rc, cap = run("export", model_path, out, capsys=capsys)
+    assert rc == 0, cap.err
+    assert "signature 'serve':" in cap.out and "input  inputs: float32 [None, 256, 1]" in cap.out
+    assert "raw windows of 256 samples at 100 Hz" in cap.out
+    x = np.random.default_rng(0).normal(scale=1e3, size=(3, 256, 1)).astype("float32")
+    loaded = tf.saved_model.load(str(out))
+    served = np.asarray(loaded.serve(x))
+    np.testing.assert_allclose(served, np.asarray(load_model(model_path)(x)), rtol=1e-4, atol=1e-3)
+    rc, cap = run("export", model_path, out, capsys=capsys)
+    assert rc == 1 and "refusing to overwrite" in cap.err
+
+
+def test_evaluate_prints_the_table(tmp_path, model_path, capsys):
+    png = tmp_path / "eval.png"
+    rc, cap = run("evaluate", model_path, "--snr-levels", "0", "--n-per-level", "3", "--baselines", "bandpass",
+                  "--plot", png, capsys=capsys)
+    assert rc == 0, cap.err
+    lines = cap.out.splitlines()
+    assert "| method | input SNR (dB) | n |" in cap.out
+    assert sum(line.startswith("| tiny.keras | ") for line in lines) == 2  # level 0 and "all"
+    assert sum(line.startswith("| bandpass | ") for line in lines) == 2
+    assert png.exists()
+
+
+def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):
+    import geokeras.train
+
+    seen = {}
+
+    def fake_train_denoiser(**kwargs):  # the training itself is tested in tests/test_train*.py
+        seen.update(kwargs)
+        return None, {"loss": [0.9, 0.5, 0.6], "val_loss": [0.8, 0.4, 0.45]}
+
+    monkeypatch.setattr(geokeras.train, "train_denoiser", fake_train_denoiser)
+    out = tmp_path / "m.keras"
+    rc, cap = run("train", "--signals", "sig/*.mseed", "--noise", "noise/", "-o", out, "--family", "stftmask",
+                  "--window-length", "512", "--epochs", "3", "--validation", "BK.SAO", "NC.MCB", "--quiet",
+                  capsys=capsys)
+    assert rc == 0, cap.err
+    assert seen["signals"] == ["sig/*.mseed"] and seen["noise"] == ["noise/"] and seen["output"] == str(out)
+    assert (seen["family"], seen["window_length"], seen["epochs"]) == ("stftmask", 512, 3)
+    assert seen["validation"] == ["BK.SAO", "NC.MCB"] and seen["verbose"] == 0
+    assert f"best val_loss: 0.4000 (epoch 2 of 3); saved {out}" in cap.out
+
+
+def test_train_bad_input_is_one_line(tmp_path, capsys):
+    rc, cap = run("train", "--signals", tmp_path / "nothing*.mseed", "--noise", tmp_path, "-o", tmp_path / "x.keras",
+                  capsys=capsys)
+    assert rc == 1 and len(cap.err.strip().splitlines()) == 1 and "Traceback" not in cap.err
