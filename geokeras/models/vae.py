@@ -51,7 +51,8 @@ class VAE(keras.Model):
 
     Example:
 
-    >>>     >>> vae = build_dense_vae(8, latent_dim=2, encoder_units=(4,), decoder_units=(4,), seed=0)
+    >>> import numpy as np
+    >>> vae = build_dense_vae(8, latent_dim=2, encoder_units=(4,), decoder_units=(4,), seed=0)
     >>> vae.compile("adam")
     >>> history = vae.fit(np.ones((16, 8), "float32"), epochs=1, batch_size=8, verbose=0)
     >>> sorted(history.history)
