@@ -1,0 +1,36 @@
+"""The default denoiser shipped with geokeras (see ``model_card.md`` next to this file).
+
+Example:
+    >>> from geokeras.pretrained import DEFAULT_MODEL_PATH, load_default
+    >>> DEFAULT_MODEL_PATH.name
+    'default.keras'
+    >>> from geokeras.models.denoiser import denoiser_info
+    >>> denoiser_info(load_default())
+    {'sampling_rate': 100.0, 'window_length': 3000}
+"""
+from pathlib import Path
+
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default.keras"
+MODEL_CARD_PATH = Path(__file__).resolve().parent / "model_card.md"
+
+
+def load_default():
+    """Load the shipped default denoiser (``safe_mode=True``; raw 100 Hz windows of 3000 samples in counts).
+
+    Returns:
+        ``keras.Model`` mapping ``(batch, 3000, 1)`` raw windows to denoised windows in the same units.
+
+    Raises:
+        FileNotFoundError: if the model file is missing from the installation.
+    """
+    if not DEFAULT_MODEL_PATH.is_file():
+        raise FileNotFoundError(f"The default model file is missing: {str(DEFAULT_MODEL_PATH)!r}.")
+    import geokeras.models.denoiser  # noqa: F401  (registers the denoiser layers)
+
+    try:
+        from geokeras.saving import load_model
+    except ImportError:  # geokeras.saving not available: same safety through Keras directly
+        import keras
+
+        return keras.saving.load_model(DEFAULT_MODEL_PATH, safe_mode=True)
+    return load_model(DEFAULT_MODEL_PATH)
