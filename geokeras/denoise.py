@@ -59,7 +59,8 @@ def _sha256_weights(model):
     return h.hexdigest()
 
 
-def _load_file_model(path):
+def _load_file_model(path, loader=None):
+    """Load (once per file version) and cache ``(model, file name, sha256)``; ``loader()`` overrides loading."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Invalid value for argument `model`. Expected a model file. Received model={path!r} "
@@ -69,9 +70,12 @@ def _load_file_model(path):
     key = (real, st.st_mtime_ns, st.st_size)
     with _LOCK:
         if key not in _FILE_MODELS:
-            from geokeras.saving import load_model
+            if loader is None:
+                from geokeras.saving import load_model
 
-            model = load_model(real)
+                model = load_model(real)
+            else:
+                model = loader()
             _FILE_MODELS[key] = (model, os.path.basename(path), _sha256_file(real))
         return _FILE_MODELS[key]
 
@@ -94,7 +98,9 @@ def resolve_model(model=None):
     if model is None:
         from geokeras import pretrained
 
-        loaded, _, digest = _load_file_model(pretrained.DEFAULT_MODEL_PATH)
+        if not pretrained.DEFAULT_MODEL_PATH.is_file():
+            pretrained.load_default()  # raises its FileNotFoundError naming the missing file
+        loaded, _, digest = _load_file_model(pretrained.DEFAULT_MODEL_PATH, loader=pretrained.load_default)
         return loaded, "default", digest
     if isinstance(model, (str, os.PathLike)):
         return _load_file_model(model)

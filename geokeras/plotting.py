@@ -46,7 +46,9 @@ def _spectrogram(ax, tr, vmin=None, vmax=None):
 
     x = np.ma.filled(np.ma.masked_invalid(np.asarray(tr.data, dtype=np.float64)), 0.0)
     fs = tr.stats.sampling_rate
-    nperseg = int(min(max(16, 2 ** np.round(np.log2(max(fs * 2.0, 16)))), max(len(x), 16)))
+    # ~2 s segments, shorter for short records (at least ~40 columns), longer for long ones (at most ~4000)
+    nperseg = int(2 ** np.round(np.log2(max(fs * 2.0, 16))))
+    nperseg = int(min(nperseg, max(32, 2 ** np.floor(np.log2(max(len(x) / 40, 1))))))
     while len(x) / (nperseg / 2) > 4000:  # at most ~4000 columns for long records
         nperseg *= 2
     nperseg = min(nperseg, len(x)) if len(x) >= 8 else len(x)
