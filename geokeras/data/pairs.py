@@ -324,42 +324,45 @@ class PairGenerator:
         """Restart the random sequence (from ``seed``, default the constructor's seed)."""
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
 
-    def _noise_windows(self, n):
-        rng, L = self.rng, self.window_length
+    def _noise_windows(self, n, rng):
+        L = self.window_length
         idx = rng.integers(0, self._noise_len.size, n)
         offset = (rng.random(n) * (self._noise_len[idx] - L + 1)).astype(np.int64)
         win = self._noise_rows[self._noise_start[idx] + offset]  # a copy: contiguous rows
         win -= win.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         return win, idx
 
-    def _signal_windows(self, n):
-        rng, L = self.rng, self.window_length
+    def _signal_windows(self, n, rng):
+        L = self.window_length
         shift = rng.integers(self.shift_range[0], self.shift_range[1] + 1, n)
         idx = rng.integers(0, self._sig_len.size, n)
         return self._sig_rows[self._sig_start[idx] - shift], idx, shift
 
-    def sample(self, n, return_info=False):
+    def sample(self, n, return_info=False, rng=None):
         """Draw ``n`` pairs.
 
         Args:
             n: number of pairs.
             return_info: also return a dict of the drawn parameters (``snr_db``, ``shift``,
                 ``amplitude``, ``signal_index``, ``noise_index``, ``noise_only``).
+            rng: a ``numpy.random.Generator`` to draw from instead of the generator's own sequence
+                (then the call is independent of, and does not advance, ``self.rng``: thread-safe).
 
         Returns:
             ``(noisy, clean)`` float32 arrays of shape ``(n, window_length)`` (and the info dict).
         """
-        rng, L = self.rng, self.window_length
+        rng = self.rng if rng is None else rng
+        L = self.window_length
         n = int(n)
         snr = rng.uniform(*self.snr_range, n)
         amp = rng.uniform(*self.amplitude_range, n)
-        clean, sig_idx, shift = self._signal_windows(n)
+        clean, sig_idx, shift = self._signal_windows(n, rng)
         p_clean = _power(clean)
         for _ in range(100):                                     # redraw windows that miss the signal
             bad = p_clean == 0.0
             if not bad.any():
                 break
-            clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(int(bad.sum()))
+            clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(int(bad.sum()), rng)
             p_clean[bad] = _power(clean[bad])
         else:
             raise ValueError("Invalid value for argument `signals`. Too many all-zero signal windows: "
@@ -367,13 +370,13 @@ class PairGenerator:
         noise_only = rng.random(n) < self.noise_only_fraction
         clean *= np.where(noise_only, 0.0, amp * np.sqrt(L / np.where(p_clean > 0, p_clean, 1.0)))[:, None].astype(np.float32)
 
-        noisy, noise_idx = self._noise_windows(n)
+        noisy, noise_idx = self._noise_windows(n, rng)
         p_noise = _power(noisy)
         for _ in range(100):                                     # redraw constant noise windows (rare)
             bad = p_noise == 0.0
             if not bad.any():
                 break
-            noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()))
+            noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()), rng)
             p_noise[bad] = _power(noisy[bad])
         else:
             raise ValueError("Invalid value for argument `noises`. Too many constant noise windows.")
@@ -397,49 +400,65 @@ class PairGenerator:
             yield noisy[..., None], clean[..., None]
             i += 1
 
-    def dataset(self, batch_size=32, n_batches=None):
+    def dataset(self, batch_size=32, n_batches=None, num_parallel_calls=1):
         """A ``tf.data.Dataset`` of batches from this generator; see `make_pair_dataset`."""
-        return _dataset_from(self, batch_size, n_batches)
+        return _dataset_from(self, batch_size, n_batches, num_parallel_calls)
 
 
-def _dataset_from(gen, batch_size, n_batches):
+def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
     import tensorflow as tf
 
-    if int(batch_size) != batch_size or batch_size < 1:
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
                          f"Received batch_size={batch_size!r}.")
-    batch_size = int(batch_size)
+    batch_size, L = int(batch_size), gen.window_length
     epoch = [0]
 
-    def generate():
-        # Each iteration over the dataset (each epoch) restarts from seed + epoch number:
-        # reproducible across runs, different from one epoch to the next.
-        gen.reset(None if gen.seed is None else gen.seed + epoch[0])
+    def indices():
+        # Iteration number e over the dataset (an epoch) yields (e, 0), (e, 1), ...: batch i of epoch e
+        # is drawn from default_rng([seed, e, i]), reproducible and independent of thread timing.
+        e = epoch[0]
         epoch[0] += 1
-        yield from gen.batches(batch_size, n_batches)
+        i = 0
+        while n_batches is None or i < n_batches:
+            yield e, i
+            i += 1
 
-    spec = tf.TensorSpec((batch_size, gen.window_length, 1), tf.float32)
-    ds = tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+    def draw(e, i):
+        rng = np.random.default_rng(None if gen.seed is None else [int(gen.seed), int(e), int(i)])
+        noisy, clean = gen.sample(batch_size, rng=rng)
+        return noisy[..., None], clean[..., None]
+
+    def to_tensors(e, i):
+        noisy, clean = tf.numpy_function(draw, [e, i], (tf.float32, tf.float32), stateful=False)
+        return tf.ensure_shape(noisy, (batch_size, L, 1)), tf.ensure_shape(clean, (batch_size, L, 1))
+
+    ds = tf.data.Dataset.from_generator(indices, output_signature=(tf.TensorSpec((), tf.int64),) * 2)
     if n_batches is not None:
         ds = ds.apply(tf.data.experimental.assert_cardinality(int(n_batches)))
+    ds = ds.map(to_tensors, num_parallel_calls=num_parallel_calls, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batches=None, seed=0, **kwargs):
+def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batches=None, seed=0,
+                      num_parallel_calls=1, **kwargs):
     """A ``tf.data.Dataset`` of ``(noisy, clean)`` batches generated on the fly.
 
-    Wraps a `PairGenerator` (batched NumPy generation, then ``from_generator`` + ``prefetch``).
-    Iteration number ``e`` over the dataset (an epoch in ``model.fit``) uses seed ``seed + e``, so
-    the whole training run is reproducible while the pairs differ from epoch to epoch.
+    Wraps a `PairGenerator`: whole batches are drawn in NumPy inside ``tf.numpy_function``, mapped
+    with ``num_parallel_calls`` in deterministic order, then prefetched. Batch ``i`` of iteration
+    ``e`` over the dataset (epoch ``e`` in ``model.fit``) is drawn from
+    ``numpy.random.default_rng([seed, e, i])``: the whole training run is reproducible, the pairs
+    differ from epoch to epoch, and thread timing cannot change them.
 
     Args:
         signals, noises, window_length, seed: see `PairGenerator`; other `PairGenerator` options as
             keyword arguments (``snr_db``, ``shift``, ``amplitude``, ``noise_only_fraction``).
         batch_size: pairs per batch.
         n_batches: batches per iteration; None for an endless dataset (give ``steps_per_epoch`` to fit).
+        num_parallel_calls: batches drawn concurrently (``tf.data.AUTOTUNE`` allowed).
 
     Returns:
         ``tf.data.Dataset`` yielding ``(noisy, clean)`` float32 tensors of shape ``(batch_size, window_length, 1)``.
     """
     gen = PairGenerator(signals, noises, window_length=window_length, seed=seed, **kwargs)
-    return _dataset_from(gen, batch_size, n_batches)
+    return _dataset_from(gen, batch_size, n_batches, num_parallel_calls)
