@@ -21,8 +21,9 @@ scale and multiplies it back), so this equals the loss on the model's normalized
 
 Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one without validation),
 without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` holds the resume state
-(``last.keras`` with the optimizer, ``best.keras``, ``state.json``): with ``resume=True`` training continues
-from the last completed epoch (EarlyStopping's patience counter restarts).
+(``last.keras`` with the optimizer, ``best.keras``, ``state.json``, ``history.json``): with ``resume=True``
+training continues from the last completed epoch with the pairs that epoch would have drawn in an
+uninterrupted run (EarlyStopping's patience counter restarts).
 
 Example (tiny, seconds on a CPU):
     >>> import numpy as np, tempfile, os
@@ -339,11 +340,6 @@ def train_denoiser(
     if n_synthetic:
         train_signals += list(synthetic_seismogram(window_length, sampling_rate, n=int(n_synthetic), seed=seed))
 
-    keras.utils.set_random_seed(seed)
-    ds = make_pair_dataset(
-        train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size, seed=seed,
-        snr_db=snr_db, noise_only_fraction=noise_only_fraction,
-    ).map(_normalize_pair)
     val_data = None
     if src.get("val_signals") and src.get("val_noise"):
         gen = PairGenerator(src["val_signals"], src["val_noise"], window_length=window_length, snr_db=snr_db,
@@ -364,6 +360,12 @@ def train_denoiser(
         model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate, **(model_kwargs or {}))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
 
+    keras.utils.set_random_seed(seed + initial_epoch)
+    # epoch e draws its pairs with seed + e (make_pair_dataset), also after a resume
+    ds = make_pair_dataset(
+        train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size,
+        seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction,
+    ).map(_normalize_pair)
     saver = _resume_callback(ckpt_dir, monitor)
     saver.best = best
     callbacks = [
@@ -418,6 +420,8 @@ def add_arguments(parser):
     parser.add_argument("--tensorboard-dir", default=None)
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
     parser.add_argument("--time-limit-s", type=float, default=None, help="stop after this many seconds of training")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -425,6 +429,17 @@ def add_arguments(parser):
 
 def run_from_args(args):
     """Run `train_denoiser` from parsed `add_arguments` options; returns the history dict."""
+    import ast
+
+    model_kwargs = {}
+    for item in getattr(args, "model_option", None) or []:
+        key, sep, value = item.partition("=")
+        try:
+            model_kwargs[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f"Invalid value for option `--model-option`. Expected KEY=LITERAL. Received {item!r}.") from None
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"Invalid value for option `--model-option`. Expected KEY=LITERAL. Received {item!r}.")
     validation = None
     if args.no_validation:
         validation = False
@@ -443,6 +458,7 @@ def run_from_args(args):
         learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
         threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
+        model_kwargs=model_kwargs or None,
     )
     return history
 

@@ -84,3 +84,12 @@ def test_errors_name_the_argument():
         build_denoiser("unet1d", window_length=8)
     with pytest.raises(ValueError, match="not a geokeras denoiser"):
         denoiser_info(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]))
+
+
+def test_log_power_variant_round_trip(tmp_path, rng):
+    model = build_stft_mask_denoiser(window_length=500, log_power=True)
+    assert model.get_layer("log_power").output.shape[-1] == 3
+    x = rng.standard_normal((1, 500, 1)).astype("float32")
+    model.save(tmp_path / "lp.keras")
+    again = keras.saving.load_model(tmp_path / "lp.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)

@@ -163,6 +163,43 @@ class InverseSTFT(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
+class LogPower(keras.layers.Layer):
+    """Append ``log(real**2 + imag**2 + epsilon)`` as a third channel to a two-channel spectrogram.
+
+    Gives a mask network the local power on a compressed scale next to the raw real and imaginary parts.
+
+    Args:
+        epsilon: floor added to the power before the logarithm (default 1e-4, for a standardized window).
+
+    Example:
+        >>> import numpy as np
+        >>> out = LogPower(epsilon=1e-4)(np.ones((1, 2, 3, 2), "float32"))
+        >>> tuple(out.shape), round(float(np.asarray(out)[0, 0, 0, 2]), 4)
+        ((1, 2, 3, 3), 0.6932)
+    """
+
+    def __init__(self, epsilon=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ValueError(
+                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
+            )
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        power = tf.reduce_sum(tf.square(inputs), axis=-1, keepdims=True)
+        return tf.concat([inputs, tf.math.log(power + self.epsilon)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] + 1,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(epsilon=self.epsilon)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
 class ComplexMask(keras.layers.Layer):
     """Multiply a two-channel (real, imaginary) spectrogram by a one-channel real mask.
 

@@ -26,7 +26,7 @@ import math
 import keras
 
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
-from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, stft_padding
+from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, stft_padding
 
 DENOISER_FAMILIES = ("unet1d", "stftmask")
 
@@ -106,7 +106,7 @@ def build_unet1d_denoiser(
 
 def build_stft_mask_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(6, 12, 24), kernel_size=3, frame_length=32, frame_step=16,
-    fft_length=None, skip="add", name="stftmask_denoiser",
+    fft_length=None, skip="add", log_power=False, name="stftmask_denoiser",
 ):
     """Build the spectrogram-mask Conv2D U-Net denoiser (DeepDenoiser approach).
 
@@ -119,6 +119,7 @@ def build_stft_mask_denoiser(
         frame_step: STFT hop in samples, at most ``frame_length // 2``.
         fft_length: FFT size (default ``frame_length``); ``fft_length // 2 + 1`` frequency bins.
         skip: how skip connections merge: ``"add"`` (cheaper) or ``"concat"``.
+        log_power: also feed the log power of each cell (`LogPower`) as a third input channel.
         name: model name.
 
     Returns:
@@ -133,7 +134,8 @@ def build_stft_mask_denoiser(
     inputs = keras.Input((window_length, 1), name="waveform")
     x, std = WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, name="standardize")(inputs)
     spec = STFT(frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="stft")(x)
-    x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(spec) if pad_t or pad_f else spec
+    x = LogPower(name="log_power")(spec) if log_power else spec
+    x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(x) if pad_t or pad_f else x
     x = keras.layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
     skips = [x]
     for level, f in enumerate(filters[1:], start=1):
