@@ -119,3 +119,14 @@ def test_round_trip_headers_processing_gaps(tmp_path, st, fmt):
         assert np.ma.getmaskarray(b.data).sum() == 199
         np.testing.assert_allclose(b.data.compressed(), a.data.compressed(), rtol=1e-5, atol=1e-3)
         assert any("apply_to_stream" in p for p in b.stats.processing)
+
+
+def test_write_warns_for_traces_with_nothing_to_write(tmp_path):
+    gap = obspy.Trace(np.ma.masked_all(10, dtype=np.float32), header=dict(station="GAP"))
+    empty = obspy.Trace(np.zeros(0, np.float32), header=dict(station="NIL"))
+    ok = obspy.Trace(np.ones(10, np.float32), header=dict(station="OK"))
+    with pytest.warns(UserWarning) as record:
+        path = io.write(obspy.Stream([gap, empty, ok]), tmp_path / "w.mseed")
+    text = " ".join(str(w.message) for w in record)
+    assert ".GAP.." in text and ".NIL.." in text
+    assert [tr.stats.station for tr in io.read(path)] == ["OK"]

@@ -24,7 +24,8 @@ directory                  every regular file inside (recursive, sorted, hidden 
 
 Writing: masked gaps cannot be stored in MiniSEED or SAC, so masked traces are split at their
 gaps (``Stream.split``) before writing; reading back with ``merge=True`` restores the masked
-gaps. Sample types are kept (float32, float64, int32; an int64 trace that fits is stored as
+gaps (a trace that is all gap has nothing to write: UserWarning; ObsPy likewise warns when it
+skips a zero-length trace). Sample types are kept (float32, float64, int32; an int64 trace that fits is stored as
 int32, other types as float64). File formats cannot store ``stats.processing``: when any trace has a
 processing history, `write` stores it in a JSON sidecar ``<path>.processing.json`` (atomic too)
 and `read` restores it onto the traces with the same id and overlapping times.
@@ -201,6 +202,10 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
 
 def _prepare_for_write(stream):
     st = read(stream)  # a copy
+    for tr in st:
+        if tr.data.size and np.ma.getmaskarray(tr.data).all():
+            warnings.warn(f"Trace {tr.id} ({tr.stats.starttime}) has no unmasked sample: it is not written "
+                          "(a file cannot store a trace that is all gap).", UserWarning, stacklevel=3)
     if any(np.ma.isMaskedArray(tr.data) for tr in st):
         st = st.split()
     for tr in st:
