@@ -15,7 +15,7 @@ Example:
 """
 import numpy as np
 
-__all__ = ["snr_db", "snr_gain_db", "correlation", "peak_amplitude_ratio", "arrival_time_shift"]
+__all__ = ["snr_db", "snr_gain_db", "correlation", "peak_amplitude_ratio", "arrival_time_shift", "pick_p"]
 
 
 def _out(values):
