@@ -36,7 +36,7 @@ def test_kl_and_gaussian_reconstruction_match_numpy(rng):
 def test_bernoulli_likelihood_outputs_probabilities_and_trains(rng):
     vae = _small_vae(likelihood="bernoulli")
     x = (rng.random((32, 8)) > 0.5).astype("float32")
-    vae.compile("adam")
+    vae.compile("adam", run_eagerly=True)
     vae.fit(x, epochs=1, batch_size=16, verbose=0)
     p = np.asarray(vae(x))
     assert np.all((p > 0) & (p < 1))
@@ -56,7 +56,7 @@ def test_sample_from_prior_is_seeded():
 def test_conv_vae_on_traces_any_length(rng):
     vae = build_conv_vae((101, 1), latent_dim=3, filters=(2, 4), kernel_size=5, seed=1)
     x = rng.normal(size=(8, 101, 1)).astype("float32")
-    vae.compile("adam")
+    vae.compile("adam", run_eagerly=True)
     vae.fit(x, epochs=1, batch_size=8, verbose=0)
     assert vae(x).shape == (8, 101, 1)
     assert [a.shape for a in vae.encode(x)] == [(8, 3), (8, 3)]
@@ -66,7 +66,7 @@ def test_conv_vae_on_traces_any_length(rng):
 
 def test_fit_with_targets_trains_a_denoising_vae(rng):
     vae = _small_vae()
-    vae.compile("adam")
+    vae.compile("adam", run_eagerly=True)
     clean = rng.normal(size=(16, 8)).astype("float32")
     hist = vae.fit(clean + 0.1, clean, epochs=1, verbose=0).history
     assert np.isfinite(hist["loss"][0])

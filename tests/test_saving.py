@@ -74,6 +74,8 @@ def test_tied_weights_still_shared_after_loading(tmp_path, rng):
     x = rng.normal(size=(2, 5)).astype("float32")
     h = 1 / (1 + np.exp(-(x @ new_kernel + np.asarray(tied.bias))))
     np.testing.assert_allclose(np.asarray(loaded(x)), h @ new_kernel.T + np.asarray(tied.decoder_bias), rtol=1e-5)
+    encoder = keras.Model(loaded.input, loaded.get_layer("code").output)  # documented recovery of the encoder
+    np.testing.assert_allclose(np.asarray(encoder(x)), h, rtol=1e-5)
 
 
 def test_lambda_layer_is_refused(tmp_path):

@@ -78,7 +78,8 @@ def build_dense_autoencoder(
     Returns:
         A functional ``keras.Model`` with attributes ``encoder`` (input -> code) and
         ``decoder`` (code -> reconstruction) sharing its layers. These attributes are not
-        saved in ``.keras`` files (the saved model itself is complete).
+        saved in ``.keras`` files (the saved model itself is complete); after loading,
+        ``keras.Model(model.input, model.get_layer("code").output)`` is the encoder.
 
     Example:
 
@@ -148,11 +149,11 @@ def build_dense_autoencoder(
             t = layer(t, transpose=True) if tied else layer(t)
         return t
 
-    code = encode(x)
+    code = keras.layers.Identity(name="code")(encode(x))
     outputs = decode(code)
     model = keras.Model(inputs, outputs, name=name)
     encoder = keras.Model(inputs, code, name=f"{name}_encoder")
-    latent = keras.Input((hidden_units[-1],), name="code")
+    latent = keras.Input((hidden_units[-1],), name="code_input")
     decoder = keras.Model(latent, decode(latent), name=f"{name}_decoder")
     model.encoder = encoder
     model.decoder = decoder
