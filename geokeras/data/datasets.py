@@ -20,7 +20,7 @@ from pathlib import Path
 import obspy
 
 # Station-disjoint hold-out set (network.station) used by the shipped model's recipe:
-# 15 of the 74 event records, none from the largest station (NC.GDXB, 24 records).
+# 15 of the 73 event records, none from the largest station (NC.GDXB, 24 records).
 HOLDOUT_STATIONS = (
     "BK.SAO", "NC.MCB", "CI.MLAC", "NC.KMPB", "BK.HOPS", "NC.HPC", "CI.VES", "TA.M02C",
 )
@@ -73,7 +73,7 @@ def _wanted(row, stations):
 
 
 def load_events(stations=None):
-    """Load the 74 bundled three-component earthquake records.
+    """Load the 73 bundled three-component earthquake records.
 
     Args:
         stations: optional iterable of ``"NET.STA"`` codes to keep.
