@@ -65,6 +65,15 @@ def test_saved_models_load_in_plain_tensorflow(tmp_path, rng):
     assert proc.stdout.count("max_abs_err") == len(MODELS)
 
 
+@pytest.mark.parametrize("factory", [MODELS["dense_vae"][0], MODELS["contractive"][0]])
+def test_model_export_method_of_subclassed_models(factory, tmp_path, rng):
+    model = factory()
+    model.export(str(tmp_path / "m"), verbose=False)
+    x = rng.normal(size=(5, 6)).astype("float32")
+    reloaded = tf.saved_model.load(str(tmp_path / "m"))
+    np.testing.assert_allclose(reloaded.serve(tf.constant(x)).numpy(), np.asarray(model(x)), atol=1e-5)
+
+
 def test_fixed_batch_size_signature(tmp_path):
     model = build_dense_autoencoder(4, hidden_units=(2,))
     out = export_saved_model(model, tmp_path / "fixed", batch_size=2)

@@ -190,6 +190,12 @@ class ContractiveAutoencoder(keras.Model):
     def test_step(self, data):
         return self._report(*self._step(data, training=False))
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Export for inference like ``keras.Model.export``; the signature defaults to the encoder's input."""
+        if input_signature is None:
+            input_signature = [tf.TensorSpec(self.encoder.input_shape, tf.float32, name="inputs")]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def get_config(self):
         return {
             "name": self.name,

@@ -161,6 +161,12 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(x, training=False)
         return ops.convert_to_numpy(ops.mean(self._kl_terms(z_mean, z_log_var), axis=0))
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Export for inference like ``keras.Model.export``; the signature defaults to the encoder's input."""
+        if input_signature is None:
+            input_signature = [tf.TensorSpec(self.encoder.input_shape, tf.float32, name="inputs")]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def get_config(self):
         return {
             "name": self.name,
