@@ -142,6 +142,7 @@ def _cmd_denoise(args):
         by_stem[stem] = f
         if fmt == "MSEED":
             _check_not_input(os.path.join(outdir, stem + ".mseed"), input_set)
+            _check_not_input(os.path.join(outdir, stem + ".mseed" + io.SIDECAR_SUFFIX), input_set)
         if args.plot:
             _check_not_input(os.path.join(outdir, stem + ".png"), input_set)
 

@@ -241,7 +241,7 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
             Not allowed with Stream/Trace input, whose rate is in the headers.
         overlap: fraction of overlap between consecutive windows, in [0, 1).
         batch_size: windows per model call (the last batch is padded to a fixed shape).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar over the windows (on a terminal).
         return_report: also return the list of repairs made to the input (merged overlaps, traces kept
             apart because of differing rates, constant or 1-sample segments passed through), as strings:
             see ``geokeras.data.process.apply_to_stream``.
@@ -289,10 +289,45 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
         stream = _array_to_stream(data, model_rate if sampling_rate is None else sampling_rate)
 
     fn = make_predictor(keras_model, batch_size=int(batch_size))
-    result, report = apply_to_stream(stream, fn, window_length, model_rate, overlap=float(overlap),
-                                     batch_size=int(batch_size), progress=progress, return_report=True)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=_count_windows(stream, model_rate, window_length, overlap), desc="denoise",
+                   unit="window")
+        fn = _ProgressPredictor(fn, bar)
+    try:
+        result, report = apply_to_stream(stream, fn, window_length, model_rate, overlap=float(overlap),
+                                         batch_size=int(batch_size), return_report=True)
+    finally:
+        if bar is not None:
+            bar.close()
     out = _finish(data, result, label, digest, model_rate, window_length, overlap)
     return (out, report) if return_report else out
+
+
+def _count_windows(stream, model_rate, window_length, overlap):
+    """Windows the model will see (gaps ignored: an estimate for the progress bar)."""
+    from geokeras.data.windows import window_starts
+
+    total = 0
+    for tr in stream:
+        n = int(np.ceil(tr.stats.npts * model_rate / tr.stats.sampling_rate))
+        total += len(window_starts(max(n, 1), window_length, overlap))
+    return total
+
+
+class _ProgressPredictor:
+    """Wrap a predictor and advance a tqdm bar by the number of windows of each call."""
+
+    def __init__(self, predictor, bar):
+        self.predictor, self.bar = predictor, bar
+        self.__name__ = type(predictor).__name__
+
+    def __call__(self, windows):
+        out = self.predictor(windows)
+        self.bar.update(len(windows))
+        return out
 
 
 def _finish(data, result, label, digest, model_rate, window_length, overlap):

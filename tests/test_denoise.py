@@ -177,3 +177,11 @@ def test_default_model_on_a_bundled_noisy_record():
     assert "denoise(model=default, sha256=" in out.stats.processing[-1]
     assert dn.resolve_model(None)[0] is dn.resolve_model(None)[0]  # cached
     assert 0 < np.std(out.data) < np.std(tr.data)
+
+
+def test_progress_bar_counts_windows(identity, capsys):
+    x = np.arange(10 * L, dtype="float32")
+    y, report = dn.denoise(x, model=identity, progress=True, return_report=True, batch_size=4)
+    assert y.shape == x.shape and report == []
+    err = capsys.readouterr().err
+    assert "denoise" in err and "19/19" in err  # 10 windows of 256 with a 128 hop: 19 windows
