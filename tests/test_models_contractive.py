@@ -134,3 +134,25 @@ def test_config_roundtrip():
     cae = build_contractive_autoencoder(5, hidden_units=(2,), penalty="stochastic", n_projections=3, seed=9)
     clone = ContractiveAutoencoder.from_config(cae.get_config())
     assert (clone.penalty, clone.n_projections, clone.weight, clone.seed) == ("stochastic", 3, 0.1, 9)
+
+
+def test_exact_and_stochastic_work_for_any_encoder(rng):
+    """A conv encoder: exact equals a per-sample full Jacobian; stochastic is close on average."""
+    enc = keras.Sequential([
+        keras.Input((12, 1)),
+        keras.layers.Conv1D(2, 3, strides=2, padding="same", activation="tanh"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="sigmoid"),
+    ])
+    x = rng.normal(size=(4, 12, 1)).astype("float32")
+    reference = []
+    for xi in x:
+        xi = tf.constant(xi[None])
+        with tf.GradientTape() as tape:
+            tape.watch(xi)
+            h = enc(xi)
+        reference.append(float(tf.reduce_sum(tape.jacobian(h, xi) ** 2)))
+    exact = float(jacobian_penalty(enc, x, "exact"))
+    np.testing.assert_allclose(exact, np.mean(reference), rtol=1e-5)
+    stochastic = float(jacobian_penalty(enc, x, "stochastic", n_projections=200, seed=0))
+    assert abs(stochastic - exact) / exact < 0.15

@@ -67,8 +67,10 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         jac = tape.batch_jacobian(h, x)
         return h, ops.mean(_sum_per_sample(jac))
     total = 0.0
-    for _ in range(n_projections):
-        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=seed)
+    for k in range(n_projections):
+        # an int seed is stateless in Keras: offset it so that the projections differ
+        draw_seed = seed + k if isinstance(seed, int) and not isinstance(seed, bool) else seed
+        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=draw_seed)
         vjp = tape.gradient(h, x, output_gradients=v)
         total = total + _sum_per_sample(vjp)
     del tape
@@ -84,7 +86,9 @@ def jacobian_penalty(encoder, x, mode="exact", n_projections=1, seed=None):
         mode: ``"exact"``, ``"closed_form"`` (single dense sigmoid/tanh layer) or
             ``"stochastic"`` (unbiased random-projection estimate).
         n_projections: Number of random projections averaged in ``"stochastic"`` mode.
-        seed: Int or ``keras.random.SeedGenerator`` for ``"stochastic"`` mode.
+        seed: ``"stochastic"`` mode only. An int gives a reproducible estimate (projection ``k``
+            uses seed ``seed + k``, so the same draws on every call); a
+            ``keras.random.SeedGenerator`` gives fresh draws on every call (what training uses).
 
     Returns:
         A scalar tensor.
