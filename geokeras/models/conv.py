@@ -1,4 +1,13 @@
-"""Convolutional autoencoders of any rank (traces, images, volumes) from one builder."""
+"""Convolutional autoencoders of any rank (traces, images, volumes) from one builder.
+
+Orientation convention (checked in ``tests/test_models_conv.py``): Keras ``Conv*D`` layers
+compute a cross-correlation (the kernel is not flipped, like ``scipy.signal.correlate2d``) and
+``Conv*DTranspose`` is its adjoint: each input value scatters ``value * kernel``, which is a full
+convolution with the kernel (``scipy.signal.convolve2d(..., "full")``). The lecture's example
+kernel ``[[1, 2], [2, 1]]`` equals its 180-degree rotation, so both orientations give its
+numbers: ``[[22, 21], [22, 20]]`` on ``[[1, 2, 3], [6, 5, 3], [1, 4, 1]]`` and
+``[[1, 4, 4], [4, 13, 10], [4, 10, 4]]`` for the transposed convolution of ``[[1, 2], [2, 4]]``.
+"""
 import keras
 
 from geokeras._checks import check_int_sequence
