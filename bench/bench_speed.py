@@ -12,7 +12,9 @@ before timing, so the wall time is that of a warm ``denoise(stream)`` call.
 
 Figures printed (all measured here):
 
-- wall time of ``denoise(stream)`` and the real-time factor (wall time / record duration);
+- wall time of ``denoise(stream)`` and the real-time factor (wall time / record duration), with the
+  process's CPU time and the machine's load average (on a shared machine the wall time includes waiting
+  for the CPU: CPU time / available cores is what a quiet machine would take);
 - peak memory: the process's resident set size sampled every 10 ms in a thread during the call
   (``/proc/self/statm``), its increase over the RSS before the call, and ``ru_maxrss`` (whole process);
 - FLOPs per window: counted by TensorFlow's graph profiler on the frozen forward graph of one window
@@ -164,10 +166,12 @@ def main(argv=None):
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
     rss_before = _rss_bytes()
+    load_before = os.getloadavg()[0]
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = denoise(st, model=model, overlap=args.overlap, batch_size=args.batch_size)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    load_after = os.getloadavg()[0]
     assert [tr.stats.npts for tr in out] == [tr.stats.npts for tr in st]
     assert all(np.all(np.isfinite(tr.data)) for tr in out)
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -175,6 +179,8 @@ def main(argv=None):
     flops_graph = graph_flops(model, L)
     flops_hand = estimate_flops(model)
     print(f"wall time          : {wall:.1f} s (target <= 30 s)")
+    print(f"CPU time           : {cpu:.1f} s (user+system, all threads); {cpu / wall:.2f} cores busy on average; "
+          f"machine load average {load_before:.1f} before, {load_after:.1f} after (other processes compete)")
     print(f"real-time factor   : {wall / duration:.2e} (1 s of processing per {duration / wall:.0f} s of record)")
     print(f"throughput         : {n_samples / wall / 1e6:.2f} M samples/s, {n_windows / wall:.0f} windows/s")
     print(f"peak RSS in call   : {mem.peak / 2**30:.2f} GiB (RSS before the call {rss_before / 2**30:.2f} GiB, "
