@@ -24,7 +24,8 @@ where ``<name>`` is the input's file name without a seismic extension (.mseed, .
 Files are written atomically (temporary file + rename); an existing output is replaced, an input never:
 the command refuses before any work when an output path is one of its inputs, or when two inputs would
 write the same output. Inputs may be files, directories (every regular, non-hidden file below them) and
-glob patterns (quote them). A file that fails is reported and skipped; the exit status is then 1.
+glob patterns (quote them); files of unknown format found in folders or by globs (README, ...) are skipped
+with a warning, every other file that fails is reported and skipped, and the exit status is then 1.
 """
 import argparse
 import glob
@@ -151,9 +152,18 @@ def _cmd_denoise(args):
     show = not args.no_progress and sys.stderr.isatty()
     failures = 0
     bar = tqdm(list(zip(files, stems)), desc="files", unit="file", disable=not show or len(files) < 2)
+    explicit = {os.path.realpath(item) for item in args.inputs if os.path.isfile(item)}
+    skipped = 0
     for path, stem in bar:
         try:
-            stream = io.read(path)
+            try:
+                stream = io.read(path)
+            except ValueError as exc:
+                if os.path.realpath(path) in explicit or "unknown format" not in str(exc):
+                    raise
+                skipped += 1  # a non-waveform file found in a folder or by a glob (README, ...): skip it
+                print(f"geokeras denoise: warning: skipped {path}: not a waveform file", file=sys.stderr)
+                continue
             cleaned, notes = denoise(stream, model=args.model, overlap=args.overlap, batch_size=args.batch_size,
                                      progress=show, return_report=True)
             if fmt == "MSEED":
@@ -181,8 +191,11 @@ def _cmd_denoise(args):
         print(f"{path} -> {', '.join(written)}  [{ids}; {npts} samples; peak {peak_in:.4g} -> {peak_out:.4g}]")
         for note in notes:  # the documented repairs of geokeras.data.process.apply_to_stream
             print(f"  note: {note}")
-    done = len(files) - failures
-    print(f"denoised {done} of {len(files)} file(s) into {outdir} with model {label} (sha256 {digest[:16]})")
+    done = len(files) - failures - skipped
+    print(f"denoised {done} of {len(files)} file(s) into {outdir} with model {label} (sha256 {digest[:16]})"
+          + (f"; {skipped} non-waveform file(s) skipped" if skipped else ""))
+    if not done and not failures:
+        raise CommandError("no waveform file among the inputs")
     return 1 if failures else 0
 
 

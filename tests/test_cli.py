@@ -92,9 +92,13 @@ def test_directories_and_globs_one_output_per_file(tmp_path, model_path, capsys)
     folder.mkdir()
     write(trace(channel="HHZ"), folder / "a.mseed")
     write(trace(channel="HHN"), folder / "b.sac", fmt="SAC")
+    (folder / "README.txt").write_text("station notes\n")
     rc, cap = run("denoise", folder, str(folder / "*.mseed"), "-o", tmp_path / "out", "--model", model_path,
                   capsys=capsys)
     assert rc == 0, cap.err
+    assert "skipped" in cap.err and "README.txt: not a waveform file" in cap.err
+    rc, cap = run("denoise", folder / "README.txt", "-o", tmp_path / "o1", "--model", model_path, capsys=capsys)
+    assert rc == 1 and "unknown format" in cap.err  # named explicitly: an error, not a skip
     outputs = sorted(n for n in os.listdir(tmp_path / "out") if not n.endswith(".processing.json"))
     assert outputs == ["a.mseed", "b.mseed"]  # a.mseed given twice (folder and glob): denoised once
     rc, cap = run("denoise", str(tmp_path / "nothing*.mseed"), "-o", tmp_path / "o2", capsys=capsys)
