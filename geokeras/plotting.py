@@ -12,6 +12,7 @@ Example:
 """
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import obspy
@@ -41,7 +42,21 @@ def _pairs(before, after):
     return pairs
 
 
-def _spectrogram(ax, tr, vmin=None, vmax=None):
+def _envelope(t, x, max_points):
+    """Decimate a line for drawing: min and max of each block, so peaks stay visible."""
+    k = int(np.ceil(len(x) / max(2, max_points // 2)))
+    if k <= 1:
+        return t, x
+    m = len(x) // k * k
+    xb = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(x[:m], dtype=np.float64)), np.nan).reshape(-1, k)
+    tb = t[:m].reshape(-1, k)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks (gaps)
+        lo, hi = np.nanmin(xb, axis=1), np.nanmax(xb, axis=1)
+    return np.repeat(tb[:, 0], 2), np.column_stack([lo, hi]).ravel()
+
+
+def _spectrogram(ax, tr, vmin=None, vmax=None, max_columns=2000):
     from scipy import signal
 
     x = np.ma.filled(np.ma.masked_invalid(np.asarray(tr.data, dtype=np.float64)), 0.0)
@@ -49,13 +64,15 @@ def _spectrogram(ax, tr, vmin=None, vmax=None):
     # ~2 s segments, shorter for short records (at least ~40 columns), longer for long ones (at most ~4000)
     nperseg = int(2 ** np.round(np.log2(max(fs * 2.0, 16))))
     nperseg = int(min(nperseg, max(32, 2 ** np.floor(np.log2(max(len(x) / 40, 1))))))
-    while len(x) / (nperseg / 2) > 4000:  # at most ~4000 columns for long records
-        nperseg *= 2
     nperseg = min(nperseg, len(x)) if len(x) >= 8 else len(x)
     if nperseg < 8:
         ax.text(0.5, 0.5, "too short for a spectrogram", ha="center", va="center", transform=ax.transAxes)
         return None
     f, t, sxx = signal.spectrogram(x, fs=fs, nperseg=nperseg, noverlap=nperseg // 2, detrend="constant")
+    k = int(np.ceil(sxx.shape[1] / max_columns))
+    if k > 1:  # long records: average blocks of k columns (mean power), at most max_columns drawn
+        m = sxx.shape[1] // k * k
+        sxx, t = sxx[:, :m].reshape(len(f), -1, k).mean(axis=2), t[:m].reshape(-1, k).mean(axis=1)
     db = 10 * np.log10(sxx + 1e-20)
     if vmax is None:
         vmax = float(np.nanpercentile(db, 99.5)) if db.size else 0.0
@@ -71,7 +88,8 @@ def plot_denoising(before, after, path, spectrogram=True, dpi=100, max_points=20
     Each trace gets a waveform row (before in grey, after in colour, same axes) and, with
     ``spectrogram=True``, two spectrogram rows (before, after) on the same colour scale. The title
     of each row names the trace id and its start and end times. Long traces are decimated for
-    drawing only (``max_points`` per line).
+    drawing only: ``max_points`` per line, keeping each block's minimum and maximum so that peaks
+    stay visible; spectrogram columns are averaged in blocks to at most 2000.
 
     The file is written atomically: to a temporary file in the same folder, then renamed.
 
@@ -97,11 +115,9 @@ def plot_denoising(before, after, path, spectrogram=True, dpi=100, max_points=20
     axes = fig.subplots(rows_per * len(pairs), 1, squeeze=False)[:, 0]
     for i, (tr_b, tr_a) in enumerate(pairs):
         ax = axes[i * rows_per]
-        step = max(1, int(np.ceil(tr_a.stats.npts / max_points)))
         for tr, colour, label in ((tr_b, "0.6", "before"), (tr_a, "C0", "after")):
-            t = tr.times()[::step]
-            ax.plot(t + (tr.stats.starttime - tr_a.stats.starttime), tr.data[::step], color=colour, lw=0.6,
-                    label=label)
+            t, y = _envelope(tr.times() + (tr.stats.starttime - tr_a.stats.starttime), tr.data, max_points)
+            ax.plot(t, y, color=colour, lw=0.6, label=label)
         ax.set_title(f"{tr_a.id}  {tr_a.stats.starttime} - {tr_a.stats.endtime}  "
                      f"({tr_a.stats.sampling_rate:g} Hz)", fontsize=9)
         ax.set_ylabel("counts")

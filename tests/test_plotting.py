@@ -67,3 +67,14 @@ def test_clear_errors():
         plot_denoising(st, other, "never.png")
     with pytest.raises(TypeError, match="argument `before`"):
         plot_denoising(np.zeros(3), st, "never.png")
+
+
+def test_long_lines_keep_their_peaks():
+    from geokeras.plotting import _envelope
+
+    x = np.zeros(1_000_001)
+    x[123_457] = 5.0
+    x[700_001] = -3.0
+    t, y = _envelope(np.arange(x.size) / 100.0, x, 10_000)
+    assert y.size <= 10_002 and y.max() == 5.0 and y.min() == -3.0
+    assert np.all(np.diff(t) >= 0)
