@@ -128,7 +128,7 @@ class _BatchPredictor:
 
         self.window_length = int(window_length)
         self.batch_size = int(batch_size)
-        self._model = model
+        self._model = weakref.ref(model)  # the cache is keyed weakly by the model: no strong cycle
         self._tf = tf
         self._graphs = {}
 
@@ -136,9 +136,9 @@ class _BatchPredictor:
         fn = self._graphs.get(size)
         if fn is None:
             tf = self._tf
-            model = self._model
+            model_ref = self._model
             spec = tf.TensorSpec((size, self.window_length, 1), tf.float32)
-            fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+            fn = tf.function(lambda x: model_ref()(x, training=False), input_signature=[spec])
             self._graphs[size] = fn
         return fn
 

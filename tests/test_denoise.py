@@ -185,3 +185,15 @@ def test_progress_bar_counts_windows(identity, capsys):
     assert y.shape == x.shape and report == []
     err = capsys.readouterr().err
     assert "denoise" in err and "19/19" in err  # 10 windows of 256 with a 128 hop: 19 windows
+
+
+def test_predictor_cache_does_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = linear_model(2.0)
+    dn.denoise(np.ones(300, "float32"), model=model)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
