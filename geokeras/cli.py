@@ -19,6 +19,8 @@ would overwrite an input, ...) end the command with exit status 1 and one line o
 - ``--format SAC``: ``OUTDIR/<name>.<trace id>.sac`` per trace (``.<k>.sac`` per segment when a trace has gaps,
   since SAC has no gaps);
 - ``--plot``: ``OUTDIR/<name>.png`` with waveforms and spectrograms before/after;
+- next to each waveform file, ``<file>.processing.json`` with the traces' ``stats.processing`` (formats
+  cannot store it; ``geokeras.data.io.read`` puts it back);
 
 where ``<name>`` is the input's file name without a seismic extension (.mseed, .miniseed, .ms, .msd, .sac).
 Files are written atomically (temporary file + rename); an existing output is replaced, an input never:
@@ -36,6 +38,18 @@ import geokeras
 
 SEISMIC_EXTENSIONS = (".mseed", ".miniseed", ".ms", ".msd", ".sac")
 FORMATS = ("MSEED", "SAC")
+
+
+DENOISE_EPILOG = """outputs (NAME = input file name without .mseed/.miniseed/.ms/.msd/.sac):
+  OUTDIR/NAME.mseed                 --format MSEED: all traces, gaps kept as gaps
+  OUTDIR/NAME.<trace id>[.k].sac    --format SAC: one file per trace (per segment when there are gaps)
+  <output>.processing.json          the traces' stats.processing (read back by geokeras.data.io.read)
+  OUTDIR/NAME.png                   --plot: waveforms and spectrograms before/after
+every record keeps its ids, start time, sampling rate and number of samples (float32 samples).
+
+exit status: 0 all inputs denoised (repairs such as merged overlaps are printed as notes);
+             1 an input or the model could not be used (one line per problem on stderr);
+             2 usage error."""
 
 
 class CommandError(Exception):
@@ -272,15 +286,16 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name, help_text, description=None):
-        p = sub.add_parser(name, help=help_text, description=description or help_text)
+    def add(name, help_text, description=None, epilog=None):
+        p = sub.add_parser(name, help=help_text, description=description or help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks instead of one-line errors")
         return p
 
     p = add("denoise", "denoise seismic records (any ObsPy-readable format) with a denoiser model",
             "Denoise seismic records and write the results into OUTDIR (one output per input file; inputs are "
-            "never overwritten).")
+            "never overwritten).", DENOISE_EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or quoted glob pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if needed)")
     p.add_argument("--model", default=None, metavar="MODEL", help="a .keras denoiser (default: the shipped model)")
