@@ -20,6 +20,7 @@ Figures printed (all measured here):
 - FLOPs per window: counted by TensorFlow's graph profiler on the frozen forward graph of one window
   (``tf.compat.v1.profiler``, float operations), next to `geokeras.models.denoiser.estimate_flops`
   (a hand count of multiply-adds); and the achieved FLOP rate of the whole call;
+- the model alone: ms per window through denoise's compiled predictor and through ``model.predict``;
 - with ``--profile`` (default), a second run under ``cProfile`` telling where the time goes (model calls,
   windowing/stitching, resampling, merging, the rest).
 """
@@ -189,6 +190,21 @@ def main(argv=None):
     print(f"FLOPs per window   : {flops_graph / 1e6:.2f} M (TF graph profiler), {flops_hand / 1e6:.2f} M "
           "(estimate_flops hand count)")
     print(f"achieved           : {flops_graph * n_windows / wall / 1e9:.1f} GFLOP/s over the whole call")
+
+    # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
+    from geokeras.denoise import make_predictor
+
+    windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
+    predictor = make_predictor(model, args.batch_size)
+    model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    predictor(windows)
+    t_pred = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
+    t_keras = time.perf_counter() - t0
+    print(f"inference path     : {1e3 * t_pred / len(windows):.2f} ms/window (denoise's compiled predictor), "
+          f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
 
     if args.profile:
         prof = cProfile.Profile()
