@@ -36,6 +36,7 @@ import sys
 
 import geokeras
 
+SIDECAR_SUFFIX = ".processing.json"  # geokeras.data.io.SIDECAR_SUFFIX (not imported: keep `geokeras --version` light)
 SEISMIC_EXTENSIONS = (".mseed", ".miniseed", ".ms", ".msd", ".sac")
 FORMATS = ("MSEED", "SAC")
 
@@ -76,7 +77,8 @@ def expand_inputs(inputs):
         inputs: the INPUT arguments, in order.
 
     Returns:
-        list of file paths (no duplicates, in argument order; directory contents and glob matches sorted).
+        list of file paths (no duplicates, in argument order; directory contents and glob matches sorted;
+        hidden files and ``.processing.json`` sidecars of `geokeras.data.io.write` left out).
 
     Raises:
         CommandError: when an argument names nothing.
@@ -88,7 +90,8 @@ def expand_inputs(inputs):
             for root, dirs, names in os.walk(item):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [os.path.join(root, n) for n in sorted(names)
-                          if not n.startswith(".") and os.path.isfile(os.path.join(root, n))]
+                          if not n.startswith(".") and not n.endswith(SIDECAR_SUFFIX)
+                          and os.path.isfile(os.path.join(root, n))]
             if not found:
                 raise CommandError(f"input folder {item!r} has no files")
         elif os.path.exists(item):
@@ -96,7 +99,8 @@ def expand_inputs(inputs):
                 raise CommandError(f"input {item!r} is not a regular file")
             found = [item]
         elif glob.has_magic(item):
-            found = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+            found = sorted(p for p in glob.glob(item, recursive=True)
+                           if os.path.isfile(p) and not p.endswith(SIDECAR_SUFFIX))
             if not found:
                 raise CommandError(f"no files match {item!r}")
         else:

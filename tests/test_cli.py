@@ -97,6 +97,9 @@ def test_directories_and_globs_one_output_per_file(tmp_path, model_path, capsys)
                   capsys=capsys)
     assert rc == 0, cap.err
     assert "skipped" in cap.err and "README.txt: not a waveform file" in cap.err
+    rc, cap = run("denoise", tmp_path / "out", "-o", tmp_path / "again", "--model", model_path, capsys=capsys)
+    assert rc == 0 and "processing.json" not in cap.err  # sidecars of earlier outputs are not inputs
+    assert cli.SIDECAR_SUFFIX == io.SIDECAR_SUFFIX
     rc, cap = run("denoise", folder / "README.txt", "-o", tmp_path / "o1", "--model", model_path, capsys=capsys)
     assert rc == 1 and "unknown format" in cap.err  # named explicitly: an error, not a skip
     outputs = sorted(n for n in os.listdir(tmp_path / "out") if not n.endswith(".processing.json"))
