@@ -258,6 +258,10 @@ def _cmd_export(args):
 
     if os.path.exists(args.outdir) and (not os.path.isdir(args.outdir) or os.listdir(args.outdir)):
         raise CommandError(f"refusing to overwrite {args.outdir!r}: it exists and is not an empty folder")
+    if args.model == "default":
+        from geokeras.pretrained import DEFAULT_MODEL_PATH
+
+        args.model = str(DEFAULT_MODEL_PATH)
     model = load_model(args.model)
     path = export_saved_model(model, args.outdir, batch_size=args.batch_size)
     loaded = tf.saved_model.load(path)
@@ -334,7 +338,7 @@ def build_parser():
     p.set_defaults(func=_cmd_evaluate)
 
     p = add("export", "export a model as a TensorFlow SavedModel taking raw float32 windows")
-    p.add_argument("model", metavar="MODEL", help="a .keras model file")
+    p.add_argument("model", metavar="MODEL", help="a .keras model file, or 'default' for the shipped denoiser")
     p.add_argument("outdir", metavar="OUTDIR", help="SavedModel folder to create (must not exist or be empty)")
     p.add_argument("--batch-size", type=int, default=None, help="fix the batch size (default: free)")
     p.set_defaults(func=_cmd_export)
