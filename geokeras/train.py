@@ -25,16 +25,15 @@ without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` ho
 training continues from the last completed epoch with the pairs that epoch would have drawn in an
 uninterrupted run (EarlyStopping's patience counter restarts).
 
-Example (tiny, seconds on a CPU):
-    >>> import numpy as np, tempfile, os
-    >>> rng = np.random.default_rng(0)
-    >>> sig = [np.sin(np.arange(800) / 3.0) * np.exp(-np.arange(800) / 200.0)] * 2
-    >>> noi = [rng.standard_normal(1200) for _ in range(2)]
-    >>> out = os.path.join(tempfile.mkdtemp(), "m.keras")
-    >>> model, history = train_denoiser(sig, noi, out, window_length=256, epochs=1, steps_per_epoch=2,
-    ...     batch_size=4, validation=(sig, noi), validation_steps=1, n_synthetic=0, verbose=0)
-    >>> os.path.isfile(out), sorted(history)
-    (True, ['loss', 'val_loss'])
+Example (the training run itself is exercised in ``tests/test_train.py``):
+    >>> import numpy as np
+    >>> noisy, clean = normalize_pairs(np.array([[1.0, 3.0, 5.0, 7.0]]), np.array([[0.0, 2.0, 2.0, 0.0]]))
+    >>> noisy.astype(float).round(3).tolist(), clean.astype(float).round(3).tolist()
+    ([[-1.342, -0.447, 0.447, 1.342]], [[0.0, 0.894, 0.894, 0.0]])
+
+Command line (``geokeras train`` takes the same options)::
+
+    python -m geokeras.train -o model.keras --family stftmask --epochs 20 --threads 2
 """
 import argparse
 import glob
@@ -272,7 +271,7 @@ def train_denoiser(
     epochs=20, steps_per_epoch=100, batch_size=32, validation=None, validation_steps=20, patience=5, seed=0,
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
-    time_limit_s=None,
+    time_limit_s=None, jit_compile="auto",
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -304,6 +303,7 @@ def train_denoiser(
         verbose: Keras verbosity (1: progress bar).
         model_kwargs: extra keyword arguments for the model builder.
         time_limit_s: stop after the epoch during which this many seconds of training have passed.
+        jit_compile: passed to ``model.compile`` (``"auto"``: XLA when every layer supports it).
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -358,7 +358,7 @@ def train_denoiser(
         initial_epoch, best = int(state["epoch"]), state.get("best")
     else:
         model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate, **(model_kwargs or {}))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
 
     keras.utils.set_random_seed(seed + initial_epoch)
     # epoch e draws its pairs with seed + e (make_pair_dataset), also after a resume

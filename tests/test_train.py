@@ -21,7 +21,8 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
     signals, noises = _tiny_sources(rng)
     out = tmp_path / "m.keras"
     kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=2, batch_size=4, validation=(signals, noises),
-              validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)})
+              validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
+              jit_compile=False)
     model, history = train_denoiser(signals, noises, out, epochs=1, **kw)
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     loaded = keras.saving.load_model(out, safe_mode=True)
