@@ -16,7 +16,7 @@ Example:
     >>> import numpy as np
     >>> model = build_denoiser("unet1d", window_length=1000, sampling_rate=50.0)
     >>> x = np.random.default_rng(0).normal(size=(2, 1000, 1)).astype("float32") * 500
-    >>> model.predict(x, verbose=0).shape
+    >>> tuple(model(x).shape)
     (2, 1000, 1)
     >>> denoiser_info(model)
     {'sampling_rate': 50.0, 'window_length': 1000}
