@@ -192,6 +192,7 @@ def _file_sources(signals, noise, validation, sampling_rate, window_length, seed
 
 
 def _normalize_pair(noisy, clean):
+    # used in Dataset.map; no Python control flow, so AutoGraph is bypassed (see _no_autograph)
     import tensorflow as tf
 
     centered = noisy - tf.reduce_mean(noisy, axis=1, keepdims=True)
@@ -213,6 +214,14 @@ def normalize_pairs(noisy, clean):
     std = centered.std(axis=1, keepdims=True)
     scale = np.where(std > 0, std, 1.0)
     return (centered / scale).astype(np.float32), (clean / scale).astype(np.float32)
+
+
+def _no_autograph(fn):
+    """Mark ``fn`` for tf.data without AutoGraph conversion (which re-reads the source file at trace time and
+    breaks a running training when the file is edited meanwhile)."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -365,7 +374,7 @@ def train_denoiser(
     ds = make_pair_dataset(
         train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size,
         seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction,
-    ).map(_normalize_pair)
+    ).map(_no_autograph(_normalize_pair))
     saver = _resume_callback(ckpt_dir, monitor)
     saver.best = best
     callbacks = [
