@@ -129,7 +129,7 @@ weights. Where the sigmoid is saturated in float32 (`|a| > 9`) the factors `1/xÌ
 
 x_check = binary[:256]
 code = bce_model.encoder(x_check)
-last = bce_model.layers[-1]
+last = bce_model.get_layer("decoder_dense_0")
 a_value = (keras.ops.matmul(code, last.kernel) + last.bias).numpy()
 assert np.allclose(tf.sigmoid(a_value).numpy(), bce_model(x_check).numpy(), atol=1e-6)
 keep = np.abs(a_value) < 9

@@ -97,8 +97,8 @@ rows in the lecture's notation; the decoder's kernel is `(k, n)`, so its rows ar
 columns.
 """
 
-encoder_kernel = keras.ops.convert_to_numpy(model.encoder.layers[-1].kernel)  # (n, k)
-decoder_kernel = keras.ops.convert_to_numpy(model.decoder.layers[-1].kernel)  # (k, n)
+encoder_kernel = keras.ops.convert_to_numpy(model.get_layer("encoder_dense_0").kernel)  # (n, k)
+decoder_kernel = keras.ops.convert_to_numpy(model.get_layer("decoder_dense_0").kernel)  # (k, n)
 encoder_angle = float(np.degrees(scipy.linalg.subspace_angles(encoder_kernel, principal)).max())
 decoder_angle = float(np.degrees(scipy.linalg.subspace_angles(decoder_kernel.T, principal)).max())
 random_angle = float(np.degrees(scipy.linalg.subspace_angles(np.random.default_rng(0).normal(size=(n, k)), principal)).max())
