@@ -58,7 +58,7 @@ identity trap (tutorial 1). We corrupt held-out signals the same way and measure
 the reconstruction against the *clean* signal, for a plain autoencoder and for the DAE.
 """
 
-x, _ = synthetic.damped_oscillations(n_k=30 if FAST else 50, n_b=30 if FAST else 50)
+x, _ = synthetic.damped_oscillations(n_k=25 if FAST else 50, n_b=25 if FAST else 50)
 rng = np.random.default_rng(5)
 order = rng.permutation(len(x))
 n_test = len(x) // 5
@@ -70,7 +70,7 @@ corrupted = {
 }
 print(f"masking q={q}: {np.mean(corrupted['masking'] == 0):.1%} of the test inputs are 0")
 
-epochs = 10 if FAST else 80
+epochs = 8 if FAST else 80
 dense_rows = {}
 for kind, rate in [("masking", q), ("gaussian", sigma)]:
     for label, options in [("plain AE", {}), ("DAE", dict(corruption=kind, corruption_rate=rate, seed=5))]:
@@ -95,7 +95,7 @@ drawn once per trace. The model is a Conv1D encoder (strided convolutions) with 
 Conv1DTranspose decoder and no skip connections, so the code is a bottleneck.
 """
 
-n_traces = 512 if FAST else 4000
+n_traces = 384 if FAST else 4000
 clean = synthetic.synthetic_seismogram(npts=1024, sampling_rate=100.0, n=n_traces, seed=5)
 clean, _ = normalize(clean, mode="std")
 noise_factor = 0.5

@@ -39,7 +39,10 @@ os.makedirs(FIGURES, exist_ok=True)
 keras.utils.set_random_seed(10)
 EPOCHS = 5 if FAST else 60
 
-y, params, xs = synthetic.lines(a_range=(0.5, 1.0), b_range=(5.0, 10.0), x_range=(-10.0, 10.0), n_x=50, return_x=True)
+n_grid = 30 if FAST else 50
+y, params, xs = synthetic.lines(
+    a_range=(0.5, 1.0), b_range=(5.0, 10.0), x_range=(-10.0, 10.0), n_a=n_grid, n_b=n_grid, n_x=50, return_x=True
+)
 a, b = params[:, 0], params[:, 1]
 print("lines:", y.shape)
 
@@ -91,7 +94,8 @@ rng = np.random.default_rng(10)
 noisy = (y + rng.standard_normal(y.shape)).astype("float32")
 vae_n, zn, kln, corrn = train_and_describe(noisy, 2, "noisy lines, 2 latents")
 print("\nlatent means of a few noisy lines:")
-for i in [0, 49, 25 * 50 + 25, 49 * 50, 49 * 50 + 49]:  # corners and centre of the (a, b) grid
+last = n_grid - 1
+for i in [0, last, (n_grid // 2) * n_grid + n_grid // 2, last * n_grid, last * n_grid + last]:  # corners, centre
     print(f"  a={a[i]:.2f} b={b[i]:5.2f} -> z_mean = [{', '.join(f'{v:+.3f}' for v in zn[i])}]")
 
 """
