@@ -123,7 +123,8 @@ for label, model in models.items():
 
 print(f"{'model':<22}{'MSE vs noisy':>14}{'MSE vs clean':>14}{'random R²':>12}{'||J-I||/||I||':>16}")
 for label, r in rows.items():
-    print(f"{label:<22}{r['vs_noisy']:>14.5f}{r['vs_clean']:>14.5f}{r['random_r2']:>12.3f}{r['jacobian_vs_identity']:>16.3f}")
+    print(f"{label:<22}{r['vs_noisy']:>14.5f}{r['vs_clean']:>14.5f}{r['random_r2']:>12.3f}"
+          f"{r['jacobian_vs_identity']:>16.3f}")
 
 """
 ## Figures

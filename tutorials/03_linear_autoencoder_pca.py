@@ -101,7 +101,8 @@ encoder_kernel = keras.ops.convert_to_numpy(model.get_layer("encoder_dense_0").k
 decoder_kernel = keras.ops.convert_to_numpy(model.get_layer("decoder_dense_0").kernel)  # (k, n)
 encoder_angle = float(np.degrees(scipy.linalg.subspace_angles(encoder_kernel, principal)).max())
 decoder_angle = float(np.degrees(scipy.linalg.subspace_angles(decoder_kernel.T, principal)).max())
-random_angle = float(np.degrees(scipy.linalg.subspace_angles(np.random.default_rng(0).normal(size=(n, k)), principal)).max())
+random_basis = np.random.default_rng(0).normal(size=(n, k))
+random_angle = float(np.degrees(scipy.linalg.subspace_angles(random_basis, principal)).max())
 print(f"largest principal angle to the top-{k} PCA subspace: encoder {encoder_angle:.3f} deg, "
       f"decoder {decoder_angle:.3f} deg (a random {k}-d subspace: {random_angle:.1f} deg)")
 

@@ -89,7 +89,8 @@ for label, options in variants.items():
     )
     curves[label] = history.history["val_loss"]
 
-print(f"\n{'model':<16}{'weights':>9}{'train MSE':>11}{'val MSE':>10}{'val-train':>11}{'val MSE vs clean':>18}{'sum W²':>9}")
+print(f"\n{'model':<16}{'weights':>9}{'train MSE':>11}{'val MSE':>10}{'val-train':>11}"
+      f"{'val MSE vs clean':>18}{'sum W²':>9}")
 for label, r in results.items():
     print(f"{label:<16}{r['params']:>9}{r['train']:>11.5f}{r['val']:>10.5f}{r['val'] - r['train']:>11.5f}"
           f"{r['val_clean']:>18.5f}{r['weight_norm']:>9.1f}")

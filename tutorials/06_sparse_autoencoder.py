@@ -52,8 +52,8 @@ We evaluate the library's regularizer on one unit whose activations average to `
 rho_hat = np.concatenate([np.geomspace(1e-4, 0.05, 60), np.linspace(0.05, 0.99, 60)]).astype("float32")
 penalty = KLSparsity(rho=RHO, weight=1.0)
 curve = np.array([float(penalty(np.full((4, 1), r, "float32"))) for r in rho_hat])
-print(f"KL at rho_hat = rho: {float(penalty(np.full((4, 1), RHO, 'float32'))):.2e}; "
-      f"at 0.05: {float(penalty(np.full((4, 1), 0.05, 'float32'))):.3f}; at 0.5: {float(penalty(np.full((4, 1), 0.5, 'float32'))):.3f}")
+at = {r: float(penalty(np.full((4, 1), r, "float32"))) for r in (RHO, 0.05, 0.5)}
+print(f"KL at rho_hat = rho: {at[RHO]:.2e}; at 0.05: {at[0.05]:.3f}; at 0.5: {at[0.5]:.3f}")
 
 """
 ## Data and models

@@ -113,7 +113,8 @@ plt.close(fig)
 ## Result
 """
 
-print(f"RESULT |rho(z{b_latent}, b)|={abs(corr_b[b_latent]):.3f} |rho(z{k_latent}, k | b<=1)|={abs(corr_k_light[k_latent]):.3f} "
+print(f"RESULT |rho(z{b_latent}, b)|={abs(corr_b[b_latent]):.3f} "
+      f"|rho(z{k_latent}, k | b<=1)|={abs(corr_k_light[k_latent]):.3f} "
       f"KL per latent=[{', '.join(f'{v:.3f}' for v in kl)}] unused_share={kl[unused] / kl.sum():.3f}")
 if FAST:
     assert abs(corr_b[b_latent]) > 0.7
