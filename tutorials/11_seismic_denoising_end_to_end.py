@@ -127,11 +127,13 @@ plot_denoising(record.stream, cleaned, os.path.join(FIGURES, "11_denoised_record
 TensorFlow to load it.
 """
 
-export_dir = export_saved_model(model, os.path.join(tempfile.mkdtemp(), "denoiser_savedmodel"))
-reloaded = tf.saved_model.load(export_dir)
-served = reloaded.serve(tf.constant(x_val[:8, :, None])).numpy()
+with tempfile.TemporaryDirectory() as tmp:
+    export_dir = export_saved_model(model, os.path.join(tmp, "denoiser_savedmodel"))
+    reloaded = tf.saved_model.load(export_dir)
+    served = reloaded.serve(tf.constant(x_val[:8, :, None])).numpy()
 export_error = float(np.max(np.abs(served - model.predict(x_val[:8, :, None], verbose=0))))
-print(f"SavedModel in {export_dir}; max |serve - predict| = {export_error:.2e}; info {denoiser_info(model)}")
+print(f"SavedModel reloaded with tf.saved_model.load; max |serve - predict| = {export_error:.2e}; "
+      f"denoiser_info {denoiser_info(model)}")
 
 """
 ## Result
