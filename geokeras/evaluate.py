@@ -32,11 +32,11 @@ Example:
     >>> sorted({r["method"] for r in rows})
     ['bandpass', 'oracle_mask', 'wavelet']
 """
-import os
 
 import numpy as np
 
 from geokeras import metrics
+from geokeras.utils import atomic_path
 
 BASELINES = ("bandpass", "wavelet", "oracle_mask")
 METRIC_KEYS = ("snr_gain_db", "correlation", "peak_ratio", "arrival_error_s")
@@ -261,9 +261,7 @@ def plot_table(rows, path):
     axes[0].legend()
     fig.tight_layout()
     path = str(path)
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.tmp{ext or '.png'}"
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path

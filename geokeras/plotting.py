@@ -11,11 +11,12 @@ Example:
     True
 """
 import os
-import tempfile
 import warnings
 
 import numpy as np
 import obspy
+
+from geokeras.utils import atomic_path
 
 
 def _as_stream(x, name):
@@ -133,15 +134,7 @@ def plot_denoising(before, after, path, spectrogram=True, dpi=100, max_points=20
     axes[-1].set_xlabel(f"seconds after {pairs[0][1].stats.starttime}")
 
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     return path

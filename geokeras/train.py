@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geokeras.utils import atomic_path
+
 FAMILIES = ("unet1d", "stftmask")
 
 
@@ -235,15 +237,13 @@ def _resume_callback(ckpt_dir, monitor):
 
         def on_epoch_end(self, epoch, logs=None):
             value = (logs or {}).get(monitor)
-            tmp = ckpt_dir / "last.tmp.keras"
-            self.model.save(tmp)
-            os.replace(tmp, ckpt_dir / "last.keras")
+            with atomic_path(ckpt_dir / "last.keras") as tmp:
+                self.model.save(tmp)
             if value is not None and (self.best is None or value < self.best):
                 self.best = float(value)
             state = {"epoch": epoch + 1, "best": self.best, "monitor": monitor}
-            tmp = ckpt_dir / "state.tmp.json"
-            tmp.write_text(json.dumps(state))
-            os.replace(tmp, ckpt_dir / "state.json")
+            with atomic_path(ckpt_dir / "state.json") as tmp:
+                Path(tmp).write_text(json.dumps(state))
 
     return _SaveState()
 
@@ -269,9 +269,8 @@ def _export_clean(model, output):
     clean = keras.models.clone_model(model)
     clean.set_weights(model.get_weights())
     output = Path(output)
-    tmp = output.with_name(output.stem + ".tmp.keras")
-    clean.save(tmp)
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        clean.save(tmp)
     return clean
 
 

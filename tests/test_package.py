@@ -28,3 +28,31 @@ def test_version_is_exposed():
     import geokeras
 
     assert geokeras.__version__.count(".") == 2
+
+
+def test_atomic_path_leaves_nothing_on_failure_and_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from geokeras.utils import atomic_path
+
+    target = tmp_path / "out.mseed"
+    target.write_text("old")
+    try:
+        with atomic_path(target) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("disk full")
+    except RuntimeError:
+        pass
+    assert target.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["out.mseed"]
+
+    with atomic_path(target) as tmp:
+        assert tmp.endswith(".mseed") and os.path.dirname(tmp) == str(tmp_path)
+        with open(tmp, "w") as f:
+            f.write("new")
+    assert target.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~mask

@@ -49,7 +49,8 @@ def test_failure_leaves_no_file(tmp_path, monkeypatch):
     st = stream()
 
     def boom(self, fname, **kwargs):
-        fname.write(b"\x89PNG partial")
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(Figure, "savefig", boom)

@@ -42,16 +42,16 @@ Example:
     >>> back[0].id, back[0].stats.npts, back[0].stats.processing
     ('BW.RJOB..EHZ', 3000, ['demo step'])
 """
-import contextlib
 import glob
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import obspy
+
+from geokeras.utils import atomic_path
 
 __all__ = ["read", "read_sds", "write", "SIDECAR_SUFFIX"]
 
@@ -219,27 +219,13 @@ def _prepare_for_write(stream):
     return st
 
 
-@contextlib.contextmanager
-def _atomic_path(path):
-    """Yield a temporary path in ``path``'s folder; ``os.replace`` it onto ``path`` on success."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _write_sidecar(st, path):
     entries = [dict(id=tr.id, starttime=str(tr.stats.starttime), endtime=str(tr.stats.endtime),
                     processing=list(tr.stats.processing))
                for tr in st if tr.stats.get("processing")]
     sidecar = str(path) + SIDECAR_SUFFIX
     if entries:
-        with _atomic_path(sidecar) as tmp, open(tmp, "w") as f:
+        with atomic_path(sidecar) as tmp, open(tmp, "w") as f:
             json.dump(entries, f, indent=1)
     elif os.path.exists(sidecar):
         os.unlink(sidecar)  # a stale history from an older file at this path would be wrong
@@ -269,7 +255,7 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
         stem, suffix = os.path.splitext(path)
         return [write(tr, f"{stem}_{i}{suffix}", format=fmt, processing_sidecar=processing_sidecar, **kwargs)
                 for i, tr in enumerate(st)]
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         st.write(tmp, format=fmt, **kwargs)
     if processing_sidecar:
         _write_sidecar(st, path)
