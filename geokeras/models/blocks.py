@@ -11,6 +11,7 @@ __all__ = [
     "pad_to_multiple",
     "crop_back",
     "check_conv_input_shape",
+    "EncoderDecoderModel",
 ]
 
 _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -100,3 +101,39 @@ def crop_back(x, cropping, name="crop"):
     if any(a or b for a, b in cropping):
         x = _CROP[rank](cropping[0] if rank == 1 else cropping, name=name)(x)
     return x
+
+
+class EncoderDecoderModel(keras.Model):
+    """Base of the subclassed models made of an ``encoder`` and a ``decoder`` sub-model (VAE, contractive).
+
+    It holds the two sub-models, serializes them in ``get_config``/``from_config`` (subclasses add their
+    own arguments with ``get_config().update(...)``), and gives ``export`` a default signature: the
+    encoder's input shape with a free batch dimension.
+    """
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Export for inference like ``keras.Model.export``; the signature defaults to the encoder's input."""
+        if input_signature is None:
+            import tensorflow as tf
+
+            input_signature = [tf.TensorSpec(self.encoder.input_shape, tf.float32, name="inputs")]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)

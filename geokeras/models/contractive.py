@@ -20,6 +20,7 @@ from keras import ops
 
 from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers import TiedDense
+from geokeras.models.blocks import EncoderDecoderModel
 
 __all__ = ["ContractiveAutoencoder", "build_contractive_autoencoder", "jacobian_penalty", "PENALTIES"]
 
@@ -106,7 +107,7 @@ def jacobian_penalty(encoder, x, mode="exact", n_projections=1, seed=None):
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
-class ContractiveAutoencoder(keras.Model):
+class ContractiveAutoencoder(EncoderDecoderModel):
     """Autoencoder trained on ``loss(y, decoder(encoder(x))) + weight * ||J_x(h)||_F^2``.
 
     ``compile(optimizer, loss)`` then ``fit(x, x)`` as usual. The penalty is computed in a
@@ -143,9 +144,7 @@ class ContractiveAutoencoder(keras.Model):
     """
 
     def __init__(self, encoder, decoder, weight=0.1, penalty="exact", n_projections=1, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
+        super().__init__(encoder, decoder, **kwargs)
         self.weight = check_number("weight", weight, low=0.0)
         self.penalty = check_choice("penalty", penalty, PENALTIES)
         self.n_projections = check_positive_int("n_projections", n_projections)
@@ -201,29 +200,10 @@ class ContractiveAutoencoder(keras.Model):
     def test_step(self, data):
         return self._report(*self._step(data, training=False))
 
-    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
-        """Export for inference like ``keras.Model.export``; the signature defaults to the encoder's input."""
-        if input_signature is None:
-            input_signature = [tf.TensorSpec(self.encoder.input_shape, tf.float32, name="inputs")]
-        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "weight": self.weight,
-            "penalty": self.penalty,
-            "n_projections": self.n_projections,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
-        return cls(**config)
+        config = super().get_config()
+        config.update(weight=self.weight, penalty=self.penalty, n_projections=self.n_projections, seed=self.seed)
+        return config
 
 
 def build_contractive_autoencoder(

@@ -8,6 +8,7 @@ from keras import ops
 from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers import Sampling
 from geokeras.models.blocks import (
+    EncoderDecoderModel,
     check_conv_input_shape,
     conv_layer,
     conv_transpose_layer,
@@ -23,7 +24,7 @@ _EPS = 1e-7
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
-class VAE(keras.Model):
+class VAE(EncoderDecoderModel):
     """Variational autoencoder: ``encoder`` -> ``(z_mean, z_log_var)``, ``decoder`` -> signal.
 
     Training minimizes ``reconstruction + beta * KL`` per sample, averaged over the batch:
@@ -62,9 +63,7 @@ class VAE(keras.Model):
     """
 
     def __init__(self, encoder, decoder, beta=1.0, likelihood="gaussian", seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
+        super().__init__(encoder, decoder, **kwargs)
         self.beta = check_number("beta", beta, low=0.0)
         self.likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
         self.seed = seed
@@ -161,28 +160,10 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(x, training=False)
         return ops.convert_to_numpy(ops.mean(self._kl_terms(z_mean, z_log_var), axis=0))
 
-    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
-        """Export for inference like ``keras.Model.export``; the signature defaults to the encoder's input."""
-        if input_signature is None:
-            input_signature = [tf.TensorSpec(self.encoder.input_shape, tf.float32, name="inputs")]
-        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "beta": self.beta,
-            "likelihood": self.likelihood,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"], custom_objects=custom_objects)
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"], custom_objects=custom_objects)
-        return cls(**config)
+        config = super().get_config()
+        config.update(beta=self.beta, likelihood=self.likelihood, seed=self.seed)
+        return config
 
 
 def _output_activation(likelihood):
