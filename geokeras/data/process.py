@@ -67,6 +67,12 @@ def resample_ratio(native_rate, model_rate, max_denominator=1000):
     return frac.numerator, frac.denominator
 
 
+def _resample(x, up, down):
+    """``resample_poly`` by ``up/down``; edges padded along a fitted line (by the edge value for 1 sample,
+    where a line is undefined and would give NaN)."""
+    return sps.resample_poly(x, up, down, padtype="line" if x.size > 1 else "edge")
+
+
 def segments(mask):
     """``[(start, stop), ...]`` of the runs of False in a boolean mask (the unmasked segments).
 
@@ -157,7 +163,7 @@ class _SegmentRunner:
     def add(self, x, native_rate, out):
         """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length)."""
         up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
-        xm = x if up == down else sps.resample_poly(x, up, down, padtype="line")
+        xm = x if up == down else _resample(x, up, down)
         w, starts = sliding_windows(xm.astype(np.float32), self.L, self.overlap)
         self.pending.append((starts, xm.size, up, down, out))
         self.windows.append(w)
@@ -176,7 +182,7 @@ class _SegmentRunner:
             if up == down:
                 out[:] = ym
             else:
-                y = sps.resample_poly(ym.astype(np.float64), down, up, padtype="line")
+                y = _resample(ym.astype(np.float64), down, up)
                 out[:] = y[:out.size]  # ceil lengths: y is never shorter than the native segment
         if self.progress is not None:
             self.progress.update(len(self.pending))
