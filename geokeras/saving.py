@@ -15,11 +15,7 @@ def _register_geokeras():
     import geokeras.layers  # noqa: F401
     import geokeras.models  # noqa: F401
     import geokeras.regularizers  # noqa: F401
-
-    try:  # the denoiser family lives in its own module (helper C); optional here
-        import geokeras.models.denoiser  # noqa: F401
-    except ImportError:
-        pass
+    import geokeras.models.denoiser  # noqa: F401  (registers the denoiser layers)
 
 
 def _walk(node, path="config"):

@@ -102,3 +102,17 @@ def test_thin_wrappers_check_rank():
         build_conv1d_autoencoder((8, 8, 1))
     with pytest.raises(ValueError, match=r"Expected \(height, width, channels\)\. Received input_shape=\(8, 1\)\."):
         build_conv2d_autoencoder((8, 1))
+
+
+@pytest.mark.parametrize("input_shape", [(1001, 2), (7, 9, 1)])
+def test_decoder_of_encoder_is_the_model_and_shares_its_layers(input_shape):
+    ae = build_conv_autoencoder(input_shape, filters=(3, 4), kernel_size=3)
+    x = np.random.default_rng(0).normal(size=(2, *input_shape)).astype("float32")
+    np.testing.assert_allclose(ae.decoder(ae.encoder(x)), ae(x), rtol=1e-6, atol=1e-6)
+    assert ae.decoder.get_layer("decoder_conv_0") is ae.get_layer("decoder_conv_0")
+
+
+def test_decoder_with_skips_takes_the_concatenated_features():
+    ae = build_conv_autoencoder((64, 1), filters=(2, 3, 4), kernel_size=3, skip_connections=True)
+    assert [tuple(t.shape) for t in ae.decoder.inputs] == [(None, 8, 4), (None, 16, 3), (None, 32, 2)]
+    assert ae.decoder.output.shape == (None, 64, 1)

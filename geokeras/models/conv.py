@@ -74,8 +74,10 @@ def build_conv_autoencoder(
         name: Model name.
 
     Returns:
-        An uncompiled functional ``keras.Model`` with attribute ``encoder`` (input ->
-        bottleneck features; not saved in ``.keras`` files).
+        An uncompiled functional ``keras.Model`` with attributes ``encoder`` (input ->
+        bottleneck features) and ``decoder`` (bottleneck features -> reconstruction; with skip
+        connections it also takes the encoder features it concatenates), both sharing the model's
+        layers and not saved in ``.keras`` files.
 
     Example:
 
@@ -85,6 +87,8 @@ def build_conv_autoencoder(
     TensorShape([2, 1001, 1])
     >>> ae.encoder.output.shape  # 1001 padded to 1004, divided by 2 * 2
     (None, 251, 8)
+    >>> ae.decoder.output.shape
+    (None, 1001, 1)
     """
     input_shape = check_conv_input_shape(input_shape)
     rank = len(input_shape) - 1
@@ -104,17 +108,31 @@ def build_conv_autoencoder(
         features.append(x)
         x = conv_layer(rank, f, kernel_size, strides=s, activation=activation, name=f"encoder_conv_{i}")(x)
     code = x
+    steps = []  # decoder layers in order, with the encoder level a skip connection reads (or None)
     for i in reversed(range(len(filters))):
         if skip_connections and i < len(filters) - 1:
-            x = keras.layers.Concatenate(name=f"skip_{i + 1}")([x, features[i + 1]])
+            steps.append((keras.layers.Concatenate(name=f"skip_{i + 1}"), i + 1))
         f = filters[i - 1] if i > 0 else filters[0]
-        x = conv_transpose_layer(
+        steps.append((conv_transpose_layer(
             rank, f, kernel_size, strides=level_strides[i], activation=activation, name=f"decoder_conv_{i}"
-        )(x)
-    x = conv_layer(rank, input_shape[-1], kernel_size, activation=output_activation, name="output_conv")(x)
-    outputs = crop_back(x, cropping, name="crop")
-    model = keras.Model(inputs, outputs, name=name)
+        ), None))
+    steps.append((conv_layer(rank, input_shape[-1], kernel_size, activation=output_activation, name="output_conv"),
+                  None))
+
+    def decode(x, skips):
+        for layer, level in steps:
+            x = layer(x) if level is None else layer([x, skips[level]])
+        return crop_back(x, cropping, name="crop")
+
+    model = keras.Model(inputs, decode(code, features), name=name)
     model.encoder = keras.Model(inputs, code, name=f"{name}_encoder")
+    # The decoder shares the model's layers; with skip connections it also takes the encoder features
+    # it concatenates, deepest level first (``encoder_conv`` inputs of those levels).
+    code_in = keras.Input(tuple(code.shape[1:]), name="code")
+    levels = [level for _, level in steps if level is not None]
+    skip_in = {lv: keras.Input(tuple(features[lv].shape[1:]), name=f"skip_{lv}_input") for lv in levels}
+    decoder_inputs = [code_in, *skip_in.values()] if skip_in else code_in
+    model.decoder = keras.Model(decoder_inputs, decode(code_in, skip_in), name=f"{name}_decoder")
     return model
 
 
