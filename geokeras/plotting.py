@@ -28,6 +28,19 @@ def _as_stream(x, name):
                     f"Received {type(x).__name__}.")
 
 
+def _merged(st):
+    """A merged copy (gaps masked, one trace per id and rate), as the denoised output is.
+
+    Streams ObsPy cannot merge (one id at several rates, differing calib) are drawn as they are.
+    """
+    st = st.copy()
+    try:
+        st.merge(method=1)
+    except Exception:  # ObsPy raises a bare Exception for ids with differing rates or calib
+        pass
+    return st
+
+
 def _pairs(before, after):
     """Match traces of ``after`` to ``before`` by id and start time (segments after gaps included)."""
     pairs = []
@@ -110,7 +123,7 @@ def plot_denoising(before, after, path, spectrogram=True, dpi=100, max_points=20
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    pairs = _pairs(_as_stream(before, "before"), _as_stream(after, "after"))
+    pairs = _pairs(_merged(_as_stream(before, "before")), _merged(_as_stream(after, "after")))
     rows_per = 3 if spectrogram else 1
     fig = Figure(figsize=(11, 2.3 * rows_per * len(pairs)), dpi=dpi, layout="constrained")
     axes = fig.subplots(rows_per * len(pairs), 1, squeeze=False)[:, 0]

@@ -79,3 +79,18 @@ def test_long_lines_keep_their_peaks():
     t, y = _envelope(np.arange(x.size) / 100.0, x, 10_000)
     assert y.size <= 10_002 and y.max() == 5.0 and y.min() == -3.0
     assert np.all(np.diff(t) >= 0)
+
+
+def test_unmerged_input_is_drawn_whole_next_to_the_merged_output():
+    from geokeras.plotting import _merged, _pairs
+
+    st = stream(n=2000)
+    before = st.copy().trim(st[0].stats.starttime, st[0].stats.starttime + 5) + \
+        st.copy().trim(st[0].stats.starttime + 10, st[0].stats.endtime)  # two segments per id
+    after = before.copy().merge(method=1)  # what denoise returns: one masked trace per id
+    pairs = _pairs(_merged(before), _merged(after))
+    assert len(pairs) == 3
+    for tr_b, tr_a in pairs:
+        assert tr_b.stats.npts == tr_a.stats.npts == 2000
+        assert np.ma.count_masked(tr_b.data) == np.ma.count_masked(tr_a.data) > 0
+    assert len(before) == 6  # the caller's stream is not merged in place
