@@ -1,4 +1,4 @@
-"""Shared fixtures: a fixed seed per test, the Agg backend, no network."""
+"""Shared fixtures: a fixed seed per test, the Agg backend, no network, derandomized hypothesis on CI."""
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -7,6 +7,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# CI runs the same property-test examples every time (a failure there is reproducible); local runs
+# draw new ones, which is how new edge cases get found (then pin them with @example).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
