@@ -142,13 +142,7 @@ def build_conv1d_autoencoder(input_shape=(3000, 1), **kwargs):
     >>> build_conv1d_autoencoder((7, 1), filters=(2,), kernel_size=3).output.shape
     (None, 7, 1)
     """
-    if len(tuple(input_shape)) != 2:
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (steps, channels). "
-            f"Received input_shape={input_shape!r}."
-        )
-    kwargs.setdefault("name", "conv1d_autoencoder")
-    return build_conv_autoencoder(input_shape, **kwargs)
+    return _build_rank(input_shape, "(steps, channels)", "conv1d_autoencoder", **kwargs)
 
 
 def build_conv2d_autoencoder(input_shape, **kwargs):
@@ -157,10 +151,14 @@ def build_conv2d_autoencoder(input_shape, **kwargs):
     >>> build_conv2d_autoencoder((7, 9, 2), filters=(2,), kernel_size=3).output.shape
     (None, 7, 9, 2)
     """
-    if len(tuple(input_shape)) != 3:
+    return _build_rank(input_shape, "(height, width, channels)", "conv2d_autoencoder", **kwargs)
+
+
+def _build_rank(input_shape, expected, default_name, **kwargs):
+    """`build_conv_autoencoder` for the rank that ``expected`` (e.g. "(steps, channels)") spells out."""
+    if len(tuple(input_shape)) != expected.count(",") + 1:
         raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (height, width, channels). "
-            f"Received input_shape={input_shape!r}."
+            f"Invalid value for argument `input_shape`. Expected {expected}. Received input_shape={input_shape!r}."
         )
-    kwargs.setdefault("name", "conv2d_autoencoder")
+    kwargs.setdefault("name", default_name)
     return build_conv_autoencoder(input_shape, **kwargs)
