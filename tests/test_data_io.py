@@ -87,6 +87,19 @@ def test_write_int_and_int64(tmp_path):
     tr = obspy.Trace(np.arange(500, dtype=np.int64) - 250, header=dict(station="I", sampling_rate=20.0))
     back = io.read(io.write(tr, tmp_path / "i.mseed"))
     assert back[0].data.dtype == np.int32 and back[0].data.tolist() == tr.data.tolist()
+    # types MiniSEED cannot store as they are are written as float64, values kept
+    for dtype, values in ((np.int64, [0, 2 ** 31 + 5, -3]), (np.uint16, [0, 65535, 7]), (np.int8, [-128, 0, 127])):
+        tr = obspy.Trace(np.array(values * 10, dtype=dtype), header=dict(station="I", sampling_rate=20.0))
+        back = io.read(io.write(tr, tmp_path / f"{np.dtype(dtype).name}.mseed"))
+        assert back[0].data.dtype == np.float64 and back[0].data.tolist() == tr.data.astype(float).tolist()
+
+
+def test_glob_skips_processing_sidecars(tmp_path, st):
+    st[0].stats.processing = ["step one"]
+    io.write(st, tmp_path / "a.mseed")
+    assert (tmp_path / ("a.mseed" + io.SIDECAR_SUFFIX)).is_file()
+    back = io.read(str(tmp_path / "*"))
+    assert len(back) == len(st) and back.select(id=st[0].id)[0].stats.processing == ["step one"]
 
 
 @pytest.mark.parametrize("fmt", ["MSEED", "SAC"])

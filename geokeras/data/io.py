@@ -131,7 +131,8 @@ def read(source, format=None, merge=False, **kwargs):
         elif os.path.isfile(path):
             st = _read_file(path, format, **kwargs)
         elif glob.has_magic(path):
-            files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+            files = sorted(f for f in glob.glob(path, recursive=True)
+                           if os.path.isfile(f) and not f.endswith(SIDECAR_SUFFIX))
             if not files:
                 raise FileNotFoundError(f"No file matches {path!r}.")
             st = obspy.Stream()
@@ -211,7 +212,7 @@ def _prepare_for_write(stream):
     for tr in st:
         if tr.data.dtype == np.int64 and tr.data.size and np.abs(tr.data).max() < 2 ** 31:
             tr.data = tr.data.astype(np.int32)
-        elif tr.data.dtype not in (np.int32, np.float32, np.float64) and not np.issubdtype(tr.data.dtype, np.integer):
+        elif tr.data.dtype not in (np.int32, np.float32, np.float64):  # int8/16, uint*, int64 >= 2**31 ...
             tr.data = tr.data.astype(np.float64)
         enc = tr.stats.get("mseed", {}).get("encoding")
         if enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
