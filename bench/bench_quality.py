@@ -49,30 +49,31 @@ def main(argv=None):
     from geokeras.train import set_threads
 
     set_threads(args.threads)
-    import keras
-
     from geokeras.evaluate import evaluate, format_table
     from geokeras.models.denoiser import estimate_flops
     from geokeras.pretrained import DEFAULT_MODEL_PATH
+    from geokeras.saving import load_model
 
     paths = args.models or [str(DEFAULT_MODEL_PATH)]
-    all_rows = []
+    all_rows, baseline_rows = [], []
     for i, path in enumerate(paths):
-        model = keras.saving.load_model(path, safe_mode=True)
+        model = load_model(path)
         name = os.path.splitext(os.path.basename(path))[0]
         t0 = time.perf_counter()
+        # same seed, same test windows: the baselines are computed once, with the first model
         rows = evaluate(model, n_per_level=args.n_per_level, seed=args.seed, model_name=name,
-                        baselines=("bandpass", "wavelet", "oracle_mask"), plot=args.plot if i == 0 else None)
+                        baselines=() if i else ("bandpass", "wavelet", "oracle_mask"),
+                        plot=args.plot if i == 0 else None)
         dt = time.perf_counter() - t0
         print(f"## {name}: {path} ({os.path.getsize(path) / 1e6:.2f} MB, {model.count_params()} parameters, "
               f"{estimate_flops(model) / 1e6:.1f} MFLOPs/window, evaluation {dt:.0f} s)")
         model_rows = [r for r in rows if r["method"] == name]
         all_rows += model_rows
-        baseline_rows = [r for r in rows if r["method"] != name]
+        baseline_rows = baseline_rows or [r for r in rows if r["method"] != name]
         print(format_table(model_rows))
         print()
         print("Targets:")
-        for desc, value, met in targets(rows, name):
+        for desc, value, met in targets(model_rows + baseline_rows, name):
             print(f"- {desc}: {value}" + ("" if met is None else f" -> {'MET' if met else 'NOT MET'}"))
         print()
     print("## Baselines")

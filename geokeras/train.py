@@ -36,7 +36,6 @@ Command line (``geokeras train`` takes the same options)::
     python -m geokeras.train -o model.keras --family stftmask --epochs 20 --threads 2
 """
 import argparse
-import glob
 import json
 import os
 import time
@@ -63,36 +62,6 @@ def set_threads(threads):
 
 
 # ------------------------------------------------------------------------------------------------- data
-def _expand(paths):
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    files = []
-    for p in paths:
-        p = str(p)
-        if os.path.isdir(p):
-            files += sorted(str(f) for f in Path(p).rglob("*") if f.is_file() and not f.name.startswith("."))
-        elif any(c in p for c in "*?["):
-            matched = sorted(glob.glob(p, recursive=True))
-            if not matched:
-                raise ValueError(f"Invalid value for argument `paths`. The pattern {p!r} matches no file.")
-            files += matched
-        elif os.path.isfile(p):
-            files.append(p)
-        else:
-            raise ValueError(f"Invalid value for argument `paths`. No such file or directory: {p!r}.")
-    return files
-
-
-def _read(path):
-    try:
-        from geokeras.data.io import read
-    except ImportError:  # the data layer's reader is optional here
-        import obspy
-
-        return obspy.read(path)
-    return read(path)
-
-
 def load_sources(paths, sampling_rate=100.0, min_length=1):
     """Read waveform files (paths, globs or directories) into 1-D arrays for training.
 
@@ -109,12 +78,14 @@ def load_sources(paths, sampling_rate=100.0, min_length=1):
         tuple ``(arrays, station_ids)``: list of 1-D float64 arrays and the ``"NET.STA"`` of each.
 
     Raises:
-        ValueError: if nothing usable is found.
+        FileNotFoundError: if a path or pattern names nothing (`geokeras.data.io.read`).
+        ValueError: if a file cannot be read, or nothing usable is found.
     """
+    from geokeras.data.io import read
+
     arrays, ids = [], []
-    for path in _expand(paths):
-        stream = _read(path)
-        for tr in stream.split():
+    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        for tr in read(path).split():
             tr = tr.copy()
             if abs(tr.stats.sampling_rate - sampling_rate) > 1e-6 * sampling_rate:
                 tr.resample(sampling_rate)
@@ -130,11 +101,10 @@ def load_sources(paths, sampling_rate=100.0, min_length=1):
     return arrays, ids
 
 
-def bundled_sources(window_length=3000, min_record_snr_db=20.0, holdout=None):
+def bundled_sources(min_record_snr_db=20.0, holdout=None):
     """Signal and noise sources from the bundled events, split by station.
 
     Args:
-        window_length: unused for the split; kept for symmetry with user data.
         min_record_snr_db: keep training signals from records whose mean pre/post-P SNR is at least this.
             Validation signals use every held-out record.
         holdout: ``"NET.STA"`` codes held out (default `geokeras.data.datasets.HOLDOUT_STATIONS`).
@@ -322,6 +292,7 @@ def train_denoiser(
     from geokeras.data.pairs import PairGenerator, make_pair_dataset
     from geokeras.data.synthetic import synthetic_seismogram
     from geokeras.models.denoiser import build_denoiser
+    from geokeras.saving import load_model
 
     if family not in FAMILIES:
         raise ValueError(f"Invalid value for argument `family`. Expected one of {list(FAMILIES)}. Received family={family!r}.")
@@ -330,7 +301,7 @@ def train_denoiser(
             raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}.")
 
     if signals is None and noise is None:
-        src = bundled_sources(window_length, min_record_snr_db=min_record_snr_db,
+        src = bundled_sources(min_record_snr_db=min_record_snr_db,
                               holdout=validation if isinstance(validation, (list, tuple)) and validation and isinstance(validation[0], str) else None)
         if validation is False:
             src["val_signals"] = src["val_noise"] = None
@@ -361,10 +332,11 @@ def train_denoiser(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     initial_epoch, best = 0, None
     if resume and (ckpt_dir / "last.keras").is_file():
-        model = keras.saving.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        model = load_model(ckpt_dir / "last.keras")
         state = json.loads((ckpt_dir / "state.json").read_text())
         initial_epoch, best = int(state["epoch"]), state.get("best")
     else:
+        keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
         model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate, **(model_kwargs or {}))
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
 
@@ -394,7 +366,7 @@ def train_denoiser(
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     best_file = ckpt_dir / "best.keras"
     if best_file.is_file():
-        model = keras.saving.load_model(best_file, safe_mode=True)
+        model = load_model(best_file)
     history_file = ckpt_dir / "history.json"
     previous = json.loads(history_file.read_text()) if resume and history_file.is_file() else {}
     merged = {k: previous.get(k, []) + history.get(k, []) for k in set(previous) | set(history)}

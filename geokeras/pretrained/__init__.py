@@ -25,12 +25,6 @@ def load_default():
     """
     if not DEFAULT_MODEL_PATH.is_file():
         raise FileNotFoundError(f"The default model file is missing: {str(DEFAULT_MODEL_PATH)!r}.")
-    import geokeras.models.denoiser  # noqa: F401  (registers the denoiser layers)
+    from geokeras.saving import load_model
 
-    try:
-        from geokeras.saving import load_model
-    except ImportError:  # geokeras.saving not available: same safety through Keras directly
-        import keras
-
-        return keras.saving.load_model(DEFAULT_MODEL_PATH, safe_mode=True)
     return load_model(DEFAULT_MODEL_PATH)
