@@ -39,7 +39,7 @@ import geokeras
 
 # Cache of models loaded from files: {(realpath, mtime_ns, size): (model, label, sha256)}.
 _FILE_MODELS = {}
-# Cache of per-model details: model -> {"label", "sha256", "predictors": {batch: callable}}.
+# Cache of compiled predictors per in-memory model: model -> {"predictors": {batch: callable}}.
 _MODEL_DETAILS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
@@ -59,8 +59,8 @@ def _sha256_weights(model):
     return h.hexdigest()
 
 
-def _load_file_model(path, loader=None):
-    """Load (once per file version) and cache ``(model, file name, sha256)``; ``loader()`` overrides loading."""
+def _load_file_model(path):
+    """Load (once per file version, `geokeras.saving.load_model`) and cache ``(model, file name, sha256)``."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"Invalid value for argument `model`. Expected a model file. Received model={path!r} "
@@ -70,13 +70,9 @@ def _load_file_model(path, loader=None):
     key = (real, st.st_mtime_ns, st.st_size)
     with _LOCK:
         if key not in _FILE_MODELS:
-            if loader is None:
-                from geokeras.saving import load_model
+            from geokeras.saving import load_model
 
-                model = load_model(real)
-            else:
-                model = loader()
-            _FILE_MODELS[key] = (model, os.path.basename(path), _sha256_file(real))
+            _FILE_MODELS[key] = (load_model(real), os.path.basename(path), _sha256_file(real))
         return _FILE_MODELS[key]
 
 
@@ -100,16 +96,13 @@ def resolve_model(model=None):
 
         if not pretrained.DEFAULT_MODEL_PATH.is_file():
             pretrained.load_default()  # raises its FileNotFoundError naming the missing file
-        loaded, _, digest = _load_file_model(pretrained.DEFAULT_MODEL_PATH, loader=pretrained.load_default)
+        loaded, _, digest = _load_file_model(pretrained.DEFAULT_MODEL_PATH)
         return loaded, "default", digest
     if isinstance(model, (str, os.PathLike)):
         return _load_file_model(model)
     if isinstance(model, keras.Model):
-        with _LOCK:
-            details = _MODEL_DETAILS.setdefault(model, {"predictors": {}})
-            if "sha256" not in details:
-                details["sha256"] = _sha256_weights(model)
-        return model, model.name, details["sha256"]
+        # hashed on every call: the weights of an in-memory model may have changed since the last one
+        return model, model.name, _sha256_weights(model)
     raise TypeError(
         "Invalid value for argument `model`. Expected None (the default model), a path to a .keras file "
         f"or a keras.Model. Received model of type {type(model).__name__}."
@@ -219,13 +212,6 @@ def _array_to_stream(data, sampling_rate):
         tr.stats.station = str(i)  # row index, to put the rows back in order
         stream.append(tr)
     return stream
-
-
-def _trace_data(tr, npts):
-    x = tr.data
-    if len(x) != npts:  # pragma: no cover - the processing layer keeps every sample
-        raise RuntimeError(f"Processing returned {len(x)} samples for a record of {npts}.")
-    return x
 
 
 def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False, return_report=False):
@@ -344,9 +330,8 @@ def _finish(data, result, label, digest, model_rate, window_length, overlap):
             result.merge(method=0)
         return result[0]
     # NumPy array: one trace per row, station code = row index.
-    result.merge(method=0)
     traces = sorted(result, key=lambda tr: int(tr.stats.station))
-    rows = [np.ma.getdata(_trace_data(tr, data.shape[-1])).astype(np.float32) for tr in traces]
+    rows = [np.ma.getdata(tr.data).astype(np.float32) for tr in traces]
     out = np.stack(rows) if data.ndim == 2 else rows[0]
     if np.ma.isMaskedArray(data):
         out = np.ma.masked_array(out, mask=np.ma.getmaskarray(data))

@@ -125,7 +125,7 @@ def pick_p(x, sampling_rate, picker="sta_lta", sta=0.5, lta=5.0, threshold=4.0):
         picker: ``"sta_lta"`` (ObsPy ``recursive_sta_lta`` + first sample above ``threshold``)
             or ``"pk_baer"`` (ObsPy ``pk_baer``, parameters scaled from ``sta``/``lta``/``threshold``).
         sta, lta: short and long averaging windows in seconds.
-        threshold: STA/LTA trigger level (``pk_baer``: ``thr1``; ``thr2`` is twice it).
+        threshold: STA/LTA trigger level (``pk_baer``: ``thr1 = 2 * threshold``, ``thr2 = 4 * threshold``).
 
     Returns:
         float seconds, or ``nan``.

@@ -61,9 +61,10 @@ def _envelope(t, x, max_points):
     k = int(np.ceil(len(x) / max(2, max_points // 2)))
     if k <= 1:
         return t, x
-    m = len(x) // k * k
-    xb = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(x[:m], dtype=np.float64)), np.nan).reshape(-1, k)
-    tb = t[:m].reshape(-1, k)
+    m = -(-len(x) // k) * k  # the last, partial block is padded with NaN (its peaks are drawn too)
+    xf = np.ma.filled(np.ma.masked_invalid(np.ma.asarray(x, dtype=np.float64)), np.nan)
+    xb = np.pad(xf, (0, m - len(x)), constant_values=np.nan).reshape(-1, k)
+    tb = np.pad(np.asarray(t, dtype=np.float64), (0, m - len(t)), mode="edge").reshape(-1, k)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks (gaps)
         lo, hi = np.nanmin(xb, axis=1), np.nanmax(xb, axis=1)
