@@ -1,4 +1,6 @@
 """Denoiser layers (STFT, normalization) and the two denoiser families."""
+import re
+
 import numpy as np
 import pytest
 import keras
@@ -6,7 +8,7 @@ import keras
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.stft import STFT, InverseSTFT, stft_padding
 from geokeras.models.denoiser import (
-    DENOISER_FAMILIES, build_denoiser, build_stft_mask_denoiser, denoiser_info, estimate_flops,
+    DENOISER_FAMILIES, build_denoiser, build_stft_mask_denoiser, build_unet1d_denoiser, denoiser_info, estimate_flops,
 )
 
 
@@ -82,6 +84,16 @@ def test_errors_name_the_argument():
         build_denoiser("transformer")
     with pytest.raises(ValueError, match="Received window_length=8"):
         build_denoiser("unet1d", window_length=8)
+    for builder, kwargs, message in [
+        (build_unet1d_denoiser, {"strides": 0}, "Received strides=0"),
+        (build_unet1d_denoiser, {"filters": (8,), "skip": "bogus"}, "Received skip='bogus'"),
+        (build_unet1d_denoiser, {"filters": (2.5,)}, "Received filters=(2.5,)"),
+        (build_stft_mask_denoiser, {"frame_step": 0}, "Received frame_step=0"),
+        (build_stft_mask_denoiser, {"sampling_rate": 0}, "Received sampling_rate=0"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            builder(window_length=400, **kwargs)
+    assert build_unet1d_denoiser(window_length=np.int64(400), filters=(2, 4)).input_shape == (None, 400, 1)
     with pytest.raises(ValueError, match="not a geokeras denoiser"):
         denoiser_info(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]))
 

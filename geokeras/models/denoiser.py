@@ -25,36 +25,32 @@ import math
 
 import keras
 
+from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, stft_padding
 
 DENOISER_FAMILIES = ("unet1d", "stftmask")
 
 
-def _check_common(window_length, sampling_rate, filters):
-    if not isinstance(window_length, int) or isinstance(window_length, bool) or window_length < 16:
+def _check_common(window_length, sampling_rate, filters, skip, **positive_ints):
+    """Validate the builders' arguments; return ``(window_length, sampling_rate, filters)`` normalized."""
+    window_length = check_positive_int("window_length", window_length)
+    if window_length < 16:
         raise ValueError(
             "Invalid value for argument `window_length`. Expected an integer >= 16. "
             f"Received window_length={window_length!r}."
         )
-    if not sampling_rate > 0:
-        raise ValueError(
-            "Invalid value for argument `sampling_rate`. Expected a strictly positive number. "
-            f"Received sampling_rate={sampling_rate!r}."
-        )
-    if len(filters) < 1 or any(int(f) <= 0 for f in filters):
-        raise ValueError(
-            "Invalid value for argument `filters`. Expected a non-empty sequence of strictly positive integers. "
-            f"Received filters={filters!r}."
-        )
+    sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
+    filters = check_int_sequence("filters", filters, allow_scalar=False)
+    check_choice("skip", skip, ("add", "concat"))
+    for arg, value in positive_ints.items():
+        if value is not None:
+            check_positive_int(arg, value)
+    return window_length, sampling_rate, filters
 
 
 def _merge(skip, name):
-    if skip == "add":
-        return keras.layers.Add(name=name)
-    if skip == "concat":
-        return keras.layers.Concatenate(name=name)
-    raise ValueError(f"Invalid value for argument `skip`. Expected 'add' or 'concat'. Received skip={skip!r}.")
+    return keras.layers.Add(name=name) if skip == "add" else keras.layers.Concatenate(name=name)
 
 
 def build_unet1d_denoiser(
@@ -75,7 +71,8 @@ def build_unet1d_denoiser(
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
     """
-    _check_common(window_length, sampling_rate, filters)
+    window_length, sampling_rate, filters = _check_common(
+        window_length, sampling_rate, filters, skip, kernel_size=kernel_size, strides=strides)
     depth = strides ** (len(filters) - 1)
     pad = (-window_length) % depth
     inputs = keras.Input((window_length, 1), name="waveform")
@@ -125,7 +122,9 @@ def build_stft_mask_denoiser(
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
     """
-    _check_common(window_length, sampling_rate, filters)
+    window_length, sampling_rate, filters = _check_common(
+        window_length, sampling_rate, filters, skip, kernel_size=kernel_size, frame_length=frame_length,
+        frame_step=frame_step, fft_length=fft_length)
     _, _, frames = stft_padding(window_length, frame_length, frame_step)
     fft_length = frame_length if fft_length is None else fft_length
     bins = fft_length // 2 + 1
