@@ -104,14 +104,25 @@ def test_train_step_adds_weighted_penalty_and_logs_it(penalty, rng):
         np.testing.assert_allclose(res["reconstruction_loss"], mse, rtol=1e-4)
 
 
-def test_penalty_gradient_flows_to_encoder(rng):
-    """With a zero reconstruction signal only the penalty moves the encoder kernel."""
-    cae = build_contractive_autoencoder(4, hidden_units=(2,), penalty="exact", weight=1.0)
+def test_train_step_gradient_includes_the_weighted_penalty(rng):
+    """One SGD step with weight=w differs from the step with weight=0 by exactly -lr * w * d(penalty)/dW."""
     x = rng.normal(size=(8, 4)).astype("float32")
+    models = []
+    for weight in (0.0, 0.5):
+        cae = build_contractive_autoencoder(4, hidden_units=(3,), penalty="closed_form", weight=weight)
+        if models:
+            cae.set_weights(models[0].get_weights())
+        cae.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+        models.append(cae)
+    kernel = models[1].encoder.trainable_weights[0]
     with tf.GradientTape() as tape:
-        _, pen = code_and_penalty(cae.encoder, x, "exact")
-    grad = tape.gradient(pen, cae.encoder.trainable_weights[0])
-    assert grad is not None and np.any(np.asarray(grad) != 0)
+        _, pen = code_and_penalty(models[1].encoder, x, "closed_form", training=True)
+    expected = -0.1 * 0.5 * np.asarray(tape.gradient(pen, kernel))
+    assert np.abs(expected).max() > 1e-6
+    for cae in models:
+        cae.train_on_batch(x, x)
+    got = np.asarray(models[1].encoder.trainable_weights[0]) - np.asarray(models[0].encoder.trainable_weights[0])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
 
 
 @pytest.mark.parametrize(
