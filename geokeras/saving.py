@@ -38,8 +38,8 @@ def _is_known(obj, custom_objects):
         return True
     if keras.saving.get_registered_object(registered) is not None:
         return True
-    if module is None:  # plain Keras containers (__tuple__, __numpy__...) and built-in names
-        return name != "__lambda__"
+    if module is None:  # plain Keras containers (__tuple__, __numpy__...); lambdas were refused before
+        return True
     return module.split(".", 1)[0] in _KERAS_PACKAGES and registered == name
 
 
@@ -61,7 +61,7 @@ def inspect_config(config, custom_objects=None):
     for path, obj in _walk(config):
         name = obj.get("class_name")
         if name in ("Lambda", "__lambda__"):
-            layer = (obj.get("config") or {}).get("name", path) if isinstance(obj.get("config"), dict) else path
+            layer = obj["config"].get("name", path) if isinstance(obj.get("config"), dict) else path
             raise ValueError(
                 f"Refusing to load: the model contains a Lambda layer ({layer!r}), which can run "
                 "arbitrary code. Rebuild it with registered layers instead of Lambda."
