@@ -41,16 +41,6 @@ def _f(value, fmt):
     return text.replace("-", " ") if float(text) == 0 else text
 
 
-def _bandpass(x, rate):
-    import obspy
-
-    tr = obspy.Trace(np.asarray(x, dtype=np.float64).copy())
-    tr.stats.sampling_rate = rate
-    tr.taper(0.05)
-    tr.filter("bandpass", freqmin=BANDPASS[0], freqmax=BANDPASS[1], corners=4, zerophase=True)
-    return tr.data
-
-
 def _quiet_end(x, rate):
     """End (samples) of the "noise" window: the first QUIET_SECONDS, or up to 0.5 s before an earlier P pick."""
     from geokeras import metrics
@@ -147,6 +137,7 @@ def controlled_part(outdir, out=print):
     from geokeras import metrics
     from geokeras.data import io, pairs
     from geokeras.denoise import denoise
+    from geokeras.evaluate import bandpass_baseline
     from geokeras.plotting import plot_denoising
 
     items = _controlled_pairs()
@@ -155,7 +146,7 @@ def controlled_part(outdir, out=print):
     noisy = np.stack([x[:n] for _, _, _, x in items])
     rate = float(items[0][1].stats.sampling_rate)
     denoised = denoise(noisy.astype(np.float32), sampling_rate=rate).astype(np.float64)
-    filtered = np.stack([_bandpass(x, rate) for x in noisy])
+    filtered = bandpass_baseline(noisy, rate, *BANDPASS)  # the baseline `geokeras evaluate` reports
     table = {}
     for name, est in (("noisy input", noisy), (f"band-pass {BANDPASS[0]:g}-{BANDPASS[1]:g} Hz", filtered),
                       ("denoised", denoised)):
@@ -181,7 +172,8 @@ def controlled_part(outdir, out=print):
     for name, m in table.items():
         out(f"   {name:24s}{_f(m['snr_db'][z], '8.2f')}{_f(m['snr_gain_db'][z], '9.2f')}{m['correlation'][z]:7.3f}"
             f"{m['peak_ratio'][z]:12.3f}")
-    out(f"   median over all {len(items)} held-out traces ({len(records)} events x 3 components):")
+    out(f"   median over all {len(items)} held-out traces ({len(records)} events, "
+        f"{len({tr.stats.channel[-1] for _, tr, _, _ in items})} components):")
     out(header)
     for name, m in table.items():
         out(f"   {name:24s}{_f(np.median(m['snr_db']), '8.2f')}{_f(np.median(m['snr_gain_db']), '9.2f')}"
