@@ -1,4 +1,4 @@
-"""Convert the DeepDenoiser demo NPZ files into MiniSEED with proper headers.
+"""Convert the DeepDenoiser and PhaseNet demo NPZ files into MiniSEED with proper headers.
 
 Run from the repository root (the source folder is the team's shared copy of the
 AI4EPS/DeepDenoiser ``Dataset/`` demo data; see ``datasets/README.md``)::
@@ -7,7 +7,9 @@ AI4EPS/DeepDenoiser ``Dataset/`` demo data; see ``datasets/README.md``)::
 
 Each NPZ becomes one MiniSEED file (FLOAT32 encoding, 512-byte records) whose traces carry
 network, station, channel, start time (from the file name, UTC to 1/100 s) and the 100 Hz
-sampling rate. ``index.csv`` lists every file with its station and, for events, the P arrival.
+sampling rate. ``index.csv`` lists every file with its station and, for events, the P arrival (and,
+for ``phasenet-events``, the S arrival). PhaseNet's single-component records keep the component in the
+last column and zeros in the others: the all-zero columns are skipped (never written as traces).
 """
 import csv
 import sys
@@ -52,6 +54,34 @@ def convert_events(src, dst):
     return rows
 
 
+def convert_phasenet(src, dst):
+    """``phasenet-events``: like `convert_events`, plus the S pick (``its``); all-zero columns skipped."""
+    dst.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in sorted(src.glob("*.npz")):
+        d = np.load(path)
+        net, sta, t0 = parse_name(path.stem)
+        channels = str(d["channels"]).split("_")
+        data = d["data"]
+        columns = range(data.shape[1] - len(channels), data.shape[1])  # present channels are the last columns
+        st = obspy.Stream()
+        for i, cha in zip(columns, channels):
+            if not np.any(data[:, i]):
+                continue
+            tr = obspy.Trace(data=data[:, i].astype(np.float32))
+            tr.stats.update(dict(network=net, station=sta, location="", channel=cha,
+                                 starttime=t0, sampling_rate=SAMPLING_RATE))
+            st.append(tr)
+        out = dst / (path.stem + ".mseed")
+        st.write(str(out), format="MSEED", encoding="FLOAT32", reclen=512)
+        itp, its = int(d["itp"]), int(d["its"])
+        rows.append(dict(file=out.name, network=net, station=sta, starttime=str(t0),
+                         p_index=itp, p_time=str(t0 + itp / SAMPLING_RATE),
+                         s_index=its, s_time=str(t0 + its / SAMPLING_RATE),
+                         channels="_".join(tr.stats.channel for tr in st), npts=data.shape[0]))
+    return rows
+
+
 def convert_noisy(src, dst):
     dst.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -81,4 +111,6 @@ if __name__ == "__main__":
     here = Path(__file__).resolve().parent
     write_index(convert_events(src / "ncedc-events", here / "ncedc-events"), here / "ncedc-events" / "index.csv")
     write_index(convert_noisy(src / "ncedc-noisy", here / "ncedc-noisy"), here / "ncedc-noisy" / "index.csv")
+    write_index(convert_phasenet(src / "phasenet-events", here / "phasenet-events"),
+                here / "phasenet-events" / "index.csv")
     print("converted into", here)

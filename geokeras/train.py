@@ -9,7 +9,8 @@ the pre-P parts of the same stations' events. User files (``signals=`` / ``noise
 with ObsPy, resampled to ``sampling_rate`` and used whole (a signal file should hold the earthquake and as
 little noise as possible; a noise file only noise).
 
-Split. Always by station: the bundled data hold out `geokeras.data.datasets.HOLDOUT_STATIONS`; for user
+Split. Always by station: the bundled data validate on `geokeras.data.datasets.VALIDATION_STATIONS` and never
+touch `geokeras.data.datasets.TEST_STATIONS` (reported by ``bench/bench_quality.py`` only); for user
 files the ``NET.STA`` codes in ``validation`` (a list) or a seeded ``validation`` fraction of the stations
 (a float) go to validation. The validation pairs are drawn once with a fixed seed, so ``val_loss`` is
 comparable across epochs and runs.
@@ -102,12 +103,14 @@ def load_sources(paths, sampling_rate=100.0, min_length=1):
 
 
 def bundled_sources(min_record_snr_db=20.0, holdout=None):
-    """Signal and noise sources from the bundled events, split by station.
+    """Signal and noise sources from the bundled events, split by station; test stations are never used.
 
     Args:
         min_record_snr_db: keep training signals from records whose mean pre/post-P SNR is at least this.
-            Validation signals use every held-out record.
-        holdout: ``"NET.STA"`` codes held out (default `geokeras.data.datasets.HOLDOUT_STATIONS`).
+            Validation signals use every validation record.
+        holdout: ``"NET.STA"`` codes for validation (default
+            `geokeras.data.datasets.VALIDATION_STATIONS`). Records at
+            `geokeras.data.datasets.TEST_STATIONS` are left out of both.
 
     Returns:
         dict with ``train_signals``, ``train_noise``, ``val_signals``, ``val_noise`` (lists of 1-D arrays)
@@ -115,8 +118,9 @@ def bundled_sources(min_record_snr_db=20.0, holdout=None):
     """
     from geokeras.data import datasets, pairs
 
-    holdout = datasets.HOLDOUT_STATIONS if holdout is None else tuple(holdout)
-    train, val = datasets.station_split(datasets.load_events(), holdout)
+    holdout = datasets.VALIDATION_STATIONS if holdout is None else tuple(holdout)
+    train, val, _ = datasets.split_records(datasets.load_events(), validation=holdout,
+                                           test=set(datasets.TEST_STATIONS) - set(holdout))
     ranked = pairs.rank_records(train, component=None, min_snr_db=min_record_snr_db)
     train_signals, _ = pairs.sources_from_events([rec for rec, _ in ranked])
     _, train_noise = pairs.sources_from_events(train)
@@ -249,7 +253,7 @@ def train_denoiser(
     epochs=20, steps_per_epoch=100, batch_size=32, validation=None, validation_steps=20, patience=5, seed=0,
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
-    time_limit_s=None, jit_compile="auto",
+    time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -268,7 +272,8 @@ def train_denoiser(
             stations, seeded), a float fraction of stations, a list of ``"NET.STA"`` codes, a tuple
             ``(val_signals, val_noise)`` of arrays, or False (no validation; the last model is kept).
         validation_steps: validation batches (drawn once with a fixed seed).
-        patience: EarlyStopping patience in epochs (restores the best weights).
+        patience: EarlyStopping patience in epochs (restores the best weights); the learning rate is halved
+            after ``patience // 3`` epochs without improvement (down to 1e-5).
         seed: seed of the pair generators, synthetic signals and Keras initialization.
         learning_rate: Adam learning rate.
         snr_db: training SNR range (dB, window power ratio).
@@ -282,6 +287,13 @@ def train_denoiser(
         model_kwargs: extra keyword arguments for the model builder.
         time_limit_s: stop after the epoch during which this many seconds of training have passed.
         jit_compile: passed to ``model.compile`` (``"auto"``: XLA when every layer supports it).
+        noise_augment: polarity flips, time reversals and sums of two noise windows
+            (`geokeras.data.pairs.PairGenerator`).
+        inband_fraction: fraction of training and validation pairs whose signal and noise are high-passed
+            at 1 Hz (noise a band-pass cannot remove).
+        stretch: ``(low, high)``: add two time-stretched copies of each training signal
+            (`geokeras.data.pairs.time_stretch`); None for none.
+        shift: signal start in the window (`geokeras.data.pairs.PairGenerator`'s ``shift``).
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -316,13 +328,18 @@ def train_denoiser(
         src["val_signals"], src["val_noise"] = list(validation[0]), list(validation[1])
 
     train_signals = list(src["train_signals"])
+    if stretch:
+        from geokeras.data.pairs import time_stretch
+
+        train_signals += time_stretch(train_signals, stretch, copies=2, seed=seed)
+    augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
     if n_synthetic:
         train_signals += list(synthetic_seismogram(window_length, sampling_rate, n=int(n_synthetic), seed=seed))
 
     val_data = None
     if src.get("val_signals") and src.get("val_noise"):
         gen = PairGenerator(src["val_signals"], src["val_noise"], window_length=window_length, snr_db=snr_db,
-                            seed=seed + 10_000)
+                            seed=seed + 10_000, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
         noisy, clean = normalize_pairs(*gen.sample(validation_steps * batch_size))
         val_data = (noisy[..., None], clean[..., None])
     monitor = "val_loss" if val_data is not None else "loss"
@@ -344,7 +361,7 @@ def train_denoiser(
     # epoch e draws its pairs with seed + e (make_pair_dataset), also after a resume
     ds = make_pair_dataset(
         train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size,
-        seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction,
+        seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
     ).map(_no_autograph(_normalize_pair))
     saver = _resume_callback(ckpt_dir, monitor)
     saver.best = best
@@ -353,6 +370,8 @@ def train_denoiser(
                                         initial_value_threshold=best),
         saver,
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 3), min_lr=1e-5,
+                                          verbose=0),
     ]
     if time_limit_s:
         callbacks.append(_TimeLimit(time_limit_s))
@@ -403,6 +422,14 @@ def add_arguments(parser):
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
     parser.add_argument("--time-limit-s", type=float, default=None, help="stop after this many seconds of training")
+    parser.add_argument("--noise-augment", action="store_true",
+                        help="random polarity flips, time reversals and sums of two noise windows")
+    parser.add_argument("--inband-fraction", type=float, default=0.0,
+                        help="fraction of pairs with signal and noise high-passed at 1 Hz")
+    parser.add_argument("--stretch", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
+    parser.add_argument("--shift", type=int, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="signal start in the window, samples (default 0 .. window_length // 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -438,7 +465,8 @@ def run_from_args(args):
         learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
         threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
-        model_kwargs=model_kwargs or None,
+        model_kwargs=model_kwargs or None, noise_augment=args.noise_augment, inband_fraction=args.inband_fraction,
+        stretch=tuple(args.stretch) if args.stretch else None, shift=tuple(args.shift) if args.shift else True,
     )
     return history
 

@@ -6,7 +6,7 @@ import pytest
 import keras
 
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
-from geokeras.layers.stft import STFT, InverseSTFT, stft_padding
+from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, SignInvariantFeatures, stft_padding
 from geokeras.models.denoiser import (
     DENOISER_FAMILIES, build_denoiser, build_stft_mask_denoiser, build_unet1d_denoiser, denoiser_info, estimate_flops,
 )
@@ -56,7 +56,8 @@ def test_family_shape_save_load_info(tmp_path, rng, family):
     model.save(path)
     again = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(np.asarray(again(x)), y, rtol=1e-5, atol=1e-4)
-    assert denoiser_info(again) == {"sampling_rate": 40.0, "window_length": 600}
+    assert denoiser_info(again) == {"sampling_rate": 40.0, "window_length": 600, "band_hz": (1.0, 18.0),
+                                    "sampling_rate_range_hz": (8.0, 100.0)}
     # all-zero window -> exactly zero output; scale equivariance
     assert np.all(np.asarray(model(np.zeros((1, 600, 1), "float32"))) == 0)
     np.testing.assert_allclose(np.asarray(model(x * 10)), y * 10, rtol=1e-3, atol=1e-2)
@@ -105,3 +106,73 @@ def test_log_power_variant_round_trip(tmp_path, rng):
     model.save(tmp_path / "lp.keras")
     again = keras.saving.load_model(tmp_path / "lp.keras", safe_mode=True)
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def _numpy_stft(x, frame, step):
+    """Reference STFT of a 1-D signal with `STFT`'s padding: periodic Hann frames, rfft."""
+    left, right, frames = stft_padding(x.size, frame, step)
+    padded = np.pad(x.astype(np.float64), (left, right))
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame) / frame)
+    return np.stack([np.fft.rfft(padded[i * step: i * step + frame] * window) for i in range(frames)])
+
+
+def _numpy_istft(spec, length, frame, step):
+    """Reference least-squares overlap-add inverse of `_numpy_stft`."""
+    left, right, frames = stft_padding(length, frame, step)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame) / frame)
+    out = np.zeros(length + left + right)
+    norm = np.zeros_like(out)
+    for i in range(frames):
+        out[i * step: i * step + frame] += np.fft.irfft(spec[i], frame) * window
+        norm[i * step: i * step + frame] += window ** 2
+    return (out / np.where(norm > 0, norm, 1.0))[left: left + length]
+
+
+def test_mask_path_matches_numpy_stft_reference(rng):
+    # a non-trivial mask (random per cell) through STFT -> ComplexMask -> InverseSTFT equals NumPy's
+    length, frame, step = 700, 32, 16
+    x = rng.standard_normal(length)
+    spec = np.asarray(STFT(frame_length=frame, frame_step=step)(x[None, :, None].astype("float32")))
+    ref = _numpy_stft(x, frame, step)
+    np.testing.assert_allclose(spec[0, ..., 0] + 1j * spec[0, ..., 1], ref, atol=1e-4)
+    mask = rng.uniform(0.0, 1.0, ref.shape)
+    masked = np.asarray(ComplexMask()([spec, mask[None, ..., None].astype("float32")]))
+    np.testing.assert_allclose(masked[0, ..., 0] + 1j * masked[0, ..., 1], ref * mask, atol=1e-4)
+    y = np.asarray(InverseSTFT(length, frame_length=frame, frame_step=step)(masked))[0, :, 0]
+    expected = _numpy_istft(ref * mask, length, frame, step)
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+    assert np.abs(expected - x).max() > 0.1  # the mask really changed the signal
+
+
+def test_sign_invariant_features_match_numpy(rng):
+    spec = rng.standard_normal((2, 5, 4, 2)).astype("float32")
+    out = np.asarray(SignInvariantFeatures(epsilon=1e-4)(spec))
+    z = spec[..., 0].astype(np.float64) + 1j * spec[..., 1]
+    np.testing.assert_allclose(out[..., 0], np.log(np.abs(z) ** 2 + 1e-4), rtol=1e-5, atol=1e-5)
+    step_t = z[:, 1:] * np.conj(z[:, :-1]) / (np.abs(z[:, 1:]) * np.abs(z[:, :-1]) + 1e-4)
+    np.testing.assert_allclose(out[:, 1:, :, 1] + 1j * out[:, 1:, :, 2], step_t, atol=1e-5)
+    step_f = z[:, :, 1:] * np.conj(z[:, :, :-1]) / (np.abs(z[:, :, 1:]) * np.abs(z[:, :, :-1]) + 1e-4)
+    np.testing.assert_allclose(out[:, :, 1:, 3] + 1j * out[:, :, 1:, 4], step_f, atol=1e-5)
+    assert np.all(out[:, 0, :, 1:3] == 0) and np.all(out[:, :, 0, 3:5] == 0)
+    assert SignInvariantFeatures.from_config(SignInvariantFeatures(epsilon=0.5).get_config()).epsilon == 0.5
+
+
+def test_sign_invariant_denoiser_is_exactly_odd(tmp_path, rng):
+    x = (rng.standard_normal((3, 800, 1)) * 500 + 40).astype("float32")
+    model = build_stft_mask_denoiser(window_length=800, filters=(4, 8), sign_invariant=True)
+    y = np.asarray(model(x))
+    assert np.array_equal(np.asarray(model(-x)), -y)
+    model.save(tmp_path / "si.keras")
+    again = keras.saving.load_model(tmp_path / "si.keras", safe_mode=True)
+    assert np.array_equal(np.asarray(again(-x)), -np.asarray(again(x)))
+    # control: a mask fed the real and imaginary parts is not odd, so the check above can fail
+    plain = build_stft_mask_denoiser(window_length=800, filters=(4, 8))
+    assert not np.allclose(np.asarray(plain(-x)), -np.asarray(plain(x)), atol=1e-3 * np.abs(x).max())
+
+
+def test_declared_band_and_rates_are_validated_and_stored():
+    model = build_stft_mask_denoiser(window_length=400, band_hz=(2.0, 30.0), sampling_rate_range_hz=(50, 200))
+    info = denoiser_info(model)
+    assert info["band_hz"] == (2.0, 30.0) and info["sampling_rate_range_hz"] == (50.0, 200.0)
+    with pytest.raises(ValueError, match=re.escape("Received band_hz=(30.0, 2.0)")):
+        build_stft_mask_denoiser(window_length=400, band_hz=(30.0, 2.0))

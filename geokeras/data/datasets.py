@@ -3,13 +3,26 @@
 The folder is found next to the package (editable install, the project's Makefile) or
 through the ``GEOKERAS_DATASETS`` environment variable.
 
+Two event sets: ``ncedc-events`` (73 records, DeepDenoiser demo data) and ``phasenet-events`` (140 records at
+99 stations with P and S picks, PhaseNet demo data): 213 records at 124 stations. `split_records` splits
+them by station into three fixed, disjoint sets:
+
+- test (`TEST_STATIONS`, 28 stations, 52 records): reported, never used to choose anything. It holds the 8
+  `HOLDOUT_STATIONS` of the first shipped model plus 20 stations drawn (seed 2026) among the 86 stations
+  that only ``phasenet-events`` has, so that no test station was ever seen in training by any shipped model;
+- validation (`VALIDATION_STATIONS`, 18 stations, 25 records): model choice and early stopping; 18 more of
+  those ``phasenet-events``-only stations;
+- train: the other 78 stations (136 records).
+
 Example:
     >>> from geokeras.data import datasets
-    >>> events = datasets.load_events(stations=["BK.SAO"])
+    >>> events = datasets.load_events(stations=["BK.SAO"], sets=["ncedc-events"])
     >>> len(events), events[0].stream[0].stats.sampling_rate
     (3, 100.0)
-    >>> train, val = datasets.station_split(datasets.load_events())
-    >>> sorted({r.station_id for r in val}) == sorted(datasets.HOLDOUT_STATIONS)
+    >>> train, val, test = datasets.split_records(datasets.load_events())
+    >>> len(train), len(val), len(test)
+    (136, 25, 52)
+    >>> sorted({r.station_id for r in test}) == sorted(datasets.TEST_STATIONS)
     True
 """
 import csv
@@ -19,10 +32,24 @@ from pathlib import Path
 
 import obspy
 
-# Station-disjoint hold-out set (network.station) used by the shipped model's recipe:
-# 15 of the 73 event records, none from the largest station (NC.GDXB, 24 records).
+EVENT_SETS = ("ncedc-events", "phasenet-events")
+
+# The first shipped model's station-disjoint hold-out set (15 of the 73 ncedc-events records); all of them
+# are test stations now.
 HOLDOUT_STATIONS = (
     "BK.SAO", "NC.MCB", "CI.MLAC", "NC.KMPB", "BK.HOPS", "NC.HPC", "CI.VES", "TA.M02C",
+)
+
+# Reported only (see the module docstring for how they were drawn).
+TEST_STATIONS = HOLDOUT_STATIONS + (
+    "BG.AL4", "BG.FNF", "BG.JKR", "BG.MCL", "BG.NEG", "BG.PFR", "BG.RGP", "BG.SQK", "BG.TCH", "BK.HUMO",
+    "NC.CAL", "NC.CLCB", "NC.GCR", "NC.LCF", "NC.MTU", "NC.PHSB", "NC.PSM", "PB.B066", "PG.BLD", "PG.PB",
+)
+
+# Model choice and early stopping.
+VALIDATION_STATIONS = (
+    "BG.AL2", "BG.BUC", "BG.DVB", "BG.FUM", "BG.SB4", "BK.TCHL", "NC.BBG", "NC.BSG", "NC.BVL", "NC.GBD",
+    "NC.HPL", "NC.LSH", "NC.MCM", "NC.MCO", "NC.MCV", "NC.OGO", "NC.PST", "NN.MLN",
 )
 
 
@@ -50,11 +77,13 @@ class EventRecord:
         stream: three-component ``obspy.Stream`` (E, N, Z order as in the file), 100 Hz.
         p_time: ``obspy.UTCDateTime`` of the first P arrival; before it is pre-event noise.
         path: the MiniSEED file.
+        s_time: ``obspy.UTCDateTime`` of the S arrival, or None (``ncedc-events`` has no S picks).
     """
 
     stream: obspy.Stream
     p_time: obspy.UTCDateTime
     path: Path
+    s_time: obspy.UTCDateTime = None
 
     @property
     def station_id(self):
@@ -72,21 +101,35 @@ def _wanted(row, stations):
     return stations is None or f"{row['network']}.{row['station']}" in set(stations)
 
 
-def load_events(stations=None):
-    """Load the 73 bundled three-component earthquake records.
+def load_events(stations=None, sets=None):
+    """Load the bundled earthquake records (213: 73 of ``ncedc-events``, 140 of ``phasenet-events``).
 
     Args:
         stations: optional iterable of ``"NET.STA"`` codes to keep.
+        sets: optional iterable of set names (`EVENT_SETS`); default all.
 
     Returns:
-        list of `EventRecord`, sorted by file name.
+        list of `EventRecord`, sorted by set, then file name. ``phasenet-events`` records may have one
+        component only (the source's all-zero columns are not stored).
+
+    Raises:
+        ValueError: if ``sets`` names an unknown set.
     """
-    folder = datasets_dir() / "ncedc-events"
-    return [
-        EventRecord(obspy.read(str(folder / row["file"])), obspy.UTCDateTime(row["p_time"]), folder / row["file"])
-        for row in _read_index(folder)
-        if _wanted(row, stations)
-    ]
+    sets = EVENT_SETS if sets is None else tuple(sets)
+    unknown = [name for name in sets if name not in EVENT_SETS]
+    if unknown:
+        raise ValueError(f"Invalid value for argument `sets`. Expected names from {list(EVENT_SETS)}. "
+                         f"Received sets={list(sets)!r}.")
+    records = []
+    for name in sets:
+        folder = datasets_dir() / name
+        records += [
+            EventRecord(obspy.read(str(folder / row["file"])), obspy.UTCDateTime(row["p_time"]), folder / row["file"],
+                        obspy.UTCDateTime(row["s_time"]) if row.get("s_time") else None)
+            for row in _read_index(folder)
+            if _wanted(row, stations)
+        ]
+    return records
 
 
 def load_noisy(stations=None):
@@ -116,3 +159,25 @@ def station_split(records, holdout=HOLDOUT_STATIONS):
     train = [r for r in records if r.station_id not in holdout]
     val = [r for r in records if r.station_id in holdout]
     return train, val
+
+
+def split_records(records, validation=VALIDATION_STATIONS, test=TEST_STATIONS):
+    """Split records by station into ``(train, validation, test)``.
+
+    Args:
+        records: list of `EventRecord` (or any objects with a ``station_id``).
+        validation: ``"NET.STA"`` codes for validation (default `VALIDATION_STATIONS`).
+        test: ``"NET.STA"`` codes for test (default `TEST_STATIONS`).
+
+    Returns:
+        tuple ``(train, validation, test)`` of lists.
+
+    Raises:
+        ValueError: if a station is in both ``validation`` and ``test``.
+    """
+    both = sorted(set(validation) & set(test))
+    if both:
+        raise ValueError(f"Invalid value for argument `validation`. Expected no station of `test`. Received {both}.")
+    rest, test_records = station_split(records, test)
+    train, val = station_split(rest, validation)
+    return train, val, test_records

@@ -33,7 +33,7 @@ from geokeras.metrics import snr_db
 
 __all__ = [
     "snr_db", "PairGenerator", "make_pair_dataset", "split_event", "record_snr_db", "rank_records",
-    "sources_from_events",
+    "sources_from_events", "time_stretch",
 ]
 
 
@@ -202,6 +202,40 @@ def sources_from_events(records, components=None, **split_kwargs):
     return signals, noises
 
 
+def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
+    """Time-stretched copies of signal sources, for training on a wider range of durations and frequencies.
+
+    Each source gets ``copies`` versions stretched by factors drawn log-uniformly in ``factors`` (a factor
+    of 2 doubles the duration and halves the frequencies), resampled with `scipy.signal.resample` (Fourier
+    method: compressing a source low-passes it, nothing aliases). The originals are not included.
+
+    Args:
+        sources: list of 1-D arrays.
+        factors: ``(low, high)`` stretch range, both positive.
+        copies: stretched versions per source.
+        seed: seed of the factor draws.
+
+    Returns:
+        list of ``len(sources) * copies`` float64 arrays.
+
+    Example:
+        >>> import numpy as np
+        >>> out = time_stretch([np.sin(np.arange(1000) / 10.0)], factors=(2.0, 2.0), copies=1)
+        >>> out[0].size
+        2000
+    """
+    from scipy import signal
+
+    low, high = _check_range("factors", factors, lo=0.0)
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in sources:
+        s = np.asarray(s, dtype=np.float64)
+        for f in np.exp(rng.uniform(np.log(low), np.log(high), int(copies))):
+            out.append(signal.resample(s, max(2, int(round(s.size * f)))))
+    return out
+
+
 def _check_range(name, value, lo=None):
     try:
         a, b = (float(value), float(value)) if np.isscalar(value) else (float(value[0]), float(value[1]))
@@ -219,11 +253,7 @@ def _flatten_sources(name, sources, pad=0):
 
     Returns ``(flat, starts, lengths)``: ``starts`` is the index of each source's first sample.
     """
-    if isinstance(sources, np.ndarray) and sources.ndim == 2:
-        sources = list(sources)
-    if isinstance(sources, np.ndarray) and sources.ndim == 1 and sources.dtype != object:
-        sources = [sources]
-    sources = [np.asarray(s, dtype=np.float64) for s in sources]
+    sources = [np.asarray(s, dtype=np.float64) for s in _as_list(sources)]
     if not sources:
         raise ValueError(f"Invalid value for argument `{name}`. Expected at least one 1-D array. Received none.")
     for i, s in enumerate(sources):
@@ -241,6 +271,15 @@ def _flatten_sources(name, sources, pad=0):
     flat = np.concatenate([part for s in sources for part in (zeros, s)] + [zeros]).astype(np.float32)
     starts = (np.cumsum(lengths + pad) - lengths).astype(np.int64)
     return flat, starts, lengths
+
+
+def _as_list(sources):
+    """The sources as a list of 1-D arrays (accepts a list, a 2-D array of rows or one 1-D array)."""
+    if isinstance(sources, np.ndarray) and sources.ndim == 2:
+        return list(sources)
+    if isinstance(sources, np.ndarray) and sources.ndim == 1 and sources.dtype != object:
+        return [sources]
+    return list(sources)
 
 
 def _power(x):
@@ -262,7 +301,15 @@ class PairGenerator:
        exactly; ``noisy = clean + noise``.
 
     With probability ``noise_only_fraction`` a pair is noise-only: ``clean = 0`` and the noise is
-    scaled to RMS ``amplitude``. Noise sources shorter than the window are extended by mirror
+    scaled to RMS ``amplitude``.
+
+    Augmentation (off by default). ``noise_augment=True`` flips the polarity of each noise window and
+    reverses it in time, each with probability 1/2, and with probability ``noise_sum_fraction`` adds a
+    second noise window (another random source, weight drawn in [0.3, 1]) before the SNR scaling: noise
+    has no preferred sign or direction, and real noise is often a sum of sources. With probability
+    ``inband_fraction`` a pair is drawn *in band*: its signal and its noise come from copies of the
+    sources high-passed at ``highpass_hz`` (4-pole Butterworth, zero phase, each source filtered whole),
+    so that the noise left cannot be removed by a band-pass. Noise sources shorter than the window are extended by mirror
     reflection (same amplitude spectrum, continuous at the joint) to twice their length, repeated
     until they reach at least ``window_length`` samples. Whole batches are drawn at once with
     fancy indexing. Calls with the same seed give the same sequence of pairs.
@@ -277,10 +324,16 @@ class PairGenerator:
         amplitude: RMS of the clean window, ``(low, high)`` drawn uniformly, or one number.
         noise_only_fraction: probability of a noise-only pair, in ``[0, 1]``.
         seed: seed of the NumPy random generator.
+        noise_augment: random polarity flip, time reversal and sums of two noise windows.
+        noise_sum_fraction: with ``noise_augment``, probability that a second noise window is added.
+        inband_fraction: probability of an in-band pair (signal and noise high-passed), in ``[0, 1]``.
+        highpass_hz: corner of the in-band high-pass (Hz).
+        sampling_rate: sampling rate of the sources (Hz), for the in-band high-pass.
     """
 
     def __init__(self, signals, noises, window_length=3000, snr_db=(-10.0, 10.0), shift=True,
-                 amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0):
+                 amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0, noise_augment=False,
+                 noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0):
         if int(window_length) != window_length or window_length < 1:
             raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
                              f"Received window_length={window_length!r}.")
@@ -301,6 +354,17 @@ class PairGenerator:
             raise ValueError("Invalid value for argument `noise_only_fraction`. Expected a value in [0, 1]. "
                              f"Received noise_only_fraction={noise_only_fraction!r}.")
         self.noise_only_fraction = float(noise_only_fraction)
+        for name, value in (("noise_sum_fraction", noise_sum_fraction), ("inband_fraction", inband_fraction)):
+            if not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"Invalid value for argument `{name}`. Expected a value in [0, 1]. "
+                                 f"Received {name}={value!r}.")
+        self.noise_augment = bool(noise_augment)
+        self.noise_sum_fraction = float(noise_sum_fraction)
+        self.inband_fraction = float(inband_fraction)
+        if self.inband_fraction and not 0.0 < float(highpass_hz) < 0.5 * float(sampling_rate):
+            raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
+                             f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
+        self.highpass_hz, self.sampling_rate = float(highpass_hz), float(sampling_rate)
         self.seed = seed
         # signals are padded with 2L zeros on each side: any shifted window is one contiguous slice
         self._sig, self._sig_start, self._sig_len = _flatten_sources("signals", signals, pad=2 * L)
@@ -313,7 +377,20 @@ class PairGenerator:
         self._noise, self._noise_start, self._noise_len = _flatten_sources("noises", extended)
         self._sig_rows = np.lib.stride_tricks.sliding_window_view(self._sig, L)
         self._noise_rows = np.lib.stride_tricks.sliding_window_view(self._noise, L)
+        if self.inband_fraction:
+            # same layout (starts, lengths) as the raw copies: the same indices cut the same windows
+            hp_sig, _, _ = _flatten_sources("signals", [self._highpass(s) for s in _as_list(signals)], pad=2 * L)
+            hp_noise, _, _ = _flatten_sources("noises", [self._highpass(s) for s in extended])
+            self._sig_rows_hp = np.lib.stride_tricks.sliding_window_view(hp_sig, L)
+            self._noise_rows_hp = np.lib.stride_tricks.sliding_window_view(hp_noise, L)
         self.rng = np.random.default_rng(seed)
+
+    def _highpass(self, x):
+        from scipy import signal
+
+        sos = signal.butter(4, self.highpass_hz, btype="highpass", fs=self.sampling_rate, output="sos")
+        x = np.asarray(x, dtype=np.float64)
+        return signal.sosfiltfilt(sos, x) if x.size > 100 else signal.sosfiltfilt(sos, x, padlen=x.size - 1)
 
     def __repr__(self):
         return (f"PairGenerator(n_signals={self._sig_len.size}, n_noises={self._noise_len.size}, "
@@ -324,19 +401,39 @@ class PairGenerator:
         """Restart the random sequence (from ``seed``, default the constructor's seed)."""
         self.rng = np.random.default_rng(self.seed if seed is None else seed)
 
-    def _noise_windows(self, n, rng):
+    def _cut_noise(self, n, rng, inband):
         L = self.window_length
         idx = rng.integers(0, self._noise_len.size, n)
         offset = (rng.random(n) * (self._noise_len[idx] - L + 1)).astype(np.int64)
-        win = self._noise_rows[self._noise_start[idx] + offset]  # a copy: contiguous rows
+        rows = self._noise_start[idx] + offset
+        win = self._noise_rows[rows]  # a copy: contiguous rows
+        if inband is not None and inband.any():
+            win[inband] = self._noise_rows_hp[rows[inband]]
+        return win, idx
+
+    def _noise_windows(self, n, rng, inband=None):
+        win, idx = self._cut_noise(n, rng, inband)
+        if self.noise_augment:
+            win *= np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(np.float32)[:, None]
+            reverse = rng.random(n) < 0.5
+            win[reverse] = win[reverse, ::-1]
+            add = rng.random(n) < self.noise_sum_fraction
+            weight = rng.uniform(0.3, 1.0, n).astype(np.float32)
+            if add.any():
+                other, _ = self._cut_noise(int(add.sum()), rng, None if inband is None else inband[add])
+                win[add] += weight[add, None] * other
         win -= win.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         return win, idx
 
-    def _signal_windows(self, n, rng):
+    def _signal_windows(self, n, rng, inband=None):
         L = self.window_length
         shift = rng.integers(self.shift_range[0], self.shift_range[1] + 1, n)
         idx = rng.integers(0, self._sig_len.size, n)
-        return self._sig_rows[self._sig_start[idx] - shift], idx, shift
+        rows = self._sig_start[idx] - shift
+        win = self._sig_rows[rows]
+        if inband is not None and inband.any():
+            win[inband] = self._sig_rows_hp[rows[inband]]
+        return win, idx, shift
 
     def sample(self, n, return_info=False, rng=None):
         """Draw ``n`` pairs.
@@ -356,13 +453,15 @@ class PairGenerator:
         n = int(n)
         snr = rng.uniform(*self.snr_range, n)
         amp = rng.uniform(*self.amplitude_range, n)
-        clean, sig_idx, shift = self._signal_windows(n, rng)
+        inband = rng.random(n) < self.inband_fraction if self.inband_fraction else None
+        clean, sig_idx, shift = self._signal_windows(n, rng, inband)
         p_clean = _power(clean)
         for _ in range(100):                                     # redraw windows that miss the signal
             bad = p_clean == 0.0
             if not bad.any():
                 break
-            clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(int(bad.sum()), rng)
+            clean[bad], sig_idx[bad], shift[bad] = self._signal_windows(
+                int(bad.sum()), rng, None if inband is None else inband[bad])
             p_clean[bad] = _power(clean[bad])
         else:
             raise ValueError("Invalid value for argument `signals`. Too many all-zero signal windows: "
@@ -370,13 +469,13 @@ class PairGenerator:
         noise_only = rng.random(n) < self.noise_only_fraction
         clean *= np.where(noise_only, 0.0, amp * np.sqrt(L / np.where(p_clean > 0, p_clean, 1.0)))[:, None].astype(np.float32)
 
-        noisy, noise_idx = self._noise_windows(n, rng)
+        noisy, noise_idx = self._noise_windows(n, rng, inband)
         p_noise = _power(noisy)
         for _ in range(100):                                     # redraw constant noise windows (rare)
             bad = p_noise == 0.0
             if not bad.any():
                 break
-            noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()), rng)
+            noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()), rng, None if inband is None else inband[bad])
             p_noise[bad] = _power(noisy[bad])
         else:
             raise ValueError("Invalid value for argument `noises`. Too many constant noise windows.")
@@ -388,7 +487,8 @@ class PairGenerator:
         noisy += clean
         if return_info:
             info = dict(snr_db=np.where(noise_only, -np.inf, snr), shift=shift, amplitude=amp,
-                        signal_index=np.where(noise_only, -1, sig_idx), noise_index=noise_idx, noise_only=noise_only)
+                        signal_index=np.where(noise_only, -1, sig_idx), noise_index=noise_idx, noise_only=noise_only,
+                        inband=np.zeros(n, bool) if inband is None else inband)
             return noisy, clean, info
         return noisy, clean
 

@@ -23,6 +23,20 @@ import keras
 from keras import ops
 
 
+def _pair(name, value):
+    """None, or ``value`` as a list ``[low, high]`` of floats with 0 <= low < high (JSON-friendly)."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = None
+    if low is None or not 0.0 <= low < high:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected None or a pair (low, high) with "
+                         f"0 <= low < high. Received {name}={value!r}.")
+    return [low, high]
+
+
 @keras.saving.register_keras_serializable(package="geokeras")
 class WindowStandardization(keras.layers.Layer):
     """Standardize each window: subtract its mean, divide by its standard deviation plus ``epsilon``.
@@ -32,12 +46,16 @@ class WindowStandardization(keras.layers.Layer):
             as m/s; float32 squares limit the usable amplitudes to about 1e-18 and above).
         sampling_rate: optional metadata (Hz) stored in the config, not used in the computation.
         window_length: optional metadata (samples) stored in the config, not used in the computation.
+        band_hz: optional metadata ``(fmin, fmax)``: the frequency band a denoiser was trained for.
+        sampling_rate_range_hz: optional metadata ``(low, high)``: the record sampling rates a denoiser
+            accepts (records are resampled to ``sampling_rate`` and back).
 
     Input shape: ``(batch, time, channels)``. Outputs: ``[normalized (batch, time, channels),
     std (batch, 1, channels)]``.
     """
 
-    def __init__(self, epsilon=1e-20, sampling_rate=None, window_length=None, **kwargs):
+    def __init__(self, epsilon=1e-20, sampling_rate=None, window_length=None, band_hz=None,
+                 sampling_rate_range_hz=None, **kwargs):
         super().__init__(**kwargs)
         if not epsilon > 0:
             raise ValueError(
@@ -51,6 +69,8 @@ class WindowStandardization(keras.layers.Layer):
         self.epsilon = float(epsilon)
         self.sampling_rate = None if sampling_rate is None else float(sampling_rate)
         self.window_length = None if window_length is None else int(window_length)
+        self.band_hz = _pair("band_hz", band_hz)
+        self.sampling_rate_range_hz = _pair("sampling_rate_range_hz", sampling_rate_range_hz)
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
@@ -64,7 +84,8 @@ class WindowStandardization(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(epsilon=self.epsilon, sampling_rate=self.sampling_rate, window_length=self.window_length)
+        config.update(epsilon=self.epsilon, sampling_rate=self.sampling_rate, window_length=self.window_length,
+                      band_hz=self.band_hz, sampling_rate_range_hz=self.sampling_rate_range_hz)
         return config
 
 

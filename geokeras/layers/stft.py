@@ -219,3 +219,66 @@ class ComplexMask(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class SignInvariantFeatures(keras.layers.Layer):
+    """Features of a two-channel spectrogram that do not change when the waveform changes sign.
+
+    A mask computed only from these features is the same for ``x`` and ``-x``, so a mask denoiser built on
+    them is odd by construction: ``f(-x) == -f(x)`` to the last bit (the STFT, the mask product and the
+    inverse STFT are linear). Five channels per time-frequency cell ``X[t, f]``:
+
+    1. ``log(|X|^2 + epsilon)``, the log power;
+    2-3. real and imaginary parts of ``X[t, f] * conj(X[t-1, f]) / (|X[t, f]| |X[t-1, f]| + epsilon)``: the
+       phase advance from the previous frame (instantaneous frequency), zero for the first frame;
+    4-5. the same between neighbouring frequency bins ``X[t, f] * conj(X[t, f-1])`` (local group delay),
+       zero for the first bin.
+
+    Products of two cells keep no sign: ``(-a) * conj(-b) == a * conj(b)`` exactly in floating point.
+
+    Args:
+        epsilon: floor for the logarithm and the normalization (default 1e-4, for a standardized window).
+
+    Example:
+        >>> import numpy as np
+        >>> spec = np.random.default_rng(0).normal(size=(1, 4, 3, 2)).astype("float32")
+        >>> layer = SignInvariantFeatures()
+        >>> out = np.asarray(layer(spec))
+        >>> out.shape, bool(np.array_equal(out, np.asarray(layer(-spec))))
+        ((1, 4, 3, 5), True)
+    """
+
+    def __init__(self, epsilon=1e-4, **kwargs):
+        super().__init__(**kwargs)
+        if not epsilon > 0:
+            raise ValueError(
+                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
+            )
+        self.epsilon = float(epsilon)
+
+    def _phase_step(self, re, im, axis):
+        # X[i] * conj(X[i-1]) along `axis` (1: frames, 2: bins), normalized; zero at i = 0
+        n = re.shape[axis]
+        cur_re, cur_im = (re[:, 1:], im[:, 1:]) if axis == 1 else (re[:, :, 1:], im[:, :, 1:])
+        prev_re, prev_im = (re[:, : n - 1], im[:, : n - 1]) if axis == 1 else (re[:, :, : n - 1], im[:, :, : n - 1])
+        prod_re = cur_re * prev_re + cur_im * prev_im
+        prod_im = cur_im * prev_re - cur_re * prev_im
+        norm = tf.sqrt((cur_re * cur_re + cur_im * cur_im) * (prev_re * prev_re + prev_im * prev_im)) + self.epsilon
+        pad = [[0, 0], [1, 0], [0, 0]] if axis == 1 else [[0, 0], [0, 0], [1, 0]]
+        return tf.pad(prod_re / norm, pad), tf.pad(prod_im / norm, pad)
+
+    def call(self, inputs):
+        re, im = inputs[..., 0], inputs[..., 1]
+        log_power = tf.math.log(re * re + im * im + self.epsilon)
+        t_re, t_im = self._phase_step(re, im, axis=1)
+        f_re, f_im = self._phase_step(re, im, axis=2)
+        return tf.stack([log_power, t_re, t_im, f_re, f_im], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (5,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(epsilon=self.epsilon)
+        return config

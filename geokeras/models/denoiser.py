@@ -19,7 +19,15 @@ Example:
     >>> tuple(model(x).shape)
     (2, 1000, 1)
     >>> denoiser_info(model)
-    {'sampling_rate': 50.0, 'window_length': 1000}
+    {'sampling_rate': 50.0, 'window_length': 1000, 'band_hz': (1.0, 22.5), 'sampling_rate_range_hz': (10.0, 125.0)}
+
+Declared validity. Each denoiser stores the band it was trained for (``band_hz``, default 1 Hz to 0.45 x its
+rate) and the record sampling rates it accepts (``sampling_rate_range_hz``, default 0.2 to 2.5 x its rate):
+a record sampled outside that range is not resampled to the model's rate and denoised, it is refused or
+passed through (`geokeras.denoise`). A 1 Hz LH record holds nothing a 100 Hz model was trained on.
+
+Sign symmetry. ``build_stft_mask_denoiser(..., sign_invariant=True)`` computes the mask from
+`SignInvariantFeatures` only, so ``model(-x) == -model(x)`` exactly: ground motion has no preferred sign.
 """
 import math
 
@@ -27,7 +35,7 @@ import keras
 
 from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
-from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, stft_padding
+from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignInvariantFeatures, stft_padding
 
 DENOISER_FAMILIES = ("unet1d", "stftmask")
 
@@ -49,13 +57,22 @@ def _check_common(window_length, sampling_rate, filters, skip, **positive_ints):
     return window_length, sampling_rate, filters
 
 
+def _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz):
+    """The input layer of every denoiser: standardization carrying the model's validity metadata."""
+    band_hz = (1.0, 0.45 * sampling_rate) if band_hz is None else band_hz
+    if sampling_rate_range_hz is None:
+        sampling_rate_range_hz = (0.2 * sampling_rate, 2.5 * sampling_rate)
+    return WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, band_hz=band_hz,
+                                 sampling_rate_range_hz=sampling_rate_range_hz, name="standardize")
+
+
 def _merge(skip, name):
     return keras.layers.Add(name=name) if skip == "add" else keras.layers.Concatenate(name=name)
 
 
 def build_unet1d_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(8, 16, 32, 32), kernel_size=5, strides=4, skip="add",
-    name="unet1d_denoiser",
+    name="unet1d_denoiser", band_hz=None, sampling_rate_range_hz=None,
 ):
     """Build the time-domain Conv1D U-Net denoiser.
 
@@ -67,6 +84,8 @@ def build_unet1d_denoiser(
         strides: down-sampling factor between levels.
         skip: how skip connections merge: ``"add"`` (cheaper) or ``"concat"``.
         name: model name.
+        band_hz: declared band ``(fmin, fmax)`` (default 1 Hz to 0.45 x ``sampling_rate``).
+        sampling_rate_range_hz: accepted record rates (default 0.2 to 2.5 x ``sampling_rate``).
 
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
@@ -76,7 +95,7 @@ def build_unet1d_denoiser(
     depth = strides ** (len(filters) - 1)
     pad = (-window_length) % depth
     inputs = keras.Input((window_length, 1), name="waveform")
-    x, std = WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, name="standardize")(inputs)
+    x, std = _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz)(inputs)
     if pad:
         x = keras.layers.ZeroPadding1D((0, pad), name="pad")(x)
     x = keras.layers.Conv1D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
@@ -103,7 +122,8 @@ def build_unet1d_denoiser(
 
 def build_stft_mask_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(6, 12, 24), kernel_size=3, frame_length=32, frame_step=16,
-    fft_length=None, skip="add", log_power=False, name="stftmask_denoiser",
+    fft_length=None, skip="add", log_power=False, name="stftmask_denoiser", sign_invariant=False, band_hz=None,
+    sampling_rate_range_hz=None,
 ):
     """Build the spectrogram-mask Conv2D U-Net denoiser (DeepDenoiser approach).
 
@@ -118,6 +138,10 @@ def build_stft_mask_denoiser(
         skip: how skip connections merge: ``"add"`` (cheaper) or ``"concat"``.
         log_power: also feed the log power of each cell (`LogPower`) as a third input channel.
         name: model name.
+        sign_invariant: feed only `SignInvariantFeatures` (log power, phase steps across frames and bins)
+            instead of the real and imaginary parts: then ``model(-x) == -model(x)`` exactly.
+        band_hz: declared band ``(fmin, fmax)`` (default 1 Hz to 0.45 x ``sampling_rate``).
+        sampling_rate_range_hz: accepted record rates (default 0.2 to 2.5 x ``sampling_rate``).
 
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
@@ -131,9 +155,12 @@ def build_stft_mask_denoiser(
     depth = 2 ** (len(filters) - 1)
     pad_t, pad_f = (-frames) % depth, (-bins) % depth
     inputs = keras.Input((window_length, 1), name="waveform")
-    x, std = WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, name="standardize")(inputs)
+    x, std = _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz)(inputs)
     spec = STFT(frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="stft")(x)
-    x = LogPower(name="log_power")(spec) if log_power else spec
+    if sign_invariant:
+        x = SignInvariantFeatures(name="features")(spec)
+    else:
+        x = LogPower(name="log_power")(spec) if log_power else spec
     x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(x) if pad_t or pad_f else x
     x = keras.layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
     skips = [x]
@@ -173,14 +200,22 @@ def build_denoiser(family="unet1d", window_length=3000, sampling_rate=100.0, **k
 
 
 def denoiser_info(model):
-    """Return ``{"sampling_rate": ..., "window_length": ...}`` stored in a denoiser (also after reloading).
+    """Return the metadata stored in a denoiser (also after reloading).
+
+    Returns:
+        dict with ``sampling_rate`` (Hz), ``window_length`` (samples), ``band_hz`` and
+        ``sampling_rate_range_hz`` (tuples; the defaults of the builders for models saved without them).
 
     Raises:
         ValueError: if the model has no `WindowStandardization` layer carrying that metadata.
     """
     for layer in model.layers:
         if isinstance(layer, WindowStandardization) and layer.window_length is not None:
-            return {"sampling_rate": layer.sampling_rate, "window_length": layer.window_length}
+            rate = layer.sampling_rate
+            band = layer.band_hz or (1.0, 0.45 * rate)
+            rates = layer.sampling_rate_range_hz or (0.2 * rate, 2.5 * rate)
+            return {"sampling_rate": rate, "window_length": layer.window_length, "band_hz": tuple(band),
+                    "sampling_rate_range_hz": tuple(rates)}
     raise ValueError(
         f"Model {model.name!r} is not a geokeras denoiser: no WindowStandardization layer with "
         "`sampling_rate` and `window_length` metadata."
