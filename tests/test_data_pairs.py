@@ -168,3 +168,38 @@ def test_tf_dataset_parallel_calls_do_not_change_the_pairs(sources):
     gen.sample(2, rng=np.random.default_rng(0))  # an explicit rng leaves the own sequence alone
     gen.reset()
     np.testing.assert_array_equal(gen.sample(2)[0], first)
+
+
+def test_augmentation_inband_and_groups():
+    from scipy import signal
+
+    from geokeras.data.pairs import PairGenerator, time_stretch
+
+    rng = np.random.default_rng(3)
+    t = np.arange(5000) / 100.0
+    signals = [np.sin(2 * np.pi * 4 * t) * np.exp(-t / 5.0) + np.sin(2 * np.pi * 0.3 * t) for _ in range(3)]
+    noises = [np.sin(2 * np.pi * 0.2 * t + k) * 5 + rng.standard_normal(5000) for k in range(3)]
+    gen = PairGenerator(signals, noises, window_length=2000, inband_fraction=0.5, noise_augment=True, seed=1,
+                        signal_groups=["A", "B", "C"], noise_groups=["A", "B", "C"])
+    noisy, clean, info = gen.sample(64, return_info=True)
+    assert 10 < info["inband"].sum() < 54
+    f, p = signal.welch(noisy - clean, fs=100.0, nperseg=1024, axis=-1)
+    low = p[:, f < 0.5].sum(axis=1) / p.sum(axis=1)
+    assert np.all(low[info["inband"]] < 0.01) and np.all(low[~info["inband"]] > 0.1)
+    assert np.all(info["noise_index"] != info["signal_index"])  # noise always from another group
+    np.testing.assert_allclose(snr_db(clean, noisy - clean), info["snr_db"], atol=0.01)
+    # flips and reversals: a noise source exactly one window long comes out as one of its 4 variants, all seen
+    chirp = np.sin(2 * np.pi * (0.5 + 3.0 * t[:2000]) * t[:2000])
+    variants = np.stack([chirp, -chirp, chirp[::-1], -chirp[::-1]])
+    variants -= variants.mean(axis=1, keepdims=True)
+    for augment, expected in ((False, {0}), (True, {0, 1, 2, 3})):
+        g = PairGenerator(signals, [chirp], window_length=2000, seed=2, noise_only_fraction=1.0,
+                          noise_augment=augment, noise_sum_fraction=0.0)
+        noise, _ = g.sample(40)
+        corr = noise @ variants.T / (np.linalg.norm(noise, axis=1)[:, None] * np.linalg.norm(variants, axis=1))
+        assert np.all(corr.max(axis=1) > 0.999)
+        assert set(corr.argmax(axis=1).tolist()) == expected
+    with pytest.raises(ValueError, match="Received inband_fraction=1.5"):
+        PairGenerator(signals, noises, window_length=2000, inband_fraction=1.5)
+    out = time_stretch([np.ones(100)], factors=(0.5, 0.5), copies=2)
+    assert [o.size for o in out] == [50, 50]

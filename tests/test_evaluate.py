@@ -44,3 +44,44 @@ def test_test_windows_hit_the_level_and_baselines_keep_shape(rng):
 def test_evaluate_rejects_unknown_baseline():
     with pytest.raises(ValueError, match="Invalid value for argument `baselines`"):
         evaluate(None, baselines=("median",))
+
+
+def test_bandpass_is_obspy_zero_phase_filter_on_a_real_trace():
+    import obspy
+
+    tr = obspy.read()[0]
+    data = tr.data.astype(np.float64)
+    expected = tr.copy().filter("bandpass", freqmin=1.0, freqmax=20.0, corners=4, zerophase=True).data
+    np.testing.assert_allclose(bandpass_baseline(data, tr.stats.sampling_rate), expected, rtol=1e-10, atol=1e-9)
+    causal = tr.copy().filter("bandpass", freqmin=1.0, freqmax=20.0, corners=4, zerophase=False).data
+    assert np.abs(causal - expected).max() > 0.1 * np.abs(expected).max()  # the two differ: the pin can fail
+    rows = bandpass_baseline(np.stack([data, 2 * data]), tr.stats.sampling_rate)
+    np.testing.assert_allclose(rows[1], 2 * expected, rtol=1e-10, atol=1e-9)
+
+
+def test_inband_condition_removes_what_a_bandpass_could(rng):
+    from scipy import signal
+
+    t = np.arange(4000) / 100.0
+    signals = [np.sin(2 * np.pi * 5 * t) * np.exp(-t / 3.0) + np.sin(2 * np.pi * 0.2 * t)]
+    noises = [np.sin(2 * np.pi * 0.2 * t + 1.0) * 10 + rng.standard_normal(4000) for _ in range(2)]
+    for condition, expect_low in (("recorded", True), ("inband", False)):
+        noisy, clean = make_test_windows(signals, noises, 0.0, 4, window_length=3000, condition=condition)
+        f, p = signal.welch(noisy - clean, fs=100.0, nperseg=2048, axis=-1)
+        low = p[:, f < 0.5].sum(axis=1) / p.sum(axis=1)
+        assert bool(np.all(low > 0.5)) == expect_low, (condition, low)
+
+
+def test_evaluate_columns_and_argument_errors(rng):
+    signals, noises = _sources(rng)
+    rows = evaluate(None, signals=signals, noise=noises, snr_levels=(0,), n_per_level=3, window_length=1000,
+                    condition="recorded")
+    by = {r["method"]: r for r in rows if r["snr_db"] == 0}
+    assert by["bandpass"]["gain_over_bandpass_db"] == 0.0
+    assert by["oracle_mask"]["oracle_fraction"] == 1.0
+    assert by["wavelet"]["gain_over_bandpass_db"] == pytest.approx(
+        by["wavelet"]["snr_gain_db"] - by["bandpass"]["snr_gain_db"], abs=3.0)
+    with pytest.raises(ValueError, match="Received n_per_level=0"):
+        evaluate(None, signals=signals, noise=noises, n_per_level=0)
+    with pytest.raises(ValueError, match="Invalid value for argument `condition`"):
+        evaluate(None, signals=signals, noise=noises, condition="filtered")

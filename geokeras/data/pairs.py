@@ -329,11 +329,15 @@ class PairGenerator:
         inband_fraction: probability of an in-band pair (signal and noise high-passed), in ``[0, 1]``.
         highpass_hz: corner of the in-band high-pass (Hz).
         sampling_rate: sampling rate of the sources (Hz), for the in-band high-pass.
+        signal_groups, noise_groups: optional labels (e.g. ``"NET.STA"``) of each signal and noise source;
+            when both are given, a noise window from the signal's own group is redrawn (noise always from
+            another station than the signal).
     """
 
     def __init__(self, signals, noises, window_length=3000, snr_db=(-10.0, 10.0), shift=True,
                  amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0, noise_augment=False,
-                 noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0):
+                 noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0,
+                 signal_groups=None, noise_groups=None):
         if int(window_length) != window_length or window_length < 1:
             raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
                              f"Received window_length={window_length!r}.")
@@ -365,6 +369,19 @@ class PairGenerator:
             raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
                              f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
         self.highpass_hz, self.sampling_rate = float(highpass_hz), float(sampling_rate)
+        self._groups = None
+        if signal_groups is not None and noise_groups is not None:
+            labels = {g: i for i, g in enumerate(sorted(set(signal_groups) | set(noise_groups)))}
+            sig_g = np.array([labels[g] for g in signal_groups])
+            noise_g = np.array([labels[g] for g in noise_groups])
+            if sig_g.size != len(_as_list(signals)) or noise_g.size != len(_as_list(noises)):
+                raise ValueError("Invalid value for argument `signal_groups`/`noise_groups`. Expected one label per "
+                                 f"source. Received {sig_g.size} and {noise_g.size} labels for "
+                                 f"{len(_as_list(signals))} signals and {len(_as_list(noises))} noises.")
+            if np.all(np.isin(noise_g, np.unique(sig_g))) and np.unique(noise_g).size == 1:
+                raise ValueError("Invalid value for argument `noise_groups`. Expected noise from at least one group "
+                                 f"other than the signals'. Received only {noise_groups[0]!r}.")
+            self._groups = (sig_g, noise_g)
         self.seed = seed
         # signals are padded with 2L zeros on each side: any shifted window is one contiguous slice
         self._sig, self._sig_start, self._sig_len = _flatten_sources("signals", signals, pad=2 * L)
@@ -471,14 +488,17 @@ class PairGenerator:
 
         noisy, noise_idx = self._noise_windows(n, rng, inband)
         p_noise = _power(noisy)
-        for _ in range(100):                                     # redraw constant noise windows (rare)
+        for _ in range(1000):           # redraw constant noise windows (rare) and noise of the signal's own group
             bad = p_noise == 0.0
+            if self._groups is not None:
+                bad |= (self._groups[1][noise_idx] == self._groups[0][sig_idx]) & ~noise_only
             if not bad.any():
                 break
             noisy[bad], noise_idx[bad] = self._noise_windows(int(bad.sum()), rng, None if inband is None else inband[bad])
             p_noise[bad] = _power(noisy[bad])
         else:
-            raise ValueError("Invalid value for argument `noises`. Too many constant noise windows.")
+            raise ValueError("Invalid value for argument `noises`. Too many constant noise windows, or too few from "
+                             "other groups than the signals'.")
         # target noise power: the clean window's power (L * amp**2 after scaling) / 10**(snr/10);
         # noise-only pairs: L * amp**2 (noise RMS = amp)
         p_target = _power(clean)
