@@ -290,6 +290,51 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
     return (rows, scores) if return_scores else rows
 
 
+def noisy_record_figures(x, y, sampling_rate, quiet_seconds=5.0):
+    """Figures of one denoised real record that has no clean reference (e.g. ``datasets/ncedc-noisy``).
+
+    The "noise" window is the first ``quiet_seconds``, or up to 0.5 s before the STA/LTA P pick of the input
+    when that comes earlier (at least one second).
+
+    Args:
+        x, y: the input and the denoised output (1-D, same length).
+        sampling_rate: Hz.
+        quiet_seconds: length of the noise window when no earlier P is picked.
+
+    Returns:
+        dict with ``quiet_s``, ``noise_rms_before``/``after`` (demeaned RMS over the noise window),
+        ``noise_reduction_db`` (``20 log10(after / before)``), ``peak_before``/``after`` (demeaned peaks),
+        ``peak_ratio`` and ``pick_before``/``after`` (seconds or NaN).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.r_[np.ones(1000), 10 * np.sin(np.arange(2000))]
+        >>> noisy_record_figures(x, 0.5 * x, 100.0)["peak_ratio"]
+        0.5
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    pick = metrics.pick_p(x, sampling_rate)
+    end = int(quiet_seconds * sampling_rate)
+    if np.isfinite(pick):
+        end = min(end, int((pick - 0.5) * sampling_rate))
+    end = max(end, int(sampling_rate))
+
+    def rms(v):
+        v = v - v.mean()
+        return float(np.sqrt(np.mean(v * v)))
+
+    before, after = rms(x[:end]), rms(y[:end])
+    peak_before, peak_after = float(np.max(np.abs(x - x.mean()))), float(np.max(np.abs(y - y.mean())))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "quiet_s": end / sampling_rate, "noise_rms_before": before, "noise_rms_after": after,
+            "noise_reduction_db": float(20.0 * np.log10(after / before)) if before > 0 else float("nan"),
+            "peak_before": peak_before, "peak_after": peak_after,
+            "peak_ratio": peak_after / peak_before if peak_before > 0 else float("nan"),
+            "pick_before": pick, "pick_after": metrics.pick_p(y, sampling_rate),
+        }
+
+
 def format_table(rows):
     """Format `evaluate` rows as a Markdown table.
 

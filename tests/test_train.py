@@ -7,7 +7,7 @@ import obspy
 import pytest
 
 from geokeras.models.denoiser import denoiser_info
-from geokeras.train import _file_sources, add_arguments, load_sources, train_denoiser
+from geokeras.train import _file_sources, add_arguments, bundled_sources, load_sources, train_denoiser
 
 
 def _tiny_sources(rng):
@@ -23,10 +23,12 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
     kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=2, batch_size=4, validation=(signals, noises),
               validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
               jit_compile=False)
-    model, history = train_denoiser(signals, noises, out, epochs=1, **kw)
+    model, history = train_denoiser(signals, noises, out, epochs=1, noise_augment=True, inband_fraction=0.5,
+                                    stretch=(0.8, 1.25), **kw)
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     loaded = keras.saving.load_model(out, safe_mode=True)
-    assert denoiser_info(loaded) == {"sampling_rate": 50.0, "window_length": 128}
+    info = denoiser_info(loaded)
+    assert (info["sampling_rate"], info["window_length"]) == (50.0, 128)
     x = rng.standard_normal((2, 128, 1)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
     state = json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())
@@ -68,3 +70,16 @@ def test_cli_arguments():
     args = add_arguments(argparse.ArgumentParser()).parse_args(
         ["-o", "m.keras", "--family", "stftmask", "--validation", "XX.AAA", "XX.BBB", "--resume"])
     assert args.family == "stftmask" and args.validation == ["XX.AAA", "XX.BBB"] and args.resume
+
+
+def test_bundled_sources_never_touch_test_stations():
+    from geokeras.data import datasets
+
+    src = bundled_sources()
+    assert src["val_stations"] == sorted(datasets.VALIDATION_STATIONS)
+    assert not set(src["train_stations"]) & (set(datasets.TEST_STATIONS) | set(datasets.VALIDATION_STATIONS))
+    assert len(src["train_stations"]) == 78 and len(src["val_noise"]) > 0
+    # another validation list: its stations leave training, the test stations stay out of everything
+    src = bundled_sources(holdout=["NC.GDXB"])
+    assert src["val_stations"] == ["NC.GDXB"]
+    assert not set(src["train_stations"]) & set(datasets.TEST_STATIONS)
