@@ -5,8 +5,9 @@ Example:
     >>> DEFAULT_MODEL_PATH.name
     'default.keras'
     >>> from geokeras.models.denoiser import denoiser_info
-    >>> denoiser_info(load_default())
-    {'sampling_rate': 100.0, 'window_length': 3000}
+    >>> info = denoiser_info(load_default())
+    >>> info["sampling_rate"], info["window_length"]
+    (100.0, 3000)
 """
 from pathlib import Path
 
