@@ -102,12 +102,14 @@ def load_sources(paths, sampling_rate=100.0, min_length=1):
     return arrays, ids
 
 
-def bundled_sources(min_record_snr_db=20.0, holdout=None):
+def bundled_sources(min_record_snr_db=20.0, holdout=None, val_min_record_snr_db=20.0):
     """Signal and noise sources from the bundled events, split by station; test stations are never used.
 
     Args:
         min_record_snr_db: keep training signals from records whose mean pre/post-P SNR is at least this.
-            Validation signals use every validation record.
+        val_min_record_snr_db: the same for validation signals (fixed, so that the validation loss of runs
+            with different training thresholds compares; every record if none passes). Validation noise
+            comes from every validation record.
         holdout: ``"NET.STA"`` codes for validation (default
             `geokeras.data.datasets.VALIDATION_STATIONS`). Records at
             `geokeras.data.datasets.TEST_STATIONS` are left out of both.
@@ -124,7 +126,11 @@ def bundled_sources(min_record_snr_db=20.0, holdout=None):
     ranked = pairs.rank_records(train, component=None, min_snr_db=min_record_snr_db)
     train_signals, _ = pairs.sources_from_events([rec for rec, _ in ranked])
     _, train_noise = pairs.sources_from_events(train)
-    val_signals, val_noise = pairs.sources_from_events(val)
+    # validation targets must be clean too, or val_loss measures the records' own noise (a floor that hides
+    # progress): the same kind of threshold, fixed so that runs with different training thresholds compare
+    val_ranked = pairs.rank_records(val, component=None, min_snr_db=val_min_record_snr_db)
+    val_signals, _ = pairs.sources_from_events([rec for rec, _ in val_ranked] or val)
+    _, val_noise = pairs.sources_from_events(val)
     return dict(
         train_signals=train_signals, train_noise=train_noise, val_signals=val_signals, val_noise=val_noise,
         train_stations=sorted({r.station_id for r in train}), val_stations=sorted({r.station_id for r in val}),
