@@ -6,11 +6,14 @@ Every helper raises ``ValueError`` in the team format::
 """
 import numbers
 
+import numpy as np
+
 __all__ = [
     "check_positive_int",
     "check_int_sequence",
     "check_number",
     "check_choice",
+    "check_bool",
 ]
 
 
@@ -106,3 +109,18 @@ def check_choice(name, value, choices):
     if value not in choices:
         _fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
     return value
+
+
+def check_bool(name, value):
+    """Return ``value`` if it is ``True`` or ``False`` (NumPy booleans included).
+
+    >>> check_bool("quiet", True)
+    True
+    >>> check_bool("quiet", "yes")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `quiet`. Expected True or False. Received quiet='yes'.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        _fail(name, "True or False", value)
+    return bool(value)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from geokeras.data.process import apply_to_stream, resample_ratio, segments
+from geokeras.data.process import apply_to_stream, detrend, resample_ratio, segments
+from geokeras.errors import OutOfBandError, TraceError
 
 
 def identity(b):
@@ -25,7 +26,9 @@ def make_trace(n=1500, rate=100.0, channel="HHZ", seed=0, freq=1.0, dtype=np.flo
 def run(st, fn=identity, **kw):
     kw.setdefault("window_length", 400)
     kw.setdefault("sampling_rate", 100.0)
-    return apply_to_stream(st, fn, return_report=True, **kw)
+    out, report = apply_to_stream(st, fn, return_report=True, **kw)
+    assert report.skipped == []
+    return out, report.notes
 
 
 def test_identity_keeps_everything_three_components_any_codes():
@@ -190,11 +193,12 @@ def test_nan_under_mask_is_a_gap_not_an_error():
     (obspy.Stream(), "empty Stream"),
     (obspy.Trace(np.zeros(0)), "zero samples"),
     (obspy.Trace(np.array([b"a", b"b"])), "numeric"),
-    (np.zeros(10), "obspy.Stream"),
 ])
 def test_bad_streams(stream, match):
     with pytest.raises(ValueError, match=match):
         apply_to_stream(stream, identity, 100, 100.0)
+    with pytest.raises(TypeError, match="Expected an obspy.Stream or obspy.Trace. Received ndarray"):
+        apply_to_stream(np.zeros(10), identity, 100, 100.0)
 
 
 def test_bad_fn_output():
@@ -240,7 +244,7 @@ def test_fully_masked_trace_is_kept():
 def test_differing_calib_in_one_id_is_a_clear_error():
     a, b = make_trace(300), make_trace(300, start=10)
     b.stats.calib = 1.0
-    with pytest.raises(ValueError, match="Cannot merge"):
+    with pytest.raises(TraceError, match="XX.STA.00.HHZ: cannot merge its 2 traces"):
         run(obspy.Stream([a, b]))
 
 

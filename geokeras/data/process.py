@@ -7,17 +7,26 @@ Input                             What happens
 ================================  ===========================================================
 Stream / Trace                    worked on a copy; the input is never modified
 empty Stream                      ValueError
-zero-length trace                 ValueError naming the trace
-NaN or inf sample (unmasked)      ValueError naming the trace, the count and the first index
-non-numeric data (e.g. text)      ValueError naming the trace
+zero-length trace                 `~geokeras.errors.TraceError` naming the trace; with
+                                  ``on_error="skip"`` the trace is left out and reported, the
+                                  other traces are processed
+NaN or inf sample (unmasked)      TraceError naming the trace, the count and the first index
+                                  (skipped likewise with ``on_error="skip"``)
+non-numeric data (e.g. text)      TraceError naming the trace
 traces of one id, with gaps       merged (ObsPy ``merge(method=1, fill_value=None)``): one trace
                                   whose gaps are masked; each gap-free segment is processed
                                   separately and masked samples stay masked (never filled)
 overlapping traces of one id      merged the same way (ObsPy method=1: in the overlap the later
                                   trace's samples are kept); reported with a UserWarning, in the
                                   report and in ``stats.processing``
+traces of one id that ObsPy       (e.g. differing ``calib``) TraceError naming the id
+cannot merge
 one id at several sampling rates  not merged: one output trace per rate, each processed at its
                                   own rate (noted in the report)
+rate outside ``rate_range``       `~geokeras.errors.OutOfBandError` naming the id and rate
+                                  (``out_of_range="raise"``, skipped with ``on_error="skip"``),
+                                  or passed through unchanged with a UserWarning and a note
+                                  (``out_of_range="passthrough"``)
 any native sampling rate          each segment is resampled to ``sampling_rate`` with
                                   ``scipy.signal.resample_poly`` (rational factor from
                                   ``fractions.Fraction.limit_denominator``), processed, resampled
@@ -26,15 +35,33 @@ any native sampling rate          each segment is resampled to ``sampling_rate``
                                   that is not exact (e.g. 99.99 Hz -> 100 Hz) is noted
 segment shorter than a window     zero-padded to one window (see `geokeras.data.windows`), the
                                   output is cut back to the segment's length
-1-sample segment                  passed through unchanged (no window can be made), noted
-constant segment (e.g. all-zero)  passed through unchanged (nothing to process), noted
+1-sample segment                  passed through unchanged (no window can be made), noted;
+                                  with ``detrend=True``: output 0 (its mean), noted
+constant segment (e.g. all-zero)  passed through unchanged (nothing to process), noted;
+                                  with ``detrend=True``: output zeros, noted
 int32 (or other integer) counts   processed as float64; the output is float32
 ================================  ===========================================================
 
+Fidelity options (`geokeras.denoise` turns both on):
+
+- ``detrend=True``: each gap-free segment loses its mean and least-squares linear trend (at its native
+  rate) before it is resampled and windowed; the output is the processed detrended segment (offsets
+  and trends are not signal, and a step from an offset to the zero padding of a window would be an
+  invented arrival). Computed in closed form, so that ``detrend(-x) == -detrend(x)`` exactly.
+- ``clip=c``: every output sample of a segment is clipped to ``+-c`` times the segment's input peak
+  ``min(max|x - mean(x)|, max|detrend(x)|)``: an output never exceeds ``c`` times the demeaned (and
+  the detrended) input peak, whatever ``fn`` does.
+
+Both are odd functions of the input, as is the rest of the path (resampling, windowing, stitching):
+``apply_to_stream(-x, fn)`` is ``-apply_to_stream(x, fn)`` whenever ``fn`` is odd.
+
 Output: one trace per (id, sampling rate), in order of first appearance, with the merged input's
 stats (every header kept), ``npts``, start time and gap mask, float32 data (a masked array when
-there are gaps), and one ``stats.processing`` entry for the call (plus one per repair).
+there are gaps), and exactly one ``stats.processing`` entry for the call, which carries the repairs
+made to that trace (``"...; notes: ..."``). With ``return_residual=True`` a second Stream holds
+``input - output`` per trace (same headers and gaps): what was removed.
 """
+import dataclasses
 import warnings
 from fractions import Fraction
 
@@ -42,9 +69,25 @@ import numpy as np
 import obspy
 from scipy import signal as sps
 
-from geokeras.data.windows import map_batches, sliding_windows, stitch
+from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
+from geokeras.data.windows import Windowing, map_batches, stitch
+from geokeras.errors import OutOfBandError, TraceError
 
-__all__ = ["apply_to_stream", "resample_ratio", "segments"]
+__all__ = ["apply_to_stream", "Report", "detrend", "resample_ratio", "segments"]
+
+
+@dataclasses.dataclass
+class Report:
+    """What `apply_to_stream` repaired and what it left out.
+
+    Attributes:
+        notes: one line per repair (merged overlaps, inexact resampling ratios, degenerate segments,
+            traces passed through out of band), each starting with the trace id.
+        skipped: the `~geokeras.errors.TraceError` of each trace left out (``on_error="skip"``).
+    """
+
+    notes: list = dataclasses.field(default_factory=list)
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 def _as_stream(stream):
@@ -52,8 +95,8 @@ def _as_stream(stream):
         return obspy.Stream([stream.copy()])
     if isinstance(stream, obspy.Stream):
         return stream.copy()
-    raise ValueError(f"Invalid value for argument `stream`. Expected an obspy.Stream or obspy.Trace. "
-                     f"Received {type(stream).__name__}.")
+    raise TypeError(f"Invalid value for argument `stream`. Expected an obspy.Stream or obspy.Trace. "
+                    f"Received {type(stream).__name__}.")
 
 
 def resample_ratio(native_rate, model_rate, max_denominator=1000):
@@ -67,10 +110,27 @@ def resample_ratio(native_rate, model_rate, max_denominator=1000):
     return frac.numerator, frac.denominator
 
 
-def _resample(x, up, down):
-    """``resample_poly`` by ``up/down``; edges padded along a fitted line (by the edge value for 1 sample,
-    where a line is undefined and would give NaN)."""
-    return sps.resample_poly(x, up, down, padtype="line" if x.size > 1 else "edge")
+def _resample(x, up, down, padtype):
+    """``resample_poly`` by ``up/down`` (edge padding for 1 sample, where a line is undefined and gives NaN)."""
+    return sps.resample_poly(x, up, down, padtype=padtype if x.size > 1 else "edge")
+
+
+def detrend(x):
+    """Remove the mean and the least-squares linear trend of a 1-D array (float64), exactly odd in ``x``.
+
+    The same result as ``scipy.signal.detrend(x, type="linear")`` up to rounding, in closed form so that
+    ``detrend(-x) == -detrend(x)`` holds bit for bit.
+
+    Example:
+        >>> detrend(np.array([1.0, 3.0, 5.0, 8.0])).round(3).tolist()
+        [0.2, -0.1, -0.4, 0.3]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    xc = x - np.mean(x)
+    if x.size < 2:
+        return xc
+    t = np.arange(x.size, dtype=np.float64) - (x.size - 1) / 2.0
+    return xc - t * (np.dot(t, xc) / np.dot(t, t))
 
 
 def segments(mask):
@@ -85,33 +145,27 @@ def segments(mask):
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _note(tr, text):
-    """Append to ``stats.processing`` (created when missing, as ObsPy does)."""
-    if "processing" not in tr.stats:
-        tr.stats.processing = []
-    tr.stats.processing.append(text)
-
-
-def _validate(tr):
+def _check_trace(tr):
+    """Raise `TraceError` for a trace that cannot be processed."""
     if not (np.issubdtype(tr.data.dtype, np.integer) or np.issubdtype(tr.data.dtype, np.floating)):
-        raise ValueError(f"Invalid trace {tr.id}: expected numeric samples. Received dtype {tr.data.dtype}.")
+        raise TraceError(tr.id, f"expected numeric samples. Received dtype {tr.data.dtype}.")
     if tr.stats.npts == 0 or tr.data.size == 0:
-        raise ValueError(f"Invalid trace {tr.id}: it has zero samples ({tr.stats.starttime}).")
+        raise TraceError(tr.id, f"it has zero samples ({tr.stats.starttime}).")
     if not tr.stats.sampling_rate > 0:
-        raise ValueError(f"Invalid trace {tr.id}: expected a positive sampling rate. "
-                         f"Received {tr.stats.sampling_rate}.")
+        raise TraceError(tr.id, f"expected a positive sampling rate. Received {tr.stats.sampling_rate}.")
     if np.issubdtype(tr.data.dtype, np.floating):
         bad = ~np.isfinite(np.ma.getdata(tr.data)) & ~np.ma.getmaskarray(tr.data)
         if bad.any():
-            raise ValueError(
-                f"Invalid trace {tr.id}: {int(bad.sum())} NaN or inf sample(s), first at index "
-                f"{int(np.argmax(bad))} ({tr.stats.starttime + np.argmax(bad) * tr.stats.delta}). "
-                "Mask them (numpy.ma.masked_invalid) to treat them as gaps, or remove them."
+            first = int(np.argmax(bad))
+            raise TraceError(
+                tr.id, f"{int(bad.sum())} NaN or inf sample(s), first at index {first} "
+                f"({tr.stats.starttime + first * tr.stats.delta}). Mask them (numpy.ma.masked_invalid) to treat "
+                "them as gaps, or remove them."
             )
 
 
-def _merge_groups(st, report):
-    """Merge traces per (id, sampling rate); return the list of merged traces in input order."""
+def _merge_groups(st, notes):
+    """Merge traces per (id, sampling rate); return ``[(trace, notes), ...]`` in input order."""
     groups = {}
     for tr in st:
         groups.setdefault((tr.id, float(tr.stats.sampling_rate)), []).append(tr)
@@ -120,11 +174,11 @@ def _merge_groups(st, report):
         rates.setdefault(tid, []).append(rate)
     for tid, rs in rates.items():
         if len(rs) > 1:
-            report.append(f"{tid}: traces at several sampling rates {rs} Hz are kept as separate traces")
+            notes.append(f"{tid}: traces at several sampling rates {rs} Hz are kept as separate traces")
     merged = []
     for (tid, rate), trs in groups.items():
         if len(trs) == 1:
-            merged.append(trs[0])
+            merged.append((trs[0], []))
             continue
         sub = obspy.Stream([t.copy() for t in trs])
         for t in sub:
@@ -133,68 +187,89 @@ def _merge_groups(st, report):
         overlaps = [g for g in sub.get_gaps() if g[6] < 0]
         try:
             sub.merge(method=1, fill_value=None)
-        except Exception as exc:  # ObsPy raises bare Exception for e.g. differing calib
-            raise ValueError(f"Cannot merge the {len(trs)} traces of {tid}: {exc}") from exc
-        tr = sub[0]
+        except Exception as exc:  # ObsPy raises a bare Exception for e.g. differing calib
+            raise TraceError(tid, f"cannot merge its {len(trs)} traces: {exc}") from exc
+        own = []
         if overlaps:
             msg = (f"{tid}: {len(overlaps)} overlap(s) ({sum(-g[7] for g in overlaps)} samples) merged with "
                    "ObsPy merge(method=1): in each overlap the later trace's samples are kept")
-            report.append(msg)
+            notes.append(msg)
+            own.append(msg)
             warnings.warn(msg, UserWarning, stacklevel=3)
-            _note(tr, f"geokeras: {msg}")
-        merged.append(tr)
+        merged.append((sub[0], own))
     return merged
 
 
 class _SegmentRunner:
     """Windows of many segments share the calls of ``fn``: few, full batches even on gappy streams.
 
-    Each segment is resampled to the model rate and windowed when added; the windows are run through
-    ``fn`` (`map_batches`) when enough are pending (or at the end), then every finished segment is
-    stitched, resampled back to its native rate and cut to its native length.
+    Each segment is (optionally detrended,) resampled to the model rate and windowed when added; the
+    windows run through ``fn`` (`map_batches`, the one batching loop) when enough are pending (or at the
+    end), then every finished segment is stitched, resampled back, cut to its native length and clipped.
     """
 
-    def __init__(self, fn, window_length, model_rate, overlap, batch_size, max_denominator, progress):
-        self.fn, self.L, self.rate, self.overlap = fn, int(window_length), float(model_rate), overlap
-        self.batch_size, self.max_denominator, self.progress = batch_size, max_denominator, progress
+    def __init__(self, fn, windowing, model_rate, batch_size, max_denominator, detrend, clip, progress, total):
+        self.fn, self.windowing, self.rate = fn, windowing, float(model_rate)
+        self.batch_size, self.max_denominator = batch_size, max_denominator
+        self.detrend, self.clip = detrend, clip
+        self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
+        self.progress, self.total, self.done = progress, total, 0
         self.flush_at = max(int(batch_size) * 16, 1)
         self.pending, self.windows, self.n_windows = [], [], 0
 
     def add(self, x, native_rate, out):
         """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length)."""
+        bound = None
+        if self.detrend:
+            xd = detrend(x)
+            if self.clip is not None:
+                bound = self.clip * min(np.max(np.abs(x - np.mean(x))), np.max(np.abs(xd)))
+            x = xd
+        elif self.clip is not None:
+            bound = self.clip * np.max(np.abs(x - np.mean(x)))
         up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
-        xm = x if up == down else _resample(x, up, down)
-        w, starts = sliding_windows(xm.astype(np.float32), self.L, self.overlap)
-        self.pending.append((starts, xm.size, up, down, out))
+        xm = x if up == down else _resample(x, up, down, self.padtype)
+        w, starts = self.windowing.cut(xm.astype(np.float32))
+        self.pending.append((starts, xm.size, up, down, out, bound))
         self.windows.append(w)
         self.n_windows += len(w)
         if self.n_windows >= self.flush_at:
             self.flush()
 
+    def _advance(self, rows):
+        if self.progress is not None:
+            self.progress(self.done + rows, self.total)
+
     def flush(self):
         if not self.pending:
             return
-        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size)
+        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size, progress=self._advance)
+        self.done += len(y_all)
         i = 0
-        for starts, m, up, down, out in self.pending:
+        for starts, m, up, down, out, bound in self.pending:
             ym = stitch(y_all[i:i + len(starts)], starts, m)
             i += len(starts)
             if up == down:
-                out[:] = ym
+                y = ym
             else:
-                y = _resample(ym.astype(np.float64), down, up)
-                out[:] = y[:out.size]  # ceil lengths: y is never shorter than the native segment
-        if self.progress is not None:
-            self.progress.update(len(self.pending))
+                y = _resample(ym.astype(np.float64), down, up, self.padtype)[:out.size]  # never shorter
+            out[:] = y if bound is None else np.clip(y, -bound, bound)
         self.pending, self.windows, self.n_windows = [], [], 0
 
 
-def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=False,
-                    return_report=False, max_denominator=1000):
+def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
+    up, down = resample_ratio(native_rate, model_rate, max_denominator)
+    m = n if up == down else -(-n * up // down)  # resample_poly's output length
+    return len(windowing.starts(m))
+
+
+def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=None,
+                    return_report=False, max_denominator=1000, detrend=False, clip=None, on_error="raise",
+                    rate_range=None, out_of_range="raise", return_residual=False, processing=None):
     """Apply ``fn`` window by window to every trace of a Stream and return a Stream just like the input.
 
     See the module docstring for what happens to each kind of input (merging, gaps, resampling,
-    short and degenerate segments, errors).
+    short and degenerate segments, bad traces, errors).
 
     Args:
         stream: ``obspy.Stream`` or ``obspy.Trace`` (not modified).
@@ -206,15 +281,26 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         overlap: window overlap fraction in ``[0, 1)``.
         batch_size: windows per call of ``fn``; windows of different segments and traces share
             batches, so a gappy stream costs few calls.
-        progress: show a tqdm progress bar over segments.
-        return_report: also return the list of notes (repairs) as strings.
+        progress: None, or a callable ``progress(windows_done, windows_total)`` called after each batch.
+        return_report: also return the `Report` (repairs and skipped traces).
         max_denominator: largest ``down`` factor of the rational resampling ratio.
+        detrend: remove each segment's mean and linear trend before ``fn`` (see the module docstring).
+        clip: None, or ``c > 0``: clip each segment's output to ``c`` times its input peak.
+        on_error: ``"raise"`` (default) raises the first `~geokeras.errors.TraceError`; ``"skip"`` leaves
+            bad traces out and lists their errors in ``Report.skipped`` (ValueError if none is left).
+        rate_range: None, or ``(low, high)`` in Hz: the native sampling rates ``fn`` is valid for.
+        out_of_range: what happens to a trace outside ``rate_range``: ``"raise"`` (an
+            `~geokeras.errors.OutOfBandError`, subject to ``on_error``) or ``"passthrough"``.
+        return_residual: also return the Stream ``input - output`` (same headers, gaps kept).
+        processing: the ``stats.processing`` line of this call (default names this function).
 
     Returns:
-        ``obspy.Stream`` (and the report list when ``return_report``).
+        ``obspy.Stream``; with ``return_residual`` and/or ``return_report``, a tuple
+        ``(stream, [residual], [report])`` in that order.
 
     Raises:
-        ValueError: for the bad inputs listed in the module docstring.
+        TraceError: a bad trace (``on_error="raise"``).
+        ValueError: for bad arguments, an empty Stream, or no trace left to process.
 
     Example:
         >>> import obspy
@@ -225,55 +311,110 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         >>> bool(np.allclose(out[0].data, st[0].data, rtol=1e-6, atol=1e-3))
         True
     """
-    from tqdm.auto import tqdm
-
-    if not (np.isfinite(sampling_rate) and sampling_rate > 0):
-        raise ValueError(f"Invalid value for argument `sampling_rate`. Expected a positive number. "
-                         f"Received sampling_rate={sampling_rate!r}.")
+    windowing = Windowing(window_length, overlap)
+    sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
+    batch_size = check_positive_int("batch_size", batch_size)
+    detrend = check_bool("detrend", detrend)
+    if clip is not None:
+        clip = check_number("clip", clip, low=0.0, low_open=True)
+    check_choice("on_error", on_error, ("raise", "skip"))
+    check_choice("out_of_range", out_of_range, ("raise", "passthrough"))
+    if rate_range is not None:
+        lo, hi = (check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
     st = _as_stream(stream)
     if len(st) == 0:
         raise ValueError("Invalid value for argument `stream`. Expected at least one trace. Received an empty Stream.")
+    report = Report()
+
+    def refuse(err):
+        if on_error == "raise":
+            raise err
+        report.skipped.append(err)
+
+    good = obspy.Stream()
     for tr in st:
-        _validate(tr)
-    report = []
-    merged = _merge_groups(st, report)
-    call = (f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, window_length={window_length}, "
-            f"sampling_rate={float(sampling_rate)}, overlap={overlap})")
-    jobs = []
-    for tr in merged:
-        up, down = resample_ratio(tr.stats.sampling_rate, sampling_rate, max_denominator)
-        effective = tr.stats.sampling_rate * up / down
+        try:
+            _check_trace(tr)
+            good.append(tr)
+        except TraceError as err:
+            refuse(err)
+    merged = []
+    for key in dict.fromkeys(tr.id for tr in good):  # ids that cannot be merged are refused alone
+        try:
+            merged += _merge_groups([t for t in good if t.id == key], report.notes)
+        except TraceError as err:
+            refuse(err)
+    if not merged:
+        raise ValueError(f"Invalid value for argument `stream`. No trace could be processed: {report.skipped[0]}")
+    order = {(tr.id, float(tr.stats.sampling_rate)): i for i, tr in reversed(list(enumerate(st)))}
+    merged.sort(key=lambda item: order[item[0].id, float(item[0].stats.sampling_rate)])  # input order
+
+    processing = processing or (
+        f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
+        f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
+    jobs, outputs, kept = [], {}, []
+    for tr, notes in merged:
+        rate = tr.stats.sampling_rate
+        outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
+        mask = np.ma.getmaskarray(tr.data)
+        if rate_range is not None and not lo <= rate <= hi:
+            reason = f"sampling rate {rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
+            if out_of_range == "raise":
+                refuse(OutOfBandError(tr.id, reason + " (refused; pass it through unchanged with "
+                                      "out_of_range='passthrough')"))
+                continue
+            note = f"{tr.id}: {reason}: passed through unchanged"
+            warnings.warn(note, UserWarning, stacklevel=2)
+            report.notes.append(note)
+            notes.append(note)
+            out[:] = np.ma.getdata(tr.data)
+            kept.append((tr, notes))
+            continue
+        kept.append((tr, notes))
+        up, down = resample_ratio(rate, sampling_rate, max_denominator)
+        effective = rate * up / down
         if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
-            note = (f"{tr.id}: {tr.stats.sampling_rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
+            note = (f"{tr.id}: {rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
                     f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
-            report.append(note)
-            _note(tr, f"geokeras: {note}")
-        mask = np.ma.getmaskarray(tr.data)
-        jobs.extend((tr, a, b) for a, b in segments(mask))
-    outputs = {id(tr): np.zeros(tr.stats.npts, dtype=np.float32) for tr in merged}
-    bar = tqdm(total=len(jobs), disable=not progress, desc="segments", unit="seg")
-    runner = _SegmentRunner(fn, window_length, sampling_rate, overlap, batch_size, max_denominator, bar)
-    for tr, a, b in jobs:
-        x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
-        where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
-        note = None
-        if x.size == 1:
-            note = f"{where}: 1-sample segment passed through unchanged"
-        elif np.all(x == x[0]):
-            note = f"{where}: constant segment (value {x[0]:g}) passed through unchanged"
-        if note:
-            outputs[id(tr)][a:b] = x
-            report.append(note)
-            _note(tr, f"geokeras: {note}")
-            bar.update(1)
-        else:
-            runner.add(x, tr.stats.sampling_rate, outputs[id(tr)][a:b])
+            report.notes.append(note)
+            notes.append(note)
+        for a, b in segments(mask):
+            x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
+            where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
+            note = None
+            if x.size == 1:
+                note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
+                                                        "passed through unchanged")
+            elif np.all(x == x[0]):
+                note = f"{where}: constant segment (value {x[0]:g}) " + (
+                    "set to zeros (its mean removed)" if detrend else "passed through unchanged")
+            if note:
+                out[a:b] = 0.0 if detrend else x
+                report.notes.append(note)
+                notes.append(note)
+            else:
+                jobs.append((x, rate, out[a:b]))
+    if not kept:
+        raise ValueError(f"Invalid value for argument `stream`. No trace could be processed: {report.skipped[0]}")
+
+    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
+    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
+    for x, rate, out in jobs:
+        runner.add(x, rate, out)
     runner.flush()
-    bar.close()
-    out = obspy.Stream()
-    for tr in merged:
+
+    result, residual = obspy.Stream(), obspy.Stream()
+    for tr, notes in kept:
         mask = np.ma.getmaskarray(tr.data)
+        line = processing + ("; notes: " + "; ".join(notes) if notes else "")
+        if return_residual:
+            res = tr.copy()
+            removed = (np.asarray(np.ma.getdata(tr.data), dtype=np.float64) - outputs[id(tr)]).astype(np.float32)
+            res.data = np.ma.masked_array(removed, mask=mask) if mask.any() else removed
+            res.stats.setdefault("processing", []).append(line + "; residual: input - output")
+            residual.append(res)
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]
-        _note(tr, call)
-        out.append(tr)
-    return (out, report) if return_report else out
+        tr.stats.setdefault("processing", []).append(line)
+        result.append(tr)
+    extra = ([residual] if return_residual else []) + ([report] if return_report else [])
+    return (result, *extra) if extra else result

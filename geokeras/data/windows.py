@@ -25,31 +25,59 @@ Example:
 """
 import numpy as np
 
-__all__ = ["sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights", "window_starts"]
+from geokeras._checks import check_number, check_positive_int
+
+__all__ = ["Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
+           "window_starts"]
 
 
-def _check_length(window_length):
-    if isinstance(window_length, bool) or int(window_length) != window_length or window_length < 1:
-        raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
-                         f"Received window_length={window_length!r}.")
-    return int(window_length)
+class Windowing:
+    """Window length and overlap, checked once, for cutting many traces the same way.
 
+    Args:
+        window_length: samples per window (a strictly positive integer).
+        overlap: fraction of a window shared with the next one, in ``[0, 1)``.
 
-def _hop(window_length, overlap):
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"Invalid value for argument `overlap`. Expected a fraction in [0, 1). Received overlap={overlap!r}.")
-    return max(1, window_length - int(round(overlap * window_length)))
+    Example:
+        >>> w = Windowing(4, overlap=0.5)
+        >>> w.hop, w.starts(10).tolist(), w
+        (2, [0, 2, 4, 6], Windowing(window_length=4, overlap=0.5))
+    """
+
+    def __init__(self, window_length, overlap=0.5):
+        self.window_length = check_positive_int("window_length", window_length)
+        self.overlap = check_number("overlap", overlap, low=0.0, high=1.0, high_open=True)
+        self.hop = max(1, self.window_length - int(round(self.overlap * self.window_length)))
+
+    def __repr__(self):
+        return f"Windowing(window_length={self.window_length}, overlap={self.overlap:g})"
+
+    def starts(self, n):
+        """Start indices of the windows for a trace of ``n`` samples (see the module docstring)."""
+        L = self.window_length
+        if n <= L:
+            return np.zeros(1, dtype=np.int64)
+        starts = np.arange(0, n - L + 1, self.hop, dtype=np.int64)
+        if starts[-1] + L < n:
+            starts = np.append(starts, n - L)
+        return starts
+
+    def cut(self, x, pad_mode="constant"):
+        """``(windows, starts)`` of a non-empty 1-D array (see `sliding_windows`)."""
+        x = np.asarray(x)
+        if x.ndim != 1 or x.size == 0:
+            raise ValueError(f"Invalid value for argument `x`. Expected a non-empty 1-D array. Received shape {x.shape}.")
+        L = self.window_length
+        starts = self.starts(x.size)
+        if x.size < L:
+            padded = np.pad(x, (0, L - x.size), mode=pad_mode)
+            return padded[None, :].astype(x.dtype), starts
+        return x[starts[:, None] + np.arange(L)], starts
 
 
 def window_starts(n, window_length, overlap=0.5):
     """Start indices of the windows for a trace of ``n`` samples (see the module docstring)."""
-    L = _check_length(window_length)
-    if n <= L:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n - L + 1, _hop(L, overlap), dtype=np.int64)
-    if starts[-1] + L < n:
-        starts = np.append(starts, n - L)
-    return starts
+    return Windowing(window_length, overlap).starts(n)
 
 
 def sliding_windows(x, window_length, overlap=0.5, pad_mode="constant"):
@@ -67,20 +95,12 @@ def sliding_windows(x, window_length, overlap=0.5, pad_mode="constant"):
     Raises:
         ValueError: for an empty or non 1-D input or bad arguments.
     """
-    x = np.asarray(x)
-    if x.ndim != 1 or x.size == 0:
-        raise ValueError(f"Invalid value for argument `x`. Expected a non-empty 1-D array. Received shape {x.shape}.")
-    L = _check_length(window_length)
-    starts = window_starts(x.size, L, overlap)
-    if x.size < L:
-        padded = np.pad(x, (0, L - x.size), mode=pad_mode)
-        return padded[None, :].astype(x.dtype), starts
-    return x[starts[:, None] + np.arange(L)], starts
+    return Windowing(window_length, overlap).cut(x, pad_mode)
 
 
 def crossfade_weights(window_length):
     """The strictly positive cross-fade weights ``sin(pi (j + 0.5) / L)^2`` (float64)."""
-    L = _check_length(window_length)
+    L = check_positive_int("window_length", window_length)
     return np.sin(np.pi * (np.arange(L) + 0.5) / L) ** 2
 
 
@@ -158,10 +178,7 @@ def map_batches(fn, windows, batch_size=256, progress=None):
     Raises:
         ValueError: if ``fn`` returns another shape or non-finite values.
     """
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
-                         f"Received batch_size={batch_size!r}.")
-    batch_size = int(batch_size)
+    batch_size = check_positive_int("batch_size", batch_size)
     windows = np.asarray(windows, dtype=np.float32)
     out = np.empty(windows.shape, dtype=np.float32)
     for i in range(0, len(windows), batch_size):

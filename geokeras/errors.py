@@ -1,0 +1,63 @@
+"""The exceptions geokeras raises for bad models, inputs and outputs (the command line maps them to exit codes).
+
+Every class also derives from the built-in type that callers caught before (``ValueError``), so
+``except ValueError`` keeps working; code that needs to tell them apart (``geokeras.cli``) catches
+these types and never matches message text.
+
+Example:
+    >>> from geokeras.errors import TraceError
+    >>> err = TraceError("XX.STA..HHZ", "it has zero samples")
+    >>> err.trace_id, str(err)
+    ('XX.STA..HHZ', 'Invalid trace XX.STA..HHZ: it has zero samples')
+    >>> isinstance(err, ValueError)
+    True
+"""
+
+__all__ = [
+    "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
+    "OutOfBandError", "FormatError",
+]
+
+
+class GeokerasError(Exception):
+    """Base class of the errors geokeras raises on purpose (a user-facing, one-line message)."""
+
+
+class ModelError(GeokerasError, ValueError):
+    """A model file or object cannot be used (missing, unsafe, unreadable)."""
+
+
+class NotADenoiserError(ModelError):
+    """A model that loads but is not a geokeras denoiser (no window length / sampling rate metadata)."""
+
+
+class InputError(GeokerasError, ValueError):
+    """An input file or record cannot be used (empty, corrupt, no trace)."""
+
+
+class UnknownFormatError(InputError):
+    """A file that no ObsPy waveform plugin recognizes (a README next to the data, ...)."""
+
+
+class TraceError(InputError):
+    """One trace cannot be processed (NaN samples, zero length, ...); the other traces can.
+
+    Args:
+        trace_id: the SEED id of the trace.
+        reason: why, one line.
+    """
+
+    def __init__(self, trace_id, reason):
+        self.trace_id, self.reason = trace_id, reason
+        super().__init__(f"Invalid trace {trace_id}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.trace_id, self.reason)
+
+
+class OutOfBandError(TraceError):
+    """A trace whose sampling rate is outside the range the model is valid for."""
+
+
+class FormatError(GeokerasError, ValueError):
+    """A stream cannot be written in the requested format without changing its ids."""
