@@ -7,6 +7,7 @@ import pytest
 
 from geokeras.data import io
 from geokeras.data.process import apply_to_stream
+from geokeras.errors import FormatError, InputError, UnknownFormatError
 
 
 @pytest.fixture
@@ -118,7 +119,9 @@ def test_round_trip_headers_processing_gaps(tmp_path, st, fmt):
     written = io.write(processed, out, format=fmt)
     if fmt == "SAC":
         assert len(written) == 6  # one file per trace and per gap-free segment
-        back = io.read(str(tmp_path / "out_*.sac"), merge=True)
+        assert sorted(os.path.basename(w) for w in written) == sorted(
+            f"out.{tr.id}.{k}.sac" for tr in original for k in (0, 1))  # named by io.output_paths
+        back = io.read(str(tmp_path / "out.*.sac"), merge=True)
     else:
         assert written == str(out) and os.path.isfile(str(out) + io.SIDECAR_SUFFIX)
         back = io.read(out, merge=True)
@@ -143,3 +146,54 @@ def test_write_warns_for_traces_with_nothing_to_write(tmp_path):
     text = " ".join(str(w.message) for w in record)
     assert ".GAP.." in text and ".NIL.." in text
     assert [tr.stats.station for tr in io.read(path)] == ["OK"]
+
+
+def test_existing_paths_are_literal_never_patterns(tmp_path, st):
+    st[0].write(str(tmp_path / "ev1.mseed"), format="MSEED")
+    st[1].write(str(tmp_path / "ev[1].mseed"), format="MSEED")
+    assert io.read(str(tmp_path / "ev[1].mseed"))[0].id == st[1].id  # that file, not ev1.mseed
+    assert io.read(str(tmp_path / "ev1.mseed"))[0].id == st[0].id
+    assert [f.relative for f in io.find_files(str(tmp_path / "ev?.mseed"))] == ["ev1.mseed"]  # a pattern
+    with pytest.raises(FileNotFoundError, match="No such file"):
+        io.read(str(tmp_path / "ev2.mseed"))
+
+
+def test_find_files_relative_paths_mirror_the_input_tree(tmp_path, st):
+    for ev in ("ev1", "ev2"):
+        (tmp_path / "data" / ev).mkdir(parents=True)
+        st[0].write(str(tmp_path / "data" / ev / "STA.BHZ.sac"), format="SAC")
+    (tmp_path / "data" / ".cache").mkdir()
+    (tmp_path / "data" / ".cache" / "x.sac").write_text("hidden")
+    rel = [f.relative for f in io.find_files(tmp_path / "data")]
+    assert rel == [os.path.join("ev1", "STA.BHZ.sac"), os.path.join("ev2", "STA.BHZ.sac")]
+    assert [f.relative for f in io.find_files(str(tmp_path / "data" / "*" / "*.sac"))] == rel
+    named = io.find_files([tmp_path / "data" / "ev1" / "STA.BHZ.sac", tmp_path / "data" / "ev2" / "STA.BHZ.sac"])
+    assert [f.relative for f in named] == rel and all(f.explicit for f in named)
+    assert len(io.find_files([tmp_path / "data", str(tmp_path / "data" / "ev1" / "*")])) == 2  # each file once
+
+
+def test_headers_mseed_cannot_hold_are_kept_and_ids_it_would_change_refused(tmp_path):
+    tr = obspy.Trace(np.arange(500, dtype=np.float32), header=dict(
+        network="XX", station="STA", channel="HHZ", sampling_rate=100.0, calib=0.0949))
+    path = io.write(tr, tmp_path / "c.mseed")
+    back = io.read(path)[0]
+    assert back.stats.calib == 0.0949  # MiniSEED alone gives 1.0
+    assert obspy.read(path)[0].stats.calib == 1.0
+    assert "restored calib=0.0949" in back.stats.processing[-1]
+    long_id = tr.copy()
+    long_id.stats.network = "ABCD"
+    with pytest.raises(FormatError, match=r"MSEED cannot hold the trace id 'ABCD.STA..HHZ'.*'AB.STA..HHZ'.*SAC"):
+        io.write(long_id, tmp_path / "d.mseed")
+    assert sorted(os.listdir(tmp_path)) == ["c.mseed", "c.mseed" + io.SIDECAR_SUFFIX]  # nothing half-written
+    sac = io.write(long_id, tmp_path / "d.sac", format="SAC")
+    back = io.read(sac)[0]
+    assert (back.id, back.stats.calib) == ("ABCD.STA..HHZ", pytest.approx(0.0949))
+
+
+def test_typed_read_errors(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a waveform")
+    (tmp_path / "empty.mseed").write_bytes(b"")
+    with pytest.raises(UnknownFormatError, match="unknown format"):
+        io.read(tmp_path / "notes.txt")
+    with pytest.raises(InputError, match="is empty"):
+        io.read(tmp_path / "empty.mseed")

@@ -2,6 +2,10 @@
 
 * `read` takes a path, a glob, a directory, an ``obspy.Stream`` or ``obspy.Trace``;
   `read_sds` reads a time span from an SDS archive (``obspy.clients.filesystem.sds``).
+* `find_files` is the one file finder (used by `read` and by ``geokeras denoise``): a path that exists
+  is taken literally (``ev[1].mseed`` is that file, never a pattern), a directory gives every regular,
+  non-hidden file below it, anything else with ``*?[`` is a glob pattern; each file comes with its path
+  relative to its input (for output trees that mirror input trees).
 * `write` writes through a temporary file in the destination folder and ``os.replace``: a reader
   never sees a half-written file and an interrupted write leaves the old file intact.
 
@@ -11,15 +15,16 @@ Bad input (all ``ValueError`` unless stated):
 Input                      Result
 =========================  ==================================================================
 missing path / no match    ``FileNotFoundError``
-empty file                 ValueError "... is empty"
-unknown format             ValueError naming the file (ObsPy's format detection failed)
+empty file                 `~geokeras.errors.InputError` "... is empty"
+unknown format             `~geokeras.errors.UnknownFormatError` naming the file (ObsPy's format
+                           detection failed)
 corrupt MiniSEED           ValueError with ObsPy/libmseed's message (e.g. truncated record);
                            damage that libmseed cannot detect (a float payload) is not caught
                            here: `geokeras.data.process.apply_to_stream` rejects NaN/inf later
-file with no trace         ValueError
-directory                  every regular file inside (recursive, sorted, hidden files skipped);
-                           files that are not waveforms are skipped with one UserWarning that
-                           lists them; ValueError if none is a waveform
+file with no trace         InputError
+directory or glob          every regular file found (recursive, sorted, hidden files skipped);
+                           files that are not readable waveforms are skipped with one
+                           UserWarning that lists them; InputError if none is a waveform
 =========================  ==================================================================
 
 Writing: masked gaps cannot be stored in MiniSEED or SAC, so masked traces are split at their
@@ -29,6 +34,19 @@ skips a zero-length trace). Sample types are kept (float32, float64, int32; an i
 int32, other types as float64). File formats cannot store ``stats.processing``: when any trace has a
 processing history, `write` stores it in a JSON sidecar ``<path>.processing.json`` (atomic too)
 and `read` restores it onto the traces with the same id and overlapping times.
+
+Headers a format cannot hold. `write` reads the headers of the file it wrote (before moving it into
+place) and compares them with the stream's:
+
+- a changed id (MiniSEED holds at most 2 network, 5 station, 2 location and 3 channel characters: a
+  network ``ABCD`` would become ``AB``) refuses the write with `~geokeras.errors.FormatError` and a hint
+  (SAC holds 8 characters per code);
+- a changed ``calib`` (MiniSEED has none: 0.0949 would read back as 1.0), ``sampling_rate`` or
+  ``starttime`` is kept in the sidecar; `read` restores it and adds a note to ``stats.processing``.
+
+Single-trace formats (SAC): a stream of several traces (or a trace with gaps) is written as one file
+per trace, named by `output_paths`: ``<stem>.<id><ext>``, ``<stem>.<id>.<k><ext>`` for the k-th
+segment of an id with gaps.
 
 Example:
     >>> import os, tempfile, obspy
@@ -42,18 +60,19 @@ Example:
     >>> back[0].id, back[0].stats.npts, back[0].stats.processing
     ('BW.RJOB..EHZ', 3000, ['demo step'])
 """
+import collections
 import glob
 import json
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import obspy
 
+from geokeras.errors import FormatError, InputError, UnknownFormatError
 from geokeras.utils import atomic_path
 
-__all__ = ["read", "read_sds", "write", "SIDECAR_SUFFIX"]
+__all__ = ["read", "read_sds", "write", "find_files", "output_paths", "FoundFile", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
 _SINGLE_TRACE_FORMATS = {"SAC", "SACXY"}
@@ -61,32 +80,120 @@ _ENCODING_DTYPES = {"FLOAT32": "float32", "FLOAT64": "float64", "INT32": "int32"
                     "STEIM2": "int32", "INT16": "int16"}
 
 
+FoundFile = collections.namedtuple("FoundFile", "path relative explicit")
+FoundFile.__doc__ = """A file found by `find_files`: its ``path``, its path ``relative`` to the input that named it
+(a folder, the fixed part of a glob, or the common folder of the files named directly) and whether it was
+named ``explicit``-ly (a file named directly must be readable; files found in folders or by globs that
+are not waveforms may be skipped)."""
+
+
+def _visible(relative):
+    return not any(part.startswith(".") for part in relative.split(os.sep)) and not relative.endswith(SIDECAR_SUFFIX)
+
+
+def _static_root(pattern):
+    """The folder part of a glob pattern before its first magic component (``a/b/*/x*`` -> ``a/b``)."""
+    parts, fixed = pattern.split(os.sep), []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return os.sep.join(fixed) or ("/" if pattern.startswith(os.sep) else ".")
+
+
+def find_files(sources):
+    """Expand paths, folders and glob patterns into a list of `FoundFile`, literally first.
+
+    Args:
+        sources: a path, folder or glob pattern, or a list of them (``str`` or ``os.PathLike``).
+
+    Returns:
+        list of `FoundFile`, in argument order (folder contents and glob matches sorted), each real file
+        once; hidden files and folders and ``.processing.json`` sidecars are left out of folders and globs.
+
+    Raises:
+        FileNotFoundError: an argument names nothing (no such path, no file matches the pattern).
+        InputError: a folder holds no file, or a path is not a regular file (a device, a pipe).
+
+    Example:
+        >>> import os, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> for name in ("ev[1].mseed", "ev1.mseed"):
+        ...     open(os.path.join(d, name), "w").close()
+        >>> [f.relative for f in find_files(os.path.join(d, "ev[1].mseed"))]  # the file, not a pattern
+        ['ev[1].mseed']
+        >>> [f.relative for f in find_files(d)]
+        ['ev1.mseed', 'ev[1].mseed']
+    """
+    items = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    found, explicit = [], []
+    for item in items:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            files = []
+            for root, dirs, names in os.walk(item):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    path = os.path.join(root, name)
+                    rel = os.path.relpath(path, item)
+                    if _visible(rel) and os.path.isfile(path):
+                        files.append(FoundFile(path, rel, False))
+            if not files:
+                raise InputError(f"Input folder {item!r} has no files.")
+            found += files
+        elif os.path.exists(item):
+            if not os.path.isfile(item):
+                raise InputError(f"Input {item!r} is not a regular file.")
+            found.append(None)  # placeholder: relative path set below, from all the explicit files
+            explicit.append((len(found) - 1, item))
+        elif glob.has_magic(item):
+            root = _static_root(item)
+            files = [FoundFile(p, os.path.relpath(p, root), False) for p in sorted(glob.glob(item, recursive=True))
+                     if os.path.isfile(p) and _visible(os.path.relpath(p, root))]
+            if not files:
+                raise FileNotFoundError(f"No files match {item!r}.")
+            found += files
+        else:
+            raise FileNotFoundError(f"No such file or directory: {item!r}.")
+    if explicit:
+        common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for _, p in explicit])
+        for i, path in explicit:
+            found[i] = FoundFile(path, os.path.relpath(os.path.abspath(path), common), True)
+    unique, seen = [], set()
+    for f in found:
+        key = os.path.realpath(f.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
 def _read_file(path, format, **kwargs):
     path = str(path)
     if os.path.getsize(path) == 0:
-        raise ValueError(f"Cannot read {path!r}: the file is empty.")
+        raise InputError(f"Cannot read {path!r}: the file is empty.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            st = obspy.read(path, format=format, **kwargs)
+        try:  # escaped: obspy.read expands glob patterns, and an existing path is taken literally
+            st = obspy.read(glob.escape(path), format=format, **kwargs)
         except TypeError as exc:
             if "Unknown format" in str(exc):
-                raise ValueError(f"Cannot read {path!r}: unknown format (ObsPy could not detect a waveform "
-                                 "format; pass `format=` if you know it).") from None
-            raise ValueError(f"Cannot read {path!r}: {exc}") from exc
+                raise UnknownFormatError(f"Cannot read {path!r}: unknown format (ObsPy could not detect a waveform "
+                                         "format; pass `format=` if you know it).") from None
+            raise InputError(f"Cannot read {path!r}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - ObsPy and its plugins raise many types
             detail = "; ".join(str(w.message) for w in caught)
-            raise ValueError(f"Cannot read {path!r} (corrupt or not {format or 'a waveform'}): {exc}"
+            raise InputError(f"Cannot read {path!r} (corrupt or not {format or 'a waveform'}): {exc}"
                              + (f" [{detail}]" if detail else "")) from exc
     for w in caught:  # re-emit ObsPy's warnings (e.g. skipped records): never silent
         warnings.warn(f"{path}: {w.message}", UserWarning, stacklevel=3)
     if len(st) == 0:
-        raise ValueError(f"Cannot read {path!r}: it holds no trace.")
-    _restore_processing(st, path)
+        raise InputError(f"Cannot read {path!r}: it holds no trace.")
+    _restore_sidecar(st, path)
     return st
 
 
-def _restore_processing(st, path):
+def _restore_sidecar(st, path):
     sidecar = str(path) + SIDECAR_SUFFIX
     if not os.path.isfile(sidecar):
         return
@@ -96,7 +203,15 @@ def _restore_processing(st, path):
         for e in entries:
             if (e["id"] == tr.id and obspy.UTCDateTime(e["starttime"]) <= tr.stats.endtime
                     and obspy.UTCDateTime(e["endtime"]) >= tr.stats.starttime):
-                tr.stats.processing = list(e["processing"])
+                tr.stats.processing = list(e.get("processing", []))
+                restored = e.get("stats") or {}
+                for key, value in restored.items():
+                    tr.stats[key] = obspy.UTCDateTime(value) if key == "starttime" else value
+                if restored:
+                    held = ", ".join(f"{k}={v}" for k, v in restored.items())
+                    tr.stats.processing.append(
+                        f"geokeras: io.read restored {held} from {os.path.basename(sidecar)} (the file format "
+                        "cannot hold it)")
                 break
 
 
@@ -104,19 +219,21 @@ def read(source, format=None, merge=False, **kwargs):
     """Read waveforms into an ``obspy.Stream``.
 
     Args:
-        source: ``obspy.Stream`` or ``obspy.Trace`` (copied), a file path, a glob pattern
-            (``"data/*.mseed"``, ``**`` allowed) or a directory (all files inside, recursively).
+        source: ``obspy.Stream`` or ``obspy.Trace`` (copied), a file path (taken literally when it
+            exists), a glob pattern (``"data/*.mseed"``, ``**`` allowed) or a directory (all files inside,
+            recursively): see `find_files`.
         format: ObsPy format name (``"MSEED"``, ``"SAC"``, ...); None lets ObsPy detect it.
         merge: merge traces of the same id (``merge(method=1, fill_value=None)``): gaps become
             masked samples. Default False returns the traces as stored.
         **kwargs: passed to ``obspy.read``.
 
     Returns:
-        ``obspy.Stream`` with at least one trace.
+        ``obspy.Stream`` with at least one trace; headers kept in a sidecar by `write` are restored.
 
     Raises:
         FileNotFoundError: nothing at ``source``.
-        ValueError: empty file, unknown format, corrupt file, no trace (see the module docstring).
+        InputError: empty file, corrupt file, no trace (see the module docstring);
+            UnknownFormatError: a file named directly is not a waveform.
     """
     if isinstance(source, obspy.Trace):
         st = obspy.Stream([source.copy()])
@@ -125,46 +242,24 @@ def read(source, format=None, merge=False, **kwargs):
         if len(st) == 0:
             raise ValueError("Invalid value for argument `source`. Received an empty Stream.")
     elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if os.path.isdir(path):
-            st = _read_dir(path, format, **kwargs)
-        elif os.path.isfile(path):
-            st = _read_file(path, format, **kwargs)
-        elif glob.has_magic(path):
-            files = sorted(f for f in glob.glob(path, recursive=True)
-                           if os.path.isfile(f) and not f.endswith(SIDECAR_SUFFIX))
-            if not files:
-                raise FileNotFoundError(f"No file matches {path!r}.")
-            st = obspy.Stream()
-            for f in files:
-                st += _read_file(f, format, **kwargs)
-        else:
-            raise FileNotFoundError(f"No such file or directory: {path!r}.")
+        st, skipped = obspy.Stream(), []
+        for f in find_files(source):
+            try:
+                st += _read_file(f.path, format, **kwargs)
+            except InputError as exc:
+                if f.explicit:
+                    raise
+                skipped.append(f"{f.relative} ({str(exc).split(': ', 1)[-1][:60]})")
+        if skipped:
+            warnings.warn(f"Skipped {len(skipped)} file(s) of {os.fspath(source)!r} that are not readable waveforms: "
+                          + ", ".join(skipped), UserWarning, stacklevel=2)
+        if len(st) == 0:
+            raise InputError(f"Cannot read {os.fspath(source)!r}: it holds no readable waveform file.")
     else:
         raise ValueError("Invalid value for argument `source`. Expected a path, glob, directory, obspy.Stream or "
                          f"obspy.Trace. Received {type(source).__name__}.")
     if merge:
         st.merge(method=1, fill_value=None)
-    return st
-
-
-def _read_dir(path, format, **kwargs):
-    files = sorted(
-        p for p in Path(path).rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        and not p.name.endswith(SIDECAR_SUFFIX)
-    )
-    st, skipped = obspy.Stream(), []
-    for f in files:
-        try:
-            st += _read_file(f, format, **kwargs)
-        except ValueError as exc:
-            skipped.append(f"{f.name} ({str(exc).split(': ', 1)[-1][:60]})")
-    if skipped:
-        warnings.warn(f"Skipped {len(skipped)} file(s) of {path!r} that are not readable waveforms: "
-                      + ", ".join(skipped), UserWarning, stacklevel=3)
-    if len(st) == 0:
-        raise ValueError(f"Cannot read directory {path!r}: it holds no readable waveform file.")
     return st
 
 
@@ -204,11 +299,17 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
 def _prepare_for_write(stream):
     st = read(stream)  # a copy
     for tr in st:
-        if tr.data.size and np.ma.getmaskarray(tr.data).all():
+        if not tr.data.size:
+            warnings.warn(f"Trace {tr.id} ({tr.stats.starttime}) has no sample: it is not written.",
+                          UserWarning, stacklevel=3)
+        elif np.ma.getmaskarray(tr.data).all():
             warnings.warn(f"Trace {tr.id} ({tr.stats.starttime}) has no unmasked sample: it is not written "
                           "(a file cannot store a trace that is all gap).", UserWarning, stacklevel=3)
     if any(np.ma.isMaskedArray(tr.data) for tr in st):
         st = st.split()
+    st = obspy.Stream([tr for tr in st if tr.data.size])
+    if not len(st):
+        raise InputError("Nothing to write: every trace is empty or all gap.")
     for tr in st:
         if tr.data.dtype == np.int64 and tr.data.size and np.abs(tr.data).max() < 2 ** 31:
             tr.data = tr.data.astype(np.int32)
@@ -220,10 +321,72 @@ def _prepare_for_write(stream):
     return st
 
 
-def _write_sidecar(st, path):
-    entries = [dict(id=tr.id, starttime=str(tr.stats.starttime), endtime=str(tr.stats.endtime),
-                    processing=list(tr.stats.processing))
-               for tr in st if tr.stats.get("processing")]
+def output_paths(stream, path, format="MSEED"):
+    """The files `write` will write for ``stream`` at ``path`` (after splitting at gaps).
+
+    One file ``path`` for a multi-trace format (MiniSEED) or a single trace; for a single-trace format
+    (SAC) with several traces: ``<stem>.<id><ext>`` per trace, ``<stem>.<id>.<k><ext>`` (k from 0) when
+    an id has several segments.
+
+    Example:
+        >>> import obspy
+        >>> output_paths(obspy.read(), "out/ev.sac", format="SAC")
+        ['out/ev.BW.RJOB..EHZ.sac', 'out/ev.BW.RJOB..EHN.sac', 'out/ev.BW.RJOB..EHE.sac']
+    """
+    path = os.fspath(path)
+    st = stream.copy().split() if any(np.ma.isMaskedArray(tr.data) for tr in stream) else stream
+    st = [tr for tr in st if tr.stats.npts]
+    if (format or "MSEED").upper() not in _SINGLE_TRACE_FORMATS or len(st) <= 1:
+        return [path]
+    stem, ext = os.path.splitext(path)
+    ids = [tr.id for tr in st]
+    count, names = {}, []
+    for tid in ids:
+        k = count.get(tid, 0)
+        count[tid] = k + 1
+        names.append(f"{stem}.{tid}" + (f".{k}" if ids.count(tid) > 1 else "") + ext)
+    return names
+
+
+_ID_KEYS = ("network", "station", "location", "channel")
+
+
+def _held_back(st, tmp, fmt):
+    """Compare the headers of the written file with the stream's; return ``{index: {key: value}}`` to keep.
+
+    Raises:
+        FormatError: the format changed a trace id.
+    """
+    back = obspy.read(tmp, format=fmt, headonly=True)
+    if len(back) != len(st):  # a format that merges or drops traces: nothing to compare one to one
+        return {}
+    kept = {}
+    for i, (a, b) in enumerate(zip(st, back)):
+        if any(a.stats[k] != b.stats[k] for k in _ID_KEYS):
+            raise FormatError(
+                f"{fmt} cannot hold the trace id {a.id!r}: it would be written as {b.id!r}. Write another "
+                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+        diff = {}
+        if a.stats.calib != b.stats.calib:
+            diff["calib"] = float(a.stats.calib)
+        if abs(a.stats.sampling_rate - b.stats.sampling_rate) > 1e-9 * a.stats.sampling_rate:
+            diff["sampling_rate"] = float(a.stats.sampling_rate)
+        if abs(a.stats.starttime - b.stats.starttime) > 1e-6:
+            diff["starttime"] = str(a.stats.starttime)
+        if diff:
+            kept[i] = diff
+    return kept
+
+
+def _write_sidecar(st, path, held):
+    entries = []
+    for i, tr in enumerate(st):
+        if tr.stats.get("processing") or i in held:
+            entry = dict(id=tr.id, starttime=str(tr.stats.starttime), endtime=str(tr.stats.endtime),
+                         processing=list(tr.stats.get("processing", [])))
+            if i in held:
+                entry["stats"] = held[i]
+            entries.append(entry)
     sidecar = str(path) + SIDECAR_SUFFIX
     if entries:
         with atomic_path(sidecar) as tmp, open(tmp, "w") as f:
@@ -241,23 +404,45 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
         stream: ``obspy.Stream`` or ``obspy.Trace`` (not modified).
         path: destination file.
         format: ObsPy format name (default MiniSEED).
-        processing_sidecar: store ``stats.processing`` in ``<path>.processing.json`` (see the module
-            docstring).
+        processing_sidecar: store ``stats.processing`` and the headers the format cannot hold in
+            ``<path>.processing.json`` (see the module docstring).
         **kwargs: passed to ``Stream.write`` (e.g. ``encoding``, ``reclen``).
 
     Returns:
         ``path`` as a string; for a single-trace format (SAC) with several traces (or gaps): the list
-        of written paths ``<stem>_<i><suffix>`` (i from 0), one per trace.
+        of written paths (`output_paths`).
+
+    Raises:
+        FormatError: the format would change a trace id (nothing is written).
     """
     path = os.fspath(path)
     st = _prepare_for_write(stream)
     fmt = (format or "MSEED").upper()
-    if fmt in _SINGLE_TRACE_FORMATS and len(st) > 1:
-        stem, suffix = os.path.splitext(path)
-        return [write(tr, f"{stem}_{i}{suffix}", format=fmt, processing_sidecar=processing_sidecar, **kwargs)
-                for i, tr in enumerate(st)]
+    targets = output_paths(st, path, fmt)
+    if len(targets) > 1:
+        for tr in st:  # refuse before writing any of the files
+            _check_id_fits(tr, fmt)
+        return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, **kwargs)
+                for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
         st.write(tmp, format=fmt, **kwargs)
+        held = _held_back(st, tmp, fmt)
     if processing_sidecar:
-        _write_sidecar(st, path)
+        _write_sidecar(st, path, held)
     return path
+
+
+def _check_id_fits(tr, fmt):
+    """Refuse (FormatError) an id that ``fmt`` would change, checked on a tiny in-memory copy."""
+    import io as _bytes_io
+
+    probe = obspy.Stream([tr.copy()])
+    probe[0].data = probe[0].data[:1]
+    buf = _bytes_io.BytesIO()
+    probe.write(buf, format=fmt)
+    buf.seek(0)
+    back = obspy.read(buf, format=fmt, headonly=True)[0]
+    if back.id != tr.id:
+        raise FormatError(
+            f"{fmt} cannot hold the trace id {tr.id!r}: it would be written as {back.id!r}. Write another "
+            "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
