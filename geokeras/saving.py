@@ -5,6 +5,8 @@ import zipfile
 
 import keras
 
+from geokeras.errors import ModelError
+
 __all__ = ["load_model", "inspect_config"]
 
 _KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
@@ -44,7 +46,8 @@ def _is_known(obj, custom_objects):
 
 
 def inspect_config(config, custom_objects=None):
-    """Raise ``ValueError`` if a model config holds a Lambda layer, a lambda or an unknown class.
+    """Raise `~geokeras.errors.ModelError` (a ``ValueError``) if a model config holds a Lambda layer, a lambda
+    or an unknown class.
 
     Args:
         config: The model config (the parsed ``config.json`` of a ``.keras`` file).
@@ -55,21 +58,21 @@ def inspect_config(config, custom_objects=None):
     >>> inspect_config({"class_name": "Lambda", "config": {"name": "f"}, "module": "keras.layers"})
     Traceback (most recent call last):
     ...
-    ValueError: Refusing to load: the model contains a Lambda layer ('f'), which can run arbitrary code. Rebuild it with registered layers instead of Lambda.
+    geokeras.errors.ModelError: Refusing to load: the model contains a Lambda layer ('f'), which can run arbitrary code. Rebuild it with registered layers instead of Lambda.
     """
     custom_objects = custom_objects or {}
     for path, obj in _walk(config):
         name = obj.get("class_name")
         if name in ("Lambda", "__lambda__"):
             layer = obj["config"].get("name", path) if isinstance(obj.get("config"), dict) else path
-            raise ValueError(
+            raise ModelError(
                 f"Refusing to load: the model contains a Lambda layer ({layer!r}), which can run "
                 "arbitrary code. Rebuild it with registered layers instead of Lambda."
             )
     for path, obj in _walk(config):
         if not _is_known(obj, custom_objects):
             registered = obj.get("registered_name") or obj.get("class_name")
-            raise ValueError(
+            raise ModelError(
                 f"Refusing to load: the model uses the unknown class {registered!r} "
                 f"(module {obj.get('module')!r}, at {path}). Only Keras built-ins and registered "
                 "classes can be loaded; import the package that registers it or pass it in "
@@ -82,8 +85,9 @@ def load_model(path, custom_objects=None, compile=True):
 
     Every geokeras layer, regularizer and model is registered before loading. The file's
     ``config.json`` is inspected first: a ``Lambda`` layer (or any serialized lambda) or a
-    class that is neither a Keras built-in nor registered raises a one-line ``ValueError``
-    before anything is deserialized. Legacy HDF5 files (``.h5``), whose safe mode does not
+    class that is neither a Keras built-in nor registered raises a one-line
+    `~geokeras.errors.ModelError` (a ``ValueError``) before anything is deserialized. Legacy HDF5 files
+    (``.h5``), whose safe mode does not
     apply, are refused.
 
     Args:
@@ -105,7 +109,7 @@ def load_model(path, custom_objects=None, compile=True):
     """
     path = os.fspath(path)
     if not os.path.isfile(path) or not zipfile.is_zipfile(path):
-        raise ValueError(
+        raise ModelError(
             "Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
             f"written by `model.save`). Received path={path!r}."
         )
@@ -113,17 +117,17 @@ def load_model(path, custom_objects=None, compile=True):
         try:
             config = json.loads(archive.read("config.json"))
         except (KeyError, ValueError) as err:
-            raise ValueError(
+            raise ModelError(
                 "Invalid value for argument `path`. Expected a `.keras` file with a readable "
                 f"config.json. Received path={path!r} ({err})."
             ) from None
     _register_geokeras()
     try:
         inspect_config(config, custom_objects)
-    except ValueError as err:
-        raise ValueError(f"{err} File: {path!r}.") from None
+    except ModelError as err:
+        raise ModelError(f"{err} File: {path!r}.") from None
     try:
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=True)
     except TypeError as err:  # a class the inspection could not foresee
         first = str(err).split(". ")[0]
-        raise ValueError(f"Refusing to load {path!r}: {first}.") from None
+        raise ModelError(f"Refusing to load {path!r}: {first}.") from None

@@ -11,7 +11,13 @@ Example:
 """
 import contextlib
 import os
+import re
 import tempfile
+
+__all__ = ["atomic_path", "clean_stale_temporaries"]
+
+# ".<file name>.<pid>.<8 random characters>.tmp<extension>": the temporary files of `atomic_path`
+_TEMPORARY = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp(\.[^.]*)?$")
 
 
 def _umask():
@@ -24,8 +30,9 @@ def _umask():
 def atomic_path(path):
     """Yield a temporary path next to ``path``; move it onto ``path`` only if the block succeeds.
 
-    The temporary file lives in the destination folder (so ``os.replace`` is atomic), keeps the
-    destination's extension (Keras and Matplotlib look at it), and gets the permissions a plain
+    The temporary file ``.<name>.<pid>.<random>.tmp<ext>`` lives in the destination folder (so
+    ``os.replace`` is atomic; a process killed meanwhile leaves it behind, for
+    `clean_stale_temporaries`), keeps the destination's extension (Keras and Matplotlib look at it), and gets the permissions a plain
     ``open(path, "w")`` would give. On any error the temporary file is removed and ``path`` is left
     as it was: an output file is never half-written.
 
@@ -39,7 +46,7 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     ext = os.path.splitext(base)[1]
-    fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp" + ext, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}.", suffix=".tmp" + ext, dir=folder)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
@@ -48,3 +55,47 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder):
+    """Remove the temporary files `atomic_path` left in ``folder`` when its process was killed.
+
+    Only files named like `atomic_path`'s temporaries whose process no longer exists are removed (a
+    running writer's file is kept); the folder is not searched recursively.
+
+    Args:
+        folder: a folder (nothing happens when it does not exist).
+
+    Returns:
+        list of the removed paths.
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> open(os.path.join(d, ".out.mseed.999999999.abcd_123.tmp.mseed"), "w").close()  # no such pid
+        >>> [os.path.basename(p) for p in clean_stale_temporaries(d)], os.listdir(d)
+        (['.out.mseed.999999999.abcd_123.tmp.mseed'], [])
+    """
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        match = _TEMPORARY.match(name)
+        path = os.path.join(folder, name)
+        if match and not _alive(int(match["pid"])) and os.path.isfile(path):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:  # removed meanwhile by another cleaner
+                pass
+    return removed
