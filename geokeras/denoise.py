@@ -33,7 +33,7 @@ Example:
     >>> from geokeras.models.denoiser import build_denoiser
     >>> den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4, 8)))
     >>> den.window_length, den.sampling_rate, den.sampling_rate_range_hz
-    (256, 100.0, (20.0, 500.0))
+    (256, 100.0, (20.0, 250.0))
     >>> tr = obspy.Trace(np.random.default_rng(0).normal(size=1000).astype("float32"))
     >>> tr.stats.sampling_rate = 40.0
     >>> out = denoise(tr, model=den)
@@ -54,7 +54,7 @@ import geokeras
 from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
 from geokeras.errors import ModelError, NotADenoiserError
 
-__all__ = ["Denoiser", "denoise", "CLIP_FACTOR", "OUT_OF_BAND"]
+__all__ = ["Denoiser", "ProgressBar", "denoise", "CLIP_FACTOR", "OUT_OF_BAND"]
 
 CLIP_FACTOR = 1.1  # no output sample exceeds this times its segment's demeaned (and detrended) input peak
 OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
@@ -133,10 +133,8 @@ class Denoiser:
     Attributes:
         model, label, sha256: as given.
         sampling_rate: the model's rate in Hz; window_length: samples per window.
-        band_hz: ``(fmin, fmax)`` the model was trained to keep (``denoiser_info``; default
-            ``(0, sampling_rate / 2)``).
-        sampling_rate_range_hz: ``(low, high)`` native rates accepted (``denoiser_info``; default
-            ``(sampling_rate / 5, sampling_rate * 5)``).
+        band_hz: ``(fmin, fmax)`` the model was trained for; sampling_rate_range_hz: ``(low, high)``
+            native record rates accepted (both from ``geokeras.models.denoiser.denoiser_info``).
 
     Raises:
         NotADenoiserError: the model carries no denoiser metadata.
@@ -160,10 +158,8 @@ class Denoiser:
         self.sha256 = sha256 or _sha256_weights(model)
         self.sampling_rate = float(info["sampling_rate"])
         self.window_length = int(info["window_length"])
-        band = info.get("band_hz") or (0.0, self.sampling_rate / 2)
-        rates = info.get("sampling_rate_range_hz") or (self.sampling_rate / 5, self.sampling_rate * 5)
-        self.band_hz = tuple(float(f) for f in band)
-        self.sampling_rate_range_hz = tuple(float(r) for r in rates)
+        self.band_hz = tuple(float(f) for f in info["band_hz"])
+        self.sampling_rate_range_hz = tuple(float(r) for r in info["sampling_rate_range_hz"])
 
     def __repr__(self):
         return (f"Denoiser({self.label!r}, sha256={self.sha256[:16]}, sampling_rate={self.sampling_rate:g}, "
@@ -288,23 +284,35 @@ def _check_data(data, sampling_rate):
     )
 
 
-def _tqdm_progress():
-    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr, and a function closing it."""
-    from tqdm.auto import tqdm
+class ProgressBar:
+    """A ``progress(done, total)`` callback for `denoise` that draws a tqdm bar on stderr.
 
-    bar = None
+    The bar is created at the first call (when the total is known) and closed by `close` (or on leaving
+    a ``with`` block).
 
-    def update(done, total):
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, desc="denoise", unit="window")
-        bar.update(done - bar.n)
+    Args:
+        desc: the bar's label (e.g. the file being denoised).
+    """
 
-    def close():
-        if bar is not None:
-            bar.close()
+    def __init__(self, desc="denoise"):
+        self.desc, self.bar = desc, None
 
-    return update, close
+    def __call__(self, done, total):
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="window")
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False,
@@ -365,7 +373,8 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
 
     close = None
     if progress is True:
-        progress, close = _tqdm_progress()
+        progress = ProgressBar()
+        close = progress.close
     try:
         result, noise, report = apply_to_stream(
             stream, den.predictor(batch_size), den.window_length,

@@ -15,7 +15,7 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "FormatError",
+    "OutOfBandError", "FormatError", "NothingToProcessError",
 ]
 
 
@@ -37,6 +37,17 @@ class InputError(GeokerasError, ValueError):
 
 class UnknownFormatError(InputError):
     """A file that no ObsPy waveform plugin recognizes (a README next to the data, ...)."""
+
+
+class NothingToProcessError(InputError):
+    """Every trace of an input was refused; ``errors`` holds the `TraceError` of each."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__(f"No trace could be processed: {'; '.join(str(e) for e in self.errors)}")
+
+    def __reduce__(self):
+        return type(self), (self.errors,)
 
 
 class TraceError(InputError):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from geokeras import denoise as dn
 from geokeras.data.process import detrend
-from geokeras.errors import ModelError, NotADenoiserError, OutOfBandError, TraceError
+from geokeras.errors import ModelError, NotADenoiserError, NothingToProcessError, OutOfBandError, TraceError
 from geokeras.layers.normalization import WindowStandardization
 from geokeras.models.denoiser import build_denoiser
 
@@ -311,7 +311,7 @@ def test_bad_trace_is_named_and_skipped_the_others_denoised(tiny):
         dn.denoise(obspy.Stream([bad, good]), model=tiny)
     out, report = dn.denoise(obspy.Stream([bad, good]), model=tiny, on_error="skip", return_report=True)
     assert [tr.id for tr in out] == [good.id] and [e.trace_id for e in report.skipped] == [bad.id]
-    with pytest.raises(ValueError, match="No trace could be processed"):
+    with pytest.raises(NothingToProcessError, match="No trace could be processed: Invalid trace XX.STA.00.HHN"):
         dn.denoise(obspy.Stream([bad]), model=tiny, on_error="skip")
 
 

@@ -71,7 +71,7 @@ from scipy import signal as sps
 
 from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
 from geokeras.data.windows import Windowing, map_batches, stitch
-from geokeras.errors import OutOfBandError, TraceError
+from geokeras.errors import NothingToProcessError, OutOfBandError, TraceError
 
 __all__ = ["apply_to_stream", "Report", "detrend", "resample_ratio", "segments"]
 
@@ -300,7 +300,8 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
 
     Raises:
         TraceError: a bad trace (``on_error="raise"``).
-        ValueError: for bad arguments, an empty Stream, or no trace left to process.
+        NothingToProcessError: every trace was refused (``on_error="skip"``).
+        ValueError: for bad arguments or an empty Stream.
 
     Example:
         >>> import obspy
@@ -345,7 +346,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         except TraceError as err:
             refuse(err)
     if not merged:
-        raise ValueError(f"Invalid value for argument `stream`. No trace could be processed: {report.skipped[0]}")
+        raise NothingToProcessError(report.skipped)
     order = {(tr.id, float(tr.stats.sampling_rate)): i for i, tr in reversed(list(enumerate(st)))}
     merged.sort(key=lambda item: order[item[0].id, float(item[0].stats.sampling_rate)])  # input order
 
@@ -395,7 +396,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
             else:
                 jobs.append((x, rate, out[a:b]))
     if not kept:
-        raise ValueError(f"Invalid value for argument `stream`. No trace could be processed: {report.skipped[0]}")
+        raise NothingToProcessError(report.skipped)
 
     total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
     runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
