@@ -72,7 +72,7 @@ import obspy
 from geokeras.errors import FormatError, InputError, UnknownFormatError
 from geokeras.utils import atomic_path
 
-__all__ = ["read", "read_sds", "write", "find_files", "output_paths", "FoundFile", "SIDECAR_SUFFIX"]
+__all__ = ["read", "read_sds", "write", "check_ids", "find_files", "output_paths", "FoundFile", "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
 _SINGLE_TRACE_FORMATS = {"SAC", "SACXY"}
@@ -420,8 +420,7 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
     fmt = (format or "MSEED").upper()
     targets = output_paths(st, path, fmt)
     if len(targets) > 1:
-        for tr in st:  # refuse before writing any of the files
-            _check_id_fits(tr, fmt)
+        check_ids(st, fmt)  # refuse before writing any of the files
         return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, **kwargs)
                 for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
@@ -432,17 +431,31 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
     return path
 
 
-def _check_id_fits(tr, fmt):
-    """Refuse (FormatError) an id that ``fmt`` would change, checked on a tiny in-memory copy."""
-    import io as _bytes_io
+def check_ids(stream, format="MSEED"):
+    """Raise `~geokeras.errors.FormatError` if ``format`` cannot hold the id of a trace of ``stream``.
 
-    probe = obspy.Stream([tr.copy()])
-    probe[0].data = probe[0].data[:1]
-    buf = _bytes_io.BytesIO()
-    probe.write(buf, format=fmt)
-    buf.seek(0)
-    back = obspy.read(buf, format=fmt, headonly=True)[0]
-    if back.id != tr.id:
-        raise FormatError(
-            f"{fmt} cannot hold the trace id {tr.id!r}: it would be written as {back.id!r}. Write another "
-            "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+    Checked on a one-sample copy of each trace written to memory and read back, before any work.
+
+    Example:
+        >>> import obspy
+        >>> st = obspy.read()[:1]
+        >>> st[0].stats.network = "ABCD"
+        >>> check_ids(st, "SAC")
+        >>> check_ids(st, "MSEED")
+        Traceback (most recent call last):
+        ...
+        geokeras.errors.FormatError: MSEED cannot hold the trace id 'ABCD.RJOB..EHZ': it would be written as 'AB.RJOB..EHZ'. Write another format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).
+    """
+    import io as bytes_io
+
+    fmt = (format or "MSEED").upper()
+    for tid, tr in {tr.id: tr for tr in stream}.items():
+        probe = obspy.Trace(np.zeros(1, dtype=np.float32), header={k: tr.stats[k] for k in _ID_KEYS})
+        buf = bytes_io.BytesIO()
+        probe.write(buf, format=fmt)
+        buf.seek(0)
+        back = obspy.read(buf, format=fmt, headonly=True)[0]
+        if back.id != tid:
+            raise FormatError(
+                f"{fmt} cannot hold the trace id {tid!r}: it would be written as {back.id!r}. Write another "
+                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")

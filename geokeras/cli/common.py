@@ -1,0 +1,131 @@
+"""What every ``geokeras`` subcommand shares: the user-facing error, one-line messages, argument types
+checked with `geokeras._checks`, and quiet TensorFlow.
+
+Example:
+    >>> import argparse
+    >>> overlap = argument_type(check_number, "overlap", low=0.0, high=1.0, high_open=True)
+    >>> overlap("0.25")
+    0.25
+    >>> overlap("1.5")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: Invalid value for argument `overlap`. Expected a number in [0.0, 1.0). Received overlap=1.5.
+"""
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+
+from geokeras._checks import check_number, check_positive_int
+from geokeras.errors import GeokerasError
+
+__all__ = ["CommandError", "one_line", "argument_type", "positive_int", "finite_float", "quiet_tensorflow",
+           "check_output_folder", "check_number"]
+
+
+class CommandError(GeokerasError):
+    """A user-facing error of a command: printed as one line, exit status 1."""
+
+
+def one_line(exc, limit=600):
+    """The message of an exception on one line (prefixed by its type unless it is one of ours or a ValueError)."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    name = type(exc).__name__
+    if not text:
+        return name
+    if isinstance(exc, (GeokerasError, ValueError)):
+        return text
+    return f"{name}: {text}"
+
+
+def argument_type(check, name, **bounds):
+    """An ``argparse`` ``type=`` that converts a string and checks it with a `geokeras._checks` function.
+
+    The value is converted to ``int`` for `check_positive_int`, to ``float`` otherwise; a failing check
+    becomes an ``argparse.ArgumentTypeError`` with the check's message (a usage error: exit status 2).
+    """
+    convert = int if check is check_positive_int else float
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"Invalid value for argument `{name}`. Expected {'an integer' if convert is int else 'a number'}. "
+                f"Received {name}={text!r}.") from None
+        try:
+            return check(name, value, **bounds)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def positive_int(name):
+    """``argument_type`` for a strictly positive integer."""
+    return argument_type(check_positive_int, name)
+
+
+def finite_float(name):
+    """``argument_type`` for a finite number."""
+    return argument_type(check_number, name)
+
+
+@contextlib.contextmanager
+def _silenced_fd2():
+    """Send what native code writes to file descriptor 2 to a temporary file; replay it if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow with its native start-up lines (oneDNN, CUDA, absl) silenced, and keep it quiet.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (no C++ INFO/WARNING/ERROR lines such as ``failed call to cuInit``) and
+    the ``tensorflow`` and ``absl`` Python loggers to ERROR. Errors that stop the import are still shown.
+    """
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" not in sys.modules:
+        with _silenced_fd2():
+            import tensorflow  # noqa: F401
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        pass
+
+
+def check_output_folder(folder):
+    """Create ``folder`` if needed and check that a file can be written in it, before any work.
+
+    Raises:
+        CommandError: the folder cannot be created or written to (the message says why).
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CommandError(f"output {folder!r} exists and is not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CommandError(f"output folder {folder!r} is not writable: {exc.strerror or exc}") from None

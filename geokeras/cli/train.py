@@ -1,0 +1,141 @@
+"""``geokeras train``: train a denoiser and save the best model (`geokeras.train.train_denoiser`).
+
+The output is checked before any training: it must be a ``.keras`` file (usage error, exit 2), in a folder
+that can be written, and it must not exist unless ``--force`` (replace it) or ``--resume`` (continue from
+``OUTPUT.ckpt/``) is given. Keras' progress bar goes to stderr (``--quiet``: none); the result line to stdout.
+"""
+import argparse
+import ast
+import contextlib
+import os
+import sys
+
+from geokeras._checks import check_number
+from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
+
+FAMILIES = ("unet1d", "stftmask")  # geokeras.models.denoiser.DENOISER_FAMILIES (a test keeps them equal)
+
+
+def keras_path(text):
+    """``argparse`` type of ``-o``: a path ending in ``.keras``."""
+    if not text.endswith(".keras"):
+        raise argparse.ArgumentTypeError(
+            f"Invalid value for argument `output`. Expected a path ending in .keras. Received output={text!r}.")
+    return text
+
+
+def model_option(text):
+    """``argparse`` type of ``--model-option``: ``KEY=LITERAL`` -> ``(key, value)``."""
+    key, sep, value = text.partition("=")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        sep = ""
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"Invalid value for argument `model_option`. Expected KEY=LITERAL. Received model_option={text!r}.")
+    return key.strip(), parsed
+
+
+def fraction(name):
+    return argument_type(check_number, name, low=0.0, high=1.0)
+
+
+def positive(name):
+    return argument_type(check_number, name, low=0.0, low_open=True)
+
+
+def add_parser(sub, add):
+    """Add the ``train`` subcommand (every option of `geokeras.train.train_denoiser` the command exposes)."""
+    p = add("train", "train a denoiser on signal and noise records (geokeras.train.train_denoiser)",
+            "Train a denoiser and save the best model to OUTPUT (geokeras.train.train_denoiser).")
+    p.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
+    p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
+    p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--family", choices=FAMILIES, default="unet1d")
+    p.add_argument("--window-length", type=positive_int("window_length"), default=3000)
+    p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=100.0)
+    p.add_argument("--epochs", type=positive_int("epochs"), default=20)
+    p.add_argument("--steps-per-epoch", type=positive_int("steps_per_epoch"), default=100)
+    p.add_argument("--batch-size", type=positive_int("batch_size"), default=32)
+    p.add_argument("--validation", nargs="+", default=None,
+                   help="held-out NET.STA codes, or one fraction of stations (default: bundled hold-out / 0.2)")
+    p.add_argument("--no-validation", action="store_true")
+    p.add_argument("--validation-steps", type=positive_int("validation_steps"), default=20)
+    p.add_argument("--patience", type=positive_int("patience"), default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-rate", type=positive("learning_rate"), default=1e-3)
+    p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"))
+    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", low=0), default=1000)
+    p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=20.0)
+    p.add_argument("--tensorboard-dir", default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
+    p.add_argument("--threads", type=positive_int("threads"), default=None, help="TensorFlow intra-op threads")
+    p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
+    p.add_argument("--time-limit-s", type=positive("time_limit_s"), default=None,
+                   help="stop after this many seconds of training")
+    p.add_argument("--noise-augment", action="store_true",
+                   help="random polarity flips, time reversals and sums of two noise windows")
+    p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=0.0,
+                   help="fraction of pairs with signal and noise high-passed at 1 Hz")
+    p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
+    p.add_argument("--shift", type=argument_type(check_number, "shift", low=0), nargs=2, default=None,
+                   metavar=("LOW", "HIGH"), help="signal start in the window, samples (default 0 .. window_length // 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run, needs_tensorflow=True)
+    return p
+
+
+def _validation(args):
+    """``validation`` of `train_denoiser`: False, None, a fraction of stations or a list of NET.STA codes."""
+    if args.no_validation:
+        return False
+    if not args.validation:
+        return None
+    if len(args.validation) == 1:
+        try:
+            value = float(args.validation[0])
+        except ValueError:  # one NET.STA code
+            return list(args.validation)
+        return check_number("validation", value, low=0.0, high=1.0, low_open=True, high_open=True)
+    return list(args.validation)
+
+
+def train_kwargs(args):
+    """The keyword arguments of `geokeras.train.train_denoiser` for parsed ``train`` options."""
+    return dict(
+        signals=args.signals, noise=args.noise, output=args.output, family=args.family,
+        window_length=args.window_length, sampling_rate=args.sampling_rate, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, validation=_validation(args),
+        validation_steps=args.validation_steps, patience=args.patience, seed=args.seed,
+        learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=int(args.n_synthetic),
+        min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
+        threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
+        model_kwargs=dict(args.model_option) or None, noise_augment=args.noise_augment,
+        inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
+        shift=tuple(int(s) for s in args.shift) if args.shift else True,
+    )
+
+
+def run(args):
+    """Run ``geokeras train``; return the exit status."""
+    from geokeras import train as training
+
+    if os.path.exists(args.output) and not (args.force or args.resume):
+        raise CommandError(f"refusing to overwrite {args.output!r}: it exists (--force replaces it, "
+                           "--resume continues its training)")
+    check_output_folder(os.path.dirname(os.path.abspath(args.output)))
+    kwargs = train_kwargs(args)
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar: stderr, stdout keeps the result
+        _, history = training.train_denoiser(**kwargs)
+    if history:
+        key = "val_loss" if "val_loss" in history else "loss"
+        best = min(history[key])
+        print(f"best {key}: {best:.4f} (epoch {history[key].index(best) + 1} of {len(history[key])}); "
+              f"saved {args.output}")
+    else:
+        print(f"nothing to train (already at the last epoch); model in {args.output}")
+    return 0
