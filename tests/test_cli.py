@@ -10,6 +10,7 @@ import pytest
 
 from geokeras import cli
 from geokeras.data import io
+from geokeras.errors import InputError
 from geokeras.models.denoiser import build_denoiser
 
 START = obspy.UTCDateTime(2021, 3, 4, 5, 6, 7.25)
@@ -50,9 +51,10 @@ def no_partial_files(folder):
 
 
 # --------------------------------------------------------------------------------------------- basics
-def test_version_and_help_in_a_subprocess():
-    res = subprocess.run([sys.executable, "-m", "geokeras.cli", "--version"], capture_output=True, text=True)
-    assert res.returncode == 0 and res.stdout.strip() == "geokeras 0.1.0"
+def test_version_in_a_subprocess_both_module_entries():
+    for module in ("geokeras", "geokeras.cli"):
+        res = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.strip() == "geokeras 0.1.0", res.stderr
 
 
 def test_usage_error_exits_2(capsys):
@@ -99,14 +101,13 @@ def test_directories_and_globs_one_output_per_file(tmp_path, model_path, capsys)
     assert "skipped" in cap.err and "README.txt: not a waveform file" in cap.err
     rc, cap = run("denoise", tmp_path / "out", "-o", tmp_path / "again", "--model", model_path, capsys=capsys)
     assert rc == 0 and "processing.json" not in cap.err  # sidecars of earlier outputs are not inputs
-    assert cli.SIDECAR_SUFFIX == io.SIDECAR_SUFFIX
     rc, cap = run("denoise", folder / "README.txt", "-o", tmp_path / "o1", "--model", model_path, capsys=capsys)
     assert rc == 1 and "unknown format" in cap.err  # named explicitly: an error, not a skip
     outputs = sorted(n for n in os.listdir(tmp_path / "out") if not n.endswith(".processing.json"))
     assert outputs == ["a.mseed", "b.mseed"]  # a.mseed given twice (folder and glob): denoised once
     rc, cap = run("denoise", str(tmp_path / "nothing*.mseed"), "-o", tmp_path / "o2", capsys=capsys)
     assert rc == 1 and cap.err.strip().endswith("(--debug shows the traceback)")
-    assert "no files match" in cap.err and len(cap.err.strip().splitlines()) == 1
+    assert "No files match" in cap.err and len(cap.err.strip().splitlines()) == 1
 
 
 def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
@@ -116,24 +117,23 @@ def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
     assert rc == 1
     assert "refusing to overwrite input file" in cap.err and len(cap.err.strip().splitlines()) == 1
     assert open(src, "rb").read() == before and os.listdir(tmp_path) == ["rec.mseed"]
-    sac = write(trace(), tmp_path / "rec.XX.CLI..HHZ.sac", fmt="SAC")  # what rec.mseed gives as SAC
+    two = write(obspy.Stream([trace(channel="HHZ"), trace(channel="HHN")]), tmp_path / "two.mseed")
+    sac = write(trace(), tmp_path / "two.XX.CLI..HHZ.sac", fmt="SAC")  # what two.mseed gives as SAC
     sac_bytes = open(sac, "rb").read()
-    rc, cap = run("denoise", src, sac, "-o", tmp_path, "--format", "SAC", "--model", model_path, capsys=capsys)
+    rc, cap = run("denoise", two, sac, "-o", tmp_path, "--format", "SAC", "--model", model_path, capsys=capsys)
     assert rc == 1 and "refusing to overwrite input file" in cap.err
     assert open(sac, "rb").read() == sac_bytes and open(src, "rb").read() == before
-    other = tmp_path / "d"
-    other.mkdir()
-    write(trace(), other / "rec.sac", fmt="SAC")
-    rc, cap = run("denoise", src, str(other / "rec.sac"), "-o", tmp_path / "o3", "--model", model_path,
+    write(trace(), tmp_path / "rec.sac", fmt="SAC")
+    rc, cap = run("denoise", src, tmp_path / "rec.sac", "-o", tmp_path / "o3", "--model", model_path,
                   capsys=capsys)
-    assert rc == 1 and "would both write 'rec' outputs" in cap.err
+    assert rc == 1 and "would both write" in cap.err and "rec.mseed" in cap.err
     assert not os.path.exists(tmp_path / "o3")
 
 
 def test_debug_shows_traceback(tmp_path, model_path):
     empty = tmp_path / "empty.mseed"
     empty.write_bytes(b"")
-    with pytest.raises(Exception):
+    with pytest.raises(InputError, match="the file is empty"):
         cli.main(["--debug", "denoise", str(empty), "-o", str(tmp_path / "out"), "--model", model_path])
 
 
@@ -151,7 +151,8 @@ def test_failure_mid_write_leaves_no_file(tmp_path, model_path, capsys, monkeypa
 
     def failing_write(self, filename, *args, **kwargs):
         real_write(self, filename, *args, **kwargs)  # the bytes land in the temporary file ...
-        raise OSError("No space left on device")  # ... then the disk fills up
+        if isinstance(filename, str):  # (in-memory probes of io.check_ids are not files)
+            raise OSError("No space left on device")  # ... then the disk fills up
 
     monkeypatch.setattr(obspy.Stream, "write", failing_write)
     out = tmp_path / "out"
@@ -216,7 +217,7 @@ BAD_INPUTS = {
     "truncated_mseed": (1, "corrupt or not a waveform"),
     "zero_length_trace": (1, "it has zero samples"),
     "nan_samples": (1, "10 NaN or inf sample(s), first at index 100"),
-    "all_zero": (0, "constant segment (value 0) passed through unchanged"),
+    "all_zero": (0, "constant segment (value 0) set to zeros"),
     "masked_gaps": (0, None),
     "overlapping_traces": (0, "1 overlap(s) (200 samples) merged"),
     "mixed_rates": (0, "traces at several sampling rates"),
@@ -227,7 +228,7 @@ BAD_INPUTS = {
     "rate_250": (0, None),
     "short_trace": (0, None),
     "int32_counts": (0, None),
-    "one_sample": (0, "1-sample segment passed through unchanged"),
+    "one_sample": (0, "1-sample segment set to 0 (its mean removed)"),
 }
 
 
@@ -259,8 +260,8 @@ def test_bad_inputs_repair_or_one_line_refusal(tmp_path, model_path, capsys, cas
         assert tr.data.dtype == np.float32 and np.all(np.isfinite(tr.data))
     if case == "all_zero":
         assert not np.any(written[0].data)
-    if case == "one_sample":
-        np.testing.assert_array_equal(written[0].data, original[0].data)
+    if case == "one_sample":  # a lone sample is its own mean: nothing is left once the mean is removed
+        np.testing.assert_array_equal(written[0].data, [0.0])
     assert no_partial_files(out) == []
 
 
@@ -320,3 +321,180 @@ def test_train_bad_input_is_one_line(tmp_path, capsys):
     rc, cap = run("train", "--signals", tmp_path / "nothing*.mseed", "--noise", tmp_path, "-o", tmp_path / "x.keras",
                   capsys=capsys)
     assert rc == 1 and len(cap.err.strip().splitlines()) == 1 and "Traceback" not in cap.err
+
+
+# --------------------------------------------------------------------------------------------- checked before work
+@pytest.mark.parametrize("argv, text", [
+    (["denoise", "a.mseed", "b.mseed", "-o", "out", "--overlap", "1.5"], "Received overlap=1.5"),
+    (["denoise", "a.mseed", "-o", "out", "--batch-size", "0"], "Received batch_size=0"),
+    (["train", "-o", "mine.model"], "Expected a path ending in .keras. Received output='mine.model'"),
+    (["evaluate", "default", "--n-per-level", "0"], "Received n_per_level=0"),
+    (["train", "-o", "m.keras", "--model-option", "filters"], "Expected KEY=LITERAL"),
+])
+def test_usage_errors_exit_2_once_before_any_work(tmp_path, capsys, monkeypatch, argv, text):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count(text) == 1 and err.count("error:") == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_train_output_refused_before_training(tmp_path, capsys, monkeypatch):
+    import geokeras.train
+
+    calls = []
+    monkeypatch.setattr(geokeras.train, "train_denoiser", lambda **kw: calls.append(kw) or (None, {}))
+    existing = tmp_path / "model.keras"
+    existing.write_bytes(b"an earlier model")
+    rc, cap = run("train", "-o", existing, capsys=capsys)
+    assert rc == 1 and calls == [] and "refusing to overwrite" in cap.err and "--force" in cap.err
+    assert existing.read_bytes() == b"an earlier model"
+    rc, cap = run("train", "-o", existing, "--force", "--quiet", capsys=capsys)
+    assert rc == 0 and len(calls) == 1
+    (tmp_path / "file.txt").write_text("x")
+    rc, cap = run("train", "-o", tmp_path / "file.txt" / "m.keras", capsys=capsys)
+    assert rc == 1 and "exists and is not a folder" in cap.err and len(calls) == 1
+
+
+def test_keras_progress_goes_to_stderr_and_the_result_to_stdout(tmp_path, capsys, monkeypatch):
+    import geokeras.train
+
+    def fake(**kwargs):
+        print("1/3 [=====>....] - loss: 0.5")  # what Keras' progress bar prints to stdout
+        return None, {"loss": [0.5]}
+
+    monkeypatch.setattr(geokeras.train, "train_denoiser", fake)
+    rc, cap = run("train", "-o", tmp_path / "m.keras", capsys=capsys)
+    assert rc == 0 and "loss: 0.5" in cap.err and cap.out.startswith("best loss: 0.5000")
+
+
+def test_unwritable_output_and_non_denoiser_model_refused_before_work(tmp_path, model_path, capsys, monkeypatch):
+    import tempfile
+
+    import geokeras.denoise
+    from geokeras.models import build_dense_autoencoder
+
+    src = write(trace(), tmp_path / "rec.mseed")
+    calls = []
+    monkeypatch.setattr(geokeras.denoise, "denoise", lambda *a, **k: calls.append(a))
+    (tmp_path / "file.txt").write_text("x")
+    rc, cap = run("denoise", src, "-o", tmp_path / "file.txt" / "out", "--model", model_path, capsys=capsys)
+    assert rc == 1 and "is not writable" in cap.err and calls == []
+    real = tempfile.TemporaryFile
+
+    def read_only(*args, **kwargs):
+        if kwargs.get("dir"):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    rc, cap = run("denoise", src, "-o", tmp_path / "ro", "--model", model_path, capsys=capsys)
+    assert rc == 1 and "output folder" in cap.err and "Permission denied" in cap.err and calls == []
+    assert len(cap.err.strip().splitlines()) == 1
+    monkeypatch.setattr(tempfile, "TemporaryFile", real)
+    ae = tmp_path / "ae.keras"
+    build_dense_autoencoder(8, hidden_units=(2,)).save(ae)
+    rc, cap = run("denoise", src, "-o", tmp_path / "o2", "--model", ae, capsys=capsys)
+    assert rc == 1 and "is not a geokeras denoiser" in cap.err and calls == []
+    assert not os.path.exists(tmp_path / "o2")
+    rc, cap = run("evaluate", ae, "--n-per-level", "2", capsys=capsys)
+    assert rc == 1 and "is not a geokeras denoiser" in cap.err
+
+
+# --------------------------------------------------------------------------------------------- inputs and outputs
+def test_bad_trace_named_and_skipped_good_traces_written(tmp_path, model_path, capsys):
+    bad = trace(channel="HHN", data=_noise(1200))
+    bad.data[7:10] = np.nan
+    src = write(obspy.Stream([bad, trace(channel="HHZ")]), tmp_path / "mixed.mseed")
+    rc, cap = run("denoise", src, "-o", tmp_path / "out", "--model", model_path, capsys=capsys)
+    assert rc == 1
+    errors = [line for line in cap.err.splitlines() if "error:" in line]
+    assert errors == [f"geokeras denoise: error: {src}: Invalid trace XX.CLI..HHN: 3 NaN or inf sample(s), first at "
+                      f"index 7 ({START + 0.07}). Mask them (numpy.ma.masked_invalid) to treat them as gaps, or "
+                      "remove them."]
+    assert [tr.id for tr in io.read(str(tmp_path / "out" / "mixed.mseed"))] == ["XX.CLI..HHZ"]
+
+
+def test_existing_paths_are_literal_and_output_trees_mirror_input_trees(tmp_path, model_path, capsys):
+    write(trace(channel="HHZ"), tmp_path / "ev1.mseed")
+    literal = write(trace(channel="HHN"), tmp_path / "ev[1].mseed")
+    rc, cap = run("denoise", literal, "-o", tmp_path / "o1", "--model", model_path, capsys=capsys)
+    assert rc == 0, cap.err
+    assert sorted(os.listdir(tmp_path / "o1")) == ["ev[1].mseed", "ev[1].mseed.processing.json"]
+    assert io.read(str(tmp_path / "o1" / "ev[1].mseed"))[0].stats.channel == "HHN"  # not ev1.mseed's HHZ
+    for ev, ch in (("ev1", "BHZ"), ("ev2", "BHN")):
+        (tmp_path / "data" / ev).mkdir(parents=True)
+        write(trace(channel=ch), tmp_path / "data" / ev / "STA.BHZ.sac", fmt="SAC")
+    for inputs in ([tmp_path / "data"], [tmp_path / "data" / "ev1" / "STA.BHZ.sac", tmp_path / "data" / "ev2" /
+                                         "STA.BHZ.sac"], [str(tmp_path / "data" / "*" / "*.sac")]):
+        out = tmp_path / f"o{len(os.listdir(tmp_path))}"
+        rc, cap = run("denoise", *inputs, "-o", out, "--model", model_path, capsys=capsys)
+        assert rc == 0, cap.err
+        assert [io.read(str(out / ev / "STA.BHZ.mseed"))[0].stats.channel for ev in ("ev1", "ev2")] == ["BHZ", "BHN"]
+
+
+def test_headers_mseed_cannot_hold_kept_or_refused_with_a_hint(tmp_path, model_path, capsys):
+    tr = trace()
+    tr.stats.calib = 0.0949
+    src = write(tr, tmp_path / "calib.sac", fmt="SAC")
+    rc, cap = run("denoise", src, "-o", tmp_path / "out", "--model", model_path, capsys=capsys)
+    assert rc == 0, cap.err
+    back = io.read(str(tmp_path / "out" / "calib.mseed"))[0]
+    assert back.stats.calib == pytest.approx(0.0949) and "restored calib=" in back.stats.processing[-1]
+    tr.stats.network = "ABCD"
+    src = write(tr, tmp_path / "long.sac", fmt="SAC")
+    rc, cap = run("denoise", src, "-o", tmp_path / "o2", "--model", model_path, capsys=capsys)
+    assert rc == 1 and "MSEED cannot hold the trace id 'ABCD.CLI..HHZ'" in cap.err and "--format SAC" in cap.err
+    assert os.listdir(tmp_path / "o2") == []
+    rc, cap = run("denoise", src, "-o", tmp_path / "o3", "--format", "SAC", "--model", model_path, capsys=capsys)
+    assert rc == 0 and io.read(str(tmp_path / "o3" / "long.sac"))[0].id == "ABCD.CLI..HHZ"
+
+
+def test_write_noise_and_out_of_band(tmp_path, model_path, capsys):
+    src = write(trace(n=1500), tmp_path / "rec.mseed")
+    rc, cap = run("denoise", src, "-o", tmp_path / "out", "--write-noise", "--model", model_path, capsys=capsys)
+    assert rc == 0, cap.err
+    out, noise = io.read(str(tmp_path / "out" / "rec.mseed"))[0], io.read(str(tmp_path / "out" / "rec.noise.mseed"))[0]
+    original = io.read(src)[0]
+    assert (noise.id, noise.stats.starttime, noise.stats.npts) == (original.id, original.stats.starttime, 1500)
+    np.testing.assert_allclose(out.data + noise.data, original.data, rtol=1e-5, atol=1e-2)
+    slow = write(trace(n=300, rate=1.0, channel="LHZ"), tmp_path / "slow.mseed")
+    rc, cap = run("denoise", slow, "-o", tmp_path / "o2", "--model", model_path, capsys=capsys)
+    errors = [line for line in cap.err.splitlines() if "error:" in line]
+    assert rc == 1 and len(errors) == 1 and "XX.CLI..LHZ: sampling rate 1 Hz is outside the model's range" in errors[0]
+    rc, cap = run("denoise", slow, "-o", tmp_path / "o3", "--out-of-band", "passthrough", "--model", model_path,
+                  capsys=capsys)
+    assert rc == 0 and "warning:" in cap.err and "passed through unchanged" in cap.err
+    np.testing.assert_array_equal(io.read(str(tmp_path / "o3" / "slow.mseed"))[0].data, io.read(slow)[0].data)
+
+
+def test_leftovers_of_killed_runs_are_cleaned(tmp_path, model_path, capsys):
+    src = write(trace(), tmp_path / "rec.mseed")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".rec.mseed.999999999.k1ll3d_x.tmp.mseed"  # pid 999999999: no such process
+    stale.write_bytes(b"half a record")
+    rc, cap = run("denoise", src, "-o", out, "--model", model_path, capsys=capsys)
+    assert rc == 0 and not stale.exists() and "left by an interrupted run" in cap.err
+    assert no_partial_files(out) == []
+
+
+def test_normal_run_prints_no_tensorflow_lines_and_quiet_prints_nothing(tmp_path, model_path):
+    src = write(trace(), tmp_path / "rec.mseed")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    cmd = [sys.executable, "-m", "geokeras", "denoise", src, "-o", str(tmp_path / "out"), "--model", model_path]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout.splitlines()[-1].startswith("denoised 1 of 1 file(s)")
+    res = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+
+
+def test_family_and_baseline_lists_match_the_library():
+    from geokeras.cli import evaluate as cli_evaluate
+    from geokeras.cli import train as cli_train
+    from geokeras.evaluate import BASELINES
+    from geokeras.models.denoiser import DENOISER_FAMILIES
+
+    assert cli_train.FAMILIES == DENOISER_FAMILIES and cli_evaluate.BASELINES == BASELINES

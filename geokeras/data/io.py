@@ -357,7 +357,7 @@ def _held_back(st, tmp, fmt):
     Raises:
         FormatError: the format changed a trace id.
     """
-    back = obspy.read(tmp, format=fmt, headonly=True)
+    back = obspy.read(glob.escape(tmp), format=fmt, headonly=True)
     if len(back) != len(st):  # a format that merges or drops traces: nothing to compare one to one
         return {}
     kept = {}
