@@ -75,7 +75,7 @@ def envelope(t, x, max_points):
 
     Example:
         >>> x = np.ma.masked_array([0, 5, -1, 2, 0, 0], mask=[0, 0, 0, 1, 0, 0])
-        >>> envelope(np.arange(6.0), x, 10)[1].tolist()
+        >>> envelope(np.arange(6.0), x, 20)[1].tolist()
         [0.0, 5.0, -1.0, nan, 0.0, 0.0]
         >>> envelope(np.arange(6.0), x, 4)[1].tolist()  # blocks of 3: (min, max) of each
         [-1.0, 5.0, 0.0, 0.0]
