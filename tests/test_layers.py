@@ -115,3 +115,19 @@ def test_activity_loss_requires_regularizer():
     with pytest.raises(ValueError, match=r"Invalid value for argument `regularizer`\. Expected a regularizer\. "
                        r"Received regularizer=None\."):
         ActivityLoss(None)
+
+
+def test_every_layer_is_exported_from_geokeras_layers():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import geokeras.layers
+
+    defined = set()
+    for info in pkgutil.iter_modules(geokeras.layers.__path__):
+        module = importlib.import_module(f"geokeras.layers.{info.name}")
+        defined |= {name for name, obj in vars(module).items()
+                    if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and obj.__module__ == module.__name__}
+    assert defined and defined == set(geokeras.layers.__all__)
+    assert all(getattr(geokeras.layers, name).__name__ == name for name in defined)
