@@ -110,10 +110,10 @@ def profile_breakdown(stats, total):
     """Cumulative seconds of the main stages in a cProfile run."""
     wanted = {
         "model calls (_BatchPredictor.__call__)": ("geokeras/denoise.py", "__call__"),
-        "windowing (sliding_windows)": ("geokeras/data/windows.py", "sliding_windows"),
+        "windowing (Windowing.cut)": ("geokeras/data/windows.py", "cut"),
         "stitching (stitch)": ("geokeras/data/windows.py", "stitch"),
         "resampling (resample_poly)": ("scipy/signal/_signaltools.py", "resample_poly"),
-        "merging and checks (_merge_groups, _validate)": ("geokeras/data/process.py", "_merge_groups|_validate"),
+        "merging, checks, detrending": ("geokeras/data/process.py", "_merge_groups|_check_trace|detrend"),
     }
     found = {}
     for (filename, _, func), row in stats.stats.items():
@@ -143,9 +143,9 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from geokeras.data.windows import window_starts
-    from geokeras.denoise import denoise, resolve_model
-    from geokeras.models.denoiser import denoiser_info, estimate_flops
+    from geokeras.data.windows import map_batches, window_starts
+    from geokeras.denoise import Denoiser, denoise
+    from geokeras.models.denoiser import estimate_flops
 
     t = time.perf_counter()
     st = make_day(args.hours, args.rate)
@@ -155,11 +155,11 @@ def main(argv=None):
           f"({duration / 3600:g} h, {n_samples / 1e6:.1f} M samples, {n_samples * 4 / 2**20:.0f} MiB float32), "
           f"made in {time.perf_counter() - t:.1f} s")
 
-    model, label, digest = resolve_model(args.model)
-    info = denoiser_info(model)
-    L, model_rate = info["window_length"], info["sampling_rate"]
+    den = Denoiser.resolve(args.model)  # resolved once, passed down (as the command line does)
+    model, label, digest = den.model, den.label, den.sha256
+    L, model_rate = den.window_length, den.sampling_rate
     warm = st.slice(st[0].stats.starttime, st[0].stats.starttime + 60).copy()
-    denoise(warm, model=model, overlap=args.overlap, batch_size=args.batch_size)  # trace the graphs
+    denoise(warm, model=den, overlap=args.overlap, batch_size=args.batch_size)  # trace the graphs
     n_model_samples = int(round(st[0].stats.npts * model_rate / args.rate))
     n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
     print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
@@ -170,7 +170,7 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), time.process_time()
-        out = denoise(st, model=model, overlap=args.overlap, batch_size=args.batch_size)
+        out = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     load_after = os.getloadavg()[0]
     assert [tr.stats.npts for tr in out] == [tr.stats.npts for tr in st]
@@ -192,13 +192,11 @@ def main(argv=None):
     print(f"achieved           : {flops_graph * n_windows / wall / 1e9:.1f} GFLOP/s over the whole call")
 
     # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
-    from geokeras.denoise import make_predictor
-
     windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
-    predictor = make_predictor(model, args.batch_size)
+    predictor = den.predictor(args.batch_size)
     model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
     t0 = time.perf_counter()
-    predictor(windows)
+    map_batches(predictor, windows, args.batch_size)
     t_pred = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
@@ -210,7 +208,7 @@ def main(argv=None):
         prof = cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()
-        denoise(st, model=model, overlap=args.overlap, batch_size=args.batch_size)
+        denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size)
         prof.disable()
         total = time.perf_counter() - t0
         print(f"profile (second run under cProfile, {total:.1f} s):")

@@ -68,15 +68,19 @@ def _noisy_figures(x, y, rate):
     }
 
 
-def noisy_record_part(outdir, out=print):
-    """Part 1: denoise real noisy records (no clean reference); write MiniSEED + PNG of one; return figures."""
+def noisy_record_part(outdir, out=print, model=None):
+    """Part 1: denoise real noisy records (no clean reference); write MiniSEED + PNG of one; return figures.
+
+    ``model``: a `geokeras.denoise.Denoiser` (or anything `Denoiser.resolve` takes; None: the default).
+    """
     from geokeras.data import datasets, io
-    from geokeras.denoise import denoise
+    from geokeras.denoise import Denoiser, denoise
     from geokeras.plotting import plot_denoising
 
+    den = Denoiser.resolve(model)
     folder = datasets.datasets_dir() / "ncedc-noisy"
     before = io.read(str(folder / NOISY_RECORD))[0]
-    after = denoise(before)
+    after = denoise(before, model=den)
     rate = before.stats.sampling_rate
     fig = _noisy_figures(before.data, after.data, rate)
     stem = os.path.join(outdir, "noisy_" + os.path.splitext(NOISY_RECORD)[0])
@@ -98,7 +102,7 @@ def noisy_record_part(outdir, out=print):
     traces = datasets.load_noisy()
     n = min(tr.stats.npts for tr in traces)
     x = np.stack([np.asarray(tr.data[:n], np.float32) for tr in traces])
-    y = denoise(x, sampling_rate=rate)
+    y = denoise(x, model=den, sampling_rate=rate)
     figs = [_noisy_figures(a, b, rate) for a, b in zip(x, y)]
     reduction = np.array([_db(f["noise_rms_after"] / f["noise_rms_before"]) for f in figs])
     peak = np.array([f["peak_after"] / f["peak_before"] for f in figs])
@@ -130,8 +134,9 @@ def _controlled_pairs():
     return items
 
 
-def controlled_part(outdir, out=print):
-    """Part 2: held-out stations, real noise added at 0 dB; print the metrics; return them."""
+def controlled_part(outdir, out=print, model=None):
+    """Part 2: held-out stations, real noise added at 0 dB; print the metrics; return them (``model`` as in
+    `noisy_record_part`)."""
     import obspy
 
     from geokeras import metrics
@@ -145,7 +150,7 @@ def controlled_part(outdir, out=print):
     clean = np.stack([c[:n] for _, _, c, _ in items])
     noisy = np.stack([x[:n] for _, _, _, x in items])
     rate = float(items[0][1].stats.sampling_rate)
-    denoised = denoise(noisy.astype(np.float32), sampling_rate=rate).astype(np.float64)
+    denoised = denoise(noisy.astype(np.float32), model=model, sampling_rate=rate).astype(np.float64)
     filtered = bandpass_baseline(noisy, rate, *BANDPASS)  # the baseline `geokeras evaluate` reports
     table = {}
     for name, est in (("noisy input", noisy), (f"band-pass {BANDPASS[0]:g}-{BANDPASS[1]:g} Hz", filtered),
@@ -202,16 +207,14 @@ def main(argv=None):
     os.makedirs(args.outdir, exist_ok=True)
 
     t0 = time.perf_counter()
-    from geokeras.denoise import resolve_model
-    from geokeras.models.denoiser import denoiser_info
+    from geokeras.denoise import Denoiser
 
-    model, label, digest = resolve_model(None)
-    info = denoiser_info(model)
-    print(f"geokeras demo: default model {model.name} (sha256 {digest[:16]}), "
-          f"{info['window_length']} samples at {info['sampling_rate']:g} Hz per window, "
-          f"{model.count_params()} parameters")
-    noisy_record_part(args.outdir)
-    controlled_part(args.outdir)
+    den = Denoiser.resolve(None)  # once, passed down
+    print(f"geokeras demo: default model {den.model.name} (sha256 {den.sha256[:16]}), "
+          f"{den.window_length} samples at {den.sampling_rate:g} Hz per window, "
+          f"{den.model.count_params()} parameters")
+    noisy_record_part(args.outdir, model=den)
+    controlled_part(args.outdir, model=den)
     print(f"done in {time.perf_counter() - t0:.1f} s; outputs in {args.outdir}/")
     return 0
 
