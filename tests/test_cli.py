@@ -498,3 +498,21 @@ def test_family_and_baseline_lists_match_the_library():
     from geokeras.models.denoiser import DENOISER_FAMILIES
 
     assert cli_train.FAMILIES == DENOISER_FAMILIES and cli_evaluate.BASELINES == BASELINES
+
+
+def test_evaluate_passes_its_options(model_path, capsys, monkeypatch):
+    import geokeras.evaluate
+
+    seen = {}
+
+    def fake(model, **kwargs):
+        seen.update(kwargs, model=model)
+        return []
+
+    monkeypatch.setattr(geokeras.evaluate, "evaluate", fake)
+    rc, cap = run("evaluate", model_path, "--condition", "recorded", "--snr-levels", "-5", "5", "--n-per-level", "7",
+                  capsys=capsys)
+    assert rc == 0, cap.err
+    assert (seen["condition"], seen["snr_levels"], seen["n_per_level"]) == ("recorded", (-5.0, 5.0), 7)
+    assert seen["model_name"] == "tiny.keras" and seen["model"].name == "unet1d_denoiser"
+    assert "(recorded condition)" in cap.out

@@ -8,9 +8,9 @@ BASELINES = ("bandpass", "wavelet", "oracle_mask")  # geokeras.evaluate.BASELINE
 
 def add_parser(sub, add):
     """Add the ``evaluate`` subcommand."""
-    p = add("evaluate", "score a denoiser against baselines on held-out stations (geokeras.evaluate.evaluate)",
-            "Score a denoiser and the baselines per input SNR level on the bundled held-out stations, with real "
-            "held-out noise added; print the table of medians.")
+    p = add("evaluate", "score a denoiser against baselines on test stations (geokeras.evaluate.evaluate)",
+            "Score a denoiser and the baselines per input SNR level on the bundled test stations (never used for "
+            "training or model choice), with real noise of another test station added; print the table of medians.")
     p.add_argument("model", metavar="MODEL", help="a .keras denoiser, or 'default' for the shipped model")
     p.add_argument("--plot", default=None, metavar="PNG", help="also write a figure of the table")
     p.add_argument("--snr-levels", type=finite_float("snr_levels"), nargs="+", default=[-10, -5, 0, 5, 10],
@@ -19,6 +19,9 @@ def add_parser(sub, add):
                    help="test windows per level (default 100)")
     p.add_argument("--baselines", nargs="*", choices=BASELINES, default=list(BASELINES),
                    help="baselines scored next to the model (default all)")
+    p.add_argument("--condition", choices=("inband", "recorded"), default="inband",
+                   help="inband: signal and noise high-passed at 1 Hz (noise a band-pass cannot remove; default); "
+                        "recorded: as recorded")
     p.add_argument("--seed", type=int, default=0, help="seed of the test windows")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=64, help="model batch size")
     p.set_defaults(func=run, needs_tensorflow=True)
@@ -35,9 +38,9 @@ def run(args):
         check_output_folder(os.path.dirname(os.path.abspath(args.plot)))
     rows = evaluate(den.model, snr_levels=tuple(args.snr_levels), n_per_level=args.n_per_level,
                     baselines=tuple(args.baselines), seed=args.seed, batch_size=args.batch_size, plot=args.plot,
-                    model_name=den.label)
-    print(f"model {den.label} (sha256 {den.sha256[:16]}) on the held-out stations, real held-out noise, "
-          f"{args.n_per_level} windows per input SNR level, seed {args.seed}; medians:")
+                    model_name=den.label, condition=args.condition)
+    print(f"model {den.label} (sha256 {den.sha256[:16]}) on the test stations, real noise of other test stations "
+          f"({args.condition} condition), {args.n_per_level} windows per input SNR level, seed {args.seed}; medians:")
     print(format_table(rows))
     if args.plot:
         print(f"wrote {args.plot}")
