@@ -1,4 +1,4 @@
-"""Train a denoiser: the logic of ``geokeras train`` (also ``python -m geokeras.train``).
+"""Train a denoiser: the logic of ``geokeras train``.
 
 Data. Training pairs come from `geokeras.data.pairs.PairGenerator`: a signal window (zeros before a
 random shift, then a signal source) plus a real noise window scaled to a random SNR in ``snr_db`` (window
@@ -32,11 +32,10 @@ Example (the training run itself is exercised in ``tests/test_train.py``):
     >>> noisy.astype(float).round(3).tolist(), clean.astype(float).round(3).tolist()
     ([[-1.342, -0.447, 0.447, 1.342]], [[0.0, 0.894, 0.894, 0.0]])
 
-Command line (``geokeras train`` takes the same options)::
+Command line: ``geokeras train`` (options in `geokeras.cli.train`)::
 
-    python -m geokeras.train -o model.keras --family stftmask --epochs 20 --threads 2
+    geokeras train -o model.keras --family stftmask --epochs 20 --threads 2
 """
-import argparse
 import json
 import os
 import time
@@ -398,95 +397,3 @@ def train_denoiser(
     merged_wall = previous.get("_wall_s", [])
     history_file.write_text(json.dumps({**merged, "_wall_s": merged_wall + [time.perf_counter() - t0]}))
     return _export_clean(model, output), history
-
-
-# ----------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser):
-    """Add the ``geokeras train`` options to an ``argparse`` parser (used by ``geokeras.cli``)."""
-    parser.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
-    parser.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
-    parser.add_argument("-o", "--output", required=True, help="output .keras file (best model)")
-    parser.add_argument("--family", choices=FAMILIES, default="unet1d")
-    parser.add_argument("--window-length", type=int, default=3000)
-    parser.add_argument("--sampling-rate", type=float, default=100.0)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--steps-per-epoch", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--validation", nargs="+", default=None,
-                        help="held-out NET.STA codes, or one fraction of stations (default: bundled hold-out / 0.2)")
-    parser.add_argument("--no-validation", action="store_true")
-    parser.add_argument("--validation-steps", type=int, default=20)
-    parser.add_argument("--patience", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--snr-db", type=float, nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"))
-    parser.add_argument("--n-synthetic", type=int, default=1000)
-    parser.add_argument("--min-record-snr-db", type=float, default=20.0)
-    parser.add_argument("--tensorboard-dir", default=None)
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
-    parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads")
-    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
-    parser.add_argument("--time-limit-s", type=float, default=None, help="stop after this many seconds of training")
-    parser.add_argument("--noise-augment", action="store_true",
-                        help="random polarity flips, time reversals and sums of two noise windows")
-    parser.add_argument("--inband-fraction", type=float, default=0.0,
-                        help="fraction of pairs with signal and noise high-passed at 1 Hz")
-    parser.add_argument("--stretch", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                        help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
-    parser.add_argument("--shift", type=int, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                        help="signal start in the window, samples (default 0 .. window_length // 2)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
-
-
-def run_from_args(args):
-    """Run `train_denoiser` from parsed `add_arguments` options; returns the history dict."""
-    import ast
-
-    model_kwargs = {}
-    for item in getattr(args, "model_option", None) or []:
-        key, sep, value = item.partition("=")
-        try:
-            model_kwargs[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise ValueError(f"Invalid value for option `--model-option`. Expected KEY=LITERAL. Received {item!r}.") from None
-        if not sep or not key.strip().isidentifier():
-            raise ValueError(f"Invalid value for option `--model-option`. Expected KEY=LITERAL. Received {item!r}.")
-    validation = None
-    if args.no_validation:
-        validation = False
-    elif args.validation:
-        try:
-            validation = float(args.validation[0]) if len(args.validation) == 1 else None
-        except ValueError:
-            validation = None
-        if validation is None:
-            validation = list(args.validation)
-    _, history = train_denoiser(
-        signals=args.signals, noise=args.noise, output=args.output, family=args.family,
-        window_length=args.window_length, sampling_rate=args.sampling_rate, epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, validation=validation,
-        validation_steps=args.validation_steps, patience=args.patience, seed=args.seed,
-        learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
-        min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
-        threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
-        model_kwargs=model_kwargs or None, noise_augment=args.noise_augment, inband_fraction=args.inband_fraction,
-        stretch=tuple(args.stretch) if args.stretch else None, shift=tuple(args.shift) if args.shift else True,
-    )
-    return history
-
-
-def main(argv=None):
-    """``python -m geokeras.train``: same options as ``geokeras train``."""
-    parser = add_arguments(argparse.ArgumentParser(prog="python -m geokeras.train", description=__doc__.split("\n")[0]))
-    args = parser.parse_args(argv)
-    history = run_from_args(args)
-    if history:
-        key = "val_loss" if "val_loss" in history else "loss"
-        print(f"best {key}: {min(history[key]):.4f} after {len(history[key])} epochs; saved {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,6 +9,7 @@ import obspy
 import pytest
 
 from geokeras import cli
+from geokeras.cli import train as cli_train
 from geokeras.data import io
 from geokeras.errors import InputError
 from geokeras.models.denoiser import build_denoiser
@@ -107,7 +108,7 @@ def test_directories_and_globs_one_output_per_file(tmp_path, model_path, capsys)
     assert outputs == ["a.mseed", "b.mseed"]  # a.mseed given twice (folder and glob): denoised once
     rc, cap = run("denoise", str(tmp_path / "nothing*.mseed"), "-o", tmp_path / "o2", capsys=capsys)
     assert rc == 1 and cap.err.strip().endswith("(--debug shows the traceback)")
-    assert "No files match" in cap.err and len(cap.err.strip().splitlines()) == 1
+    assert "No file matches" in cap.err and len(cap.err.strip().splitlines()) == 1
 
 
 def test_refuses_to_overwrite_inputs(tmp_path, model_path, capsys):
@@ -315,6 +316,24 @@ def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):
     assert (seen["family"], seen["window_length"], seen["epochs"]) == ("stftmask", 512, 3)
     assert seen["validation"] == ["BK.SAO", "NC.MCB"] and seen["verbose"] == 0
     assert f"best val_loss: 0.4000 (epoch 2 of 3); saved {out}" in cap.out
+
+
+def test_train_options_parse():
+    args = cli.build_parser().parse_args(
+        ["train", "-o", "m.keras", "--family", "stftmask", "--validation", "XX.AAA", "XX.BBB", "--resume",
+         "--model-option", "filters=(8, 16)", "--stretch", "0.6", "1.8", "--inband-fraction", "0.5"])
+    kwargs = cli_train.train_kwargs(args)
+    assert kwargs["family"] == "stftmask" and kwargs["validation"] == ["XX.AAA", "XX.BBB"] and kwargs["resume"]
+    assert kwargs["model_kwargs"] == {"filters": (8, 16)} and kwargs["stretch"] == (0.6, 1.8)
+    assert kwargs["inband_fraction"] == 0.5 and kwargs["shift"] is True and kwargs["verbose"] == 1
+    import inspect
+
+    import geokeras.train
+
+    accepted = set(inspect.signature(geokeras.train.train_denoiser).parameters)
+    assert set(kwargs) <= accepted  # every option reaches train_denoiser
+    missing = accepted - set(kwargs) - {"noise_only_fraction", "jit_compile"}
+    assert not missing, f"train_denoiser options the command does not expose: {sorted(missing)}"
 
 
 def test_train_bad_input_is_one_line(tmp_path, capsys):

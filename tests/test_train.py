@@ -7,7 +7,7 @@ import obspy
 import pytest
 
 from geokeras.models.denoiser import denoiser_info
-from geokeras.train import _file_sources, add_arguments, bundled_sources, load_sources, train_denoiser
+from geokeras.train import _file_sources, bundled_sources, load_sources, train_denoiser
 
 
 def _tiny_sources(rng):
@@ -62,14 +62,6 @@ def test_file_sources_split_by_station(tmp_path, rng):
     assert src["val_stations"] == ["XX.BBB"] and len(src["val_signals"]) == 1 and len(src["train_signals"]) == 2
     with pytest.raises(FileNotFoundError, match="No file matches"):
         load_sources(str(tmp_path / "nothing_*.mseed"))
-
-
-def test_cli_arguments():
-    import argparse
-
-    args = add_arguments(argparse.ArgumentParser()).parse_args(
-        ["-o", "m.keras", "--family", "stftmask", "--validation", "XX.AAA", "XX.BBB", "--resume"])
-    assert args.family == "stftmask" and args.validation == ["XX.AAA", "XX.BBB"] and args.resume
 
 
 def test_bundled_sources_never_touch_test_stations():

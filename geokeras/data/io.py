@@ -151,7 +151,7 @@ def find_files(sources):
             files = [FoundFile(p, os.path.relpath(p, root), False) for p in sorted(glob.glob(item, recursive=True))
                      if os.path.isfile(p) and _visible(os.path.relpath(p, root))]
             if not files:
-                raise FileNotFoundError(f"No files match {item!r}.")
+                raise FileNotFoundError(f"No file matches {item!r}.")
             found += files
         else:
             raise FileNotFoundError(f"No such file or directory: {item!r}.")
