@@ -499,15 +499,16 @@ def test_leftovers_of_killed_runs_are_cleaned(tmp_path, model_path, capsys):
     assert no_partial_files(out) == []
 
 
-def test_normal_run_prints_no_tensorflow_lines_and_quiet_prints_nothing(tmp_path, model_path):
+def test_a_run_prints_no_tensorflow_lines_and_quiet_prints_nothing(tmp_path, model_path, capsys):
+    """In a fresh process (TensorFlow's start-up lines, the cuInit error, absl): stderr stays empty."""
     src = write(trace(), tmp_path / "rec.mseed")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     cmd = [sys.executable, "-m", "geokeras", "denoise", src, "-o", str(tmp_path / "out"), "--model", model_path]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert res.returncode == 0 and res.stderr == "", res.stderr
-    assert res.stdout.splitlines()[-1].startswith("denoised 1 of 1 file(s)")
     res = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, env=env)
-    assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
+    assert res.returncode == 0 and res.stdout == "" and res.stderr == "", res.stderr
+    assert os.path.isfile(tmp_path / "out" / "rec.mseed")
+    rc, cap = run(*cmd[3:], capsys=capsys)  # without --quiet: the result lines, on stdout
+    assert rc == 0 and cap.out.splitlines()[-1].startswith("denoised 1 of 1 file(s)") and cap.err == ""
 
 
 def test_family_and_baseline_lists_match_the_library():

@@ -21,7 +21,7 @@ from geokeras._checks import check_number, check_positive_int
 from geokeras.errors import GeokerasError
 
 __all__ = ["CommandError", "one_line", "argument_type", "positive_int", "finite_float", "quiet_tensorflow",
-           "check_output_folder", "check_number"]
+           "check_output_folder"]
 
 
 class CommandError(GeokerasError):

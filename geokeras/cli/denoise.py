@@ -9,7 +9,8 @@ the command, and written.
 import os
 import sys
 
-from geokeras.cli.common import CommandError, argument_type, check_number, check_output_folder, one_line, positive_int
+from geokeras._checks import check_number
+from geokeras.cli.common import CommandError, argument_type, check_output_folder, one_line, positive_int
 
 SEISMIC_EXTENSIONS = (".mseed", ".miniseed", ".ms", ".msd", ".sac")
 FORMATS = ("MSEED", "SAC")
