@@ -258,3 +258,42 @@ def test_data_layer_never_imports_models_and_pairs_is_light():
             "assert not [m for m in sys.modules if m.startswith('geokeras.models')], 'models'; "
             "assert 'keras' not in sys.modules, 'keras'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_skip_bad_traces_rate_range_residual_and_one_processing_line():
+    good, bad, slow = make_trace(800, channel="HHZ"), make_trace(800, channel="HHN"), make_trace(60, 1.0, "LHZ")
+    bad.data[3] = np.nan
+    st = obspy.Stream([good, bad, slow])
+    with pytest.raises(TraceError, match="HHN"):
+        apply_to_stream(st, identity, 400, 100.0)
+    seen = []
+    out, residual, report = apply_to_stream(
+        st, lambda b: 0.5 * b, 400, 100.0, on_error="skip", rate_range=(20.0, 250.0), return_residual=True,
+        return_report=True, progress=lambda done, total: seen.append((done, total)), processing="my call")
+    assert [tr.id for tr in out] == [good.id] == [tr.id for tr in residual]
+    assert [(type(e), e.trace_id) for e in report.skipped] == [(TraceError, bad.id), (OutOfBandError, slow.id)]
+    assert "sampling rate 1 Hz is outside the model's range 20-250 Hz" in str(report.skipped[1])
+    np.testing.assert_allclose(out[0].data + residual[0].data, good.data, rtol=1e-5, atol=1e-4)
+    assert out[0].stats.processing == ["my call"] and residual[0].stats.processing == ["my call; residual: input - output"]
+    assert seen[-1] == (3, 3)  # 800 samples, windows of 400 with 50 % overlap
+    with pytest.warns(UserWarning, match="LHZ.*passed through unchanged"):
+        out = apply_to_stream(slow, identity, 400, 100.0, rate_range=(20.0, 250.0), out_of_range="passthrough")
+    np.testing.assert_array_equal(out[0].data, slow.data.astype(np.float32))
+    assert out[0].stats.processing[-1].endswith("sampling rate 1 Hz is outside the model's range 20-250 Hz: passed "
+                                                "through unchanged")
+
+
+@pytest.mark.parametrize("detrended", [False, True])
+def test_clip_bounds_every_segment_and_detrend_removes_offset_and_trend(detrended):
+    tr = make_trace(1000)
+    tr.data = tr.data + 1000.0 + 0.2 * np.arange(1000)
+    out = apply_to_stream(tr, lambda b: 10.0 * b, 400, 100.0, detrend=detrended, clip=1.1)[0].data
+    x = tr.data
+    assert np.max(np.abs(out)) <= 1.1 * np.max(np.abs(x - x.mean())) * (1 + 1e-6)
+    if detrended:  # 10 x the detrended record, clipped: odd, and no offset or trend left
+        np.testing.assert_allclose(out, np.clip(10 * detrend(x), -np.max(np.abs(out)), np.max(np.abs(out))),
+                                   rtol=1e-4, atol=1e-2)
+        neg = tr.copy()
+        neg.data = -tr.data
+        np.testing.assert_array_equal(apply_to_stream(neg, lambda b: 10.0 * b, 400, 100.0, detrend=True,
+                                                      clip=1.1)[0].data, -out)
