@@ -488,6 +488,14 @@ def test_write_noise_and_out_of_band(tmp_path, model_path, capsys):
     np.testing.assert_array_equal(io.read(str(tmp_path / "o3" / "slow.mseed"))[0].data, io.read(slow)[0].data)
 
 
+def test_an_output_folder_inside_an_input_folder_is_not_read_back(tmp_path, model_path, capsys):
+    write(trace(), tmp_path / "a.mseed")
+    for _ in range(2):
+        rc, cap = run("denoise", tmp_path, "-o", tmp_path / "out", "--model", model_path, capsys=capsys)
+        assert rc == 0 and "denoised 1 of 1 file(s)" in cap.out, cap.err
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.mseed", "a.mseed.processing.json"]
+
+
 def test_leftovers_of_killed_runs_are_cleaned(tmp_path, model_path, capsys):
     src = write(trace(), tmp_path / "rec.mseed")
     out = tmp_path / "out"

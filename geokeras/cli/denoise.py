@@ -20,7 +20,7 @@ DESCRIPTION = ("Denoise seismic records and write the results into OUTDIR (one o
                "input tree mirrored; inputs are never overwritten).")
 EPILOG = """inputs: files (an existing path is taken literally, e.g. 'ev[1].mseed'), folders (every regular,
   non-hidden file below them) and quoted glob patterns; files of unknown format found in folders or by
-  globs (README, ...) are skipped with a warning.
+  globs (README, ...) are skipped with a warning, and so are files inside OUTDIR (earlier outputs).
 
 outputs (REL = the input's path relative to its folder, glob root, or the common folder of the files
 named, without .mseed/.miniseed/.ms/.msd/.sac):
@@ -115,7 +115,11 @@ def run(args):
     from geokeras.utils import clean_stale_temporaries
 
     fmt = args.format
-    files = io.find_files(args.inputs)
+    outdir = os.path.realpath(args.output) + os.sep
+    files = [f for f in io.find_files(args.inputs)  # outputs of earlier runs inside an input folder are not inputs
+             if f.explicit or not os.path.realpath(f.path).startswith(outdir)]
+    if not files:
+        raise CommandError(f"no input file outside the output folder {args.output!r}")
     bases, inputs = plan_outputs(files, args.output, fmt, plot=args.plot, noise=args.write_noise)
     den = Denoiser.resolve(args.model)
     check_output_folder(args.output)
