@@ -52,7 +52,7 @@ import obspy
 
 import geokeras
 from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
-from geokeras.errors import ModelError, NotADenoiserError
+from geokeras.errors import ModelError, NotADenoiserError, OutOfBandError
 
 __all__ = ["Denoiser", "ProgressBar", "denoise", "CLIP_FACTOR", "OUT_OF_BAND"]
 
@@ -382,6 +382,9 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
             detrend=True, clip=CLIP_FACTOR, on_error=on_error, rate_range=den.sampling_rate_range_hz,
             out_of_range="raise" if out_of_band == "refuse" else "passthrough", return_residual=True,
             return_report=True, processing=den.processing_line(overlap))
+    except OutOfBandError as exc:
+        raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
+                             "unchanged)") from None
     finally:
         if close is not None:
             close()

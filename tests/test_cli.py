@@ -482,6 +482,7 @@ def test_write_noise_and_out_of_band(tmp_path, model_path, capsys):
     rc, cap = run("denoise", slow, "-o", tmp_path / "o2", "--model", model_path, capsys=capsys)
     errors = [line for line in cap.err.splitlines() if "error:" in line]
     assert rc == 1 and len(errors) == 1 and "XX.CLI..LHZ: sampling rate 1 Hz is outside the model's range" in errors[0]
+    assert errors[0].endswith("(--out-of-band passthrough passes it through unchanged)")
     rc, cap = run("denoise", slow, "-o", tmp_path / "o3", "--out-of-band", "passthrough", "--model", model_path,
                   capsys=capsys)
     assert rc == 0 and "warning:" in cap.err and "passed through unchanged" in cap.err

@@ -111,7 +111,7 @@ def run(args):
 
     from geokeras.data import io
     from geokeras.denoise import Denoiser, ProgressBar, denoise
-    from geokeras.errors import FormatError, InputError, NothingToProcessError, UnknownFormatError
+    from geokeras.errors import FormatError, InputError, NothingToProcessError, OutOfBandError, UnknownFormatError
     from geokeras.utils import clean_stale_temporaries
 
     fmt = args.format
@@ -131,10 +131,11 @@ def run(args):
     show = not (args.quiet or args.no_progress) and sys.stderr.isatty()
     failures = skipped = done = 0
 
-    def error(path, exc):
+    def error(path, exc, hint=False):
         nonlocal failures
         failures += 1
-        print(f"geokeras denoise: error: {path}: {one_line(exc)}", file=sys.stderr)
+        more = " (--out-of-band passthrough passes it through unchanged)" if hint else ""
+        print(f"geokeras denoise: error: {path}: {one_line(exc)}{more}", file=sys.stderr)
 
     for f in files:
         base = bases[f]
@@ -157,7 +158,7 @@ def run(args):
                 if bar is not None:
                     bar.close()
             for exc in report.skipped:  # bad traces: named, left out; the others are written
-                error(f.path, exc)
+                error(f.path, exc, hint=isinstance(exc, OutOfBandError))
             targets = io.output_paths(cleaned, base + EXTENSIONS[fmt], fmt)
             for target in targets:
                 check_not_input(target, inputs)
@@ -173,7 +174,7 @@ def run(args):
                 written.append(plot_denoising(stream, cleaned, base + ".png"))
         except NothingToProcessError as exc:
             for err in exc.errors:
-                error(f.path, err)
+                error(f.path, err, hint=isinstance(err, OutOfBandError))
             continue
         except (InputError, FormatError, OSError, ValueError) as exc:  # this file only; the others go on
             if args.debug:

@@ -361,8 +361,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         if rate_range is not None and not lo <= rate <= hi:
             reason = f"sampling rate {rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
             if out_of_range == "raise":
-                refuse(OutOfBandError(tr.id, reason + " (refused; pass it through unchanged with "
-                                      "out_of_range='passthrough')"))
+                refuse(OutOfBandError(tr.id, reason))
                 continue
             note = f"{tr.id}: {reason}: passed through unchanged"
             warnings.warn(note, UserWarning, stacklevel=2)
