@@ -216,7 +216,7 @@ class Denoiser:
         """The ``stats.processing`` line of one `denoise` call."""
         return (f"geokeras {geokeras.__version__}: denoise(model={self.label}, sha256={self.sha256[:16]}, "
                 f"model_sampling_rate={self.sampling_rate:g}, window_length={self.window_length}, "
-                f"overlap={float(overlap):g}, detrend=linear, clip={CLIP_FACTOR:g})")
+                f"overlap={overlap}, detrend=linear, clip={CLIP_FACTOR:g})")
 
     def __call__(self, data, **kwargs):
         """``denoise(data, model=self, **kwargs)``."""

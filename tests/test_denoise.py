@@ -329,6 +329,8 @@ def test_bad_arguments_have_clear_messages(tiny):
     tr = make_trace()
     with pytest.raises(ValueError, match="argument `overlap`.*Received overlap=1"):
         dn.denoise(tr, model=tiny, overlap=1)
+    with pytest.raises(ValueError, match="argument `overlap`.*Received overlap='half'"):
+        dn.denoise(tr, model=tiny, overlap="half")
     with pytest.raises(ValueError, match="argument `batch_size`.*Received batch_size=0"):
         dn.denoise(tr, model=tiny, batch_size=0)
     with pytest.raises(ValueError, match="Expected None for an obspy Stream or Trace"):
