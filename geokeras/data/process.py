@@ -236,7 +236,7 @@ class _SegmentRunner:
         if self.n_windows >= self.flush_at:
             self.flush()
 
-    def _advance(self, rows):
+    def _advance(self, rows, _):
         if self.progress is not None:
             self.progress(self.done + rows, self.total)
 

@@ -151,7 +151,7 @@ def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="
         fn: callable taking a float32 ``(k, window_length)`` array and returning the same shape.
         window_length, overlap, pad_mode: see `sliding_windows`.
         batch_size: windows per call of ``fn``.
-        progress: optional callable ``progress(n_windows_done)`` called after each batch.
+        progress: optional callable ``progress(windows_done, windows_total)`` called after each batch.
 
     Returns:
         float32 array of ``len(x)`` samples.
@@ -170,7 +170,9 @@ def map_batches(fn, windows, batch_size=256, progress=None):
         fn: callable ``(k, L) float32 -> (k, L)`` (a trailing axis of 1 is accepted and removed).
         windows: ``(K, L)`` array.
         batch_size: rows per call.
-        progress: optional callable ``progress(n_rows_done)`` called after each batch.
+        progress: optional callable ``progress(rows_done, rows_total)`` called after each batch (the one
+            progress protocol of geokeras: `geokeras.data.process.apply_to_stream` and
+            `geokeras.denoise.denoise` take the same callables, e.g. `geokeras.denoise.ProgressBar`).
 
     Returns:
         float32 ``(K, L)`` array.
@@ -192,5 +194,5 @@ def map_batches(fn, windows, batch_size=256, progress=None):
             raise ValueError("Invalid output of `fn`. Expected finite values. Received NaN or inf.")
         out[i:i + batch_size] = y
         if progress is not None:
-            progress(min(i + batch_size, len(windows)))
+            progress(min(i + batch_size, len(windows)), len(windows))
     return out
