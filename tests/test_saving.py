@@ -16,6 +16,7 @@ from geokeras.models import (
     build_dense_autoencoder,
     build_dense_vae,
 )
+from geokeras import saving
 from geokeras.saving import load_model
 
 FACTORIES = {
@@ -78,17 +79,37 @@ def test_tied_weights_still_shared_after_loading(tmp_path, rng):
     np.testing.assert_allclose(np.asarray(encoder(x)), h, rtol=1e-5)
 
 
-def test_lambda_layer_is_refused(tmp_path):
+def _lambda_model(tmp_path):
     inputs = keras.Input((3,))
     outputs = keras.layers.Lambda(lambda t: t * 2.0, name="times_two")(inputs)
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def test_lambda_layer_is_refused(tmp_path):
+    path = _lambda_model(tmp_path)
     with pytest.raises(ValueError) as err:
         load_model(path)
     assert str(err.value) == (
         "Refusing to load: the model contains a Lambda layer ('times_two'), which can run arbitrary code. "
         f"Rebuild it with registered layers instead of Lambda. File: {str(path)!r}."
     )
+
+
+def test_safe_mode_refuses_lambda_even_without_the_config_inspection(tmp_path, monkeypatch):
+    """The backstop: with `inspect_config` bypassed, keras' own ``safe_mode=True`` still refuses the Lambda.
+
+    Loading with ``safe_mode=False`` (or a global ``enable_unsafe_deserialization``) makes this test fail: the
+    model would load, and the inspection alone would be hiding it.
+    """
+    path = _lambda_model(tmp_path)
+    seen = []
+    monkeypatch.setattr(saving, "inspect_config", lambda config, custom_objects=None: seen.append(config))
+    with pytest.raises(ValueError, match=r"^Requested the deserialization of a `Lambda` layer whose `function` is a "
+                                         r"Python lambda\. .*passing `safe_mode=False`"):
+        load_model(path)
+    assert len(seen) == 1  # the bypass was in force: the refusal came from keras, not from the inspection
 
 
 @keras.saving.register_keras_serializable(package="throwaway")
