@@ -7,7 +7,7 @@ export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: demo test install bench tutorials clean
+.PHONY: demo test wheel-check install bench tutorials clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Build the wheel, install it into a fresh venv outside the repository, run denoise, evaluate and the demo there.
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python bash .ci/wheel_check.sh
+
 tutorials: $(STAMP)
 	cd tutorials && for f in [0-9][0-9]_*.py; do echo "== $$f"; ../$(BIN)/python $$f || exit 1; done
 
@@ -30,4 +34,4 @@ bench: $(STAMP)
 	for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_output build *.egg-info .pytest_cache
+	rm -rf $(VENV) demo_output build dist *.egg-info .pytest_cache

@@ -1,7 +1,8 @@
 """Loaders for the real recordings bundled in the repository's ``datasets/`` folder.
 
-The folder is found next to the package (editable install, the project's Makefile) or
-through the ``GEOKERAS_DATASETS`` environment variable.
+The folder is the repository's ``datasets/`` (a source checkout, the project's Makefile), the one named by
+the ``GEOKERAS_DATASETS`` environment variable, or, installed from a wheel, the part of it shipped inside
+the package (`PACKAGED_DATASETS`: the test-station events and the noisy demo records).
 
 Two event sets: ``ncedc-events`` (73 records, DeepDenoiser demo data) and ``phasenet-events`` (140 records at
 99 stations with P and S picks, PhaseNet demo data): 213 records at 124 stations. `split_records` splits
@@ -53,20 +54,82 @@ VALIDATION_STATIONS = (
 )
 
 
+REPOSITORY_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+PACKAGED_DATASETS = Path(__file__).resolve().parent / "bundled"
+"""The copy shipped inside the package (written by ``datasets/package_data.py``): the records an installed
+geokeras needs for ``geokeras evaluate`` and the demo (the test-station events and the noisy demo windows),
+with the full ``index.csv`` of each dataset, so that asking for any other record names what is missing."""
+
+
 def datasets_dir():
     """Return the folder that holds the bundled datasets.
 
+    Looked up in order: the ``GEOKERAS_DATASETS`` environment variable; the repository's ``datasets/``
+    folder (a source checkout or an editable install); `PACKAGED_DATASETS`, the part of it shipped inside
+    the package (an installed wheel). Records that the chosen folder lacks are reported by
+    `dataset_files`.
+
+    Returns:
+        ``pathlib.Path`` of the folder.
+
     Raises:
-        FileNotFoundError: if neither ``GEOKERAS_DATASETS`` nor the repository folder exists.
+        FileNotFoundError: if ``GEOKERAS_DATASETS`` is set to a folder without the datasets, or if no
+            folder is found at all.
+
+    Example:
+        >>> (datasets_dir() / "ncedc-events" / "index.csv").is_file()
+        True
     """
     env = os.environ.get("GEOKERAS_DATASETS")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
-    if not (path / "ncedc-events" / "index.csv").is_file():
-        raise FileNotFoundError(
-            f"Bundled datasets not found in {str(path)!r}. Set GEOKERAS_DATASETS to the "
-            "repository's datasets/ folder."
+    candidates = [Path(env)] if env else [REPOSITORY_DATASETS, PACKAGED_DATASETS]
+    for path in candidates:
+        if (path / "ncedc-events" / "index.csv").is_file():
+            return path
+    where = " or ".join(repr(str(p)) for p in candidates)
+    raise FileNotFoundError(
+        f"Bundled datasets not found in {where}. Set GEOKERAS_DATASETS to the repository's datasets/ folder."
+    )
+
+
+def dataset_files(dataset, files):
+    """Return the paths of ``files`` in the bundled ``dataset``, all of which must exist.
+
+    Args:
+        dataset: name of a folder of `datasets_dir` (``"ncedc-events"``).
+        files: file names in that folder (from its ``index.csv``).
+
+    Returns:
+        list of ``pathlib.Path``, in the order of ``files``.
+
+    Raises:
+        FileNotFoundError: naming the missing files and, for an installed package, what it ships and
+            how to get the rest.
+
+    Example:
+        >>> dataset_files("ncedc-events", ["BK_SAO_2011011302524552.mseed"])[0].name
+        'BK_SAO_2011011302524552.mseed'
+        >>> dataset_files("ncedc-events", ["NOPE.mseed"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        FileNotFoundError: 1 of the 1 requested records of dataset 'ncedc-events' are missing ...
+    """
+    folder = datasets_dir() / dataset
+    paths = [folder / name for name in files]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        hint = (
+            "An installed geokeras ships only the records that `geokeras evaluate` and the demo use. "
+            "To use the others (for example to train on the bundled data), get the repository's datasets/ "
+            "folder and set GEOKERAS_DATASETS to it."
+            if folder.parent == PACKAGED_DATASETS
+            else "Restore them, or point GEOKERAS_DATASETS to a complete copy of the repository's datasets/."
         )
-    return path
+        raise FileNotFoundError(
+            f"{len(missing)} of the {len(paths)} requested records of dataset {dataset!r} are missing "
+            f"from {str(folder)!r}: {shown}. {hint}"
+        )
+    return paths
 
 
 @dataclasses.dataclass
@@ -122,12 +185,12 @@ def load_events(stations=None, sets=None):
                          f"Received sets={list(sets)!r}.")
     records = []
     for name in sets:
-        folder = datasets_dir() / name
+        rows = [row for row in _read_index(datasets_dir() / name) if _wanted(row, stations)]
+        paths = dataset_files(name, [row["file"] for row in rows])
         records += [
-            EventRecord(obspy.read(str(folder / row["file"])), obspy.UTCDateTime(row["p_time"]), folder / row["file"],
+            EventRecord(obspy.read(str(path)), obspy.UTCDateTime(row["p_time"]), path,
                         obspy.UTCDateTime(row["s_time"]) if row.get("s_time") else None)
-            for row in _read_index(folder)
-            if _wanted(row, stations)
+            for row, path in zip(rows, paths)
         ]
     return records
 
@@ -141,8 +204,8 @@ def load_noisy(stations=None):
     Returns:
         list of ``obspy.Trace``, sorted by file name.
     """
-    folder = datasets_dir() / "ncedc-noisy"
-    return [obspy.read(str(folder / row["file"]))[0] for row in _read_index(folder) if _wanted(row, stations)]
+    rows = [row for row in _read_index(datasets_dir() / "ncedc-noisy") if _wanted(row, stations)]
+    return [obspy.read(str(path))[0] for path in dataset_files("ncedc-noisy", [row["file"] for row in rows])]
 
 
 def station_split(records, holdout=HOLDOUT_STATIONS):
