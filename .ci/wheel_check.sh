@@ -38,7 +38,7 @@ EOF
 
 step "install the wheel and its dependencies into a fresh venv"
 run_logged "$python" -m venv "$work/venv"  # from PYTHON's base interpreter: none of its packages
-run_logged "$work/venv/bin/python" -m pip install --disable-pip-version-check "$wheel"
+run_logged "$work/venv/bin/python" -m pip install --no-compile --disable-pip-version-check "$wheel"
 run_logged "$work/venv/bin/python" -m pip check
 
 mkdir "$work/user" && cd "$work/user"  # an empty folder: nothing of the repository is reachable
