@@ -82,10 +82,9 @@ def plan(stations=None):
 
 def differences(expected, target=TARGET):
     """Return sorted relative paths that are missing, extra or different in ``target``."""
-    present = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()} if target.is_dir() else set()
-    return sorted(
-        {k for k in expected if k not in present or (target / k).read_bytes() != expected[k]} | (present - set(expected))
-    )
+    present = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    stale = {k for k in expected if k not in present or (target / k).read_bytes() != expected[k]}
+    return sorted(stale | (present - set(expected)))
 
 
 def main(argv=None):

@@ -17,8 +17,9 @@ def test_damped_oscillations_formula_and_grid():
     np.testing.assert_allclose(x[i], ref, atol=1e-6)
     x2, p2 = synthetic.damped_oscillations(n_k=3, n_b=7, n_t=11)
     assert x2.shape == (21, 11) and len(np.unique(p2, axis=0)) == 21
-    with pytest.raises(ValueError, match="n_t"):
+    with pytest.raises(ValueError) as err:
         synthetic.damped_oscillations(n_t=0)
+    assert str(err.value) == "Invalid value for argument `n_t`. Expected a strictly positive integer. Received n_t=0."
 
 
 def test_lines():
@@ -34,8 +35,9 @@ def test_ricker_matches_old_scipy_formula():
     vec = np.arange(100) - 49.5
     ref = 2 / (np.sqrt(12.0) * np.pi ** 0.25) * (1 - vec ** 2 / 16) * np.exp(-vec ** 2 / 32)
     np.testing.assert_allclose(w, ref)
-    with pytest.raises(ValueError, match="`a`"):
+    with pytest.raises(ValueError) as err:
         synthetic.ricker(10, 0.0)
+    assert str(err.value) == "Invalid value for argument `a`. Expected a positive width. Received a=0.0."
 
 
 def test_seismogram_seeded_with_arrivals():
@@ -69,5 +71,7 @@ def test_noise_spectra():
     assert -24 < slope < -16
     f, pm = sps.welch(synthetic.noise("microseism", 2 ** 16, 10.0, seed=0), fs=10.0, nperseg=4096)
     assert 0.1 <= f[np.argmax(pm)] <= 0.3
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError) as err:
         synthetic.noise("pink")
+    assert str(err.value) == ("Invalid value for argument `kind`. Expected 'white', 'colored' or 'microseism'. "
+                              "Received kind='pink'.")
