@@ -26,8 +26,10 @@ wheel=$(ls "$work"/dist/geokeras-*.whl)
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 size = sum(i.compress_size for i in zipfile.ZipFile(sys.argv[1]).infolist())
-need = ["geokeras/pretrained/default.keras", "geokeras/data/bundled/ncedc-events/index.csv",
-        "geokeras/data/bundled/ncedc-noisy/index.csv", "geokeras/data/bundled/LICENSE-DeepDenoiser-data.txt"]
+need = ["geokeras/pretrained/default.keras"] + [
+    f"geokeras/data/bundled-datasets/{name}" for name in
+    ("ncedc-events/index.csv", "phasenet-events/index.csv", "ncedc-noisy/index.csv", "LICENSE-DeepDenoiser-data.txt",
+     "LICENSE-PhaseNet-data.txt")]
 missing = [n for n in need if n not in names]
 stray = [n for n in names if not n.startswith(("geokeras/", "geokeras-"))]
 mseed = sum(n.endswith(".mseed") for n in names)
@@ -52,7 +54,7 @@ for what in (geokeras.__file__, datasets.datasets_dir()):
     print(f"   {what}")
     assert str(what).startswith(sys.argv[1]), what
 EOF
-record=$(python -c "from geokeras.data import datasets; print(datasets.datasets_dir() / 'ncedc-noisy' / 'BK_ORV_2014012923371049.mseed')")
+record=$(python -c "from geokeras.data import datasets as d; print(min((d.datasets_dir() / 'ncedc-noisy').glob('*.mseed')))")
 
 step "geokeras denoise (default model) on a shipped record"
 run_logged geokeras denoise "$record" -o denoised

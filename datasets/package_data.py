@@ -2,7 +2,7 @@
 
 An installed geokeras (from a wheel) has no repository ``datasets/`` folder, yet ``geokeras evaluate`` and
 ``python -m geokeras.demo`` need real records. This script copies exactly those, byte for byte, into
-``geokeras/data/bundled/`` (``geokeras.data.datasets.PACKAGED_DATASETS``), the last place
+``geokeras/data/bundled-datasets/`` (``geokeras.data.datasets.PACKAGED_DATASETS``), the last place
 ``geokeras.data.datasets.datasets_dir`` looks:
 
 - each event set (``geokeras.data.datasets.EVENT_SETS``): the records at the test stations
@@ -13,7 +13,8 @@ An installed geokeras (from a wheel) has no repository ``datasets/`` folder, yet
 - ``ncedc-noisy/``: every noisy window (the demo denoises all of them), with its ``index.csv``;
 - the data licenses, which must travel with the records, and a README saying what this folder is.
 
-Why a tracked copy: it is plain package data, so any build (sdist, wheel, ``pip install .``) ships it
+The folder name is not a Python identifier on purpose: setuptools then treats it as data of ``geokeras``,
+not as an undeclared namespace package. Why a tracked copy: it is plain package data, so any build (sdist, wheel, ``pip install .``) ships it
 without build hooks, and git stores each copied file as the same blob as its source, so the copy adds
 nothing to the repository's size. ``tests/test_package.py`` fails when the copy differs from `plan`:
 rerun this script after changing the datasets or the test stations. ``--check`` only compares (exit 1
@@ -27,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "datasets"
-TARGET = REPO / "geokeras" / "data" / "bundled"
+TARGET = REPO / "geokeras" / "data" / "bundled-datasets"
 
 
 def _datasets_module():

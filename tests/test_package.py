@@ -76,7 +76,7 @@ def _package_data_script():
 
 
 def test_packaged_datasets_are_exactly_the_generated_copy():
-    """A stale, extra, missing or edited file under geokeras/data/bundled fails (rerun datasets/package_data.py)."""
+    """A stale, extra, missing or edited file in geokeras/data/bundled-datasets fails (rerun package_data.py)."""
     from geokeras.data import datasets
 
     script = _package_data_script()

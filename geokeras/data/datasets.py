@@ -55,7 +55,7 @@ VALIDATION_STATIONS = (
 
 
 REPOSITORY_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
-PACKAGED_DATASETS = Path(__file__).resolve().parent / "bundled"
+PACKAGED_DATASETS = Path(__file__).resolve().parent / "bundled-datasets"
 """The copy shipped inside the package (written by ``datasets/package_data.py``): the records an installed
 geokeras needs for ``geokeras evaluate`` and the demo (the test-station events and the noisy demo windows),
 with the full ``index.csv`` of each dataset, so that asking for any other record names what is missing."""
