@@ -83,14 +83,12 @@ def test_packaged_datasets_are_exactly_the_generated_copy():
     expected = script.plan()
     assert script.TARGET == datasets.PACKAGED_DATASETS
     assert script.differences(expected) == []
-    shipped = {name.split("/")[0]: [] for name in expected}
-    for name in expected:
-        if name.endswith(".mseed"):
-            shipped[name.split("/")[0]].append(name.split("/")[1])
     events = datasets.load_events(stations=datasets.TEST_STATIONS)  # read from the repository's datasets/
-    assert sorted(r.path.name for r in events) == sorted(shipped["ncedc-events"] + shipped["phasenet-events"])
     assert {r.station_id for r in events} == set(datasets.TEST_STATIONS)
-    assert len(shipped["ncedc-noisy"]) == len(datasets.load_noisy())
+    assert sorted(k for k in expected if k.endswith(".mseed")) == sorted(
+        [f"{r.path.parent.name}/{r.path.name}" for r in events] + [f"ncedc-noisy/{name}" for name in
+                                                                   _index_files("ncedc-noisy")]
+    )
 
 
 def test_setup_cfg_package_data_matches_the_files():
@@ -108,6 +106,13 @@ def test_setup_cfg_package_data_matches_the_files():
     assert sorted(str(p.relative_to(root)) for p in data - matched) == []
 
 
+def _index_files(dataset):
+    from geokeras.data import datasets
+
+    with open(datasets.REPOSITORY_DATASETS / dataset / "index.csv") as f:
+        return [line.split(",")[0] for line in f.read().splitlines()[1:]]
+
+
 def _installed_layout(monkeypatch, tmp_path):
     """The package as installed from a wheel: no repository datasets/ folder, no GEOKERAS_DATASETS."""
     from geokeras.data import datasets
@@ -115,11 +120,6 @@ def _installed_layout(monkeypatch, tmp_path):
     monkeypatch.delenv("GEOKERAS_DATASETS", raising=False)
     monkeypatch.setattr(datasets, "REPOSITORY_DATASETS", tmp_path / "no-repository" / "datasets")
     return datasets
-
-
-@pytest.fixture
-def installed_layout(monkeypatch, tmp_path):
-    return _installed_layout(monkeypatch, tmp_path)
 
 
 def test_installed_package_reads_test_stations_and_noisy_records_from_the_package(monkeypatch, tmp_path):
@@ -140,8 +140,8 @@ def test_installed_package_reads_test_stations_and_noisy_records_from_the_packag
             np.testing.assert_array_equal(a, b)
 
 
-def test_installed_package_names_the_records_it_does_not_ship(installed_layout):
-    datasets = installed_layout
+def test_installed_package_names_the_records_it_does_not_ship(monkeypatch, tmp_path):
+    datasets = _installed_layout(monkeypatch, tmp_path)
     folder = datasets.PACKAGED_DATASETS / "ncedc-events"
     with pytest.raises(FileNotFoundError) as err:
         datasets.load_events(sets=["ncedc-events"])  # training needs the train stations too
