@@ -75,6 +75,13 @@ def _package_data_script():
     return module
 
 
+def _index_files(dataset):
+    from geokeras.data import datasets
+
+    with open(datasets.REPOSITORY_DATASETS / dataset / "index.csv") as f:
+        return [line.split(",")[0] for line in f.read().splitlines()[1:]]
+
+
 def test_packaged_datasets_are_exactly_the_generated_copy():
     """A stale, extra, missing or edited file in geokeras/data/bundled-datasets fails (rerun package_data.py)."""
     from geokeras.data import datasets
@@ -104,13 +111,6 @@ def test_setup_cfg_package_data_matches_the_files():
         matched |= files
     data = {p for p in root.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")}
     assert sorted(str(p.relative_to(root)) for p in data - matched) == []
-
-
-def _index_files(dataset):
-    from geokeras.data import datasets
-
-    with open(datasets.REPOSITORY_DATASETS / dataset / "index.csv") as f:
-        return [line.split(",")[0] for line in f.read().splitlines()[1:]]
 
 
 def _installed_layout(monkeypatch, tmp_path):
