@@ -1,0 +1,183 @@
+"""geokeras.distributed: two Dask worker processes give the plain run's outputs; failures, killed workers, resume.
+
+One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
+"""
+import dataclasses
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+import obspy
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from geokeras import distributed as gd  # noqa: E402
+from geokeras.models.denoiser import build_denoiser  # noqa: E402
+
+N_FILES = 4
+
+
+def _inputs(folder):
+    """Four 3-component records (ObsPy's example stream, scaled and shifted), the last with a gap."""
+    paths = []
+    for i in range(N_FILES):
+        st = obspy.read()
+        for tr in st:
+            tr.data = np.roll(tr.data, 200 * i) * (i + 1)
+        if i == N_FILES - 1:
+            st = st.cutout(st[0].stats.starttime + 10, st[0].stats.starttime + 12)
+        path = os.path.join(folder, f"day{i}.mseed")
+        st.write(path, format="MSEED")
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distributed")
+    model_path = str(root / "tiny.keras")
+    build_denoiser("stftmask", window_length=300, filters=(4,)).save(model_path)
+    inputs = _inputs(str(root))
+    reference = str(root / "plain")
+    summary = gd.denoise_files(inputs, reference, model=model_path)
+    assert summary.done == N_FILES
+    return dict(root=root, model=model_path, inputs=inputs, reference=reference)
+
+
+@pytest.fixture(scope="module")
+def client():
+    import logging
+
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    # this module's jobs must unpickle on the workers, which cannot import tests/
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _files(folder):
+    return sorted(os.listdir(folder))
+
+
+def _assert_same_outputs(folder, reference):
+    assert _files(folder) == _files(reference)
+    for name in _files(reference):
+        a, b = os.path.join(folder, name), os.path.join(reference, name)
+        if name.endswith(".processing.json"):
+            with open(a) as fa, open(b) as fb:
+                assert json.load(fa) == json.load(fb), name
+            continue
+        got, want = obspy.read(a), obspy.read(b)
+        assert [(tr.id, tr.stats.starttime, tr.stats.npts, tr.stats.sampling_rate) for tr in got] == \
+               [(tr.id, tr.stats.starttime, tr.stats.npts, tr.stats.sampling_rate) for tr in want]
+        for g, w in zip(got, want):
+            assert g.data.dtype == w.data.dtype == np.float32
+            scale = float(np.abs(w.data).max())
+            np.testing.assert_allclose(g.data, w.data, rtol=0, atol=1e-5 * scale)
+
+
+def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, client, tmp_path):
+    out = str(tmp_path / "dask")
+    summary = gd.denoise_files(data["inputs"], out, model=data["model"], client=client)
+    assert (summary.files, summary.done, summary.failed, summary.workers) == (N_FILES, N_FILES, 0, 2)
+    assert summary.traces == 3 * N_FILES  # the gappy trace is one (masked) trace
+    assert summary.windows > 0 and summary.seconds > 0
+    _assert_same_outputs(out, data["reference"])
+    # one model, loaded at most once in each worker process (not once per file)
+    loads = client.run(gd.worker_model_loads)
+    assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
+
+
+def test_a_failing_file_is_reported_and_the_others_are_written(data, client, tmp_path):
+    bad = str(tmp_path / "broken.mseed")
+    with open(bad, "wb") as f:
+        f.write(b"not a waveform" * 100)
+    inputs = data["inputs"][:2] + [bad] + data["inputs"][2:]
+    out = str(tmp_path / "out")
+    summary = gd.denoise_files(inputs, out, model=data["model"], client=client)
+    assert (summary.done, summary.failed) == (N_FILES, 1)
+    [failure] = summary.failures
+    assert failure.input == bad and "broken.mseed" in failure.error and failure.status == "failed"
+    assert not os.path.exists(os.path.join(out, "broken.mseed"))
+    _assert_same_outputs(out, data["reference"])
+
+
+@dataclasses.dataclass(frozen=True)
+class KillOnce(gd.DenoiseFiles):
+    """Denoise, but the first time day1 is processed: half-write its output, then SIGKILL this worker."""
+
+    marker: str = ""
+
+    def __call__(self, job):
+        if job.input.endswith("day1.mseed") and not os.path.exists(self.marker):
+            from geokeras.utils import atomic_path
+
+            open(self.marker, "w").close()
+            with atomic_path(job.output) as tmp, open(tmp, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().__call__(job)
+
+
+def test_a_killed_worker_has_its_file_retried_elsewhere_without_partial_output(data, client, tmp_path):
+    marker = str(tmp_path / "killed")
+    func = KillOnce(gd.ModelRef.resolve(data["model"]), marker=marker)
+    out = tmp_path / "out"
+    out.mkdir()
+    jobs = [gd.FileJob(p, str(out / os.path.basename(p))) for p in data["inputs"]]
+    summary = gd.run_files(jobs, func, client=client)
+    assert os.path.exists(marker)  # the worker was killed once
+    assert (summary.done, summary.failed) == (N_FILES, 0), summary.failures
+    _assert_same_outputs(str(out), data["reference"])  # no .tmp leftover, no half-written file
+    client.wait_for_workers(2, timeout=120)  # the nanny restarted the killed worker
+
+
+def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
+    out = str(tmp_path / "out")
+    gd.denoise_files(data["inputs"], out, model=data["model"])
+    before = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)}
+    summary = gd.denoise_files(data["inputs"], out, model=data["model"], client=client, resume=True)
+    assert (summary.skipped, summary.done) == (N_FILES, 0)
+    assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
+
+
+def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path):
+    out = str(tmp_path / "out")
+    inputs = data["inputs"]
+    gd.denoise_files(inputs, out, model=data["model"])
+    os.unlink(os.path.join(out, "day0.mseed"))  # interrupted before this file
+    os.unlink(os.path.join(out, "day1.mseed.processing.json"))  # killed between the waveform and its sidecar
+    os.utime(inputs[2])  # input changed after its output was written
+    os.utime(os.path.join(out, "day2.mseed"), ns=(0, 0))
+    summary = gd.denoise_files(inputs, out, model=data["model"], resume=True)
+    assert [r.status for r in summary.results] == ["done", "done", "done", "skipped"]
+    _assert_same_outputs(out, data["reference"])
+    # other options or another model: nothing is up to date
+    assert gd.denoise_files(inputs, out, model=data["model"], resume=True, overlap=0.25).done == N_FILES
+    other = str(tmp_path / "other.keras")
+    build_denoiser("stftmask", window_length=300, filters=(2,)).save(other)
+    assert gd.denoise_files(inputs, out, model=other, resume=True).done == N_FILES
+
+
+def test_arguments_are_checked_before_any_work(data, tmp_path):
+    func = gd.DenoiseFiles(gd.ModelRef.resolve(data["model"]))
+    with pytest.raises(ValueError, match=r"argument `workers`. Expected a strictly positive integer. Received workers=0"):
+        gd.run_files([], func, workers=0)
+    with pytest.raises(ValueError, match="Give `workers`"):
+        gd.run_files([], func, workers=2, client="tcp://127.0.0.1:1")
+    twins = [data["inputs"][0], os.path.join(str(tmp_path), "day0.mseed")]
+    with pytest.raises(ValueError, match="would both write day0.mseed"):
+        gd.denoise_files(twins, str(tmp_path / "out"), model=data["model"])
+    assert not os.path.exists(tmp_path / "out")
