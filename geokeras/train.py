@@ -259,6 +259,7 @@ def train_denoiser(
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
+    strategy=None, devices=None,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -299,6 +300,10 @@ def train_denoiser(
         stretch: ``(low, high)``: add two time-stretched copies of each training signal
             (`geokeras.data.pairs.time_stretch`); None for none.
         shift: signal start in the window (`geokeras.data.pairs.PairGenerator`'s ``shift``).
+        strategy: None, ``"mirrored"`` (all local GPUs, or ``devices``) or a ``tf.distribute.Strategy``: the
+            model is built and compiled in its scope (`geokeras.strategies.make_strategy`); ``batch_size`` is the
+            global batch, split between the replicas.
+        devices: device names for ``strategy="mirrored"``.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -310,6 +315,7 @@ def train_denoiser(
     from geokeras.data.synthetic import synthetic_seismogram
     from geokeras.models.denoiser import build_denoiser
     from geokeras.saving import load_model
+    from geokeras.strategies import make_strategy, strategy_scope
 
     if family not in FAMILIES:
         raise ValueError(f"Invalid value for argument `family`. Expected one of {list(FAMILIES)}. Received family={family!r}.")
@@ -353,14 +359,16 @@ def train_denoiser(
     ckpt_dir = output.with_name(output.name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     initial_epoch, best = 0, None
-    if resume and (ckpt_dir / "last.keras").is_file():
-        model = load_model(ckpt_dir / "last.keras")
-        state = json.loads((ckpt_dir / "state.json").read_text())
-        initial_epoch, best = int(state["epoch"]), state.get("best")
-    else:
-        keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
-        model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate, **(model_kwargs or {}))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
+    with strategy_scope(make_strategy(strategy, devices)):  # geokeras.strategies: no-op for strategy=None
+        if resume and (ckpt_dir / "last.keras").is_file():
+            model = load_model(ckpt_dir / "last.keras")
+            state = json.loads((ckpt_dir / "state.json").read_text())
+            initial_epoch, best = int(state["epoch"]), state.get("best")
+        else:
+            keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
+            model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate,
+                                   **(model_kwargs or {}))
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
 
     keras.utils.set_random_seed(seed + initial_epoch)
     # epoch e draws its pairs with seed + e (make_pair_dataset), also after a resume

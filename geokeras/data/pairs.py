@@ -537,7 +537,9 @@ def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
     def indices():
         # Iteration number e over the dataset (an epoch) yields (e, 0), (e, 1), ...: batch i of epoch e
         # is drawn from default_rng([seed, e, i]), reproducible and independent of thread timing.
-        e = epoch[0]
+        # An endless dataset starts again at (0, 0) each time: Keras under a tf.distribute strategy reads
+        # one batch from a first iterator before fit starts, which must not shift the pairs of training.
+        e = epoch[0] if n_batches is not None else 0
         epoch[0] += 1
         i = 0
         while n_batches is None or i < n_batches:
@@ -568,7 +570,8 @@ def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batc
     with ``num_parallel_calls`` in deterministic order, then prefetched. Batch ``i`` of iteration
     ``e`` over the dataset (epoch ``e`` in ``model.fit``) is drawn from
     ``numpy.random.default_rng([seed, e, i])``: the whole training run is reproducible, the pairs
-    differ from epoch to epoch, and thread timing cannot change them.
+    differ from epoch to epoch, and thread timing cannot change them. An endless dataset
+    (``n_batches=None``) draws batch ``i`` from ``[seed, 0, i]`` in every iteration.
 
     Args:
         signals, noises, window_length, seed: see `PairGenerator`; other `PairGenerator` options as
