@@ -63,3 +63,61 @@ def test_make_strategy_checks_its_arguments():
         make_strategy("Mirrored")
     with pytest.raises(ValueError, match=r"argument `devices`. Expected None without a strategy"):
         make_strategy(None, devices=["/cpu:0"])
+
+
+WORKER = textwrap.dedent("""
+    import json, os, sys
+    index, ports = int(sys.argv[1]), [p for p in sys.argv[2].split(",") if p]
+    if ports:
+        os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                              "task": {"type": "worker", "index": index}})
+    import numpy as np, tensorflow as tf, keras
+    from geokeras.models.denoiser import build_denoiser
+    from geokeras.strategies import distributed_fit
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if ports else tf.distribute.get_strategy()
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = build_denoiser("unet1d", window_length=128, sampling_rate=50.0, filters=(4, 8))
+        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer.build(model.trainable_variables)
+    x = np.random.default_rng(0).normal(size=(64, 128, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, 0.5 * x)).batch(8).repeat()
+    history = distributed_fit(model, optimizer, ds, strategy, epochs=2, steps_per_epoch=3, global_batch_size=8)
+    print(json.dumps(dict(loss=history["loss"], replicas=strategy.num_replicas_in_sync,
+                          weights=[float(np.sum(w)) for w in model.get_weights()])))
+""")
+
+
+def _free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_distributed_fit_on_two_worker_processes_follows_the_one_process_curve():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH")] if p))
+    ports = ",".join(map(str, _free_ports(2)))
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(i), ports], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    single = subprocess.run([sys.executable, "-c", WORKER, "0", ""], capture_output=True, text=True, env=env,
+                            timeout=300)
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    assert single.returncode == 0, single.stderr[-3000:]
+    one = json.loads(single.stdout.strip().splitlines()[-1])
+    assert [r["replicas"] for r in results] == [2, 2] and one["replicas"] == 1
+    assert one["loss"][1] < one["loss"][0]  # it trains
+    for r in results:  # both workers hold the same weights, on the one-process curve
+        assert r["loss"] == pytest.approx(one["loss"], rel=1e-4)
+        assert r["weights"] == pytest.approx(one["weights"], rel=1e-4, abs=1e-4)
