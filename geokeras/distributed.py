@@ -41,6 +41,8 @@ import threading
 import time
 import traceback
 
+import numpy as np
+
 __all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "DenoiseFiles", "run_files", "denoise_files",
            "worker_model_loads"]
 
@@ -50,7 +52,10 @@ FileJob.__doc__ = "One file to process: ``input`` path and ``output`` (the wavef
 
 @dataclasses.dataclass(frozen=True)
 class FileResult:
-    """What happened to one input file: ``status`` is ``"done"``, ``"skipped"`` (resume) or ``"failed"``."""
+    """What happened to one input file: ``status`` is ``"done"``, ``"skipped"`` (resume) or ``"failed"``.
+
+    ``stages`` holds ``(name, seconds)`` pairs of the job's steps (`DenoiseFiles`: read, denoise, write).
+    """
 
     input: str
     status: str
@@ -60,6 +65,7 @@ class FileResult:
     seconds: float = 0.0
     notes: tuple = ()
     error: str = ""
+    stages: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +101,7 @@ def _one_line(exc):
 def run_job(func, job):
     """Run ``func(job)`` and return its `FileResult`; an exception becomes a ``"failed"`` result.
 
-    ``func`` returns a dict with ``outputs``, ``traces``, ``windows`` and ``notes`` (all optional).
+    ``func`` returns a dict with ``outputs``, ``traces``, ``windows``, ``notes`` and ``stages`` (all optional).
     """
     t0 = time.perf_counter()
     try:
@@ -105,7 +111,7 @@ def run_job(func, job):
                           notes=(traceback.format_exc(),))
     return FileResult(str(job.input), "done", outputs=tuple(out.get("outputs", ())), traces=int(out.get("traces", 0)),
                       windows=int(out.get("windows", 0)), seconds=time.perf_counter() - t0,
-                      notes=tuple(out.get("notes", ())))
+                      notes=tuple(out.get("notes", ())), stages=tuple(out.get("stages", ())))
 
 
 def _cluster_client(workers, retries):
@@ -116,7 +122,7 @@ def _cluster_client(workers, retries):
 
     with dask.config.set({"distributed.scheduler.allowed-failures": int(retries)}):
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.CRITICAL)  # worker deaths and errors are in the results
     return Client(cluster), cluster
 
 
@@ -337,18 +343,23 @@ class DenoiseFiles:
         _configure_worker_threads()
         model = self.model.get()
         _remove_leftovers(self.outputs(job))
+        t = [time.perf_counter()]
         stream = io.read(job.input)
+        t.append(time.perf_counter())
         cleaned, notes = denoise(stream, model=model, overlap=self.overlap, batch_size=self.batch_size,
                                  return_report=True)
+        t.append(time.perf_counter())
         written = [io.write(cleaned, job.output, format="MSEED")]
         if self.plot:
             from geokeras.plotting import plot_denoising
 
             written.append(plot_denoising(stream, cleaned, self.outputs(job)[1]))
+        t.append(time.perf_counter())
         ref = self.model
         windows = sum(len(window_starts(max(1, round(tr.stats.npts * ref.sampling_rate / tr.stats.sampling_rate)),
                                         ref.window_length, self.overlap)) for tr in cleaned)
-        return dict(outputs=written, traces=len(cleaned), windows=windows, notes=notes)
+        stages = tuple(zip(("read", "denoise", "write"), np.diff(t).tolist()))
+        return dict(outputs=written, traces=len(cleaned), windows=windows, notes=notes, stages=stages)
 
     def is_done(self, job):
         """True when every output exists, is newer than the input, and (waveforms) its sidecar records this

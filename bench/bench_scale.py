@@ -1,0 +1,196 @@
+"""Scaling of ``geokeras denoise`` over files: 1 vs 2 Dask worker processes, resume, and a 100-station year on paper.
+
+Usage::
+
+    python bench/bench_scale.py                       # 8 files x 3 h x 3 components at 100 Hz, default model
+    python bench/bench_scale.py --files 4 --hours 1   # quicker
+
+Data: ``--files`` MiniSEED files (STEIM2, int32 counts) of ``--hours`` h x 3 components at 100 Hz, each a
+different synthetic continuous record of `bench_speed.make_day` (pink noise, microseism, local events).
+
+Measured (all here, with the load average of the machine next to each figure):
+
+1. the plain run (`geokeras.distributed.denoise_files` in this process, TensorFlow's own threads): reference;
+2. the same files on a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
+   timed apart): speed-up and scaling efficiency; samples compared with the plain run;
+3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten;
+4. the per-file cost in the 1-worker run split into reading, the model (denoise) and writing, and Dask's
+   per-task overhead (2000 empty tasks on the 2-worker cluster).
+
+On paper (printed, from the figures above): the wall time of a 100-station year (36,500 station-days of
+24 h x 3 components) on 64, 256 and 1024 single-threaded workers and which stage limits it. Compute scales
+with the workers; reading and writing share a filesystem whose aggregate bandwidth is an assumption
+(``--fs-gbps``, default 2 GB/s: a mid-size parallel filesystem; a single NFS server gives ~0.1-1 GB/s);
+the scheduler handles one task at a time (measured overhead per task).
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def load():
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}/{fifteen:.1f}"
+
+
+def make_inputs(folder, files, hours):
+    from bench_speed import make_day
+
+    paths = []
+    for i in range(files):
+        st = make_day(hours=hours, seed=100 + i)
+        for tr in st:
+            tr.stats.station = f"S{i:03d}"
+            tr.data = np.round(tr.data).astype(np.int32)
+        path = os.path.join(folder, f"XX.S{i:03d}.D.2024.001.mseed")
+        st.write(path, format="MSEED", encoding="STEIM2")
+        paths.append(path)
+    return paths
+
+
+def mtimes(folder):
+    return {n: os.stat(os.path.join(folder, n)).st_mtime_ns for n in sorted(os.listdir(folder))}
+
+
+def compare(folder, reference):
+    import obspy
+
+    worst, equal, total = 0.0, 0, 0
+    for name in sorted(os.listdir(reference)):
+        if not name.endswith(".mseed"):
+            continue
+        for a, b in zip(obspy.read(os.path.join(folder, name)), obspy.read(os.path.join(reference, name))):
+            assert (a.id, a.stats.starttime, a.stats.npts) == (b.id, b.stats.starttime, b.stats.npts)
+            worst = max(worst, float(np.abs(a.data - b.data).max() / np.abs(b.data).max()))
+            equal += int(np.array_equal(a.data, b.data))
+            total += 1
+    return worst, equal, total
+
+
+def stage_totals(summary):
+    totals = {}
+    for r in summary.results:
+        for name, seconds in r.stages:
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def noop(x):
+    return x
+
+
+def warm_up(func, path, folder):
+    """Run on every worker (``client.run``): load the model, trace the graphs (one warm-up file each)."""
+    from geokeras.distributed import FileJob
+
+    func(FileJob(path, os.path.join(folder, f"warm-{os.getpid()}.mseed")))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--hours", type=float, default=3.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--fs-gbps", type=float, default=2.0, help="assumed aggregate filesystem bandwidth, GB/s")
+    parser.add_argument("--keep", default=None, help="keep the files in this folder")
+    args = parser.parse_args()
+
+    import logging
+
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    from geokeras.distributed import DenoiseFiles, ModelRef, denoise_files
+
+    root = args.keep or tempfile.mkdtemp(prefix="bench_scale.")
+    os.makedirs(root, exist_ok=True)
+    t0 = time.perf_counter()
+    inputs = make_inputs(root, args.files, args.hours)
+    os.makedirs(os.path.join(root, "warm"))
+    [warm_file] = make_inputs(os.path.join(root, "warm"), 1, 1.0)
+    in_bytes = sum(os.path.getsize(p) for p in inputs)
+    print(f"inputs: {args.files} files x {args.hours:g} h x 3 components at 100 Hz, {in_bytes / 1e6:.1f} MB STEIM2 "
+          f"(made in {time.perf_counter() - t0:.1f} s); {os.cpu_count()} cores; {load()}")
+
+    plain = denoise_files(inputs, os.path.join(root, "plain"))
+    out_bytes = sum(os.path.getsize(os.path.join(root, "plain", n)) for n in os.listdir(os.path.join(root, "plain")))
+    print(f"plain run (this process): {plain.seconds:.1f} s, {plain}; outputs {out_bytes / 1e6:.1f} MB; {load()}")
+
+    runs = {}
+    for n in sorted({1, args.workers}):
+        t = time.perf_counter()
+        with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)
+        client = Client(cluster)
+        start = time.perf_counter() - t
+        t = time.perf_counter()
+        client.run(warm_up, DenoiseFiles(ModelRef.resolve(None)), warm_file, os.path.join(root, "warm"))
+        warm = time.perf_counter() - t
+        out = os.path.join(root, f"w{n}")
+        summary = denoise_files(inputs, out, client=client)
+        assert summary.done == args.files, summary.failures
+        worst, equal, total = compare(out, os.path.join(root, "plain"))
+        runs[n] = summary
+        print(f"{n} worker(s): {summary.seconds:.1f} s (+{start:.1f} s cluster start, +{warm:.1f} s warm-up: "
+              f"model load and graph tracing on a 1 h file per worker), {summary.done} files, "
+              f"max |diff| / peak vs plain {worst:.1e} ({equal} of {total} traces bit-identical); {load()}")
+        if n == args.workers:
+            before = mtimes(out)
+            again = denoise_files(inputs, out, client=client, resume=True)
+            rewritten = sum(before[k] != v for k, v in mtimes(out).items())
+            print(f"resume after the finished run: {again.seconds:.2f} s = {again.seconds / summary.seconds:.1%} "
+                  f"of the run, {again.skipped} skipped, {again.done} run, {rewritten} files rewritten; {load()}")
+            t = time.perf_counter()
+            client.gather(client.map(noop, range(2000), pure=False))
+            per_task = (time.perf_counter() - t) / 2000
+            print(f"dask overhead: {per_task * 1e3:.2f} ms per empty task (2000 tasks, {n} workers); {load()}")
+        client.close()
+        cluster.close()
+
+    s1, sn = runs[1], runs[args.workers]
+    speedup = s1.seconds / sn.seconds
+    print(f"speed-up {args.workers} vs 1 worker: {speedup:.2f}x (efficiency {speedup / args.workers:.2f}); {load()}")
+
+    stages = stage_totals(s1)
+    per_file = {k: v / args.files for k, v in stages.items()}
+    print("per file in the 1-worker run: " + ", ".join(f"{k} {v:.2f} s" for k, v in per_file.items())
+          + f" (of {s1.seconds / args.files:.2f} s wall per file)")
+
+    # ------------------------------------------------------------------ a 100-station year on paper
+    scale = 24.0 / args.hours  # station-day / measured file
+    days = 100 * 365
+    day_s = {k: v * scale for k, v in per_file.items()}
+    day_in, day_out = in_bytes / args.files * scale, out_bytes / args.files * scale
+    cpu_day = sum(day_s.values())
+    print(f"\na station-day (24 h x 3 components) on one worker: {cpu_day:.0f} s ("
+          + ", ".join(f"{k} {v:.0f} s" for k, v in day_s.items())
+          + f"), {day_in / 1e6:.0f} MB in, {day_out / 1e6:.0f} MB out; {days} station-days a year: "
+          f"{days * cpu_day / 3600:.0f} core-hours")
+    print(f"{'cores':>6} {'compute':>9} {'fs I/O':>9} {'scheduler':>10} {'wall':>9}  limited by")
+    for cores in (64, 256, 1024):
+        compute = days * cpu_day / cores
+        # reading + writing bytes through a shared filesystem of fs_gbps aggregate bandwidth
+        fs = days * (day_in + day_out) / (args.fs_gbps * 1e9)
+        sched = days * per_task
+        wall = max(compute, fs, sched)
+        name = {compute: "the model (compute)", fs: "the filesystem (reading+writing)", sched: "the scheduler"}[wall]
+        if name.startswith("the model") and day_s.get("write", 0) + day_s.get("read", 0) > day_s["denoise"]:
+            name = "reading/writing (CPU: decode/encode)"
+        print(f"{cores:>6} {compute / 3600:>8.1f}h {fs / 3600:>8.1f}h {sched / 3600:>9.2f}h {wall / 3600:>8.1f}h  {name}")
+    print(f"(compute = station-days x per-day cost / cores; fs I/O = bytes read+written / {args.fs_gbps:g} GB/s "
+          "(assumed); scheduler = station-days x measured per-task overhead; wall = the largest)")
+    if not args.keep:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()
