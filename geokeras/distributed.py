@@ -54,7 +54,8 @@ FileJob.__doc__ = "One file to process: ``input`` path and ``output`` (the wavef
 class FileResult:
     """What happened to one input file: ``status`` is ``"done"``, ``"skipped"`` (resume) or ``"failed"``.
 
-    ``stages`` holds ``(name, seconds)`` pairs of the job's steps (`DenoiseFiles`: read, denoise, write).
+    ``stages`` holds ``(name, seconds)`` pairs of the job's steps (`DenoiseFiles`: read, denoise, write);
+    ``cpu_seconds`` is the CPU time of the process that ran it (all its threads) during the job.
     """
 
     input: str
@@ -66,6 +67,7 @@ class FileResult:
     notes: tuple = ()
     error: str = ""
     stages: tuple = ()
+    cpu_seconds: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +105,16 @@ def run_job(func, job):
 
     ``func`` returns a dict with ``outputs``, ``traces``, ``windows``, ``notes`` and ``stages`` (all optional).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         out = func(job) or {}
     except Exception as exc:  # noqa: BLE001 - reported per file; the run goes on
         return FileResult(str(job.input), "failed", seconds=time.perf_counter() - t0, error=_one_line(exc),
-                          notes=(traceback.format_exc(),))
+                          notes=(traceback.format_exc(),), cpu_seconds=time.process_time() - c0)
     return FileResult(str(job.input), "done", outputs=tuple(out.get("outputs", ())), traces=int(out.get("traces", 0)),
                       windows=int(out.get("windows", 0)), seconds=time.perf_counter() - t0,
-                      notes=tuple(out.get("notes", ())), stages=tuple(out.get("stages", ())))
+                      notes=tuple(out.get("notes", ())), stages=tuple(out.get("stages", ())),
+                      cpu_seconds=time.process_time() - c0)
 
 
 def _cluster_client(workers, retries):
