@@ -43,8 +43,8 @@ import traceback
 
 import numpy as np
 
-__all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "DenoiseFiles", "run_files", "denoise_files",
-           "worker_model_loads"]
+__all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "DenoiseFiles", "WorkerSetup", "run_files",
+           "denoise_files", "worker_model_loads"]
 
 FileJob = collections.namedtuple("FileJob", "input output")
 FileJob.__doc__ = "One file to process: ``input`` path and ``output`` (the waveform file written)."
@@ -193,6 +193,7 @@ def _run_dask(jobs, todo, func, results, client, workers, retries, bar):
         owned = [client]
     try:
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"]) if not owned or workers is None else workers
+        client.register_plugin(WorkerSetup())
         [shared] = client.scatter([func], broadcast=True, hash=False)  # sent once, not once per task
         futures = {client.submit(run_job, shared, jobs[i], pure=False, key=f"geokeras-file-{i}-{os.getpid()}-"
                                  f"{time.monotonic_ns()}"): i for i in todo}
@@ -287,17 +288,28 @@ class ModelRef:
         return value
 
 
-def _configure_worker_threads():
-    """In a Dask worker, limit TensorFlow to the worker's threads (before TensorFlow starts)."""
-    try:
-        from distributed import get_worker
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
+except ImportError:  # dask is optional: only the Dask path needs it
+    _WorkerPlugin = object
 
-        nthreads = get_worker().state.nthreads
-    except (ImportError, ValueError, AttributeError):
-        return
-    from geokeras.train import set_threads
 
-    set_threads(nthreads)
+class WorkerSetup(_WorkerPlugin):
+    """Dask worker plugin: limit TensorFlow to the worker's threads and import Keras before any task runs.
+
+    Registered by `run_files` on every worker of the cluster (also on workers that join or restart later).
+    Importing Keras here, in the worker's main thread, matters: Dask's serializers import Keras lazily in
+    that thread when a message holds a Keras object, and two threads importing TensorFlow at once can
+    deadlock (``_DeadlockError`` on a ``tensorflow.python`` module).
+    """
+
+    name = "geokeras-worker-setup"
+
+    def setup(self, worker):
+        from geokeras.train import set_threads
+
+        set_threads(worker.state.nthreads)
+        import geokeras.denoise  # noqa: F401 - imports Keras and TensorFlow
 
 
 # ------------------------------------------------------------------------------------------ the job
@@ -343,7 +355,6 @@ class DenoiseFiles:
         from geokeras.data.windows import window_starts
         from geokeras.denoise import denoise
 
-        _configure_worker_threads()
         model = self.model.get()
         _remove_leftovers(self.outputs(job))
         t = [time.perf_counter()]

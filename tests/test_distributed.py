@@ -181,3 +181,16 @@ def test_arguments_are_checked_before_any_work(data, tmp_path):
     with pytest.raises(ValueError, match="would both write day0.mseed"):
         gd.denoise_files(twins, str(tmp_path / "out"), model=data["model"])
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_in_memory_model_travels_to_the_workers_as_bytes(data, client, tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = build_denoiser("stftmask", window_length=300, filters=(2,), name="in_memory")
+    ref = gd.ModelRef.resolve(model)
+    assert ref.source is None and ref.data[:2] == b"PK" and ref.label == "in_memory"  # a .keras zip
+    here, there = str(tmp_path / "here"), str(tmp_path / "there")
+    gd.denoise_files(data["inputs"][:2], here, model=model)
+    assert gd.denoise_files(data["inputs"][:2], there, model=model, client=client).done == 2
+    _assert_same_outputs(there, here)  # same samples and processing lines (label, weights' sha256)
