@@ -10,7 +10,7 @@ different synthetic continuous record of `bench_speed.make_day` (pink noise, mic
 
 Measured (all here, with the load average of the machine next to each figure):
 
-1. the plain run (`geokeras.distributed.denoise_files` in this process, TensorFlow's own threads): reference;
+1. the plain run (`geokeras.denoise_files.denoise_files` in this process, TensorFlow's own threads): reference;
 2. the same files on a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
    timed apart): speed-up and scaling efficiency; samples compared with the plain run;
 3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten;
@@ -91,7 +91,7 @@ def warm_up(func, path, folder):
     """Run on every worker (``client.run``): load the model, trace the graphs (one warm-up file each)."""
     from geokeras.distributed import FileJob
 
-    func(FileJob(path, os.path.join(folder, f"warm-{os.getpid()}.mseed")))
+    func(FileJob(path, os.path.join(folder, f"warm-{os.getpid()}")))
 
 
 def main():
@@ -108,7 +108,8 @@ def main():
     import dask
     from dask.distributed import Client, LocalCluster
 
-    from geokeras.distributed import DenoiseFiles, ModelRef, denoise_files
+    from geokeras.denoise_files import DenoiseFiles, denoise_files
+    from geokeras.distributed import ModelRef
 
     root = args.keep or tempfile.mkdtemp(prefix="bench_scale.")
     os.makedirs(root, exist_ok=True)

@@ -1,4 +1,5 @@
-"""geokeras.distributed: two Dask worker processes give the plain run's outputs; failures, killed workers, resume.
+"""Denoising files on Dask (geokeras.distributed, geokeras.denoise_files, geokeras denoise --workers/--scheduler):
+two worker processes give the plain run's outputs; failures, killed workers, resume.
 
 One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
 """
@@ -14,7 +15,10 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from geokeras import cli  # noqa: E402
 from geokeras import distributed as gd  # noqa: E402
+from geokeras.denoise_files import DenoiseFiles, denoise_files, plan_denoise  # noqa: E402
+from geokeras.errors import InputError  # noqa: E402
 from geokeras.models.denoiser import build_denoiser  # noqa: E402
 
 N_FILES = 4
@@ -42,7 +46,7 @@ def data(tmp_path_factory):
     build_denoiser("stftmask", window_length=300, filters=(4,)).save(model_path)
     inputs = _inputs(str(root))
     reference = str(root / "plain")
-    summary = gd.denoise_files(inputs, reference, model=model_path)
+    summary = denoise_files(inputs, reference, model=model_path)
     assert summary.done == N_FILES
     return dict(root=root, model=model_path, inputs=inputs, reference=reference)
 
@@ -89,7 +93,7 @@ def _assert_same_outputs(folder, reference):
 
 def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, client, tmp_path):
     out = str(tmp_path / "dask")
-    summary = gd.denoise_files(data["inputs"], out, model=data["model"], client=client)
+    summary = denoise_files(data["inputs"], out, model=data["model"], client=client)
     assert (summary.files, summary.done, summary.failed, summary.workers) == (N_FILES, N_FILES, 0, 2)
     assert summary.traces == 3 * N_FILES  # the gappy trace is one (masked) trace
     assert summary.windows > 0 and summary.seconds > 0
@@ -100,21 +104,25 @@ def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, 
 
 
 def test_a_failing_file_is_reported_and_the_others_are_written(data, client, tmp_path):
-    bad = str(tmp_path / "broken.mseed")
+    import shutil
+
+    (tmp_path / "in").mkdir()
+    copies = [shutil.copy(p, tmp_path / "in") for p in data["inputs"]]  # one folder: outputs side by side
+    bad = str(tmp_path / "in" / "broken.mseed")
     with open(bad, "wb") as f:
         f.write(b"not a waveform" * 100)
-    inputs = data["inputs"][:2] + [bad] + data["inputs"][2:]
+    inputs = copies[:2] + [bad] + copies[2:]
     out = str(tmp_path / "out")
-    summary = gd.denoise_files(inputs, out, model=data["model"], client=client)
+    summary = denoise_files(inputs, out, model=data["model"], client=client)
     assert (summary.done, summary.failed) == (N_FILES, 1)
     [failure] = summary.failures
-    assert failure.input == bad and "broken.mseed" in failure.error and failure.status == "failed"
+    assert failure.input == bad and "broken.mseed" in failure.errors[0] and failure.status == "failed"
     assert not os.path.exists(os.path.join(out, "broken.mseed"))
     _assert_same_outputs(out, data["reference"])
 
 
 @dataclasses.dataclass(frozen=True)
-class KillOnce(gd.DenoiseFiles):
+class KillOnce(DenoiseFiles):
     """Denoise, but the first time day1 is processed: half-write its output, then SIGKILL this worker."""
 
     marker: str = ""
@@ -124,7 +132,7 @@ class KillOnce(gd.DenoiseFiles):
             from geokeras.utils import atomic_path
 
             open(self.marker, "w").close()
-            with atomic_path(job.output) as tmp, open(tmp, "wb") as f:
+            with atomic_path(job.output + ".mseed") as tmp, open(tmp, "wb") as f:
                 f.write(b"\0" * 4096)
                 f.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -133,22 +141,23 @@ class KillOnce(gd.DenoiseFiles):
 
 def test_a_killed_worker_has_its_file_retried_elsewhere_without_partial_output(data, client, tmp_path):
     marker = str(tmp_path / "killed")
-    func = KillOnce(gd.ModelRef.resolve(data["model"]), marker=marker)
-    out = tmp_path / "out"
-    out.mkdir()
-    jobs = [gd.FileJob(p, str(out / os.path.basename(p))) for p in data["inputs"]]
-    summary = gd.run_files(jobs, func, client=client)
+    (tmp_path / "out").mkdir()
+    plan = plan_denoise(data["inputs"], str(tmp_path / "out"), model=data["model"])
+    fields = {f.name: getattr(plan.func, f.name) for f in dataclasses.fields(plan.func)}
+    plan = dataclasses.replace(plan, func=KillOnce(**fields, marker=marker))
+    with pytest.warns(UserWarning, match=r"removed .*\.day1\.mseed\.\d+\..*\.tmp\.mseed, left by an interrupted run"):
+        summary = plan.run(client=client)
     assert os.path.exists(marker)  # the worker was killed once
     assert (summary.done, summary.failed) == (N_FILES, 0), summary.failures
-    _assert_same_outputs(str(out), data["reference"])  # no .tmp leftover, no half-written file
+    _assert_same_outputs(str(tmp_path / "out"), data["reference"])  # no half-written file, no leftover
     client.wait_for_workers(2, timeout=120)  # the nanny restarted the killed worker
 
 
 def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
     out = str(tmp_path / "out")
-    gd.denoise_files(data["inputs"], out, model=data["model"])
+    denoise_files(data["inputs"], out, model=data["model"])
     before = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)}
-    summary = gd.denoise_files(data["inputs"], out, model=data["model"], client=client, resume=True)
+    summary = denoise_files(data["inputs"], out, model=data["model"], client=client, resume=True)
     assert (summary.skipped, summary.done) == (N_FILES, 0)
     assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
 
@@ -156,31 +165,29 @@ def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
 def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path):
     out = str(tmp_path / "out")
     inputs = data["inputs"]
-    gd.denoise_files(inputs, out, model=data["model"])
+    denoise_files(inputs, out, model=data["model"])
     os.unlink(os.path.join(out, "day0.mseed"))  # interrupted before this file
     os.unlink(os.path.join(out, "day1.mseed.processing.json"))  # killed between the waveform and its sidecar
     os.utime(inputs[2])  # input changed after its output was written
     os.utime(os.path.join(out, "day2.mseed"), ns=(0, 0))
-    summary = gd.denoise_files(inputs, out, model=data["model"], resume=True)
+    summary = denoise_files(inputs, out, model=data["model"], resume=True)
     assert [r.status for r in summary.results] == ["done", "done", "done", "skipped"]
     _assert_same_outputs(out, data["reference"])
     # other options or another model: nothing is up to date
-    assert gd.denoise_files(inputs, out, model=data["model"], resume=True, overlap=0.25).done == N_FILES
+    assert denoise_files(inputs, out, model=data["model"], resume=True, overlap=0.25).done == N_FILES
     other = str(tmp_path / "other.keras")
     build_denoiser("stftmask", window_length=300, filters=(2,)).save(other)
-    assert gd.denoise_files(inputs, out, model=other, resume=True).done == N_FILES
+    assert denoise_files(inputs, out, model=other, resume=True).done == N_FILES
 
 
 def test_arguments_are_checked_before_any_work(data, tmp_path):
-    func = gd.DenoiseFiles(gd.ModelRef.resolve(data["model"]))
+    func = DenoiseFiles(gd.ModelRef.resolve(data["model"]))
     with pytest.raises(ValueError, match=r"argument `workers`. Expected a strictly positive integer. Received workers=0"):
         gd.run_files([], func, workers=0)
     with pytest.raises(ValueError, match="Give `workers`"):
         gd.run_files([], func, workers=2, client="tcp://127.0.0.1:1")
-    twins = [data["inputs"][0], os.path.join(str(tmp_path), "day0.mseed")]
-    with pytest.raises(ValueError, match="would both write day0.mseed"):
-        gd.denoise_files(twins, str(tmp_path / "out"), model=data["model"])
-    assert not os.path.exists(tmp_path / "out")
+    with pytest.raises(InputError, match="refusing to overwrite input file"):
+        denoise_files(data["inputs"], os.path.dirname(data["inputs"][0]), model=data["model"], workers=2)
 
 
 def test_an_in_memory_model_travels_to_the_workers_as_bytes(data, client, tmp_path):
@@ -189,8 +196,34 @@ def test_an_in_memory_model_travels_to_the_workers_as_bytes(data, client, tmp_pa
     keras.utils.set_random_seed(7)
     model = build_denoiser("stftmask", window_length=300, filters=(2,), name="in_memory")
     ref = gd.ModelRef.resolve(model)
-    assert ref.source is None and ref.data[:2] == b"PK" and ref.label == "in_memory"  # a .keras zip
+    assert ref.data[:2] == b"PK" and ref.label == "in_memory"  # the bytes of a .keras file (a zip)
     here, there = str(tmp_path / "here"), str(tmp_path / "there")
-    gd.denoise_files(data["inputs"][:2], here, model=model)
-    assert gd.denoise_files(data["inputs"][:2], there, model=model, client=client).done == 2
+    denoise_files(data["inputs"][:2], here, model=model)
+    assert denoise_files(data["inputs"][:2], there, model=model, client=client).done == 2
     _assert_same_outputs(there, here)  # same samples and processing lines (label, weights' sha256)
+
+
+def test_the_command_on_a_scheduler_and_on_its_own_local_cluster(data, client, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    argv = ["denoise", *data["inputs"], "-o", out, "--model", data["model"]]
+    assert cli.main(argv + ["--scheduler", client.scheduler.address]) == 0
+    _assert_same_outputs(out, data["reference"])
+    assert f"{N_FILES} of {N_FILES} file(s)" in capsys.readouterr().out
+    before = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)}
+    assert cli.main(argv + ["--scheduler", client.scheduler.address, "--resume"]) == 0
+    assert capsys.readouterr().out.count("up to date (--resume)") == N_FILES
+    assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
+    # its own LocalCluster of 2 processes; a broken file: reported, the others written, exit status 1
+    import shutil
+
+    (tmp_path / "in").mkdir()
+    good = shutil.copy(data["inputs"][0], tmp_path / "in")
+    bad = tmp_path / "in" / "broken.mseed"
+    bad.write_bytes(b"not a waveform" * 100)
+    own = str(tmp_path / "own")
+    assert cli.main(["denoise", str(good), str(bad), "-o", own, "--model", data["model"], "--workers", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "error: " in err and "broken.mseed" in err
+    assert _files(own) == ["day0.mseed", "day0.mseed.processing.json"]
+    with pytest.raises(SystemExit):  # usage error: one or the other
+        cli.main(argv + ["--workers", "2", "--scheduler", client.scheduler.address])

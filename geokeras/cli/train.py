@@ -85,6 +85,10 @@ def add_parser(sub, add):
     p.add_argument("--shift", type=argument_type(check_number, "shift", low=0), nargs=2, default=None,
                    metavar=("LOW", "HIGH"), help="signal start in the window, samples (default 0 .. window_length // 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strategy", choices=["mirrored"], default=None,
+                   help="mirrored: one replica per local GPU (or per --devices); --batch-size is the global batch")
+    p.add_argument("--devices", nargs="+", default=None, metavar="DEVICE",
+                   help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1 (default: all local GPUs)")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
 
@@ -116,7 +120,8 @@ def train_kwargs(args):
         threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
         model_kwargs=dict(args.model_option) or None, noise_augment=args.noise_augment,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
-        shift=tuple(int(s) for s in args.shift) if args.shift else True,
+        shift=tuple(int(s) for s in args.shift) if args.shift else True, strategy=args.strategy,
+        devices=args.devices,
     )
 
 
