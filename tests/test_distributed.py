@@ -227,3 +227,14 @@ def test_the_command_on_a_scheduler_and_on_its_own_local_cluster(data, client, t
     assert _files(own) == ["day0.mseed", "day0.mseed.processing.json"]
     with pytest.raises(SystemExit):  # usage error: one or the other
         cli.main(argv + ["--workers", "2", "--scheduler", client.scheduler.address])
+
+
+def test_resume_with_sac_outputs_checks_every_trace_file(data, tmp_path):
+    out = tmp_path / "out"
+    first = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC")
+    assert first.done == 2 and len(list(out.glob("day0.*.sac"))) == 3  # one file per trace
+    again = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC", resume=True)
+    assert [r.status for r in again.results] == ["skipped", "skipped"]
+    sorted(out.glob("day1.*.sac"))[1].unlink()  # interrupted between two traces of day1
+    again = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC", resume=True)
+    assert [r.status for r in again.results] == ["skipped", "done"]
