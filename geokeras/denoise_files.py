@@ -121,8 +121,7 @@ class DenoiseFiles:
     def __call__(self, job):
         from geokeras.data import io
         from geokeras.denoise import ProgressBar, denoise
-        from geokeras.errors import NothingToProcessError, UnknownFormatError
-        from geokeras.distributed import one_line
+        from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
 
         den = self.model.get()
         ext = EXTENSIONS[self.format]

@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 
-from geokeras.errors import GeokerasError
+from geokeras.errors import one_line
 
 __all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "WorkerSetup", "run_files", "run_job",
            "worker_model_loads"]
@@ -98,16 +98,6 @@ class RunSummary:
         return (f"{self.files} file(s): {self.done} done, {self.skipped} up to date, {self.failed} failed"
                 + (f", {self.ignored} not waveforms" if self.ignored else "")
                 + f"; {self.traces} traces, {self.windows} windows in {self.seconds:.1f} s on {where}")
-
-
-def one_line(exc, limit=600):
-    """An exception's message on one line (prefixed by its type unless it is a geokeras error or a ValueError)."""
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[:limit - 3] + "..."
-    if not text:
-        return type(exc).__name__
-    return text if isinstance(exc, (GeokerasError, ValueError)) else f"{type(exc).__name__}: {text}"
 
 
 def run_job(func, job, raise_errors=False):

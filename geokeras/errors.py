@@ -15,7 +15,7 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "FormatError", "NothingToProcessError",
+    "OutOfBandError", "FormatError", "NothingToProcessError", "one_line",
 ]
 
 
@@ -72,3 +72,21 @@ class OutOfBandError(TraceError):
 
 class FormatError(GeokerasError, ValueError):
     """A stream cannot be written in the requested format without changing its ids."""
+
+
+def one_line(exc, limit=600):
+    """The message of an exception on one line (prefixed by its type unless it is one of ours or a ValueError).
+
+    Example:
+        >>> one_line(KeyError("x")), one_line(InputError("bad\\n  file"))
+        ("KeyError: 'x'", 'bad file')
+    """
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    name = type(exc).__name__
+    if not text:
+        return name
+    if isinstance(exc, (GeokerasError, ValueError)):
+        return text
+    return f"{name}: {text}"

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from geokeras._checks import check_number, check_positive_int
-from geokeras.errors import GeokerasError
+from geokeras.errors import GeokerasError, one_line  # noqa: F401 - one_line: re-exported for the subcommands
 
 __all__ = ["CommandError", "one_line", "argument_type", "positive_int", "finite_float", "quiet_tensorflow",
            "check_output_folder"]
@@ -26,19 +26,6 @@ __all__ = ["CommandError", "one_line", "argument_type", "positive_int", "finite_
 
 class CommandError(GeokerasError):
     """A user-facing error of a command: printed as one line, exit status 1."""
-
-
-def one_line(exc, limit=600):
-    """The message of an exception on one line (prefixed by its type unless it is one of ours or a ValueError)."""
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[:limit - 3] + "..."
-    name = type(exc).__name__
-    if not text:
-        return name
-    if isinstance(exc, (GeokerasError, ValueError)):
-        return text
-    return f"{name}: {text}"
 
 
 def argument_type(check, name, **bounds):
