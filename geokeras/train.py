@@ -319,6 +319,7 @@ def train_denoiser(
 
     if family not in FAMILIES:
         raise ValueError(f"Invalid value for argument `family`. Expected one of {list(FAMILIES)}. Received family={family!r}.")
+    dist = make_strategy(strategy, devices)  # checked (and devices looked up) before any data is read
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}.")
@@ -359,7 +360,7 @@ def train_denoiser(
     ckpt_dir = output.with_name(output.name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     initial_epoch, best = 0, None
-    with strategy_scope(make_strategy(strategy, devices)):  # geokeras.strategies: no-op for strategy=None
+    with strategy_scope(dist):  # geokeras.strategies: no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
             model = load_model(ckpt_dir / "last.keras")
             state = json.loads((ckpt_dir / "state.json").read_text())
