@@ -186,8 +186,12 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
 def _run_dask(jobs, todo, func, record, client, workers, retries):
     import logging
 
-    import dask
-    from dask.distributed import Client, LocalCluster, as_completed
+    try:
+        import dask
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise ImportError(f"Running on Dask (`workers` or `client`) needs dask.distributed ({exc}); install it "
+                          "with `pip install geokeras[dask]`.") from None
 
     owned = []
     if client is None:
