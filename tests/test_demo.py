@@ -14,7 +14,8 @@ def test_demo_writes_outputs_and_prints_figures(tmp_path, capsys):
     assert re.search(r"noise RMS, first [\d.]+ s.*: +[\d.]+ -> +[\d.]+ counts \([+-][\d.]+ dB\)", out)
     assert re.search(r"all 82 noisy records: noise RMS before the P pick [+-][\d.]+ dB", out)
     rows = re.findall(r"^ +denoised +(-?[\d.]+) +(-?[\d.]+) +(-?[\d.]+) +([\d.]+)$", out, flags=re.M)
-    assert len(rows) == 2  # the featured event and the median over all held-out traces
+    assert len(rows) == 3  # the featured event, the median over all held-out traces, the same in band
+    assert "the same traces in band" in out
     for snr, gain, corr, peak in rows:
         assert snr == gain  # input SNR is 0 dB, so the output SNR is the gain
         assert -1 <= float(corr) <= 1 and float(peak) > 0

@@ -33,7 +33,7 @@ from geokeras.metrics import snr_db
 
 __all__ = [
     "snr_db", "PairGenerator", "make_pair_dataset", "split_event", "record_snr_db", "rank_records",
-    "sources_from_events", "time_stretch",
+    "sources_from_events", "time_stretch", "highpass",
 ]
 
 
@@ -200,6 +200,32 @@ def sources_from_events(records, components=None, **split_kwargs):
             noises.append(noise)
             signals.append(signal)
     return signals, noises
+
+
+def highpass(x, freq, sampling_rate, corners=4):
+    """Zero-phase Butterworth high-pass of a 1-D array (SciPy ``sosfiltfilt``): the in-band condition's filter.
+
+    Args:
+        x: 1-D array.
+        freq: corner frequency (Hz).
+        sampling_rate: Hz.
+        corners: filter order (applied twice, forward and backward).
+
+    Returns:
+        float64 array of the same length.
+
+    Example:
+        >>> import numpy as np
+        >>> t = np.arange(6000) / 100.0
+        >>> y = highpass(np.sin(2 * np.pi * 0.1 * t) + np.sin(2 * np.pi * 5 * t), 1.0, 100.0)
+        >>> bool(np.abs(y - np.sin(2 * np.pi * 5 * t))[1000:5000].max() < 0.01)
+        True
+    """
+    from scipy import signal
+
+    sos = signal.butter(corners, freq, btype="highpass", fs=sampling_rate, output="sos")
+    x = np.asarray(x, dtype=np.float64)
+    return signal.sosfiltfilt(sos, x) if x.size > 100 else signal.sosfiltfilt(sos, x, padlen=x.size - 1)
 
 
 def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
@@ -403,11 +429,7 @@ class PairGenerator:
         self.rng = np.random.default_rng(seed)
 
     def _highpass(self, x):
-        from scipy import signal
-
-        sos = signal.butter(4, self.highpass_hz, btype="highpass", fs=self.sampling_rate, output="sos")
-        x = np.asarray(x, dtype=np.float64)
-        return signal.sosfiltfilt(sos, x) if x.size > 100 else signal.sosfiltfilt(sos, x, padlen=x.size - 1)
+        return highpass(x, self.highpass_hz, self.sampling_rate)
 
     def __repr__(self):
         return (f"PairGenerator(n_signals={self._sig_len.size}, n_noises={self._noise_len.size}, "
