@@ -1,4 +1,4 @@
-"""Contractive autoencoders: reconstruction + weight * ||J_x(h)||_F^2 (three ways to compute it).
+"""Contractive autoencoders: reconstruction + weight * ||J_x(h)||_F^2 (four ways to compute it).
 
 The penalty is the squared Frobenius norm of the Jacobian of the code ``h = f(x)`` with
 respect to the input, computed per sample and averaged over the batch:
@@ -13,6 +13,12 @@ respect to the input, computed per sample and averaged over the batch:
   code units, ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased;
   ``v^T J`` is one vector-Jacobian product (``tape.gradient(h, x, output_gradients=v)``),
   i.e. one extra backward pass per projection. ``n_projections`` draws are averaged.
+- ``"forward"``: the same estimate from the other side. For ``v ~ N(0, I)`` over the *input*,
+  ``E ||J v||^2 = trace(J^T J) = ||J||_F^2``; ``J v`` is one Jacobian-vector product, carried
+  alongside the encoder's forward pass by ``tf.autodiff.ForwardAccumulator`` (no extra reverse
+  pass; the code ``h`` comes out of the same pass). ``J^T J`` and ``J J^T`` share their nonzero
+  eigenvalues, so both estimates have the same variance, ``2 ||J^T J||_F^2`` per Gaussian draw.
+  With ``n_projections > 1`` the encoder's forward pass is repeated once per projection.
 """
 import keras
 import tensorflow as tf
@@ -24,7 +30,7 @@ from geokeras.models.blocks import EncoderDecoderModel
 
 __all__ = ["ContractiveAutoencoder", "build_contractive_autoencoder", "jacobian_penalty", "PENALTIES"]
 
-PENALTIES = ("exact", "closed_form", "stochastic")
+PENALTIES = ("exact", "closed_form", "stochastic", "forward")
 
 
 def _single_dense(encoder):
@@ -36,7 +42,7 @@ def _single_dense(encoder):
             if act is keras.activations.get(name):
                 return layers[0].kernel, name
     raise ValueError(
-        "Invalid value for argument `mode`. Expected 'exact' or 'stochastic' for this encoder: "
+        "Invalid value for argument `mode`. Expected 'exact', 'stochastic' or 'forward' for this encoder: "
         "'closed_form' needs an encoder made of a single Dense layer with sigmoid or tanh activation. "
         f"Received mode='closed_form' with encoder layers {[type(l).__name__ for l in layers]}."
     )
@@ -44,6 +50,24 @@ def _single_dense(encoder):
 
 def _sum_per_sample(t):
     return ops.sum(ops.reshape(ops.square(t), (ops.shape(t)[0], -1)), axis=-1)
+
+
+def _draw_seed(seed, k):
+    # an int seed is stateless in Keras: offset it so that the projections differ
+    return seed + k if isinstance(seed, int) and not isinstance(seed, bool) else seed
+
+
+def _forward_estimate(encoder, x, n_projections, seed, training):
+    """``(h, mean_b ||J_b v_b||^2)`` with ``v ~ N(0, I)`` over the input: forward-mode JVPs."""
+    h, total = None, 0.0
+    for k in range(n_projections):
+        v = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=_draw_seed(seed, k))
+        with tf.autodiff.ForwardAccumulator(primals=x, tangents=v) as acc:
+            code = encoder(x, training=training)
+        jvp = acc.jvp(code, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        total = total + _sum_per_sample(jvp)
+        h = code if h is None else h
+    return h, ops.mean(total) / n_projections
 
 
 def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, training=True):
@@ -61,6 +85,8 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         deriv = h * (1.0 - h) if act == "sigmoid" else 1.0 - ops.square(h)
         col_norms = ops.sum(ops.square(kernel), axis=0)
         return h, ops.mean(ops.sum(ops.square(deriv) * col_norms, axis=-1))
+    if mode == "forward":
+        return _forward_estimate(encoder, x, n_projections, seed, training)
     with tf.GradientTape(persistent=mode == "stochastic" and n_projections > 1) as tape:
         tape.watch(x)
         h = encoder(x, training=training)
@@ -69,9 +95,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         return h, ops.mean(_sum_per_sample(jac))
     total = 0.0
     for k in range(n_projections):
-        # an int seed is stateless in Keras: offset it so that the projections differ
-        draw_seed = seed + k if isinstance(seed, int) and not isinstance(seed, bool) else seed
-        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=draw_seed)
+        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=_draw_seed(seed, k))
         vjp = tape.gradient(h, x, output_gradients=v)
         total = total + _sum_per_sample(vjp)
     del tape
@@ -84,10 +108,11 @@ def jacobian_penalty(encoder, x, mode="exact", n_projections=1, seed=None):
     Args:
         encoder: A Keras model or layer mapping ``x`` to the code ``h``.
         x: Batch of inputs.
-        mode: ``"exact"``, ``"closed_form"`` (single dense sigmoid/tanh layer) or
-            ``"stochastic"`` (unbiased random-projection estimate).
-        n_projections: Number of random projections averaged in ``"stochastic"`` mode.
-        seed: ``"stochastic"`` mode only. An int gives a reproducible estimate (projection ``k``
+        mode: ``"exact"``, ``"closed_form"`` (single dense sigmoid/tanh layer),
+            ``"stochastic"`` (unbiased random-projection estimate, reverse mode) or
+            ``"forward"`` (the same estimate with forward-mode Jacobian-vector products).
+        n_projections: Number of random projections averaged in ``"stochastic"`` and ``"forward"`` modes.
+        seed: ``"stochastic"`` and ``"forward"`` modes only. An int gives a reproducible estimate (projection ``k``
             uses seed ``seed + k``, so the same draws on every call); a
             ``keras.random.SeedGenerator`` gives fresh draws on every call (what training uses).
 
@@ -128,8 +153,8 @@ class ContractiveAutoencoder(EncoderDecoderModel):
         encoder: Model ``x -> h``.
         decoder: Model ``h -> x_hat``.
         weight: Penalty weight ``lambda >= 0``.
-        penalty: ``"exact"``, ``"closed_form"`` or ``"stochastic"``.
-        n_projections: Random projections per step in ``"stochastic"`` mode.
+        penalty: ``"exact"``, ``"closed_form"``, ``"stochastic"`` or ``"forward"``.
+        n_projections: Random projections per step in ``"stochastic"`` and ``"forward"`` modes.
         seed: Seed of the random projections.
         **kwargs: ``keras.Model`` arguments (``name``).
 
