@@ -108,6 +108,8 @@ def main(argv=None):
                 failed.append(script.name)
                 continue
             print(f"   {record['seconds']:.0f} s: {record['result']}", flush=True)
+            # Re-read before writing, so that two runs on different tutorials do not drop each other's rows.
+            results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
             results[script.name] = record
             RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     write_readme(results)
