@@ -228,3 +228,12 @@ def test_forward_estimate_gradient_reaches_the_weights(rng):
     for g, w in zip(got, want):
         assert np.abs(np.asarray(w)).max() > 1e-6
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-7)
+
+
+def test_forward_penalty_leaves_xla_off_by_default_and_warns_when_forced():
+    cae = build_contractive_autoencoder(4, hidden_units=(2,), penalty="forward")
+    cae.compile("adam", "mse")
+    assert cae.jit_compile is False
+    with pytest.warns(UserWarning, match=r"penalty='forward' with jit_compile=True"):
+        cae.compile("adam", "mse", jit_compile=True)
+    assert cae.jit_compile is True  # an explicit choice is respected

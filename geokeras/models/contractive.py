@@ -20,6 +20,8 @@ respect to the input, computed per sample and averaged over the batch:
   eigenvalues, so both estimates have the same variance, ``2 ||J^T J||_F^2`` per Gaussian draw.
   With ``n_projections > 1`` the encoder's forward pass is repeated once per projection.
 """
+import warnings
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -146,7 +148,10 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     busy shared machine): ``"closed_form"`` adds element-wise passes over the kernel, about
     1.15x the plain step with ``compile(jit_compile=True)`` and 1.2-1.4x without;
     ``"stochastic"`` adds one vector-Jacobian product and its gradient (three matmuls of the
-    size of the five a plain step does), about 1.4x without XLA and about 2.2x with XLA on CPU;
+    size of the five a plain step does), about 1.25-1.5x without XLA and 2.2-3.8x with XLA on CPU;
+    ``"forward"`` (a Jacobian-vector product carried through the forward pass) measured 1.3x
+    without XLA, no cheaper than ``"stochastic"``, and over 100x *with* XLA on CPU, so
+    ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit ``jit_compile=True`` warns);
     ``"exact"`` builds the full per-sample Jacobian, about 100x (for small models and checks).
 
     Args:
@@ -188,6 +193,19 @@ class ContractiveAutoencoder(EncoderDecoderModel):
 
     def build(self, input_shape=None):
         self.built = True
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """``keras.Model.compile``; with ``penalty="forward"``, ``"auto"`` means no XLA (see above)."""
+        if self.penalty == "forward":
+            if jit_compile is True:
+                warnings.warn(
+                    "penalty='forward' with jit_compile=True: XLA on CPU made this train step over 100x "
+                    "slower in bench/bench_contractive.py; consider jit_compile=False.",
+                    stacklevel=2,
+                )
+            elif jit_compile == "auto":
+                jit_compile = False
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     @property
     def metrics(self):
