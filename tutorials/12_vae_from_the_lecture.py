@@ -151,7 +151,9 @@ print(f"median relative distance to the nearest training signal: trained {dist_t
 The lecture's view: start from the decoded "typical" signal (every latent at the median of its
 posterior means) and change one latent at a time to its value for a given signal. The change in
 the decoded signal is that latent's contribution. A latent with KL near 0 ("unused") barely moves
-the output.
+the output. The view is not additive: a latent's contribution depends on where the others sit
+(the stiffness only shows if the typical signal still oscillates), so a latent with a clear KL
+can also contribute little around the typical signal; compare the two printed rows.
 """
 
 kl = vae.kl_per_latent(x)
