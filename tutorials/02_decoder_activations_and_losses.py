@@ -200,17 +200,18 @@ plt.close(fig)
 ## Result
 
 The formulas match the tape to float32 precision. On binary masks, the sigmoid + BCE decoder
-recovers the masks (its bit error is a small fraction of the 0-everywhere guess's) and its
-outputs are probabilities (by construction: a sigmoid cannot leave [0, 1], so that alone proves
-nothing; the linear + MSE decoder, the control, does leave it, while its bit error, printed above,
-is comparable: the case for BCE is the likelihood reading and the gradient above, not accuracy). On real data with negative values only the
-linear decoder can follow the signal: the sigmoid one, the control there, has several times its
-error.
+recovers the masks (its bit error is a small fraction of the 0-everywhere guess's) and its outputs
+are probabilities (by construction: a sigmoid cannot leave [0, 1], so that alone proves nothing; the
+linear + MSE decoder, the control, does leave it, while its bit error, printed above, is comparable:
+the case for BCE is the likelihood reading and the gradient above, not accuracy). On real data with
+negative values only the linear decoder can follow the signal: the sigmoid one, the control there,
+has several times its error.
 """
 
 print(f"RESULT grad_rel_err mse={mse_grad_error:.1e} bce_xhat={bce_xhat_error:.1e} bce_a={bce_a_error:.1e} "
       f"bit_error sigmoid_bce={bit_error_bce:.4f} linear_mse={bit_error_mse:.4f} all_zero={binary.mean():.4f} "
-      f"linear_range=[{binary_mse.min():.3f}, {binary_mse.max():.3f}] rel_err_real linear={rel_linear:.4f} sigmoid={rel_sigmoid:.4f}")
+      f"linear_range=[{binary_mse.min():.3f}, {binary_mse.max():.3f}] "
+      f"rel_err_real linear={rel_linear:.4f} sigmoid={rel_sigmoid:.4f}")
 assert mse_grad_error < 1e-5 and bce_xhat_error < 1e-3 and bce_a_error < 1e-3
 base_rate = float(binary.mean())  # bit error of a decoder that always outputs 0
 assert binary_mse.min() < 0.0 or binary_mse.max() > 1.0  # the control's outputs are not probabilities

@@ -117,9 +117,10 @@ plt.close(fig)
 """
 ## Result
 
-The penalty drives the mean activations from the middle of the sigmoid's range down to about
-`ρ` (within a factor of two for most units; fast mode, with far less training, within ten), while the reconstruction error stays a small
-fraction of the data variance. The same check fails on the model trained without the penalty.
+The penalty drives the mean activations from the middle of the sigmoid's range down to about `ρ`
+(within a factor of two for most units; fast mode, with far less training, within ten), while the
+reconstruction error stays a small fraction of the data variance. The same check fails on the model
+trained without the penalty.
 """
 
 

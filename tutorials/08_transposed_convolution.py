@@ -132,7 +132,8 @@ plt.close(fig)
 In a trace autoencoder the encoder halves the length with a stride-2 `Conv1D`, and the decoder
 doubles it back with a stride-2 `Conv1DTranspose`. With the same kernel the two are adjoint:
 `<A x, y> = <x, A^T y>` for any `x` and `y` (the "dot-product test" geophysicists use to check
-migration and modelling operators). We take real windows from the bundled earthquake records, each demeaned and scaled to a peak of 1.
+migration and modelling operators). We take real windows from the bundled earthquake records,
+each demeaned and scaled to a peak of 1.
 """
 
 window = 512 if FAST else 1024

@@ -292,7 +292,8 @@ def generates_lines(r):
 
 print(f"RESULT reparam_err={reparam_error:.1e} kl_closed={closed_kl:.4f} kl_mc={mc_kl:.4f} "
       f"oscillations: nearest_dist trained={dist_trained:.3f} untrained={dist_untrained:.3f}; "
-      f"KL per latent=[{', '.join(f'{v:.3f}' for v in kl)}] contribution_rms=[{', '.join(f'{v:.3f}' for v in contribution_rms)}]; "
+      f"KL per latent=[{', '.join(f'{v:.3f}' for v in kl)}] "
+      f"contribution_rms=[{', '.join(f'{v:.3f}' for v in contribution_rms)}]; "
       f"lines: R2={lines_trained['r2']:.4f} in_range={lines_trained['in_range']:.2f} "
       f"spread={lines_trained['spread']:.2f} (untrained control spread={lines_untrained['spread']:.2f})")
 assert generates_like_the_data(dist_trained, dist_untrained)

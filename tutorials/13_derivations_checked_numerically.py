@@ -63,7 +63,8 @@ W_star = V_k.T
 reconstruction = H @ W_star
 pca_error = float(np.sum((X - reconstruction) ** 2))
 checks["error = Σ discarded σ²"] = abs(pca_error - float(np.sum(sigma[k:] ** 2))) / pca_error
-checks["XᵀX eigenvectors = V"] = float(np.max(np.abs(np.abs(np.linalg.eigh(X.T @ X)[1][:, ::-1][:, :k]) - np.abs(V_k))))
+eigenvectors = np.linalg.eigh(X.T @ X)[1][:, ::-1][:, :k]  # largest eigenvalues first
+checks["XᵀX eigenvectors = V"] = float(np.max(np.abs(np.abs(eigenvectors) - np.abs(V_k))))
 random_errors = []
 rng = np.random.default_rng(13)
 for _ in range(200):
@@ -101,7 +102,8 @@ enc, dec = model.get_layer("encoder_dense_0"), model.get_layer("decoder_dense_0"
 xb = x_train[:32]
 with tf.GradientTape() as tape:
     loss = 50 * tf.reduce_sum(keras.losses.mean_squared_error(xb, model(xb)))  # Σ over examples and outputs
-tape_grads = dict(zip(["W", "b", "W*", "c"], (g.numpy() for g in tape.gradient(loss, [enc.kernel, enc.bias, dec.kernel, dec.bias]))))
+tape_grads = tape.gradient(loss, [enc.kernel, enc.bias, dec.kernel, dec.bias])
+tape_grads = dict(zip(["W", "b", "W*", "c"], (g.numpy() for g in tape_grads)))
 W, b, W_s, c = (keras.ops.convert_to_numpy(v).astype("float64") for v in (enc.kernel, enc.bias, dec.kernel, dec.bias))
 W, W_s = W.T, W_s.T  # the lecture's W (8 x 50) and W* (50 x 8)
 xb64 = xb.astype("float64")

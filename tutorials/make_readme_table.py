@@ -57,7 +57,8 @@ def run(script, fast):
     seconds = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        sys.stderr.write(f"{script.name} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n")
+        sys.stderr.write(f"{script.name} failed (exit {proc.returncode}):\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n")
         return None
     return {
         "result": lines[-1][len("RESULT "):],
@@ -76,7 +77,9 @@ def table(results):
     for script in scripts():
         r = results.get(script.name)
         measured = r["result"].replace("|", "\\|") if r else "not run yet"
-        run_info = f"{r['mode']}, {r['seconds']:.0f} s, load {r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}" if r else ""
+        run_info = ""
+        if r:
+            run_info = f"{r['mode']}, {r['seconds']:.0f} s, load {r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}"
         when = f"{r['date_utc']} ({r['commit']})" if r else ""
         rows.append(f"| [{script.name}]({script.name}) | {description(script)} | {measured} | {run_info} | {when} |")
     return "\n".join(rows)
