@@ -95,3 +95,18 @@ def test_tutorial_reads_as_a_notebook(script):
     # Round trip through .ipynb keeps the cells.
     again = jupytext.reads(jupytext.writes(nb, fmt="ipynb"), fmt="ipynb")
     assert [c.cell_type for c in again.cells] == [c.cell_type for c in nb.cells]
+
+
+def test_readme_results_table_is_the_generated_one():
+    """The README's table is exactly what make_readme_table.py writes from results.json (no hand edits),
+    and every row has a recorded run."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("make_readme_table", TUTORIALS / "make_readme_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = json.loads((TUTORIALS / "results.json").read_text())
+    assert sorted(results) == [p.name for p in SCRIPTS]
+    readme = (TUTORIALS / "README.md").read_text()
+    assert f"{module.BEGIN}\n{module.table(results)}\n{module.END}" in readme

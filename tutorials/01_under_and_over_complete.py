@@ -2,7 +2,7 @@
 Title: Under- and over-complete autoencoders, and the identity trap
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
+Last modified: 2026/11/25
 Description: A bottleneck forces an autoencoder to learn the data's structure; an over-complete one can simply learn the identity.
 Accelerator: None
 """

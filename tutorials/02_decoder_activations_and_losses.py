@@ -2,7 +2,7 @@
 Title: Decoder activations and losses
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
+Last modified: 2026/11/25
 Description: Sigmoid + binary cross-entropy for binary inputs, linear + MSE for real ones, and the lecture's gradient formulas checked with tf.GradientTape.
 Accelerator: None
 """

@@ -2,8 +2,8 @@
 Title: A linear autoencoder learns the PCA subspace
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: With centred, scaled inputs, linear layers and MSE, the autoencoder's encoder and decoder span the top-k principal subspace.
+Last modified: 2026/11/25
+Description: With centred, scaled inputs, linear layers and MSE, the autoencoder's decoder spans the top-k principal subspace; its encoder does only with a tiny weight decay (control: none).
 Accelerator: None
 """
 

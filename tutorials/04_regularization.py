@@ -2,8 +2,8 @@
 Title: Regularizing an over-complete autoencoder: weight decay and tied weights
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: L2 weight decay and tied encoder/decoder weights on an over-complete dense autoencoder, compared in a train/validation table.
+Last modified: 2026/11/25
+Description: L2 weight decay and tied weights on an over-complete dense autoencoder: the plain model copies the noise (train/validation losses hide it), weight decay at least halves the error against the clean signal.
 Accelerator: None
 """
 

@@ -2,8 +2,8 @@
 Title: Denoising autoencoders: masking noise, Gaussian noise, and a convolutional trace denoiser
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: Corrupt the input, reconstruct the clean signal: dense denoising autoencoders with masking and Gaussian corruption, then a Conv1D denoiser trained on traces with noise factor 0.5.
+Last modified: 2026/11/25
+Description: Corrupt the input, reconstruct the clean signal: dense DAEs with masking and Gaussian corruption at most half the plain autoencoder's error, then a Conv1D denoiser trained on traces with noise factor 0.5.
 Accelerator: None
 """
 

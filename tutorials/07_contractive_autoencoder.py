@@ -2,8 +2,8 @@
 Title: Contractive autoencoder: sensitive along the data, insensitive across it
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: Penalizing the encoder's Jacobian makes the code follow the direction the data vary along and ignore small noise across it.
+Last modified: 2026/11/25
+Description: Penalizing the encoder's Jacobian makes the code follow the direction the data vary along and ignore small noise across it (control: the same autoencoder without the penalty).
 Accelerator: None
 """
 

@@ -2,7 +2,7 @@
 Title: Transposed convolution is the transpose of a convolution matrix
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
+Last modified: 2026/11/25
 Description: Convolution as the sparse 4x9 matrix of the lecture, transposed convolution as its transpose, checked with Conv2D/Conv2DTranspose, then Conv1DTranspose in a trace autoencoder.
 Accelerator: None
 """

@@ -2,8 +2,8 @@
 Title: A variational autoencoder on damped oscillations
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: Three latent variables for a two-parameter family: one tracks the damping b, one the stiffness k, the third is left unused.
+Last modified: 2026/11/25
+Description: Three latent variables for a two-parameter family: one tracks the damping b, one the stiffness k (where it is visible), the third is left nearly unused; the slide's formula and b range discussed.
 Accelerator: None
 """
 

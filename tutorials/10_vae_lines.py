@@ -2,8 +2,8 @@
 Title: A variational autoencoder on straight lines
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: Lines y = a x + b through a VAE with 2 and 3 latent variables, clean and noisy: which latent is sensitive to the slope, which to the intercept.
+Last modified: 2026/11/25
+Description: Lines y = a x + b through a VAE with 2 and 3 latent variables, clean and noisy: the pair of latents encodes slope and intercept, each single latent is a mix of both; the third latent goes unused.
 Accelerator: None
 """
 
@@ -150,11 +150,6 @@ def encodes_both(z, a, b):
     return linear_r2(z, a) > bound and linear_r2(z, b) > bound
 
 
-def roles(corr):
-    return int(np.argmax(np.abs(corr[:, 0]))), int(np.argmax(np.abs(corr[:, 1])))
-
-
-a2, b2 = roles(corr2)
 unused3 = int(np.argmin(kl3))
 shuffle = np.random.default_rng(0).permutation(len(a))
 print(f"RESULT 2 latents: R2 a={linear_r2(z2, a):.3f} b={linear_r2(z2, b):.3f}, "

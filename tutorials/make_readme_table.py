@@ -51,6 +51,7 @@ def run(script, fast):
     env.pop("GEOKERAS_FAST", None)
     if fast:
         env["GEOKERAS_FAST"] = "1"
+    commit = git_commit()  # of the code that runs (taken before the run)
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, script.name], cwd=HERE, env=env, capture_output=True, text=True)
@@ -67,7 +68,7 @@ def run(script, fast):
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "commit": git_commit(),
+        "commit": commit,
     }
 
 
