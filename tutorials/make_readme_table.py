@@ -82,7 +82,8 @@ def table(results):
         if r:
             run_info = f"{r['mode']}, {r['seconds']:.0f} s, load {r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}"
         when = f"{r['date_utc']} ({r['commit']})" if r else ""
-        rows.append(f"| [{script.name}]({script.name}) | {description(script)} | {measured} | {run_info} | {when} |")
+        claim = description(script).replace("|", "\\|")
+        rows.append(f"| [{script.name}]({script.name}) | {claim} | {measured} | {run_info} | {when} |")
     return "\n".join(rows)
 
 
