@@ -70,6 +70,8 @@ variants = {
     "tied": dict(tied=True),
     "tied + L2 1e-4": dict(tied=True, l2=1e-4),
 }
+if FAST:  # CI time: the tied-only variant is compared in full mode only
+    del variants["tied"]
 # Fast mode: fewer epochs at a larger learning rate, long enough for the plain model to start copying.
 epochs, learning_rate = (60, 1e-2) if FAST else (300, 3e-3)
 VALIDATION_FREQ = 5  # validation loss every 5 epochs (for the figure)
@@ -132,7 +134,7 @@ def copies_noise(r):
 p = results["plain"]
 print("RESULT " + "; ".join(f"{k}: train={r['train']:.5f} val={r['val']:.5f} val_clean={r['val_clean']:.5f}"
                             for k, r in results.items()))
-assert results["tied"]["params"] < 0.6 * p["params"]
+assert results["tied + L2 1e-4"]["params"] < 0.6 * p["params"]
 assert copies_noise(p)  # the plain model copies the noise ...
 assert p["val"] < 0.01  # ... so it beats a perfect denoiser (whose error is the noise variance) on unseen noisy inputs
 for label in ("L2 1e-4", "tied + L2 1e-4"):
