@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from geokeras.models import ContractiveAutoencoder, build_contractive_autoencoder
-from geokeras.models.contractive import code_and_penalty, jacobian_penalty
+from geokeras.models.contractive import code_and_penalty, jacobian_penalty, random_signs
 
 
 def _sig(a):
@@ -203,8 +203,11 @@ def test_estimates_equal_the_projection_written_out(mode, rng):
     w, b = (np.asarray(a, "float64") for a in enc.layers[-1].get_weights())
     h = _sig(x.astype("float64") @ w + b)
     jac = (h * (1 - h))[:, :, None] * w.T[None]  # (batch, hidden, input)
-    shape = (4, 3) if mode == "stochastic" else (4, 6)
-    v = np.asarray(keras.random.normal(shape, seed=11), "float64")
+    if mode == "stochastic":  # Gaussian over the code units
+        v = np.asarray(keras.random.normal((4, 3), seed=11), "float64")
+    else:  # random signs over the inputs
+        v = np.asarray(random_signs((4, 6), seed=11), "float64")
+        assert set(np.unique(v)) == {-1.0, 1.0}
     projected = np.einsum("bh,bhi->bi", v, jac) if mode == "stochastic" else np.einsum("bhi,bi->bh", jac, v)
     got = float(jacobian_penalty(enc, x, mode, seed=11))
     np.testing.assert_allclose(got, np.mean(np.sum(projected**2, axis=1)), rtol=1e-5)
@@ -216,7 +219,7 @@ def test_forward_estimate_gradient_reaches_the_weights(rng):
     enc = _encoder((3,))
     x = tf.constant(rng.normal(size=(4, 6)).astype("float32"))
     kernel, bias = enc.layers[-1].kernel, enc.layers[-1].bias
-    v = keras.random.normal((4, 6), seed=5)
+    v = random_signs((4, 6), seed=5)
     with tf.GradientTape() as tape:
         pen = jacobian_penalty(enc, x, "forward", seed=5)
     got = tape.gradient(pen, [kernel, bias])
