@@ -172,8 +172,10 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     1.15x the plain step with ``compile(jit_compile=True)`` and 1.2-1.4x without;
     ``"stochastic"`` adds one vector-Jacobian product and its gradient (three matmuls of the
     size of the five a plain step does), about 1.25-1.5x without XLA and 2.2-3.8x with XLA on CPU;
-    ``"forward"`` (a Jacobian-vector product carried through the forward pass) measured 1.3x
-    without XLA, no cheaper than ``"stochastic"``, and over 100x *with* XLA on CPU, so
+    ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs)
+    measured 1.2-1.4x wall and about 1.3x CPU time without XLA, the same CPU cost as
+    ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's), and over 100x
+    *with* XLA on CPU, so
     ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit ``jit_compile=True`` warns);
     ``"exact"`` builds the full per-sample Jacobian, about 100x (for small models and checks).
 
