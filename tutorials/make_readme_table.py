@@ -9,13 +9,15 @@ One command writes the table, so its numbers are always the ones a run printed::
 
 Each run records, in ``tutorials/results.json``: the ``RESULT`` line the script printed, its mode
 (full or fast), wall time, the load average before and after (``os.getloadavg``, as ``uptime``
-prints it), the UTC date and the git commit. The README section between the ``results:begin`` and
+prints it), the UTC date and the first 10 hex digits of the script's sha256 (stable across rebases:
+compare with ``sha256sum tutorials/NN_*.py`` to see whether a row is from the current script). The README section between the ``results:begin`` and
 ``results:end`` markers is then rewritten from that file: claim (the script's ``Description:``
 header), measured result, mode, time and load. A tutorial that fails is reported and keeps its
 previous row; the command then exits with status 1.
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -39,10 +41,8 @@ def description(script):
     return match.group(1).strip() if match else ""
 
 
-def git_commit():
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=HERE, capture_output=True, text=True)
-    return proc.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+def script_hash(script):
+    return hashlib.sha256(script.read_bytes()).hexdigest()[:10]
 
 
 def run(script, fast):
@@ -51,7 +51,7 @@ def run(script, fast):
     env.pop("GEOKERAS_FAST", None)
     if fast:
         env["GEOKERAS_FAST"] = "1"
-    commit = git_commit()  # of the code that runs (taken before the run)
+    digest = script_hash(script)  # of the code that runs (taken before the run)
     load_before = os.getloadavg()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, script.name], cwd=HERE, env=env, capture_output=True, text=True)
@@ -68,7 +68,7 @@ def run(script, fast):
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in os.getloadavg()],
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "commit": commit,
+        "script_sha256": digest,
     }
 
 
@@ -81,7 +81,7 @@ def table(results):
         run_info = ""
         if r:
             run_info = f"{r['mode']}, {r['seconds']:.0f} s, load {r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}"
-        when = f"{r['date_utc']} ({r['commit']})" if r else ""
+        when = f"{r['date_utc']}, sha256 {r['script_sha256']}" if r else ""
         claim = description(script).replace("|", "\\|")
         rows.append(f"| [{script.name}]({script.name}) | {claim} | {measured} | {run_info} | {when} |")
     return "\n".join(rows)
