@@ -14,7 +14,11 @@ untimed steps per model, each round times ``--steps`` steps per model. The table
 median step time over all timed steps (wall clock, and process CPU time, which is less
 sensitive to other processes on a shared machine) and its ratio to the plain autoencoder with
 the same ``jit_compile`` setting. The exact mode (a per-sample 256 x 3000 Jacobian) is much slower and
-is timed with ``--exact-steps`` steps per round.
+is timed with ``--exact-steps`` steps per round. ``"stochastic"`` (reverse-mode vector-Jacobian
+product) and ``"forward"`` (forward-mode Jacobian-vector product) are the two unbiased
+random-projection estimates. The load average (``os.getloadavg``, as ``uptime`` prints it) is
+printed before and after the timing, so that every figure can be quoted with the load it was
+measured under.
 """
 import argparse
 import os
@@ -54,7 +58,7 @@ def main():
     keras.utils.set_random_seed(0)
     x = tf.constant(np.random.default_rng(0).normal(size=(args.batch, args.input_dim)).astype("float32"))
     jits = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
-    modes = ["closed_form", "stochastic"] + ([] if args.no_exact else ["exact"])
+    modes = ["closed_form", "stochastic", "forward"] + ([] if args.no_exact else ["exact"])
 
     models = {}
     for jit in jits:
@@ -77,6 +81,7 @@ def main():
         for _ in range(args.warmup if key[0] != "exact" else 1):
             model.train_on_batch(x, x)
 
+    load_before = os.getloadavg()
     times = {key: [] for key in models}
     cpu = {key: [] for key in models}
     for _ in range(args.rounds):
@@ -87,10 +92,13 @@ def main():
                 times[key].append(time.perf_counter() - t0)
                 cpu[key].append(time.process_time() - c0)
 
+    load_after = os.getloadavg()
     print(
         f"contractive vs plain train step: input {args.input_dim}, hidden {args.hidden}, batch {args.batch}, "
         f"{args.threads} intra-op threads, {args.rounds} alternating rounds"
     )
+    print("load average (1, 5, 15 min) before timing: " + ", ".join(f"{v:.2f}" for v in load_before)
+          + "; after: " + ", ".join(f"{v:.2f}" for v in load_after) + f"; {os.cpu_count()} CPUs")
     print(f"{'model':<14}{'jit_compile':>12}{'steps':>8}{'median ms':>12}{'vs plain':>10}"
           f"{'cpu ms':>10}{'cpu vs plain':>14}")
     for jit in jits:

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from geokeras.models import ContractiveAutoencoder, build_contractive_autoencoder
-from geokeras.models.contractive import code_and_penalty, jacobian_penalty
+from geokeras.models.contractive import code_and_penalty, jacobian_penalty, random_signs
 
 
 def _sig(a):
@@ -65,12 +65,13 @@ def test_closed_form_gradient_equals_exact_gradient(rng):
         np.testing.assert_allclose(g_exact, g_closed, rtol=1e-4, atol=1e-6)
 
 
-def test_stochastic_estimate_is_unbiased(rng):
+@pytest.mark.parametrize("mode", ["stochastic", "forward"])
+def test_stochastic_estimate_is_unbiased(mode, rng):
     enc = _encoder((8,))
     x = rng.normal(size=(32, 6)).astype("float32")
     exact = float(jacobian_penalty(enc, x, "exact"))
     gen = keras.random.SeedGenerator(42)
-    draw = tf.function(lambda: jacobian_penalty(enc, x, "stochastic", n_projections=4, seed=gen))
+    draw = tf.function(lambda: jacobian_penalty(enc, x, mode, n_projections=4, seed=gen))
     estimates = np.array([float(draw()) for _ in range(100)])  # 400 projections
     assert abs(estimates.mean() - exact) / exact < 0.02
     assert estimates.std() > 0  # really random
@@ -78,17 +79,17 @@ def test_stochastic_estimate_is_unbiased(rng):
 
 def test_closed_form_rejects_other_encoders(rng):
     x = rng.normal(size=(2, 6)).astype("float32")
-    with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected 'exact' or 'stochastic' "
-                       r"for this encoder: 'closed_form' needs an encoder made of a single Dense layer"):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected 'exact', 'stochastic' or "
+                       r"'forward' for this encoder: 'closed_form' needs an encoder made of a single Dense layer"):
         jacobian_penalty(_encoder((4, 2)), x, "closed_form")
     with pytest.raises(ValueError, match=r"Received penalty='closed_form' with encoder layers"):
         build_contractive_autoencoder(6, hidden_units=(4,), activation="relu", penalty="closed_form")
     with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected one of 'exact', "
-                       r"'closed_form', 'stochastic'\. Received mode='fast'\."):
+                       r"'closed_form', 'stochastic', 'forward'\. Received mode='fast'\."):
         jacobian_penalty(_encoder(), x, "fast")
 
 
-@pytest.mark.parametrize("penalty", ["exact", "closed_form", "stochastic"])
+@pytest.mark.parametrize("penalty", ["exact", "closed_form", "stochastic", "forward"])
 def test_train_step_adds_weighted_penalty_and_logs_it(penalty, rng):
     cae = build_contractive_autoencoder(6, hidden_units=(3,), penalty=penalty, weight=0.5, seed=0)
     cae.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"])
@@ -97,7 +98,7 @@ def test_train_step_adds_weighted_penalty_and_logs_it(penalty, rng):
     assert sorted(hist) == ["contractive_penalty", "loss", "mae", "reconstruction_loss"]
     res = cae.evaluate(x, x, verbose=0, return_dict=True)
     np.testing.assert_allclose(res["loss"], res["reconstruction_loss"] + 0.5 * res["contractive_penalty"], rtol=1e-5)
-    if penalty != "stochastic":
+    if penalty not in ("stochastic", "forward"):
         ref = _reference_penalty(cae.encoder, x)
         np.testing.assert_allclose(res["contractive_penalty"], ref, rtol=1e-4)
         mse = np.mean((np.asarray(cae(x)) - x) ** 2)
@@ -130,7 +131,7 @@ def test_train_step_gradient_includes_the_weighted_penalty(rng):
     [
         ({"weight": -0.1}, "Invalid value for argument `weight`. Expected a number >= 0.0. Received weight=-0.1."),
         ({"penalty": "approx"}, "Invalid value for argument `penalty`. Expected one of 'exact', 'closed_form', "
-                                "'stochastic'. Received penalty='approx'."),
+                                "'stochastic', 'forward'. Received penalty='approx'."),
         ({"n_projections": 0}, "Invalid value for argument `n_projections`. Expected a strictly positive integer. "
                                "Received n_projections=0."),
     ],
@@ -165,5 +166,77 @@ def test_exact_and_stochastic_work_for_any_encoder(rng):
         reference.append(float(tf.reduce_sum(tape.jacobian(h, xi) ** 2)))
     exact = float(jacobian_penalty(enc, x, "exact"))
     np.testing.assert_allclose(exact, np.mean(reference), rtol=1e-5)
-    stochastic = float(jacobian_penalty(enc, x, "stochastic", n_projections=200, seed=0))
-    assert abs(stochastic - exact) / exact < 0.15
+    for mode in ("stochastic", "forward"):
+        estimate = float(jacobian_penalty(enc, x, mode, n_projections=200, seed=0))
+        assert abs(estimate - exact) / exact < 0.15, mode
+
+
+@pytest.mark.parametrize("penalty", ["exact", "closed_form"])
+def test_total_loss_matches_an_independent_numpy_reference(penalty, rng):
+    """loss = mean squared error + weight * mean_b ||J_b||_F^2, with J = diag(h (1 - h)) W^T
+    written out in NumPy from the model's own weights, for evaluate and for a train step (a penalty
+    summed instead of averaged over the batch, an unweighted penalty, or a Jacobian of the whole
+    autoencoder instead of the encoder all fail this)."""
+    weight = 0.3
+    cae = build_contractive_autoencoder(5, hidden_units=(4,), penalty=penalty, weight=weight)
+    x = rng.normal(size=(7, 5)).astype("float32")
+    w_e, b_e, w_d, b_d = (np.asarray(v, "float64") for v in cae.get_weights())
+    h = _sig(x @ w_e + b_e)
+    x_hat = h @ w_d + b_d
+    jac = (h * (1 - h))[:, :, None] * w_e.T[None]  # (batch, hidden, input)
+    penalty_ref = np.mean(np.sum(jac**2, axis=(1, 2)))
+    mse = np.mean((x_hat - x) ** 2)
+    assert weight * penalty_ref > 0.01 * mse  # the penalty matters in the total
+    cae.compile(keras.optimizers.SGD(0.0), "mse")
+    for logs in (cae.evaluate(x, x, batch_size=7, verbose=0, return_dict=True),
+                 cae.train_on_batch(x, x, return_dict=True)):
+        np.testing.assert_allclose(logs["contractive_penalty"], penalty_ref, rtol=1e-5)
+        np.testing.assert_allclose(logs["reconstruction_loss"], mse, rtol=1e-5)
+        np.testing.assert_allclose(logs["loss"], mse + weight * penalty_ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["stochastic", "forward"])
+def test_estimates_equal_the_projection_written_out(mode, rng):
+    """With the projection v fixed, the estimate is ||v^T J||^2 (reverse) or ||J v||^2 (forward)."""
+    enc = _encoder((3,))
+    x = rng.normal(size=(4, 6)).astype("float32")
+    w, b = (np.asarray(a, "float64") for a in enc.layers[-1].get_weights())
+    h = _sig(x.astype("float64") @ w + b)
+    jac = (h * (1 - h))[:, :, None] * w.T[None]  # (batch, hidden, input)
+    if mode == "stochastic":  # Gaussian over the code units
+        v = np.asarray(keras.random.normal((4, 3), seed=11), "float64")
+    else:  # random signs over the inputs
+        v = np.asarray(random_signs((4, 6), seed=11), "float64")
+        assert set(np.unique(v)) == {-1.0, 1.0}
+    projected = np.einsum("bh,bhi->bi", v, jac) if mode == "stochastic" else np.einsum("bhi,bi->bh", jac, v)
+    got = float(jacobian_penalty(enc, x, mode, seed=11))
+    np.testing.assert_allclose(got, np.mean(np.sum(projected**2, axis=1)), rtol=1e-5)
+
+
+def test_forward_estimate_gradient_reaches_the_weights(rng):
+    """Backward over forward: with v fixed, d||J v||^2/dW equals the gradient of the explicit
+    mean_b sum_j (s'_bj (v_b W)_j)^2, so training sees the penalty."""
+    enc = _encoder((3,))
+    x = tf.constant(rng.normal(size=(4, 6)).astype("float32"))
+    kernel, bias = enc.layers[-1].kernel, enc.layers[-1].bias
+    v = random_signs((4, 6), seed=5)
+    with tf.GradientTape() as tape:
+        pen = jacobian_penalty(enc, x, "forward", seed=5)
+    got = tape.gradient(pen, [kernel, bias])
+    with tf.GradientTape() as tape:
+        h = tf.sigmoid(x @ kernel + bias)
+        explicit = tf.reduce_mean(tf.reduce_sum((h * (1 - h) * (v @ kernel)) ** 2, axis=1))
+    want = tape.gradient(explicit, [kernel, bias])
+    np.testing.assert_allclose(float(pen), float(explicit), rtol=1e-5)
+    for g, w in zip(got, want):
+        assert np.abs(np.asarray(w)).max() > 1e-6
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-7)
+
+
+def test_forward_penalty_leaves_xla_off_by_default_and_warns_when_forced():
+    cae = build_contractive_autoencoder(4, hidden_units=(2,), penalty="forward")
+    cae.compile("adam", "mse")
+    assert cae.jit_compile is False
+    with pytest.warns(UserWarning, match=r"penalty='forward' with jit_compile=True"):
+        cae.compile("adam", "mse", jit_compile=True)
+    assert cae.jit_compile is True  # an explicit choice is respected

@@ -16,8 +16,8 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 SCRIPTS = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
 
 
-def test_all_eleven_tutorials_are_present():
-    assert [p.name[:2] for p in SCRIPTS] == [f"{i:02d}" for i in range(1, 12)]
+def test_all_thirteen_tutorials_are_present():
+    assert [p.name[:2] for p in SCRIPTS] == [f"{i:02d}" for i in range(1, 14)]
 
 
 def test_readme_lists_every_tutorial():
@@ -26,26 +26,51 @@ def test_readme_lists_every_tutorial():
         assert script.name in readme, f"{script.name} is missing from tutorials/README.md"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_tutorial_runs_in_fast_mode(script, tmp_path):
-    figures = tmp_path / "figures"
+def _run_fast(script, tmp_path, **extra_env):
     env = dict(
         os.environ,
         GEOKERAS_FAST="1",
-        GEOKERAS_FIGURES=str(figures),
+        GEOKERAS_FIGURES=str(tmp_path / "figures"),
         KERAS_BACKEND="tensorflow",
         MPLBACKEND="Agg",
         TF_CPP_MIN_LOG_LEVEL="3",
+        **extra_env,
     )
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_tutorial_runs_in_fast_mode(script, tmp_path):
+    proc = _run_fast(script, tmp_path)
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert "RESULT" in proc.stdout, f"{script.name} did not print its RESULT line"
-    written = sorted(p.name for p in figures.glob("*.png"))
+    written = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert written, f"{script.name} wrote no figure"
     assert all(name.startswith(script.name[:2] + "_") for name in written), written
+
+
+# Tutorials whose key ingredient GEOKERAS_ABLATE=1 removes (cheap ones only): the claim's check must
+# then fail, so the check is shown to be able to fail.
+ABLATED = {
+    "06_sparse_autoencoder.py": "no KL sparsity penalty",
+    "07_contractive_autoencoder.py": "contractive penalty weight 0",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ABLATED))
+def test_tutorial_claim_fails_without_its_key_ingredient(name, tmp_path):
+    script = TUTORIALS / name
+    assert 'os.environ.get("GEOKERAS_ABLATE") == "1"' in script.read_text()
+    proc = _run_fast(script, tmp_path, GEOKERAS_ABLATE="1")
+    # It reached its checks (RESULT is printed just before them) and one of them failed.
+    assert "RESULT" in proc.stdout, f"{name} ({ABLATED[name]}) crashed before its checks:\n{proc.stderr[-3000:]}"
+    assert proc.returncode != 0 and "AssertionError" in proc.stderr, (
+        f"{name} passed its checks with {ABLATED[name]}:\n{proc.stdout[-3000:]}"
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
@@ -70,3 +95,18 @@ def test_tutorial_reads_as_a_notebook(script):
     # Round trip through .ipynb keeps the cells.
     again = jupytext.reads(jupytext.writes(nb, fmt="ipynb"), fmt="ipynb")
     assert [c.cell_type for c in again.cells] == [c.cell_type for c in nb.cells]
+
+
+def test_readme_results_table_is_the_generated_one():
+    """The README's table is exactly what make_readme_table.py writes from results.json (no hand edits),
+    and every row has a recorded run."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("make_readme_table", TUTORIALS / "make_readme_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = json.loads((TUTORIALS / "results.json").read_text())
+    assert sorted(results) == [p.name for p in SCRIPTS]
+    readme = (TUTORIALS / "README.md").read_text()
+    assert f"{module.BEGIN}\n{module.table(results)}\n{module.END}" in readme

@@ -2,7 +2,7 @@
 Title: Under- and over-complete autoencoders, and the identity trap
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
+Last modified: 2026/11/25
 Description: A bottleneck forces an autoencoder to learn the data's structure; an over-complete one can simply learn the identity.
 Accelerator: None
 """
@@ -69,7 +69,7 @@ units (over-complete, twice the input size). Hidden units are ELUs, the output i
 loss is MSE (real-valued data).
 """
 
-epochs = 10 if FAST else 40
+epochs = 25 if FAST else 40
 models = {}
 for label, units in [("under-complete (6)", 6), ("over-complete (100)", 100)]:
     model = build_dense_autoencoder(50, hidden_units=(units,), activation="elu", output_activation="linear")
@@ -109,7 +109,14 @@ for label, model in models.items():
 
 For a test signal `x`, `tf.GradientTape.jacobian` gives the 50x50 matrix `d x̂ / d x`. We measure
 its distance to the identity, `||J - I||_F / ||I||_F`, averaged over 20 test signals.
+
+Careful with the under-complete model: its Jacobian has rank at most 6, and a rank-6 matrix is
+at least `sqrt(1 - 6/50) = 0.938` from the 50x50 identity by this measure (the best it can do is
+to match the identity on 6 directions). Its number is therefore not evidence of anything; the
+informative number is how far *below* that floor the over-complete model gets.
 """
+
+rank_floor = float(np.sqrt(1 - 6 / 50))
 
 jacobians = {}
 for label, model in models.items():
@@ -121,6 +128,7 @@ for label, model in models.items():
     jacobians[label] = J[0]
     rows[label]["jacobian_vs_identity"] = float(np.mean(np.linalg.norm(J - np.eye(50), axis=(1, 2)) / np.sqrt(50)))
 
+print(f"a rank-6 Jacobian is at least {rank_floor:.3f} from I")
 print(f"{'model':<22}{'MSE vs noisy':>14}{'MSE vs clean':>14}{'random R²':>12}{'||J-I||/||I||':>16}")
 for label, r in rows.items():
     print(f"{label:<22}{r['vs_noisy']:>14.5f}{r['vs_clean']:>14.5f}{r['random_r2']:>12.3f}"
@@ -156,19 +164,30 @@ plt.close(fig)
 ## Result
 
 The over-complete autoencoder fell into the identity trap: it reproduces its noisy input (so its
-error against the clean signal equals the noise variance), it copies random vectors it has never
-seen, and its Jacobian is close to the identity matrix. The under-complete one cannot copy: it
-maps everything onto what it learned about the oscillations.
+error against the clean signal is about the noise variance), it copies random vectors it has never
+seen, and its Jacobian is far closer to the identity than any bottlenecked model can be. The
+under-complete one cannot copy: it maps everything onto what it learned about the oscillations,
+and removes most of the noise.
+
+The check below is written once and applied to both models: it must pass for the over-complete
+model and fail for the under-complete one (the control), so it can fail.
 """
+
+
+def falls_into_identity_trap(r):
+    """Copies off-manifold inputs, Jacobian well below the rank-6 floor, copies the noise."""
+    return (
+        r["random_r2"] > (0.5 if FAST else 0.9)
+        and r["jacobian_vs_identity"] < (0.7 if FAST else 0.4) * rank_floor
+        and r["vs_clean"] > (0.5 if FAST else 0.8) * noise_std**2
+    )
+
 
 u, o = rows["under-complete (6)"], rows["over-complete (100)"]
 print(f"RESULT random_R2 under={u['random_r2']:.3f} over={o['random_r2']:.3f} "
-      f"J_vs_I under={u['jacobian_vs_identity']:.3f} over={o['jacobian_vs_identity']:.3f} "
+      f"J_vs_I under={u['jacobian_vs_identity']:.3f} over={o['jacobian_vs_identity']:.3f} rank6_floor={rank_floor:.3f} "
       f"mse_vs_clean under={u['vs_clean']:.5f} over={o['vs_clean']:.5f} noise_var={noise_std**2:.5f}")
-if FAST:
-    assert o["random_r2"] > u["random_r2"] + 0.3
-    assert o["jacobian_vs_identity"] < 0.8 * u["jacobian_vs_identity"]
-else:
-    assert o["random_r2"] > 0.9 and u["random_r2"] < 0.2
-    assert o["jacobian_vs_identity"] < 0.25 and u["jacobian_vs_identity"] > 0.9
-    assert o["vs_noisy"] < 0.2 * noise_std**2  # it copies the noise
+assert falls_into_identity_trap(o), o
+assert not falls_into_identity_trap(u), u  # the control does not pass the same check
+assert u["vs_clean"] < (1.0 if FAST else 0.5) * noise_std**2  # the bottleneck removes noise (most of it in full mode)
+print("CONTROL under-complete model fails the identity-trap check")

@@ -2,8 +2,8 @@
 Title: Regularizing an over-complete autoencoder: weight decay and tied weights
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: L2 weight decay and tied encoder/decoder weights on an over-complete dense autoencoder, compared in a train/validation table.
+Last modified: 2026/11/25
+Description: L2 weight decay and tied weights on an over-complete dense autoencoder: the plain model copies the noise (train/validation losses hide it), weight decay at least halves the error against the clean signal.
 Accelerator: None
 """
 
@@ -70,14 +70,18 @@ variants = {
     "tied": dict(tied=True),
     "tied + L2 1e-4": dict(tied=True, l2=1e-4),
 }
-epochs = 8 if FAST else 300
+if FAST:  # CI time: the tied-only variant is compared in full mode only
+    del variants["tied"]
+# Fast mode: fewer epochs at a larger learning rate, long enough for the plain model to start copying.
+epochs, learning_rate = (60, 1e-2) if FAST else (300, 3e-3)
+VALIDATION_FREQ = 5  # validation loss every 5 epochs (for the figure)
 results, curves = {}, {}
 for label, options in variants.items():
     model = build_dense_autoencoder(50, hidden_units=(100,), activation="sigmoid", **options)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     history = model.fit(
         noisy[train], noisy[train], validation_data=(noisy[val], noisy[val]),
-        epochs=epochs, batch_size=32, verbose=0,
+        validation_freq=VALIDATION_FREQ, epochs=epochs, batch_size=32, verbose=0,
     )
     mse = lambda x, target: float(np.mean((model.predict(x, verbose=0) - target) ** 2))  # noqa: E731
     results[label] = dict(
@@ -101,7 +105,7 @@ for label, r in results.items():
 
 fig, ax = plt.subplots(figsize=(7, 4))
 for label, curve in curves.items():
-    ax.semilogy(curve, label=label)
+    ax.semilogy(np.arange(1, len(curve) + 1) * VALIDATION_FREQ, curve, label=label)
 ax.set(xlabel="epoch", ylabel="validation loss (includes the L2 term)", title="over-complete autoencoders")
 ax.legend()
 fig.tight_layout()
@@ -112,20 +116,29 @@ plt.close(fig)
 ## Result
 
 The plain over-complete model has the smallest training *and* validation loss, because it copies
-its input, noise included: against the clean signals its error equals the noise variance. Weight
-decay stops the copying (its losses on noisy data rise to about the noise level, and its error
-against the clean signals drops several-fold); tied weights halve the number of weights and help a
-little on their own.
+its input, noise included: against the clean signals its error is about the noise variance.
+Weight decay stops the copying (its losses on noisy data rise to about the noise level, and its
+error against the clean signals is at most half the plain model's, the control); tied weights
+halve the number of weights and help a little on their own (full mode).
+
+The generalization gap (validation minus training loss) is *not* what shrinks: it is as small or
+smaller for the plain model, which copies every input equally well.
 """
 
+
+def copies_noise(r):
+    """Error against the clean validation signals at least 70 % of the noise variance."""
+    return r["val_clean"] > 0.7 * 0.01
+
+
 p = results["plain"]
-print("RESULT " + "; ".join(f"{k}: train={r['train']:.4f} val={r['val']:.4f} val_clean={r['val_clean']:.4f}"
+print("RESULT " + "; ".join(f"{k}: train={r['train']:.5f} val={r['val']:.5f} val_clean={r['val_clean']:.5f}"
                             for k, r in results.items()))
-assert results["tied"]["params"] < 0.6 * p["params"]
-assert results["L2 1e-4"]["weight_norm"] < p["weight_norm"]
+assert results["tied + L2 1e-4"]["params"] < 0.6 * p["params"]
+assert copies_noise(p)  # the plain model copies the noise ...
+assert p["val"] < 0.01  # ... so it beats a perfect denoiser (whose error is the noise variance) on unseen noisy inputs
+for label in ("L2 1e-4", "tied + L2 1e-4"):
+    assert not copies_noise(results[label]), label  # weight decay stops the copying
+    assert results[label]["val_clean"] < 0.5 * p["val_clean"], label
 if not FAST:
-    assert p["val"] < 0.2 * 0.01  # the plain model reconstructs unseen noisy inputs, noise included
-    assert p["val_clean"] > 0.8 * 0.01  # ... because it copies the noise
-    for label in ("L2 1e-4", "tied + L2 1e-4"):
-        assert results[label]["val_clean"] < 0.5 * p["val_clean"], label  # weight decay stops the copying
     assert results["tied"]["val_clean"] < p["val_clean"]

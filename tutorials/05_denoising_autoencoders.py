@@ -2,8 +2,8 @@
 Title: Denoising autoencoders: masking noise, Gaussian noise, and a convolutional trace denoiser
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: Corrupt the input, reconstruct the clean signal: dense denoising autoencoders with masking and Gaussian corruption, then a Conv1D denoiser trained on traces with noise factor 0.5.
+Last modified: 2026/11/25
+Description: Corrupt the input, reconstruct the clean signal: dense DAEs with masking and Gaussian corruption at most half the plain autoencoder's error, then a Conv1D denoiser trained on traces with noise factor 0.5.
 Accelerator: None
 """
 
@@ -17,6 +17,12 @@ classic corruptions:
 * **masking noise**: each input set to 0 with probability `q`
   (`geokeras.layers.MaskingNoise`);
 * **Gaussian noise**: `x̃ = x + N(0, σ²)`.
+
+Two departures from the lecture's slide, on purpose. The slide adds `N(0, 1)` noise; our damped
+oscillations have an RMS amplitude of about 0.3 (printed below), so unit-variance noise would put
+the input SNR near -10 dB and leave nothing to restore in a 50-sample vector. We use `σ = 0.2`
+(input SNR printed below). The slide trains the convolutional denoiser for 50 epochs; we train
+25 (the full run already takes minutes on two CPU cores, and the validation loss has flattened).
 
 `build_dense_autoencoder(..., corruption="masking" | "gaussian", corruption_rate=q or σ)` puts
 the corruption layer at the model's input; it is active only while training, so `fit(x, x)`
@@ -68,9 +74,12 @@ corrupted = {
     "masking": keras.ops.convert_to_numpy(MaskingNoise(q, seed=1)(x_test, training=True)),
     "gaussian": (x_test + sigma * rng.standard_normal(x_test.shape)).astype("float32"),
 }
+rms = float(np.sqrt(np.mean(x_test**2)))
 print(f"masking q={q}: {np.mean(corrupted['masking'] == 0):.1%} of the test inputs are 0")
+print(f"signal RMS {rms:.3f}: input SNR {20 * np.log10(rms / sigma):.1f} dB with sigma={sigma}, "
+      f"{20 * np.log10(rms / 1.0):.1f} dB with the slide's N(0, 1)")
 
-epochs = 8 if FAST else 80
+epochs = 40 if FAST else 80
 dense_rows = {}
 for kind, rate in [("masking", q), ("gaussian", sigma)]:
     for label, options in [("plain AE", {}), ("DAE", dict(corruption=kind, corruption_rate=rate, seed=5))]:
@@ -110,8 +119,16 @@ history = denoiser.fit(
 )
 denoised = denoiser.predict(noisy[:n_val], verbose=0)
 gain = snr_gain_db(clean[:n_val, :, 0], noisy[:n_val, :, 0], denoised[..., 0])
+removed = 1 - 10 ** (-np.median(gain) / 10)
 print(f"held-out traces: median SNR gain {np.median(gain):.2f} dB "
-      f"(input SNR {10 * np.log10(1 / noise_factor**2):.1f} dB); val_loss {history.history['val_loss'][-1]:.4f}")
+      f"(input SNR {10 * np.log10(1 / noise_factor**2):.1f} dB), i.e. {removed:.1%} of the noise power removed; "
+      f"val_loss {history.history['val_loss'][-1]:.4f}")
+
+"""
+The slide quotes "92 %" for its denoiser without saying of what. Read as the fraction of the
+noise power removed, 92 % is an SNR gain of 11 dB (`1 - 10^(-1.1) = 0.92`); the line above gives
+our fraction on these traces. It is a different data set and model, so we do not assert it.
+"""
 
 """
 ## Figures
@@ -136,13 +153,22 @@ plt.close(fig)
 """
 ## Result
 
-The DAEs restore corrupted inputs better than plain autoencoders of the same size, and the
-convolutional denoiser raises the SNR of held-out noisy traces.
+The DAEs restore corrupted inputs better than plain autoencoders of the same size (the control:
+same architecture and training, no corruption), by at least a factor of two in MSE against the
+clean signal (fast mode: 25 %), and the convolutional denoiser raises the SNR of held-out noisy traces.
 """
+
+
+def restores_better(dae_mse, plain_mse):
+    """The DAE's error against the clean signal is at most half the plain autoencoder's
+    (fast mode, with half the epochs: at most three quarters)."""
+    return dae_mse < (0.75 if FAST else 0.5) * plain_mse
+
 
 print(f"RESULT masking: plain={dense_rows[('masking', 'plain AE')]:.5f} dae={dense_rows[('masking', 'DAE')]:.5f}; "
       f"gaussian: plain={dense_rows[('gaussian', 'plain AE')]:.5f} dae={dense_rows[('gaussian', 'DAE')]:.5f}; "
-      f"conv median_snr_gain_db={np.median(gain):.2f}")
+      f"conv median_snr_gain_db={np.median(gain):.2f} noise_power_removed={removed:.3f}")
 for kind in ("masking", "gaussian"):
-    assert dense_rows[(kind, "DAE")] < dense_rows[(kind, "plain AE")], kind
+    dae, plain = dense_rows[(kind, "DAE")], dense_rows[(kind, "plain AE")]
+    assert restores_better(dae, plain), kind
 assert np.median(gain) > (1.0 if FAST else 5.0)

@@ -2,8 +2,8 @@
 Title: Sparse autoencoder with a KL penalty
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/24
-Description: The KL(rho || rho_hat) sparsity penalty with rho = 0.005: its curve against the mean activation, and the mean activations it produces.
+Last modified: 2026/11/25
+Description: The KL(rho || rho_hat) sparsity penalty with rho = 0.005: its curve against the mean activation, and mean activations driven to within a factor 2 of rho (control: no penalty, about 0.44).
 Accelerator: None
 """
 
@@ -19,6 +19,10 @@ which is zero when `ρ̂_j = ρ` and grows steeply as `ρ̂_j` moves away. We us
 `ρ = 0.005`. In geokeras the penalty is `geokeras.regularizers.KLSparsity`, and
 `build_dense_autoencoder(..., sparsity_rho=, sparsity_weight=)` applies it to the hidden layer's
 batch of activations.
+
+The lecture defines `ρ̂_j = (1/m) Σ_i h_j(x_i)` over all `m` training examples. During training
+the penalty sees one mini-batch at a time, so it uses the batch mean (an unbiased estimate of
+`ρ̂_j`, noisier for small batches); the results below measure `ρ̂_j` over all `m` examples.
 """
 
 """
@@ -63,9 +67,12 @@ without the penalty.
 """
 
 x, _ = synthetic.damped_oscillations(n_k=30 if FAST else 50, n_b=30 if FAST else 50)
-epochs = 10 if FAST else 60
+epochs = 40 if FAST else 60
+# tests/test_tutorials.py sets GEOKERAS_ABLATE=1 to train without the penalty and check that the
+# assertions at the end then fail.
+SPARSITY_WEIGHT = 0.0 if os.environ.get("GEOKERAS_ABLATE") == "1" else 0.01
 models = {}
-for label, weight in [("no penalty", 0.0), ("KL penalty", 0.01)]:
+for label, weight in [("no penalty", 0.0), ("KL penalty", SPARSITY_WEIGHT)]:
     model = build_dense_autoencoder(
         50, hidden_units=(64,), activation="sigmoid", sparsity_rho=RHO if weight else None, sparsity_weight=weight
     )
@@ -110,14 +117,29 @@ plt.close(fig)
 """
 ## Result
 
-The penalty drives the mean activations from the middle of the sigmoid's range down towards
-`ρ`, while the reconstruction error stays a small fraction of the data variance.
+The penalty drives the mean activations from the middle of the sigmoid's range down to about `ρ`
+(within a factor of two for most units; fast mode, with far less training, within ten), while the
+reconstruction error stays a small fraction of the data variance. The same check fails on the model
+trained without the penalty.
 """
+
+
+def activations_about_rho(means):
+    """Median unit within a factor 2 of rho, and at least 3/4 of the units below 2 rho.
+
+    Fast mode trains far less and only gets part of the way: there, a factor 10.
+    """
+    factor = 10 if FAST else 2
+    return RHO / factor < np.median(means) < factor * RHO and np.mean(means < factor * RHO) >= 0.75
+
 
 plain, sparse = mean_activations["no penalty"], mean_activations["KL penalty"]
 print(f"RESULT median_mean_activation no_penalty={np.median(plain):.4f} kl_penalty={np.median(sparse):.4f} "
+      f"units_below_2rho kl_penalty={int(np.sum(sparse < 2 * RHO))}/64 no_penalty={int(np.sum(plain < 2 * RHO))}/64 "
+      f"units_below_10rho kl_penalty={int(np.sum(sparse < 10 * RHO))}/64 "
       f"mse no_penalty={mean_activations['no penalty mse']:.4f} kl_penalty={mean_activations['KL penalty mse']:.4f}")
 assert np.argmin(curve) == np.argmin(np.abs(rho_hat - RHO)) and curve.min() < 1e-4
-assert np.median(sparse) < (0.5 if FAST else 0.2) * np.median(plain)
-assert FAST or np.median(sparse) < 0.05
-assert mean_activations["KL penalty mse"] < (0.5 if FAST else 0.2) * x.var()
+assert activations_about_rho(sparse)
+assert not activations_about_rho(plain)  # the control run fails the same check
+assert mean_activations["KL penalty mse"] < 0.2 * x.var()
+print("CONTROL the model without the penalty fails the 'about rho' check")
