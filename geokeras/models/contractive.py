@@ -232,6 +232,13 @@ class ContractiveAutoencoder(EncoderDecoderModel):
                 jit_compile = False
         super().compile(*args, jit_compile=jit_compile, **kwargs)
 
+    def compile_from_config(self, config):
+        """Recompile a loaded model from its saved compile config (what ``keras.Model`` does, which it skips
+        for a model whose ``compile`` is overridden, as here): a reloaded model trains on at once."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def metrics(self):
         metrics = [self.total_loss_tracker, self.reconstruction_loss_tracker, self.penalty_tracker]
