@@ -17,7 +17,8 @@ comparable across epochs and runs.
 
 Loss. Mean squared error on the normalized scale: each (noisy, clean) pair is divided by the standard
 deviation of the demeaned noisy window before it enters the model, so every window weighs the same whatever
-its amplitude in counts. The model itself is scale-equivariant (its in-graph standardization removes the
+its amplitude in counts (`normalize_pairs`, defined once in `geokeras.data.normalize`; `normalize_pairs_tf`
+is its TensorFlow twin in the ``tf.data`` pipeline). The model itself is scale-equivariant (its in-graph standardization removes the
 scale and multiplies it back), so this equals the loss on the model's normalized internal output.
 
 Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one without validation),
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
 from geokeras.utils import atomic_path
 
 FAMILIES = ("unet1d", "stftmask")
@@ -172,29 +174,26 @@ def _file_sources(signals, noise, validation, sampling_rate, window_length, seed
     )
 
 
-def _normalize_pair(noisy, clean):
-    # used in Dataset.map; no Python control flow, so AutoGraph is bypassed (see _no_autograph)
+def normalize_pairs_tf(noisy, clean):
+    """TensorFlow version of `normalize_pairs`, for ``tf.data`` (``Dataset.map``): the same formula.
+
+    Demean the noisy window, divide it and the clean window by the standard deviation of the demeaned noisy
+    window (1 where it is 0); time on axis 1. ``tests/test_normalization.py`` pins it to
+    `geokeras.data.normalize.normalize_pairs`. No Python control flow, so AutoGraph is bypassed
+    (see ``_no_autograph``).
+
+    Args:
+        noisy, clean: float tensors ``(batch, L)`` or ``(batch, L, 1)``.
+
+    Returns:
+        ``(noisy_n, clean_n)`` tensors.
+    """
     import tensorflow as tf
 
     centered = noisy - tf.reduce_mean(noisy, axis=1, keepdims=True)
     std = tf.math.reduce_std(centered, axis=1, keepdims=True)
     scale = tf.where(std > 0, std, tf.ones_like(std))
     return centered / scale, clean / scale
-
-
-def normalize_pairs(noisy, clean):
-    """NumPy version of the training normalization: divide both by the std of the demeaned noisy window.
-
-    Args:
-        noisy, clean: arrays ``(n, L)`` or ``(n, L, 1)``.
-
-    Returns:
-        ``(noisy_n, clean_n)`` float32.
-    """
-    centered = noisy - noisy.mean(axis=1, keepdims=True)
-    std = centered.std(axis=1, keepdims=True)
-    scale = np.where(std > 0, std, 1.0)
-    return (centered / scale).astype(np.float32), (clean / scale).astype(np.float32)
 
 
 def _no_autograph(fn):
@@ -376,7 +375,7 @@ def train_denoiser(
     ds = make_pair_dataset(
         train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size,
         seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
-    ).map(_no_autograph(_normalize_pair))
+    ).map(_no_autograph(normalize_pairs_tf))
     saver = _resume_callback(ckpt_dir, monitor)
     saver.best = best
     callbacks = [

@@ -11,6 +11,8 @@ Example:
 """
 import numpy as np
 
+from geokeras.data.normalize import standardize
+
 __all__ = ["damped_oscillations", "lines", "ricker", "synthetic_seismogram", "noise"]
 
 
@@ -220,7 +222,5 @@ def noise(kind="white", npts=3000, sampling_rate=100.0, n=None, seed=None, alpha
     else:
         raise ValueError("Invalid value for argument `kind`. Expected 'white', 'colored' or 'microseism'. "
                          f"Received kind={kind!r}.")
-    x = x - x.mean(axis=1, keepdims=True)
-    std = x.std(axis=1, keepdims=True)
-    x = (x / np.where(std > 0, std, 1.0)).astype(np.float32)
+    x = standardize(x, axis=1)[0].astype(np.float32)
     return x[0] if n is None else x

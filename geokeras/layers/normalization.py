@@ -6,6 +6,14 @@ input's units. An all-zero window gives a zero normalized window and a zero ``st
 exactly zero (no division by zero, no NaN). The mean is not added back: like a band-pass filter, a denoiser
 built from these layers removes the window's DC offset.
 
+This is geokeras' one window standardization, `geokeras.data.normalize.standardize`, written with Keras ops
+(``tests/test_normalization.py`` pins the two, and the training normalization, on the same windows). The
+only difference is the divisor ``std + epsilon`` instead of ``std`` (1 for a flat window): the same numbers
+in float32 for any window with a standard deviation above about 1e-12, and for an all-zero window. One
+float32 corner: a constant window whose mean does not round exactly demeans to a tiny constant ``d``; the
+layer (which does not recenter before the standard deviation) normalizes it to ``sign(d)`` where NumPy gives
+``d``, and the rescaled output is ``d`` (negligible) either way.
+
 `WindowStandardization` can also carry the ``sampling_rate`` and ``window_length`` a denoiser was trained for,
 in its config, so that `geokeras.models.denoiser.denoiser_info` reads them from a reloaded ``.keras`` file.
 
