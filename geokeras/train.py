@@ -45,9 +45,9 @@ from pathlib import Path
 import numpy as np
 
 from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
+from geokeras.families import check_family
 from geokeras.utils import atomic_path
 
-FAMILIES = ("unet1d", "stftmask")
 
 
 def set_threads(threads):
@@ -316,8 +316,7 @@ def train_denoiser(
     from geokeras.saving import load_model
     from geokeras.strategies import make_strategy, strategy_scope
 
-    if family not in FAMILIES:
-        raise ValueError(f"Invalid value for argument `family`. Expected one of {list(FAMILIES)}. Received family={family!r}.")
+    check_family(family)
     dist = make_strategy(strategy, devices)  # checked (and devices looked up) before any data is read
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:

@@ -12,8 +12,7 @@ import sys
 
 from geokeras._checks import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
-
-FAMILIES = ("unet1d", "stftmask")  # geokeras.models.denoiser.DENOISER_FAMILIES (a test keeps them equal)
+from geokeras.families import DENOISER_FAMILIES
 
 
 def keras_path(text):
@@ -53,7 +52,7 @@ def add_parser(sub, add):
     p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
     p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    p.add_argument("--family", choices=FAMILIES, default="unet1d")
+    p.add_argument("--family", choices=DENOISER_FAMILIES, default="unet1d")
     p.add_argument("--window-length", type=positive_int("window_length"), default=3000)
     p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=100.0)
     p.add_argument("--epochs", type=positive_int("epochs"), default=20)

@@ -34,10 +34,9 @@ import math
 import keras
 
 from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
+from geokeras.families import DENOISER_FAMILIES, denoiser_builder  # noqa: F401 (DENOISER_FAMILIES: public here too)
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignInvariantFeatures, stft_padding
-
-DENOISER_FAMILIES = ("unet1d", "stftmask")
 
 
 def _check_common(window_length, sampling_rate, filters, skip, **positive_ints):
@@ -191,12 +190,7 @@ def build_denoiser(family="unet1d", window_length=3000, sampling_rate=100.0, **k
         >>> build_denoiser("stftmask", window_length=600).output_shape
         (None, 600, 1)
     """
-    builders = {"unet1d": build_unet1d_denoiser, "stftmask": build_stft_mask_denoiser}
-    if family not in builders:
-        raise ValueError(
-            f"Invalid value for argument `family`. Expected one of {list(DENOISER_FAMILIES)}. Received family={family!r}."
-        )
-    return builders[family](window_length=window_length, sampling_rate=sampling_rate, **kwargs)
+    return denoiser_builder(family)(window_length=window_length, sampling_rate=sampling_rate, **kwargs)
 
 
 def denoiser_info(model):
