@@ -10,6 +10,7 @@ import numpy as np
 
 __all__ = [
     "check_positive_int",
+    "check_range",
     "check_int_sequence",
     "check_number",
     "check_choice",
@@ -27,19 +28,71 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_positive_int(name, value):
+def check_positive_int(name, value, allow_none=False, allow_float=False):
     """Return ``int(value)`` if it is an integer > 0, else raise ``ValueError``.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the value to check.
+        allow_none: accept (and return) ``None``.
+        allow_float: accept a float with an integer value (``3000.0``), for sizes computed in floating point.
 
     >>> check_positive_int("units", 3)
     3
+    >>> check_positive_int("npts", 3000.0, allow_float=True)
+    3000
     >>> check_positive_int("units", 0)
     Traceback (most recent call last):
     ...
     ValueError: Invalid value for argument `units`. Expected a strictly positive integer. Received units=0.
+    >>> check_positive_int("batch_size", 1.5, allow_none=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `batch_size`. Expected None or a strictly positive integer. Received batch_size=1.5.
     """
-    if not _is_int(value) or value <= 0:
-        _fail(name, "a strictly positive integer", value)
+    if allow_none and value is None:
+        return None
+    whole = _is_int(value) or (allow_float and isinstance(value, numbers.Real) and not isinstance(value, bool)
+                               and float(value).is_integer())
+    if not whole or value <= 0:
+        _fail(name, ("None or " if allow_none else "") + "a strictly positive integer", value)
     return int(value)
+
+
+def check_range(name, value, low=None, low_open=False, strict=False, allow_scalar=False, allow_none=False):
+    """Return ``(low, high)`` as floats if ``value`` is a pair of finite numbers with ``low <= high``.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the value to check.
+        low: optional bound of the pair's first number (``>= low``, or ``> low`` with ``low_open``).
+        low_open: see ``low``.
+        strict: require ``low < high``.
+        allow_scalar: accept one number ``v`` as the pair ``(v, v)``.
+        allow_none: accept (and return) ``None``.
+
+    >>> check_range("snr_db", (-10, 10))
+    (-10.0, 10.0)
+    >>> check_range("amplitude", 2.0, low=0.0, low_open=True, allow_scalar=True)
+    (2.0, 2.0)
+    >>> check_range("band_hz", (5, 1), low=0.0, strict=True, allow_none=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `band_hz`. Expected None or a pair (low, high) of finite numbers with 0.0 <= low < high. Received band_hz=(5, 1).
+    """
+    if allow_none and value is None:
+        return None
+    bound = "" if low is None else f"{low} {'<' if low_open else '<='} "
+    expectation = (("None or " if allow_none else "") + ("a number or " if allow_scalar else "")
+                   + f"a pair (low, high) of finite numbers with {bound}low {'<' if strict else '<='} high")
+    pair = (value, value) if allow_scalar and isinstance(value, numbers.Real) else value
+    try:
+        a, b = (check_number(name, v) for v in pair)
+    except (TypeError, ValueError):
+        a = b = None  # not a pair of finite numbers
+    if a is None or a > b or (strict and a == b) or (low is not None and (a < low or (low_open and a == low))):
+        _fail(name, expectation, value)
+    return a, b
 
 
 def check_int_sequence(name, value, length=None, allow_scalar=True, allow_empty=False):

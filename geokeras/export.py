@@ -4,6 +4,8 @@ import os
 import keras
 import tensorflow as tf
 
+from geokeras._checks import check_positive_int
+
 __all__ = ["export_saved_model", "model_input_shape"]
 
 
@@ -58,11 +60,7 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False):
     >>> sorted(tf.saved_model.load(out).signatures)
     ['serve', 'serving_default']
     """
-    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0):
-        raise ValueError(
-            "Invalid value for argument `batch_size`. Expected None or a strictly positive integer. "
-            f"Received batch_size={batch_size!r}."
-        )
+    check_positive_int("batch_size", batch_size, allow_none=True)
     shape = model_input_shape(model)
     spec = tf.TensorSpec((batch_size,) + tuple(shape[1:]), tf.float32, name="inputs")
     archive = keras.export.ExportArchive()

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geokeras._checks import check_positive_int
 from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
 from geokeras.families import check_family
 from geokeras.utils import atomic_path
@@ -319,8 +320,7 @@ def train_denoiser(
     check_family(family)
     dist = make_strategy(strategy, devices)  # checked (and devices looked up) before any data is read
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}.")
+        check_positive_int(name, value)
 
     if signals is None and noise is None:
         src = bundled_sources(min_record_snr_db=min_record_snr_db,

@@ -29,6 +29,7 @@ Example:
 """
 import numpy as np
 
+from geokeras._checks import check_number, check_positive_int, check_range
 from geokeras.metrics import snr_db
 
 __all__ = [
@@ -252,7 +253,7 @@ def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
     """
     from scipy import signal
 
-    low, high = _check_range("factors", factors, lo=0.0)
+    low, high = check_range("factors", factors, low=0.0, low_open=True, allow_scalar=True)
     rng = np.random.default_rng(seed)
     out = []
     for s in sources:
@@ -260,18 +261,6 @@ def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
         for f in np.exp(rng.uniform(np.log(low), np.log(high), int(copies))):
             out.append(signal.resample(s, max(2, int(round(s.size * f)))))
     return out
-
-
-def _check_range(name, value, lo=None):
-    try:
-        a, b = (float(value), float(value)) if np.isscalar(value) else (float(value[0]), float(value[1]))
-    except (TypeError, IndexError, ValueError):
-        raise ValueError(f"Invalid value for argument `{name}`. Expected a number or a (low, high) pair. "
-                         f"Received {name}={value!r}.") from None
-    if not (np.isfinite(a) and np.isfinite(b) and a <= b and (lo is None or a > lo)):
-        raise ValueError(f"Invalid value for argument `{name}`. Expected finite low <= high"
-                         f"{'' if lo is None else f' with low > {lo}'}. Received {name}={value!r}.")
-    return a, b
 
 
 def _flatten_sources(name, sources, pad=0):
@@ -364,33 +353,23 @@ class PairGenerator:
                  amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0, noise_augment=False,
                  noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0,
                  signal_groups=None, noise_groups=None):
-        if int(window_length) != window_length or window_length < 1:
-            raise ValueError("Invalid value for argument `window_length`. Expected a strictly positive integer. "
-                             f"Received window_length={window_length!r}.")
-        self.window_length = L = int(window_length)
-        self.snr_range = _check_range("snr_db", snr_db)
-        self.amplitude_range = _check_range("amplitude", amplitude, lo=0.0)
+        self.window_length = L = check_positive_int("window_length", window_length, allow_float=True)
+        self.snr_range = check_range("snr_db", snr_db, allow_scalar=True)
+        self.amplitude_range = check_range("amplitude", amplitude, low=0.0, low_open=True, allow_scalar=True)
         if shift is True:
             self.shift_range = (0, L // 2)
         elif shift is False or shift is None:
             self.shift_range = (0, 0)
         else:
-            lo, hi = _check_range("shift", (0, shift) if np.isscalar(shift) else shift)
+            lo, hi = check_range("shift", (0, shift) if np.isscalar(shift) else shift)
             if lo <= -L or hi >= L:
                 raise ValueError(f"Invalid value for argument `shift`. Expected values in (-{L}, {L}). "
                                  f"Received shift={shift!r}.")
             self.shift_range = (int(lo), int(hi))
-        if not 0.0 <= float(noise_only_fraction) <= 1.0:
-            raise ValueError("Invalid value for argument `noise_only_fraction`. Expected a value in [0, 1]. "
-                             f"Received noise_only_fraction={noise_only_fraction!r}.")
-        self.noise_only_fraction = float(noise_only_fraction)
-        for name, value in (("noise_sum_fraction", noise_sum_fraction), ("inband_fraction", inband_fraction)):
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"Invalid value for argument `{name}`. Expected a value in [0, 1]. "
-                                 f"Received {name}={value!r}.")
+        self.noise_only_fraction = check_number("noise_only_fraction", noise_only_fraction, low=0.0, high=1.0)
+        self.noise_sum_fraction = check_number("noise_sum_fraction", noise_sum_fraction, low=0.0, high=1.0)
+        self.inband_fraction = check_number("inband_fraction", inband_fraction, low=0.0, high=1.0)
         self.noise_augment = bool(noise_augment)
-        self.noise_sum_fraction = float(noise_sum_fraction)
-        self.inband_fraction = float(inband_fraction)
         if self.inband_fraction and not 0.0 < float(highpass_hz) < 0.5 * float(sampling_rate):
             raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
                              f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
@@ -550,10 +529,7 @@ class PairGenerator:
 def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError("Invalid value for argument `batch_size`. Expected a strictly positive integer. "
-                         f"Received batch_size={batch_size!r}.")
-    batch_size, L = int(batch_size), gen.window_length
+    batch_size, L = check_positive_int("batch_size", batch_size, allow_float=True), gen.window_length
     epoch = [0]
 
     def indices():

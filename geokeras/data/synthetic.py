@@ -11,16 +11,10 @@ Example:
 """
 import numpy as np
 
+from geokeras._checks import check_number, check_positive_int
 from geokeras.data.normalize import standardize
 
 __all__ = ["damped_oscillations", "lines", "ricker", "synthetic_seismogram", "noise"]
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive integer. "
-                         f"Received {name}={value!r}.")
-    return int(value)
 
 
 def damped_oscillations(k_range=(5.0, 10.0), b_range=(0.0, 5.0), t_range=(0.0, 10.0), n_k=50, n_b=50, n_t=50,
@@ -47,7 +41,7 @@ def damped_oscillations(k_range=(5.0, 10.0), b_range=(0.0, 5.0), t_range=(0.0, 1
         >>> x[:, 0].tolist()
         [1.0, 1.0, 1.0, 1.0]
     """
-    n_k, n_b, n_t = (_positive_int(n, v) for n, v in (("n_k", n_k), ("n_b", n_b), ("n_t", n_t)))
+    n_k, n_b, n_t = (check_positive_int(n, v, allow_float=True) for n, v in (("n_k", n_k), ("n_b", n_b), ("n_t", n_t)))
     k = np.linspace(*k_range, n_k)
     if np.any(k <= 0):
         raise ValueError(f"Invalid value for argument `k_range`. Expected k > 0. Received k_range={k_range!r}.")
@@ -77,7 +71,7 @@ def lines(a_range=(0.5, 1.0), b_range=(5.0, 10.0), x_range=(-10.0, 10.0), n_a=50
         >>> y.tolist(), p.tolist()
         ([[0.0, 5.0, 10.0], [-5.0, 5.0, 15.0]], [[0.5, 5.0], [1.0, 5.0]])
     """
-    n_a, n_b, n_x = (_positive_int(n, v) for n, v in (("n_a", n_a), ("n_b", n_b), ("n_x", n_x)))
+    n_a, n_b, n_x = (check_positive_int(n, v, allow_float=True) for n, v in (("n_a", n_a), ("n_b", n_b), ("n_x", n_x)))
     a = np.linspace(*a_range, n_a)
     b = np.linspace(*b_range, n_b)
     x = np.linspace(*x_range, n_x)
@@ -106,9 +100,8 @@ def ricker(points, a):
         >>> int(np.argmax(w)), bool(abs(w.sum()) < 1e-6)
         (50, True)
     """
-    points = _positive_int("points", points)
-    if not a > 0:
-        raise ValueError(f"Invalid value for argument `a`. Expected a positive width. Received a={a!r}.")
+    points = check_positive_int("points", points, allow_float=True)
+    check_number("a", a, low=0.0, low_open=True)
     t = np.arange(points) - (points - 1.0) / 2.0
     return 2.0 / (np.sqrt(3.0 * a) * np.pi ** 0.25) * (1.0 - (t / a) ** 2) * np.exp(-0.5 * (t / a) ** 2)
 
@@ -152,11 +145,10 @@ def synthetic_seismogram(npts=3000, sampling_rate=100.0, n=None, seed=None, p_ra
         >>> x.shape, bool(np.all(x[0, :p[0]] == 0)), bool(np.all(s > p))
         ((2, 1000), True, True)
     """
-    npts = _positive_int("npts", npts)
-    if not sampling_rate > 0:
-        raise ValueError(f"Invalid value for argument `sampling_rate`. Expected > 0. Received {sampling_rate!r}.")
+    npts = check_positive_int("npts", npts, allow_float=True)
+    check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
     rng = np.random.default_rng(seed)
-    m = 1 if n is None else _positive_int("n", n)
+    m = 1 if n is None else check_positive_int("n", n, allow_float=True)
     duration = npts / sampling_rate
     p_lo, p_hi = p_range if p_range is not None else (0.1 * duration, 0.4 * duration)
     p_t = rng.uniform(p_lo, p_hi, m)
@@ -203,8 +195,8 @@ def noise(kind="white", npts=3000, sampling_rate=100.0, n=None, seed=None, alpha
         >>> x.shape, round(float(x.std()), 3)
         ((4096,), 1.0)
     """
-    npts = _positive_int("npts", npts)
-    m = 1 if n is None else _positive_int("n", n)
+    npts = check_positive_int("npts", npts, allow_float=True)
+    m = 1 if n is None else check_positive_int("n", n, allow_float=True)
     rng = np.random.default_rng(seed)
     if kind == "white":
         x = rng.standard_normal((m, npts))

@@ -30,19 +30,13 @@ Example:
 import keras
 from keras import ops
 
+from geokeras._checks import check_number, check_positive_int, check_range
+
 
 def _pair(name, value):
     """None, or ``value`` as a list ``[low, high]`` of floats with 0 <= low < high (JSON-friendly)."""
-    if value is None:
-        return None
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        low = high = None
-    if low is None or not 0.0 <= low < high:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected None or a pair (low, high) with "
-                         f"0 <= low < high. Received {name}={value!r}.")
-    return [low, high]
+    pair = check_range(name, value, low=0.0, strict=True, allow_none=True)
+    return None if pair is None else list(pair)
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
@@ -65,18 +59,10 @@ class WindowStandardization(keras.layers.Layer):
     def __init__(self, epsilon=1e-20, sampling_rate=None, window_length=None, band_hz=None,
                  sampling_rate_range_hz=None, **kwargs):
         super().__init__(**kwargs)
-        if not epsilon > 0:
-            raise ValueError(
-                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
-            )
-        if sampling_rate is not None and not sampling_rate > 0:
-            raise ValueError(
-                "Invalid value for argument `sampling_rate`. Expected a strictly positive number or None. "
-                f"Received sampling_rate={sampling_rate!r}."
-            )
-        self.epsilon = float(epsilon)
-        self.sampling_rate = None if sampling_rate is None else float(sampling_rate)
-        self.window_length = None if window_length is None else int(window_length)
+        self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
+        self.sampling_rate = (None if sampling_rate is None
+                              else check_number("sampling_rate", sampling_rate, low=0.0, low_open=True))
+        self.window_length = check_positive_int("window_length", window_length, allow_none=True, allow_float=True)
         self.band_hz = _pair("band_hz", band_hz)
         self.sampling_rate_range_hz = _pair("sampling_rate_range_hz", sampling_rate_range_hz)
 

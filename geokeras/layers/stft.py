@@ -21,20 +21,15 @@ Example:
 import keras
 import tensorflow as tf
 
+from geokeras._checks import check_choice, check_number, check_positive_int
+
 _WINDOWS = {"hann": tf.signal.hann_window, "hamming": tf.signal.hamming_window}
 
 
-def _check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received {name}={value!r}."
-        )
-
-
 def _check_framing(frame_length, frame_step, fft_length, window):
-    _check_positive_int("frame_length", frame_length)
-    _check_positive_int("frame_step", frame_step)
-    _check_positive_int("fft_length", fft_length)
+    check_positive_int("frame_length", frame_length)
+    check_positive_int("frame_step", frame_step)
+    check_positive_int("fft_length", fft_length)
     if frame_step > frame_length // 2:
         raise ValueError(
             "Invalid value for argument `frame_step`. Expected at most frame_length // 2 "
@@ -45,10 +40,7 @@ def _check_framing(frame_length, frame_step, fft_length, window):
             "Invalid value for argument `fft_length`. Expected fft_length >= frame_length "
             f"({frame_length}). Received fft_length={fft_length}."
         )
-    if window not in _WINDOWS:
-        raise ValueError(
-            f"Invalid value for argument `window`. Expected one of {sorted(_WINDOWS)}. Received window={window!r}."
-        )
+    check_choice("window", window, sorted(_WINDOWS))
 
 
 def stft_padding(signal_length, frame_length, frame_step):
@@ -132,7 +124,7 @@ class InverseSTFT(keras.layers.Layer):
     def __init__(self, signal_length, frame_length=64, frame_step=16, fft_length=None, window="hann", **kwargs):
         super().__init__(**kwargs)
         fft_length = frame_length if fft_length is None else fft_length
-        _check_positive_int("signal_length", signal_length)
+        check_positive_int("signal_length", signal_length)
         _check_framing(frame_length, frame_step, fft_length, window)
         self.signal_length = signal_length
         self.frame_length = frame_length
@@ -180,11 +172,7 @@ class LogPower(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-4, **kwargs):
         super().__init__(**kwargs)
-        if not epsilon > 0:
-            raise ValueError(
-                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
-            )
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
 
     def call(self, inputs):
         power = tf.reduce_sum(tf.square(inputs), axis=-1, keepdims=True)
@@ -251,11 +239,7 @@ class SignInvariantFeatures(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-4, **kwargs):
         super().__init__(**kwargs)
-        if not epsilon > 0:
-            raise ValueError(
-                f"Invalid value for argument `epsilon`. Expected a strictly positive number. Received epsilon={epsilon!r}."
-            )
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
 
     def _phase_step(self, re, im, axis):
         # X[i] * conj(X[i-1]) along `axis` (1: frames, 2: bins), normalized; zero at i = 0
