@@ -12,6 +12,7 @@ __all__ = [
     "check_positive_int",
     "check_range",
     "check_int_sequence",
+    "check_level_strides",
     "check_number",
     "check_choice",
     "check_bool",
@@ -121,6 +122,32 @@ def check_int_sequence(name, value, length=None, allow_scalar=True, allow_empty=
     if length is not None and len(items) != length:
         _fail(name, f"a strictly positive integer or a sequence of {length} of them", value)
     return tuple(int(v) for v in items)
+
+
+def check_level_strides(strides, n_levels, rank):
+    """Per-level, per-axis strides of an encoder: a tuple of ``n_levels`` tuples of ``rank`` ints.
+
+    ``strides`` is one int (every level, every axis), or one entry per level (an int or ``rank`` ints).
+
+    >>> check_level_strides(2, n_levels=2, rank=1)
+    ((2,), (2,))
+    >>> check_level_strides([(2, 1), 4], n_levels=2, rank=2)
+    ((2, 1), (4, 4))
+    >>> check_level_strides((2, 2, 2), n_levels=2, rank=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `strides`. Expected a strictly positive integer or one entry per level of `filters` (2). Received strides=(2, 2, 2).
+    """
+    if _is_int(strides):
+        level = check_int_sequence("strides", strides, length=rank)
+        return (level,) * n_levels
+    try:
+        items = tuple(strides)
+    except TypeError:
+        items = None
+    if items is None or len(items) != n_levels:
+        _fail("strides", f"a strictly positive integer or one entry per level of `filters` ({n_levels})", strides)
+    return tuple(check_int_sequence("strides", s, length=rank) for s in items)
 
 
 def check_number(name, value, low=None, high=None, low_open=False, high_open=False):

@@ -145,7 +145,24 @@ def _split_by_station(arrays, ids, holdout):
     return train, val
 
 
-def _file_sources(signals, noise, validation, sampling_rate, window_length, seed):
+def file_sources(signals, noise, validation, sampling_rate, window_length, seed):
+    """Read signal and noise files (`load_sources`) and split them by station into training and validation.
+
+    Args:
+        signals, noise: path/glob/directory (or a list of them) of waveform files.
+        validation: None (a seeded 20 % of the stations), a float fraction of the stations, False (no
+            validation) or a list of ``"NET.STA"`` codes to hold out.
+        sampling_rate: Hz the records are resampled to.
+        window_length: samples per window; traces shorter than a tenth of it are skipped.
+        seed: seed of the random station choice.
+
+    Returns:
+        dict with ``train_signals``, ``train_noise``, ``val_signals``, ``val_noise`` (lists of arrays, the
+        validation ones None when empty), ``train_stations`` and ``val_stations`` (sorted codes).
+
+    Raises:
+        ValueError: when the split leaves no training signal or noise, or held-out stations without both.
+    """
     sig, sig_ids = load_sources(signals, sampling_rate, min_length=window_length // 10)
     noi, noi_ids = load_sources(noise, sampling_rate, min_length=window_length // 10)
     stations = sorted(set(sig_ids) | set(noi_ids))
@@ -330,7 +347,7 @@ def train_denoiser(
     elif signals is None or noise is None:
         raise ValueError("Invalid arguments. Give both `signals` and `noise`, or neither (bundled data).")
     elif isinstance(signals, (str, os.PathLike)) or (isinstance(signals, (list, tuple)) and signals and isinstance(signals[0], (str, os.PathLike))):
-        src = _file_sources(signals, noise, None if isinstance(validation, tuple) else validation,
+        src = file_sources(signals, noise, None if isinstance(validation, tuple) else validation,
                             sampling_rate, window_length, seed)
     else:
         src = dict(train_signals=list(signals), train_noise=list(noise), val_signals=None, val_noise=None)

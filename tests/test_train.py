@@ -7,7 +7,7 @@ import obspy
 import pytest
 
 from geokeras.models.denoiser import denoiser_info
-from geokeras.train import _file_sources, bundled_sources, load_sources, train_denoiser
+from geokeras.train import bundled_sources, file_sources, load_sources, train_denoiser
 
 
 def _tiny_sources(rng):
@@ -58,7 +58,7 @@ def test_file_sources_split_by_station(tmp_path, rng):
             tr.write(str(tmp_path / f"{kind}_{sta}.mseed"), format="MSEED")
     arrays, ids = load_sources(str(tmp_path / "sig_*.mseed"), sampling_rate=100.0)
     assert ids == ["XX.AAA", "XX.BBB", "XX.CCC"] and arrays[0].size == 1000  # resampled 50 -> 100 Hz
-    src = _file_sources(str(tmp_path / "sig_*"), str(tmp_path / "noise_*"), ["XX.BBB"], 100.0, 256, 0)
+    src = file_sources(str(tmp_path / "sig_*"), str(tmp_path / "noise_*"), ["XX.BBB"], 100.0, 256, 0)
     assert src["val_stations"] == ["XX.BBB"] and len(src["val_signals"]) == 1 and len(src["train_signals"]) == 2
     with pytest.raises(FileNotFoundError, match="No file matches"):
         load_sources(str(tmp_path / "nothing_*.mseed"))

@@ -10,7 +10,7 @@ numbers: ``[[22, 21], [22, 20]]`` on ``[[1, 2, 3], [6, 5, 3], [1, 4, 1]]`` and
 """
 import keras
 
-from geokeras._checks import check_int_sequence
+from geokeras._checks import check_int_sequence, check_level_strides
 from geokeras.models.blocks import (
     check_conv_input_shape,
     conv_layer,
@@ -20,23 +20,6 @@ from geokeras.models.blocks import (
 )
 
 __all__ = ["build_conv_autoencoder", "build_conv1d_autoencoder", "build_conv2d_autoencoder"]
-
-
-def _check_strides(strides, n_levels, rank):
-    """Per-level, per-axis strides as a tuple of ``n_levels`` tuples of ``rank`` ints."""
-    if isinstance(strides, int) and not isinstance(strides, bool):
-        level = check_int_sequence("strides", strides, length=rank)
-        return (level,) * n_levels
-    try:
-        items = tuple(strides)
-    except TypeError:
-        items = None
-    if items is None or len(items) != n_levels:
-        raise ValueError(
-            "Invalid value for argument `strides`. Expected a strictly positive integer or one "
-            f"entry per level of `filters` ({n_levels}). Received strides={strides!r}."
-        )
-    return tuple(check_int_sequence("strides", s, length=rank) for s in items)
 
 
 def build_conv_autoencoder(
@@ -94,7 +77,7 @@ def build_conv_autoencoder(
     rank = len(input_shape) - 1
     filters = check_int_sequence("filters", filters)
     kernel_size = check_int_sequence("kernel_size", kernel_size, length=rank)
-    level_strides = _check_strides(strides, len(filters), rank)
+    level_strides = check_level_strides(strides, len(filters), rank)
     keras.activations.get(activation)
     keras.activations.get(output_activation)
     total = [1] * rank

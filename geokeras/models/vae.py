@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
+from geokeras._checks import check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
 from geokeras.layers import Sampling
 from geokeras.models.blocks import (
     EncoderDecoderModel,
@@ -15,7 +15,6 @@ from geokeras.models.blocks import (
     crop_back,
     pad_to_multiple,
 )
-from geokeras.models.conv import _check_strides
 
 __all__ = ["VAE", "build_dense_vae", "build_conv_vae"]
 
@@ -251,7 +250,7 @@ def build_conv_vae(
     latent_dim = check_positive_int("latent_dim", latent_dim)
     filters = check_int_sequence("filters", filters)
     kernel_size = check_int_sequence("kernel_size", kernel_size, length=rank)
-    level_strides = _check_strides(strides, len(filters), rank)
+    level_strides = check_level_strides(strides, len(filters), rank)
     out_act = _output_activation(likelihood)
     total = [1] * rank
     for s in level_strides:
