@@ -18,8 +18,9 @@ comparable across epochs and runs.
 Loss. Mean squared error on the normalized scale: each (noisy, clean) pair is divided by the standard
 deviation of the demeaned noisy window before it enters the model, so every window weighs the same whatever
 its amplitude in counts (`normalize_pairs`, defined once in `geokeras.data.normalize`; `normalize_pairs_tf`
-is its TensorFlow twin in the ``tf.data`` pipeline). The model itself is scale-equivariant (its in-graph standardization removes the
-scale and multiplies it back), so this equals the loss on the model's normalized internal output.
+is its TensorFlow twin in the ``tf.data`` pipeline). The model itself is scale-equivariant (its in-graph
+standardization removes the scale and multiplies it back), so this equals the loss on the model's normalized
+internal output.
 
 Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one without validation),
 without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` holds the resume state

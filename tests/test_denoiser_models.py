@@ -33,6 +33,17 @@ def test_stft_validates_and_serializes():
     assert (again.signal_length, again.fft_length) == (3000, 128)
 
 
+def test_numpy_integer_sizes_are_stored_as_python_ints():
+    import json
+
+    for layer in (STFT(np.int64(64), np.int64(16)), InverseSTFT(np.int64(600), np.int64(64), np.int64(16)),
+                  WindowStandardization(sampling_rate=np.float32(40.0), window_length=np.int64(600))):
+        config = layer.get_config()
+        json.dumps(config)  # np.int64 is not JSON serializable: a .keras file could not be written
+        assert all(type(config[k]) is int for k in ("frame_length", "frame_step", "fft_length", "signal_length",
+                                                    "window_length") if k in config)
+
+
 def test_normalization_inverse_and_zero_window(rng):
     x = (rng.standard_normal((4, 500, 1)) * 1e-9 + 3e-9).astype("float32")
     x[1] = 0.0

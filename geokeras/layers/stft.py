@@ -27,9 +27,10 @@ _WINDOWS = {"hann": tf.signal.hann_window, "hamming": tf.signal.hamming_window}
 
 
 def _check_framing(frame_length, frame_step, fft_length, window):
-    check_positive_int("frame_length", frame_length)
-    check_positive_int("frame_step", frame_step)
-    check_positive_int("fft_length", fft_length)
+    """Return ``(frame_length, frame_step, fft_length)`` as Python ints after checking the framing."""
+    frame_length = check_positive_int("frame_length", frame_length)
+    frame_step = check_positive_int("frame_step", frame_step)
+    fft_length = check_positive_int("fft_length", fft_length)
     if frame_step > frame_length // 2:
         raise ValueError(
             "Invalid value for argument `frame_step`. Expected at most frame_length // 2 "
@@ -41,6 +42,7 @@ def _check_framing(frame_length, frame_step, fft_length, window):
             f"({frame_length}). Received fft_length={fft_length}."
         )
     check_choice("window", window, sorted(_WINDOWS))
+    return frame_length, frame_step, fft_length
 
 
 def stft_padding(signal_length, frame_length, frame_step):
@@ -80,10 +82,8 @@ class STFT(keras.layers.Layer):
     def __init__(self, frame_length=64, frame_step=16, fft_length=None, window="hann", **kwargs):
         super().__init__(**kwargs)
         fft_length = frame_length if fft_length is None else fft_length
-        _check_framing(frame_length, frame_step, fft_length, window)
-        self.frame_length = frame_length
-        self.frame_step = frame_step
-        self.fft_length = fft_length
+        self.frame_length, self.frame_step, self.fft_length = _check_framing(
+            frame_length, frame_step, fft_length, window)
         self.window = window
 
     def call(self, inputs):
@@ -124,12 +124,9 @@ class InverseSTFT(keras.layers.Layer):
     def __init__(self, signal_length, frame_length=64, frame_step=16, fft_length=None, window="hann", **kwargs):
         super().__init__(**kwargs)
         fft_length = frame_length if fft_length is None else fft_length
-        check_positive_int("signal_length", signal_length)
-        _check_framing(frame_length, frame_step, fft_length, window)
-        self.signal_length = signal_length
-        self.frame_length = frame_length
-        self.frame_step = frame_step
-        self.fft_length = fft_length
+        self.signal_length = check_positive_int("signal_length", signal_length)
+        self.frame_length, self.frame_step, self.fft_length = _check_framing(
+            frame_length, frame_step, fft_length, window)
         self.window = window
 
     def call(self, inputs):
