@@ -261,9 +261,9 @@ def _TimeLimit(seconds):
 
 def _export_clean(model, output):
     """Save ``model``'s weights in a fresh, uncompiled copy (no optimizer state: a small file)."""
-    import keras
-
-    clean = keras.models.clone_model(model)
+    # from_config, not keras.models.clone_model: Keras 3.15's clone keeps the compile state, and the saved
+    # file then carried the Adam moments (1.43 MB instead of 0.53 MB for the shipped model)
+    clean = model.__class__.from_config(model.get_config())
     clean.set_weights(model.get_weights())
     output = Path(output)
     with atomic_path(output) as tmp:

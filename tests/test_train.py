@@ -27,6 +27,13 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
                                     stretch=(0.8, 1.25), **kw)
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     loaded = keras.saving.load_model(out, safe_mode=True)
+    assert not loaded.compiled and not any(v.path.startswith("adam") for v in loaded.variables)
+    import zipfile
+
+    with zipfile.ZipFile(out) as zf, zf.open("model.weights.h5") as fh:
+        import h5py
+
+        assert "optimizer" not in h5py.File(fh, "r")  # no optimizer state in the exported model
     info = denoiser_info(loaded)
     assert (info["sampling_rate"], info["window_length"]) == (50.0, 128)
     x = rng.standard_normal((2, 128, 1)).astype("float32")
