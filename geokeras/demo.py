@@ -193,6 +193,9 @@ def main(argv=None):
     os.makedirs(args.outdir, exist_ok=True)
 
     t0 = time.perf_counter()
+    from geokeras.utils import quiet_tensorflow
+
+    quiet_tensorflow()  # no native start-up lines of TensorFlow on stderr
     from geokeras.denoise import Denoiser
 
     den = Denoiser.resolve(None)  # once, passed down

@@ -12,6 +12,7 @@ Example:
 import contextlib
 import os
 import re
+import sys
 import tempfile
 
 __all__ = ["atomic_path", "clean_stale_temporaries"]
@@ -99,3 +100,43 @@ def clean_stale_temporaries(folder):
             except FileNotFoundError:  # removed meanwhile by another cleaner
                 pass
     return removed
+
+
+@contextlib.contextmanager
+def _silenced_fd2():
+    """Send what native code writes to file descriptor 2 to a temporary file; replay it if the block fails."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow with its native start-up lines (oneDNN, CUDA, absl) silenced, and keep it quiet.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (no C++ INFO/WARNING/ERROR lines such as ``failed call to cuInit``) and
+    the ``tensorflow`` and ``absl`` Python loggers to ERROR. Errors that stop the import are still shown.
+    """
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" not in sys.modules:
+        with _silenced_fd2():
+            import tensorflow  # noqa: F401
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        pass

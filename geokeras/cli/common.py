@@ -12,13 +12,12 @@ Example:
     argparse.ArgumentTypeError: Invalid value for argument `overlap`. Expected a number in [0.0, 1.0). Received overlap=1.5.
 """
 import argparse
-import contextlib
 import os
-import sys
 import tempfile
 
 from geokeras._checks import check_number, check_positive_int
 from geokeras.errors import GeokerasError, one_line  # noqa: F401 - one_line: re-exported for the subcommands
+from geokeras.utils import quiet_tensorflow  # noqa: F401 - re-exported for the subcommands
 
 __all__ = ["CommandError", "one_line", "argument_type", "positive_int", "finite_float", "quiet_tensorflow",
            "check_output_folder"]
@@ -60,46 +59,6 @@ def positive_int(name):
 def finite_float(name):
     """``argument_type`` for a finite number."""
     return argument_type(check_number, name)
-
-
-@contextlib.contextmanager
-def _silenced_fd2():
-    """Send what native code writes to file descriptor 2 to a temporary file; replay it if the block fails."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def quiet_tensorflow():
-    """Import TensorFlow with its native start-up lines (oneDNN, CUDA, absl) silenced, and keep it quiet.
-
-    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (no C++ INFO/WARNING/ERROR lines such as ``failed call to cuInit``) and
-    the ``tensorflow`` and ``absl`` Python loggers to ERROR. Errors that stop the import are still shown.
-    """
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if "tensorflow" not in sys.modules:
-        with _silenced_fd2():
-            import tensorflow  # noqa: F401
-    import logging
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    try:
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-    except ImportError:  # pragma: no cover - absl comes with TensorFlow
-        pass
 
 
 def check_output_folder(folder):
