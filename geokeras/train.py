@@ -337,6 +337,12 @@ def train_denoiser(
 
     check_family(family)
     dist = make_strategy(strategy, devices)  # checked (and devices looked up) before any data is read
+    if tensorboard_dir:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:  # Keras fails only after the first epoch
+            raise ValueError("Invalid value for argument `tensorboard_dir`. TensorBoard logs need the `tensorboard` "
+                             f"package (pip install tensorboard). Received tensorboard_dir={str(tensorboard_dir)!r}.")
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
         check_positive_int(name, value)
 

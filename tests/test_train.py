@@ -55,6 +55,12 @@ def test_train_rejects_bad_arguments(tmp_path, rng):
         train_denoiser(signals, noises, tmp_path / "m.keras", epochs=0)
     with pytest.raises(ValueError, match="both `signals` and `noise`"):
         train_denoiser(signals, None, tmp_path / "m.keras")
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:  # refused before any work, not after an epoch
+        with pytest.raises(ValueError, match="need the `tensorboard` package"):
+            train_denoiser(signals, noises, tmp_path / "m.keras", tensorboard_dir=tmp_path / "tb")
+        assert not (tmp_path / "m.keras.ckpt").exists()
 
 
 def test_file_sources_split_by_station(tmp_path, rng):
