@@ -31,7 +31,12 @@ def parse_name(stem):
     return net, sta, t
 
 
-def convert_events(src, dst):
+def convert_events(src, dst, s_picks=False):
+    """Event NPZ files to MiniSEED; ``s_picks`` (phasenet-events) also records the S pick (``its``).
+
+    Present channels are the last columns of ``data`` (PhaseNet's single-component records keep zeros in
+    the others); all-zero columns are skipped, never written as traces.
+    """
     dst.mkdir(parents=True, exist_ok=True)
     rows = []
     for path in sorted(src.glob("*.npz")):
@@ -39,31 +44,7 @@ def convert_events(src, dst):
         net, sta, t0 = parse_name(path.stem)
         channels = str(d["channels"]).split("_")
         data = d["data"]
-        st = obspy.Stream()
-        for i, cha in enumerate(channels):
-            tr = obspy.Trace(data=data[:, i].astype(np.float32))
-            tr.stats.update(dict(network=net, station=sta, location="", channel=cha,
-                                 starttime=t0, sampling_rate=SAMPLING_RATE))
-            st.append(tr)
-        out = dst / (path.stem + ".mseed")
-        st.write(str(out), format="MSEED", encoding="FLOAT32", reclen=512)
-        itp = int(d["itp"])
-        rows.append(dict(file=out.name, network=net, station=sta, starttime=str(t0),
-                         p_index=itp, p_time=str(t0 + itp / SAMPLING_RATE),
-                         channels="_".join(channels), npts=data.shape[0]))
-    return rows
-
-
-def convert_phasenet(src, dst):
-    """``phasenet-events``: like `convert_events`, plus the S pick (``its``); all-zero columns skipped."""
-    dst.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for path in sorted(src.glob("*.npz")):
-        d = np.load(path)
-        net, sta, t0 = parse_name(path.stem)
-        channels = str(d["channels"]).split("_")
-        data = d["data"]
-        columns = range(data.shape[1] - len(channels), data.shape[1])  # present channels are the last columns
+        columns = range(data.shape[1] - len(channels), data.shape[1])
         st = obspy.Stream()
         for i, cha in zip(columns, channels):
             if not np.any(data[:, i]):
@@ -74,11 +55,13 @@ def convert_phasenet(src, dst):
             st.append(tr)
         out = dst / (path.stem + ".mseed")
         st.write(str(out), format="MSEED", encoding="FLOAT32", reclen=512)
-        itp, its = int(d["itp"]), int(d["its"])
-        rows.append(dict(file=out.name, network=net, station=sta, starttime=str(t0),
-                         p_index=itp, p_time=str(t0 + itp / SAMPLING_RATE),
-                         s_index=its, s_time=str(t0 + its / SAMPLING_RATE),
-                         channels="_".join(tr.stats.channel for tr in st), npts=data.shape[0]))
+        itp = int(d["itp"])
+        row = dict(file=out.name, network=net, station=sta, starttime=str(t0),
+                   p_index=itp, p_time=str(t0 + itp / SAMPLING_RATE))
+        if s_picks:
+            its = int(d["its"])
+            row.update(s_index=its, s_time=str(t0 + its / SAMPLING_RATE))
+        rows.append(dict(row, channels="_".join(tr.stats.channel for tr in st), npts=data.shape[0]))
     return rows
 
 
@@ -111,6 +94,6 @@ if __name__ == "__main__":
     here = Path(__file__).resolve().parent
     write_index(convert_events(src / "ncedc-events", here / "ncedc-events"), here / "ncedc-events" / "index.csv")
     write_index(convert_noisy(src / "ncedc-noisy", here / "ncedc-noisy"), here / "ncedc-noisy" / "index.csv")
-    write_index(convert_phasenet(src / "phasenet-events", here / "phasenet-events"),
+    write_index(convert_events(src / "phasenet-events", here / "phasenet-events", s_picks=True),
                 here / "phasenet-events" / "index.csv")
     print("converted into", here)
