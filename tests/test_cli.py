@@ -547,3 +547,19 @@ def test_evaluate_passes_its_options(model_path, capsys, monkeypatch):
     assert (seen["condition"], seen["snr_levels"], seen["n_per_level"]) == ("recorded", (-5.0, 5.0), 7)
     assert seen["model_name"] == "tiny.keras" and seen["model"].name == "unet1d_denoiser"
     assert "(recorded condition)" in cap.out
+
+
+def test_model_card_training_command_parses():
+    # the shipped model's one-command recipe must stay a valid `geokeras train` command
+    import shlex
+
+    from geokeras.pretrained import MODEL_CARD_PATH
+
+    text = MODEL_CARD_PATH.read_text()
+    start = text.index("    geokeras train ")
+    command = text[start:text.index("\n\n", start)].replace("\\\n", " ")
+    argv = shlex.split(command)[1:]
+    kwargs = cli_train.train_kwargs(cli.build_parser().parse_args(argv))
+    assert kwargs["shift"] == (-1000, 2000) and kwargs["noise_augment"] and kwargs["inband_fraction"] == 0.5
+    assert kwargs["model_kwargs"] == {"filters": (8, 16, 32, 64), "sign_invariant": True}
+    assert kwargs["min_record_snr_db"] == 15.0 and kwargs["stretch"] == (0.6, 1.8)

@@ -81,8 +81,10 @@ def add_parser(sub, add):
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
     p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
-    p.add_argument("--shift", type=argument_type(check_number, "shift", low=0), nargs=2, default=None,
-                   metavar=("LOW", "HIGH"), help="signal start in the window, samples (default 0 .. window_length // 2)")
+    p.add_argument("--shift", type=argument_type(check_number, "shift"), nargs=2, default=None,
+                   metavar=("LOW", "HIGH"),
+                   help="signal start in the window, samples; negative starts the window inside the signal "
+                        "(default 0 .. window_length // 2; the shipped recipe uses -1000 2000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--strategy", choices=["mirrored"], default=None,
                    help="mirrored: one replica per local GPU (or per --devices); --batch-size is the global batch")
