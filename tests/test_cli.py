@@ -561,5 +561,6 @@ def test_model_card_training_command_parses():
     argv = shlex.split(command)[1:]
     kwargs = cli_train.train_kwargs(cli.build_parser().parse_args(argv))
     assert kwargs["shift"] == (-1000, 2000) and kwargs["noise_augment"] and kwargs["inband_fraction"] == 0.5
-    assert kwargs["model_kwargs"] == {"filters": (8, 16, 32, 64), "sign_invariant": True}
+    assert kwargs["model_kwargs"] == {"filters": (8, 16, 32, 64), "sign_invariant": True, "frame_length": 64,
+                                      "frame_step": 32}
     assert kwargs["min_record_snr_db"] == 15.0 and kwargs["stretch"] == (0.6, 1.8)

@@ -22,6 +22,7 @@ def test_default_file_is_small_safe_and_documented(default_model):
     with zipfile.ZipFile(DEFAULT_MODEL_PATH) as zf:
         config = zf.read("config.json").decode()
     assert "Lambda" not in config and "SignInvariantFeatures" in config
+    assert default_model.get_layer("stft").frame_length == 64 and default_model.get_layer("stft").frame_step == 32
     info = denoiser_info(default_model)
     assert (info["sampling_rate"], info["window_length"]) == (100.0, 3000)
     assert info["band_hz"] == (1.0, 45.0) and info["sampling_rate_range_hz"] == (20.0, 250.0)
