@@ -105,11 +105,10 @@ def main():
 
     import logging
 
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     from geokeras.denoise_files import DenoiseFiles, denoise_files
-    from geokeras.distributed import ModelRef
+    from geokeras.distributed import ModelRef, local_cluster
 
     root = args.keep or tempfile.mkdtemp(prefix="bench_scale.")
     os.makedirs(root, exist_ok=True)
@@ -128,9 +127,7 @@ def main():
     runs = {}
     for n in sorted({1, args.workers}):
         t = time.perf_counter()
-        with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   silence_logs=logging.CRITICAL)
+        cluster = local_cluster(n, retries=3, silence_logs=logging.CRITICAL)
         client = Client(cluster)
         start = time.perf_counter() - t
         t = time.perf_counter()

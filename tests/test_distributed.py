@@ -55,16 +55,15 @@ def data(tmp_path_factory):
 def client():
     import logging
 
-    import dask
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
+
+    from geokeras.distributed import local_cluster
 
     # this module's jobs must unpickle on the workers, which cannot import tests/
     import cloudpickle
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with dask.config.set({"distributed.scheduler.allowed-failures": 3}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+    cluster = local_cluster(2, retries=3, silence_logs=logging.ERROR)
     with Client(cluster) as c:
         yield c
     cluster.close()
@@ -238,3 +237,12 @@ def test_resume_with_sac_outputs_checks_every_trace_file(data, tmp_path):
     sorted(out.glob("day1.*.sac"))[1].unlink()  # interrupted between two traces of day1
     again = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC", resume=True)
     assert [r.status for r in again.results] == ["skipped", "done"]
+
+
+def test_local_cluster_workers_are_single_threaded(client):
+    # TensorFlow in each worker uses one thread: N workers use N cores (measured: 1.6 cores without the env)
+    import os
+
+    env = client.run(lambda: {k: os.environ.get(k) for k in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")})
+    assert len(env) == 2 and all(e == {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"} for e in env.values())
+    assert all(n == 1 for n in client.nthreads().values())
