@@ -394,10 +394,10 @@ def train_denoiser(
             model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
 
     keras.utils.set_random_seed(seed + initial_epoch)
-    # epoch e draws its pairs with seed + e (make_pair_dataset), also after a resume
+    # one pair sequence for the whole run: epoch e gets batches e * steps_per_epoch on, also after a resume
     ds = make_pair_dataset(
         train_signals, src["train_noise"], window_length=window_length, batch_size=batch_size,
-        seed=seed + initial_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
+        seed=seed, first_batch=initial_epoch * steps_per_epoch, snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
     ).map(_no_autograph(normalize_pairs_tf))
     saver = _resume_callback(ckpt_dir, monitor)
     saver.best = best

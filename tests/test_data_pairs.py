@@ -203,3 +203,15 @@ def test_augmentation_inband_and_groups():
         PairGenerator(signals, noises, window_length=2000, inband_fraction=1.5)
     out = time_stretch([np.ones(100)], factors=(0.5, 0.5), copies=2)
     assert [o.size for o in out] == [50, 50]
+
+
+def test_endless_dataset_continues_from_first_batch():
+    # a resumed training run (first_batch = epochs done x steps) draws the batches an uninterrupted run would
+    rng = np.random.default_rng(5)
+    signals, noises = [rng.standard_normal(400)], [rng.standard_normal(600)]
+    full = [b[0].numpy() for b in make_pair_dataset(signals, noises, window_length=100, batch_size=2, seed=3).take(5)]
+    later = [b[0].numpy() for b in make_pair_dataset(signals, noises, window_length=100, batch_size=2, seed=3,
+                                                     first_batch=3).take(2)]
+    np.testing.assert_array_equal(later[0], full[3])
+    np.testing.assert_array_equal(later[1], full[4])
+    assert not np.array_equal(full[0], full[1])

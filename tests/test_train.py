@@ -88,3 +88,17 @@ def test_bundled_sources_never_touch_test_stations():
     src = bundled_sources(holdout=["NC.GDXB"])
     assert src["val_stations"] == ["NC.GDXB"]
     assert not set(src["train_stations"]) & set(datasets.TEST_STATIONS)
+
+
+def test_resumed_run_continues_the_uninterrupted_pair_sequence(tmp_path, rng):
+    signals, noises = _tiny_sources(rng)
+    kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=3, batch_size=4, validation=(signals, noises),
+              validation_steps=1, n_synthetic=0, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
+              jit_compile=False, patience=10)
+    train_denoiser(signals, noises, tmp_path / "a.keras", epochs=2, **kw)
+    train_denoiser(signals, noises, tmp_path / "b.keras", epochs=1, **kw)
+    train_denoiser(signals, noises, tmp_path / "b.keras", epochs=2, resume=True, **kw)
+    last_a = keras.saving.load_model(tmp_path / "a.keras.ckpt" / "last.keras", safe_mode=True)
+    last_b = keras.saving.load_model(tmp_path / "b.keras.ckpt" / "last.keras", safe_mode=True)
+    for wa, wb in zip(last_a.get_weights(), last_b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)

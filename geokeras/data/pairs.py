@@ -526,7 +526,7 @@ class PairGenerator:
         return _dataset_from(self, batch_size, n_batches, num_parallel_calls)
 
 
-def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
+def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1, first_batch=0):
     import tensorflow as tf
 
     batch_size, L = check_positive_int("batch_size", batch_size, allow_float=True), gen.window_length
@@ -535,11 +535,12 @@ def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
     def indices():
         # Iteration number e over the dataset (an epoch) yields (e, 0), (e, 1), ...: batch i of epoch e
         # is drawn from default_rng([seed, e, i]), reproducible and independent of thread timing.
-        # An endless dataset starts again at (0, 0) each time: Keras under a tf.distribute strategy reads
-        # one batch from a first iterator before fit starts, which must not shift the pairs of training.
+        # An endless dataset starts again at (0, first_batch) each time: Keras under a tf.distribute strategy
+        # reads one batch from a first iterator before fit starts, which must not shift the pairs of training
+        # (model.fit with steps_per_epoch keeps one iterator over all epochs).
         e = epoch[0] if n_batches is not None else 0
         epoch[0] += 1
-        i = 0
+        i = 0 if n_batches is not None else int(first_batch)
         while n_batches is None or i < n_batches:
             yield e, i
             i += 1
@@ -561,7 +562,7 @@ def _dataset_from(gen, batch_size, n_batches, num_parallel_calls=1):
 
 
 def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batches=None, seed=0,
-                      num_parallel_calls=1, **kwargs):
+                      num_parallel_calls=1, first_batch=0, **kwargs):
     """A ``tf.data.Dataset`` of ``(noisy, clean)`` batches generated on the fly.
 
     Wraps a `PairGenerator`: whole batches are drawn in NumPy inside ``tf.numpy_function``, mapped
@@ -569,7 +570,10 @@ def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batc
     ``e`` over the dataset (epoch ``e`` in ``model.fit``) is drawn from
     ``numpy.random.default_rng([seed, e, i])``: the whole training run is reproducible, the pairs
     differ from epoch to epoch, and thread timing cannot change them. An endless dataset
-    (``n_batches=None``) draws batch ``i`` from ``[seed, 0, i]`` in every iteration.
+    (``n_batches=None``) yields the batches drawn from ``[seed, 0, first_batch]``, ``[seed, 0, first_batch + 1]``,
+    ... in every iteration (``model.fit`` with ``steps_per_epoch`` keeps one iterator for all epochs, so
+    epoch ``k`` gets batches ``k * steps_per_epoch`` on; a resumed run passes ``first_batch`` to continue the
+    same sequence).
 
     Args:
         signals, noises, window_length, seed: see `PairGenerator`; other `PairGenerator` options as
@@ -577,9 +581,10 @@ def make_pair_dataset(signals, noises, window_length=3000, batch_size=32, n_batc
         batch_size: pairs per batch.
         n_batches: batches per iteration; None for an endless dataset (give ``steps_per_epoch`` to fit).
         num_parallel_calls: batches drawn concurrently (``tf.data.AUTOTUNE`` allowed).
+        first_batch: index of the first batch of an endless dataset.
 
     Returns:
         ``tf.data.Dataset`` yielding ``(noisy, clean)`` float32 tensors of shape ``(batch_size, window_length, 1)``.
     """
     gen = PairGenerator(signals, noises, window_length=window_length, seed=seed, **kwargs)
-    return _dataset_from(gen, batch_size, n_batches, num_parallel_calls)
+    return _dataset_from(gen, batch_size, n_batches, num_parallel_calls, first_batch)
