@@ -187,3 +187,12 @@ def test_declared_band_and_rates_are_validated_and_stored():
     assert info["band_hz"] == (2.0, 30.0) and info["sampling_rate_range_hz"] == (50.0, 200.0)
     with pytest.raises(ValueError, match=re.escape("Received band_hz=(30.0, 2.0)")):
         build_stft_mask_denoiser(window_length=400, band_hz=(30.0, 2.0))
+
+
+def test_models_saved_without_declared_validity_get_the_builder_defaults():
+    # files written before band/rates were stored (the previous default model) read as the builders' defaults
+    model = build_stft_mask_denoiser(window_length=400, sampling_rate=40.0, band_hz=(2.0, 10.0))
+    layer = model.get_layer("standardize")
+    layer.band_hz = layer.sampling_rate_range_hz = None
+    info = denoiser_info(model)
+    assert info["band_hz"] == (1.0, 18.0) and info["sampling_rate_range_hz"] == (8.0, 100.0)

@@ -56,11 +56,16 @@ def _check_common(window_length, sampling_rate, filters, skip, **positive_ints):
     return window_length, sampling_rate, filters
 
 
+def _default_validity(sampling_rate, band_hz=None, sampling_rate_range_hz=None):
+    """``(band_hz, sampling_rate_range_hz)`` with the defaults for a model at ``sampling_rate`` filled in."""
+    band_hz = (1.0, 0.45 * sampling_rate) if band_hz is None else band_hz
+    rates = (0.2 * sampling_rate, 2.5 * sampling_rate) if sampling_rate_range_hz is None else sampling_rate_range_hz
+    return tuple(band_hz), tuple(rates)
+
+
 def _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz):
     """The input layer of every denoiser: standardization carrying the model's validity metadata."""
-    band_hz = (1.0, 0.45 * sampling_rate) if band_hz is None else band_hz
-    if sampling_rate_range_hz is None:
-        sampling_rate_range_hz = (0.2 * sampling_rate, 2.5 * sampling_rate)
+    band_hz, sampling_rate_range_hz = _default_validity(sampling_rate, band_hz, sampling_rate_range_hz)
     return WindowStandardization(sampling_rate=sampling_rate, window_length=window_length, band_hz=band_hz,
                                  sampling_rate_range_hz=sampling_rate_range_hz, name="standardize")
 
@@ -206,10 +211,9 @@ def denoiser_info(model):
     for layer in model.layers:
         if isinstance(layer, WindowStandardization) and layer.window_length is not None:
             rate = layer.sampling_rate
-            band = layer.band_hz or (1.0, 0.45 * rate)
-            rates = layer.sampling_rate_range_hz or (0.2 * rate, 2.5 * rate)
-            return {"sampling_rate": rate, "window_length": layer.window_length, "band_hz": tuple(band),
-                    "sampling_rate_range_hz": tuple(rates)}
+            band, rates = _default_validity(rate, layer.band_hz, layer.sampling_rate_range_hz)
+            return {"sampling_rate": rate, "window_length": layer.window_length, "band_hz": band,
+                    "sampling_rate_range_hz": rates}
     raise ValueError(
         f"Model {model.name!r} is not a geokeras denoiser: no WindowStandardization layer with "
         "`sampling_rate` and `window_length` metadata."
