@@ -66,8 +66,10 @@ def main():
         plain.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=jit)
         models[("plain", jit)] = plain
         for mode in modes:
-            if mode == "exact" and jit:
-                continue  # XLA constant-folds the 256-way pfor Jacobian for minutes; exact is timed without XLA
+            if mode in ("exact", "forward") and jit:
+                # XLA constant-folds exact's 256-way pfor Jacobian for minutes, and made forward's step 250-320x
+                # slower (issue 11's runs); geokeras leaves XLA off for forward: both are timed without XLA
+                continue
             cae = build_contractive_autoencoder(
                 args.input_dim, hidden_units=(args.hidden,), penalty=mode, weight=0.1, seed=0
             )

@@ -35,6 +35,8 @@ FACTORIES = {
         6, hidden_units=(3,), penalty="stochastic", n_projections=2, seed=0), (6,)),
     "contractive_closed_form": (lambda: build_contractive_autoencoder(
         6, hidden_units=(3,), penalty="closed_form", weight=0.3), (6,)),
+    "contractive_forward": (lambda: build_contractive_autoencoder(
+        6, hidden_units=(3,), penalty="forward", n_projections=2, seed=0), (6,)),
 }
 
 
@@ -53,6 +55,8 @@ def test_roundtrip_identical_outputs_and_training_resumes(key, tmp_path, rng):
     model.save(path)
     loaded = load_model(path)
     assert type(loaded) is type(model)
+    if isinstance(model, ContractiveAutoencoder):  # compiled again on load (its compile is overridden)
+        assert loaded.compiled and loaded.jit_compile is (False if model.penalty == "forward" else model.jit_compile)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     loaded.run_eagerly = True
     if isinstance(model, (VAE, ContractiveAutoencoder)):

@@ -110,3 +110,6 @@ def test_readme_results_table_is_the_generated_one():
     assert sorted(results) == [p.name for p in SCRIPTS]
     readme = (TUTORIALS / "README.md").read_text()
     assert f"{module.BEGIN}\n{module.table(results)}\n{module.END}" in readme
+    # every row comes from a run of the script as it is now (an edited tutorial needs a new run)
+    stale = [p.name for p in SCRIPTS if results[p.name]["script_sha256"] != module.script_hash(p)]
+    assert not stale, f"rerun python tutorials/make_readme_table.py {' '.join(n[:2] for n in stale)}"

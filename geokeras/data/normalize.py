@@ -3,7 +3,7 @@
 **The standardization** (`standardize`): demean each window, then divide it by the standard deviation of the
 demeaned window; a flat window (all zeros, or constant: its demeaned window is all zeros) has standard
 deviation 0 and is divided by 1 instead, so it comes out all zeros (no division by zero, no NaN). The same
-formula is written three more times, for the graph, and a test pins all of them to this function on the same
+formula is written twice more, in Keras ops and in TensorFlow, and a test pins all of them to this function on the same
 windows (random, all-zero and constant ones):
 
 * `geokeras.layers.WindowStandardization` (the denoisers' input layer, Keras ops, float32) divides by

@@ -167,16 +167,15 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     ``reconstruction_loss`` (the compiled loss plus layer regularization losses),
     ``contractive_penalty`` (unweighted), then any compiled metrics.
 
-    Cost measured with ``bench/bench_contractive.py`` (3000 -> 256, batch 64, 2 CPU threads, on a
-    busy shared machine): ``"closed_form"`` adds element-wise passes over the kernel, about
-    1.15x the plain step with ``compile(jit_compile=True)`` and 1.2-1.4x without;
-    ``"stochastic"`` adds one vector-Jacobian product and its gradient (three matmuls of the
-    size of the five a plain step does), about 1.25-1.5x without XLA and 2.2-3.8x with XLA on CPU;
-    ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs)
-    measured 1.2-1.4x wall and about 1.3x CPU time without XLA, the same CPU cost as
-    ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's), and over 100x
-    *with* XLA on CPU, so
-    ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit ``jit_compile=True`` warns);
+    Cost measured with ``python bench/bench_contractive.py --rounds 10 --steps 30 --warmup 5 --jit both
+    --no-exact`` (3000 -> 256, batch 64, 2 CPU threads, idle machine; wall time vs the plain step, the README's
+    benchmark table): ``"closed_form"`` adds element-wise passes over the kernel, 1.22x (1.17x with
+    ``jit_compile=True``); ``"stochastic"`` adds one vector-Jacobian product and its gradient (three matmuls
+    of the size of the five a plain step does), 1.34x (2.25x with XLA on CPU); ``"forward"`` (a
+    Jacobian-vector product carried through the forward pass, random signs) 1.35x, the same cost as
+    ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). With XLA on CPU the forward
+    step was 250-320x slower in issue 11's runs, so ``compile(jit_compile="auto")`` leaves XLA off for it
+    (an explicit ``jit_compile=True`` warns).
     ``"exact"`` builds the full per-sample Jacobian, about 100x (for small models and checks).
 
     Args:
@@ -224,7 +223,7 @@ class ContractiveAutoencoder(EncoderDecoderModel):
         if self.penalty == "forward":
             if jit_compile is True:
                 warnings.warn(
-                    "penalty='forward' with jit_compile=True: XLA on CPU made this train step over 100x "
+                    "penalty='forward' with jit_compile=True: XLA on CPU made this train step 250-320x "
                     "slower in bench/bench_contractive.py; consider jit_compile=False.",
                     stacklevel=2,
                 )
