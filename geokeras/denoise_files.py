@@ -175,11 +175,12 @@ class DenoiseFiles:
                     error_types=tuple(type(e).__name__ for e in report.skipped),
                     stages=tuple(zip(("read", "denoise", "write"), np.diff(t).tolist())))
 
-    def _waveform_outputs(self, job):
-        """The waveform files a finished job wrote, or None when that cannot be told without the input."""
+    def _waveform_outputs(self, job, suffix=""):
+        """The waveform files a finished job wrote under ``job.output + suffix`` (``".noise"`` for the noise
+        estimate), or None when that cannot be told without the input."""
         from geokeras.data import io
 
-        path = job.output + EXTENSIONS[self.format]
+        path = job.output + suffix + EXTENSIONS[self.format]
         if self.format != "SAC":
             return [path]
         try:  # SAC: one file per trace and segment: the names follow from the input's traces
@@ -190,29 +191,43 @@ class DenoiseFiles:
 
     def is_done(self, job):
         """True when every output exists, none is older than the input, and each waveform output's sidecar
-        gives every trace this run's processing line (same model sha256, overlap and version)."""
+        (the noise estimate's too, with ``write_noise``) gives every trace this run's processing line (same
+        model sha256, overlap and version; repair notes after it do not count)."""
         from geokeras.data.io import SIDECAR_SUFFIX
+        from geokeras.data.process import RESIDUAL_NOTE
 
-        waveforms = self._waveform_outputs(job)
-        if not waveforms:
-            return False
-        ext = EXTENSIONS[self.format]
-        others = ([job.output + ".noise" + ext] if self.write_noise and self.format != "SAC" else []) + \
-                 ([job.output + ".png"] if self.plot else [])
         line = self.model.get().processing_line(self.overlap)
+        expected = {"": line}
+        if self.write_noise:
+            expected[".noise"] = line + RESIDUAL_NOTE
+        waveforms = {}
+        for suffix, want in expected.items():
+            paths = self._waveform_outputs(job, suffix)
+            if not paths:
+                return False
+            waveforms.update(dict.fromkeys(paths, want))
+        others = [job.output + ".png"] if self.plot else []
         try:
             since = os.stat(job.input).st_mtime_ns
-            if any(os.stat(p).st_mtime_ns < since for p in waveforms + others):
+            if any(os.stat(p).st_mtime_ns < since for p in list(waveforms) + others):
                 return False
-            for path in waveforms:
+            for path, want in waveforms.items():
                 with open(path + SIDECAR_SUFFIX) as f:
                     entries = json.load(f)
                 calls = [[p for p in e.get("processing", []) if ": denoise(" in p] for e in entries]
-                if not entries or any(not c or c[-1] != line for c in calls):
+                if not entries or any(not c or _without_notes(c[-1]) != want for c in calls):
                     return False
         except (OSError, ValueError, TypeError, AttributeError):
             return False
         return True
+
+
+def _without_notes(line):
+    """A denoise processing line without the repair notes that `apply_to_stream` inserts before its suffix."""
+    from geokeras.data.process import NOTES_SEPARATOR, RESIDUAL_NOTE
+
+    head, sep, rest = line.partition(NOTES_SEPARATOR)
+    return head + (RESIDUAL_NOTE if sep and rest.endswith(RESIDUAL_NOTE) else "")
 
 
 @dataclasses.dataclass(frozen=True)

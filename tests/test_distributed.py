@@ -4,6 +4,7 @@ two worker processes give the plain run's outputs; failures, killed workers, res
 One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
 """
 import dataclasses
+import glob
 import json
 import os
 import signal
@@ -246,3 +247,31 @@ def test_local_cluster_workers_are_single_threaded(client):
     env = client.run(lambda: {k: os.environ.get(k) for k in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")})
     assert len(env) == 2 and all(e == {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"} for e in env.values())
     assert all(n == 1 for n in client.nthreads().values())
+
+
+def test_resume_counts_files_with_repair_notes_and_noise_outputs(data, tmp_path):
+    # a file whose traces carry repair notes ("; notes: merged overlaps") is still up to date
+    st = obspy.read(data["inputs"][0])
+    first = st[0].copy().trim(endtime=st[0].stats.starttime + 20)
+    second = st[0].copy().trim(starttime=st[0].stats.starttime + 15)  # overlaps the first piece by 5 s
+    overlapping = str(tmp_path / "overlap.mseed")
+    obspy.Stream([first, second]).write(overlapping, format="MSEED")
+    out = str(tmp_path / "out")
+    denoise_files([overlapping], out, model=data["model"])
+    with open(os.path.join(out, "overlap.mseed.processing.json")) as f:
+        assert "; notes: " in json.load(f)[0]["processing"][-1]
+    assert denoise_files([overlapping], out, model=data["model"], resume=True).skipped == 1
+    # the noise estimate is an output too: missing, or from another run, means not up to date
+    sac = str(tmp_path / "sac")
+    denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True)
+    assert denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True,
+                         resume=True).skipped == 1
+    os.unlink(sorted(glob.glob(os.path.join(sac, "day0.noise.*.sac")))[0])  # killed before this noise file
+    assert denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True,
+                         resume=True).done == 1
+    mseed = str(tmp_path / "mseed")
+    denoise_files(data["inputs"][:1], mseed, model=data["model"], write_noise=True)
+    other = str(tmp_path / "other.keras")
+    build_denoiser("stftmask", window_length=300, filters=(2,)).save(other)
+    denoise_files(data["inputs"][:1], mseed, model=other)  # another model, no noise file written
+    assert denoise_files(data["inputs"][:1], mseed, model=other, write_noise=True, resume=True).done == 1

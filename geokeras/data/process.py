@@ -75,6 +75,9 @@ from geokeras.errors import NothingToProcessError, OutOfBandError, TraceError
 
 __all__ = ["apply_to_stream", "Report", "detrend", "resample_ratio", "segments"]
 
+NOTES_SEPARATOR = "; notes: "  # processing line + NOTES_SEPARATOR + the repairs made to that trace
+RESIDUAL_NOTE = "; residual: input - output"  # ends the processing line of a noise estimate
+
 
 @dataclasses.dataclass
 class Report:
@@ -406,12 +409,12 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     result, residual = obspy.Stream(), obspy.Stream()
     for tr, notes in kept:
         mask = np.ma.getmaskarray(tr.data)
-        line = processing + ("; notes: " + "; ".join(notes) if notes else "")
+        line = processing + (NOTES_SEPARATOR + "; ".join(notes) if notes else "")
         if return_residual:
             res = tr.copy()
             removed = (np.asarray(np.ma.getdata(tr.data), dtype=np.float64) - outputs[id(tr)]).astype(np.float32)
             res.data = np.ma.masked_array(removed, mask=mask) if mask.any() else removed
-            res.stats.setdefault("processing", []).append(line + "; residual: input - output")
+            res.stats.setdefault("processing", []).append(line + RESIDUAL_NOTE)
             residual.append(res)
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]
         tr.stats.setdefault("processing", []).append(line)
