@@ -12,7 +12,7 @@ One task per file. A job that raises is reported in its `FileResult` and the oth
 dies (killed, out of memory) has its task started again on another worker by the scheduler, up to
 ``retries`` times on a cluster started here (``distributed.scheduler.allowed-failures``; an external
 scheduler uses its own setting). With ``resume=True`` the jobs for which ``func.is_done(job)`` holds are
-skipped without being sent. Every worker runs `WorkerSetup` first (TensorFlow threads, Keras imported).
+skipped without being sent. Every worker runs `geokeras.dask_worker.WorkerSetup` first (TensorFlow threads, Keras imported).
 
 `ModelRef` carries a resolved `geokeras.denoise.Denoiser` to the workers: its label and sha256 and the
 bytes of its ``.keras`` file, sent once; each worker process loads it at most once.
@@ -38,7 +38,7 @@ import traceback
 
 from geokeras.errors import one_line
 
-__all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "WorkerSetup", "run_files", "run_job",
+__all__ = ["FileJob", "FileResult", "RunSummary", "ModelRef", "run_files", "run_job",
            "worker_model_loads"]
 
 FileJob = collections.namedtuple("FileJob", "input output explicit", defaults=(True,))
@@ -229,6 +229,8 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
         client = Client(client)
         owned = [client]
     try:
+        from geokeras.dask_worker import WorkerSetup  # imports dask.distributed: only on this path
+
         client.register_plugin(WorkerSetup())
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         [shared] = client.scatter([func], broadcast=True, hash=False)  # sent once, not once per task
@@ -247,29 +249,6 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
     finally:
         for obj in owned:
             obj.close()
-
-
-try:
-    from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
-except ImportError:  # Dask is optional: only the Dask path needs it
-    _WorkerPlugin = object
-
-
-class WorkerSetup(_WorkerPlugin):
-    """Dask worker plugin: limit TensorFlow to the worker's threads and import Keras before any task runs.
-
-    Registered by `run_files` on every worker (also on workers that join or restart later). Importing Keras
-    here, in the worker's main thread, matters: Dask's serializers import Keras lazily in that thread, and two
-    threads importing TensorFlow at once can deadlock (``_DeadlockError`` on a ``tensorflow.python`` module).
-    """
-
-    name = "geokeras-worker-setup"
-
-    def setup(self, worker):
-        from geokeras.train import set_threads
-
-        set_threads(worker.state.nthreads)
-        import geokeras.denoise  # noqa: F401 - imports Keras and TensorFlow
 
 
 # ------------------------------------------------------------------------------------------ the model

@@ -275,3 +275,12 @@ def test_resume_counts_files_with_repair_notes_and_noise_outputs(data, tmp_path)
     build_denoiser("stftmask", window_length=300, filters=(2,)).save(other)
     denoise_files(data["inputs"][:1], mseed, model=other)  # another model, no noise file written
     assert denoise_files(data["inputs"][:1], mseed, model=other, write_noise=True, resume=True).done == 1
+
+
+def test_serial_path_does_not_import_dask():
+    import subprocess
+
+    code = ("import sys, geokeras.denoise_files, geokeras.cli.denoise; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
