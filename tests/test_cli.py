@@ -564,3 +564,14 @@ def test_model_card_training_command_parses():
     assert kwargs["model_kwargs"] == {"filters": (8, 16, 32, 64), "sign_invariant": True, "frame_length": 64,
                                       "frame_step": 32}
     assert kwargs["min_record_snr_db"] == 15.0 and kwargs["stretch"] == (0.6, 1.8)
+
+
+def test_integer_train_options_refuse_fractions(capsys):
+    for argv in (["--n-synthetic", "2.5"], ["--shift", "1.9", "2"]):
+        with pytest.raises(SystemExit) as exc:
+            cli.build_parser().parse_args(["train", "-o", "m.keras", *argv])
+        assert exc.value.code == 2
+        assert "Expected an integer" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(["train", "-o", "m.keras", "--shift", "-1000", "2000", "--n-synthetic", "0"])
+    kwargs = cli_train.train_kwargs(args)
+    assert kwargs["shift"] == (-1000, 2000) and kwargs["n_synthetic"] == 0

@@ -27,13 +27,14 @@ class CommandError(GeokerasError):
     """A user-facing error of a command: printed as one line, exit status 1."""
 
 
-def argument_type(check, name, **bounds):
+def argument_type(check, name, integer=False, **bounds):
     """An ``argparse`` ``type=`` that converts a string and checks it with a `geokeras._checks` function.
 
-    The value is converted to ``int`` for `check_positive_int`, to ``float`` otherwise; a failing check
-    becomes an ``argparse.ArgumentTypeError`` with the check's message (a usage error: exit status 2).
+    The value is converted to ``int`` for `check_positive_int` or with ``integer=True`` (``"2.5"`` is then a
+    usage error, not 2), to ``float`` otherwise; a failing check becomes an ``argparse.ArgumentTypeError``
+    with the check's message (a usage error: exit status 2).
     """
-    convert = int if check is check_positive_int else float
+    convert = int if check is check_positive_int or integer else float
 
     def parse(text):
         try:

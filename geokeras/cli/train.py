@@ -13,6 +13,7 @@ import sys
 from geokeras._checks import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
 from geokeras.families import DENOISER_FAMILIES
+from geokeras.strategies import STRATEGIES
 
 
 def keras_path(text):
@@ -66,7 +67,7 @@ def add_parser(sub, add):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--learning-rate", type=positive("learning_rate"), default=1e-3)
     p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"))
-    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", low=0), default=1000)
+    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", integer=True, low=0), default=1000)
     p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=20.0)
     p.add_argument("--tensorboard-dir", default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
@@ -81,12 +82,12 @@ def add_parser(sub, add):
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
     p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
-    p.add_argument("--shift", type=argument_type(check_number, "shift"), nargs=2, default=None,
+    p.add_argument("--shift", type=argument_type(check_number, "shift", integer=True), nargs=2, default=None,
                    metavar=("LOW", "HIGH"),
                    help="signal start in the window, samples; negative starts the window inside the signal "
                         "(default 0 .. window_length // 2; the shipped recipe uses -1000 2000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--strategy", choices=["mirrored"], default=None,
+    p.add_argument("--strategy", choices=[s for s in STRATEGIES if s], default=None,
                    help="mirrored: one replica per local GPU (or per --devices); --batch-size is the global batch")
     p.add_argument("--devices", nargs="+", default=None, metavar="DEVICE",
                    help="devices for --strategy mirrored, e.g. /gpu:0 /gpu:1 (default: all local GPUs)")
@@ -116,12 +117,12 @@ def train_kwargs(args):
         window_length=args.window_length, sampling_rate=args.sampling_rate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, validation=_validation(args),
         validation_steps=args.validation_steps, patience=args.patience, seed=args.seed,
-        learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=int(args.n_synthetic),
+        learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
         threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
         model_kwargs=dict(args.model_option) or None, noise_augment=args.noise_augment,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
-        shift=tuple(int(s) for s in args.shift) if args.shift else True, strategy=args.strategy,
+        shift=tuple(args.shift) if args.shift else True, strategy=args.strategy,
         devices=args.devices,
     )
 
