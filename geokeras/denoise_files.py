@@ -64,6 +64,7 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
     Raises:
         geokeras.errors.InputError: an output would overwrite an input, or two inputs would write one output.
     """
+    from geokeras.data import io
     from geokeras.errors import InputError
 
     inputs = {os.path.realpath(f.path): f.path for f in files}
@@ -71,7 +72,7 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
     ext = EXTENSIONS[fmt]
     for f in files:
         base = output_base(outdir, f.relative)
-        names = [base + ext, base + ext + ".processing.json"]  # SAC: the name of a single-trace output
+        names = [base + ext, base + ext + io.SIDECAR_SUFFIX]  # SAC: the name of a single-trace output
         if noise:
             names.append(base + ".noise" + ext)
         if plot:

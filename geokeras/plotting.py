@@ -2,7 +2,8 @@
 
 Gaps are never drawn: waveform lines break at masked samples, spectrogram columns that touch a gap are
 left blank (`spectrogram_db`), and fill values never reach the figure. The input is drawn demeaned per
-gap-free segment (`demeaned`), as `geokeras.denoise` sees it, so that it overlays the output; spectrogram
+gap-free segment (`demeaned`), so that it overlays the output (`geokeras.denoise` also removes each segment's
+linear trend: a trend in the input shows as a slope the output does not have); spectrogram
 rows carry a colour bar in dB.
 
 Example:
