@@ -1,0 +1,497 @@
+"""Detection scoring on continuous records: what a network operator sees after denoising.
+
+A denoiser is judged here as an observatory uses it: on a continuous record, by an STA/LTA detector run at
+a fixed false-alarm rate, by the P picks made around its triggers, by the amplitudes it keeps, and by how
+steady the noise it leaves behind is (a detector's threshold is set by the worst bursts of that noise).
+
+- `continuous_record` builds an hour-long record by overlap-adding real noise windows of one station with
+  equal-power cross-fades and injecting real events of other stations at known P times and window SNRs.
+- `characteristic_function`: ObsPy's ``recursive_sta_lta`` or ``classic_sta_lta``.
+- `threshold_for_rate` finds the lowest trigger threshold (``obspy.signal.trigger.trigger_onset``) that
+  gives at most a given number of false triggers per hour in the noise-only stretches of a record.
+- `score_detections` matches triggers to the known P times, picks P around each hit (ObsPy ``pk_baer``),
+  and measures peak amplitudes; `noise_stationarity` gives the 1-s RMS percentiles of noise-only stretches.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=60_000)
+    >>> for p in (20_000, 40_000):
+    ...     x[p:p + 300] += 20 * rng.normal(size=300)
+    >>> cf = characteristic_function(x, 100.0)
+    >>> events = [Event(p, 300, 0.0) for p in (20_000, 40_000)]
+    >>> quiet = noise_only_mask(x.size, events, 100.0)
+    >>> thr = threshold_for_rate(cf, quiet, rate_per_hour=0.0, sampling_rate=100.0)
+    >>> hits = match_triggers(trigger_onsets(cf, thr), events, 100.0)
+    >>> [h is not None for h in hits]
+    [True, True]
+"""
+import dataclasses
+
+import numpy as np
+
+DETECTORS = ("recursive", "classic")
+"""The ObsPy STA/LTA characteristic functions: ``recursive_sta_lta`` and ``classic_sta_lta``."""
+
+STA_S, LTA_S = 0.5, 10.0
+"""Short and long STA/LTA windows in seconds (a local-earthquake detector)."""
+
+THR_OFF = 1.0
+"""``trigger_onset``'s release level: a trigger ends when the short-term average falls below the long-term."""
+
+HIT_WINDOW_S = (-1.0, 4.0)
+"""A trigger onset within these seconds of a known P time detects that event."""
+
+EVENT_GUARD_S = (-5.0, 15.0)
+"""Seconds before P and after the end of an event that are not noise-only (the long window's memory)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One injected event of a continuous record.
+
+    Attributes:
+        p_index: sample of the P arrival.
+        length: samples of the injected signal from ``p_index`` on.
+        snr_db: its window SNR (signal power over noise power in the 30 s window starting 10 s before P).
+        station: the station the event was recorded at.
+    """
+
+    p_index: int
+    length: int
+    snr_db: float
+    station: str = ""
+
+
+def _check_rate(sampling_rate):
+    sampling_rate = float(sampling_rate)
+    if not sampling_rate > 0:
+        raise ValueError("Invalid value for argument `sampling_rate`. Expected a positive number. "
+                         f"Received sampling_rate={sampling_rate!r}.")
+    return sampling_rate
+
+
+# ------------------------------------------------------------------------------------ building records
+def _fade(n):
+    """Equal-power fade-in of ``n`` samples (``sin``); the fade-out is its reverse (``cos``)."""
+    return np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / n)
+
+
+def overlap_add_noise(noises, n, sampling_rate, crossfade_s=2.0, seed=0, min_piece_s=8.0):
+    """A continuous noise trace of ``n`` samples from pieces of real noise joined by equal-power cross-fades.
+
+    Each piece is cut from a randomly chosen source at a random offset (at most the source's length), flipped
+    in polarity and reversed in time with probability 1/2 each, and cross-faded into the next with
+    ``sin``/``cos`` fades, which keep the power of uncorrelated noise constant across the joint. Each
+    source is scaled to the median RMS of all sources first, so that the record's level is that of one
+    station on one day, with each source's own variability inside it.
+
+    Args:
+        noises: list of 1-D arrays of one station's noise (at least ``min_piece_s + crossfade_s`` long).
+        n: samples of the output.
+        sampling_rate: Hz.
+        crossfade_s: length of each cross-fade in seconds.
+        seed: seed of the draws.
+        min_piece_s: shortest piece in seconds.
+
+    Returns:
+        float64 array of ``n`` samples.
+
+    Raises:
+        ValueError: if no source is long enough.
+    """
+    sampling_rate = _check_rate(sampling_rate)
+    fade = max(1, int(round(crossfade_s * sampling_rate)))
+    shortest = int(round(min_piece_s * sampling_rate)) + fade
+    sources = [np.asarray(s, dtype=np.float64) for s in noises if len(s) >= shortest]
+    if not sources:
+        raise ValueError(f"Invalid value for argument `noises`. Expected at least one source of >= {shortest} "
+                         f"samples. Received lengths {[len(s) for s in noises]}.")
+    level = np.median([np.sqrt(np.mean((s - s.mean()) ** 2)) for s in sources])
+    sources = [(s - s.mean()) * (level / max(np.sqrt(np.mean((s - s.mean()) ** 2)), 1e-30)) for s in sources]
+    rng = np.random.default_rng(seed)
+    up = _fade(fade)
+    down = up[::-1]
+    out = np.zeros(n + 2 * fade)
+    pos = 0
+    while pos < n + fade:
+        src = sources[rng.integers(len(sources))]
+        length = int(rng.integers(shortest, src.size + 1))
+        start = int(rng.integers(0, src.size - length + 1))
+        piece = src[start:start + length].copy()
+        if rng.random() < 0.5:
+            piece = -piece
+        if rng.random() < 0.5:
+            piece = piece[::-1]
+        piece[:fade] *= up
+        piece[-fade:] *= down
+        end = min(pos + length, out.size)
+        out[pos:end] += piece[:end - pos]
+        pos += length - fade
+    return out[fade:fade + n]
+
+
+def window_snr_db(signal, noise, p_index, sampling_rate, window_s=(-10.0, 20.0)):
+    """Window SNR in dB: signal power over noise power in the window ``window_s`` around ``p_index``."""
+    lo = max(0, p_index + int(round(window_s[0] * sampling_rate)))
+    hi = p_index + int(round(window_s[1] * sampling_rate))
+    s, q = signal[lo:hi], noise[lo:hi]
+    return 10.0 * np.log10(np.mean(s ** 2) / np.mean(q ** 2))
+
+
+def continuous_record(noises, signals, duration_s, sampling_rate=100.0, snr_levels=(-10, -5, 0, 5),
+                      spacing_s=(90.0, 150.0), max_event_s=30.0, lead_s=40.0, crossfade_s=2.0, highpass_hz=None,
+                      seed=0, signal_stations=None):
+    """A continuous record: real noise of one station, real events of others injected at known P times.
+
+    Events follow each other ``spacing_s`` seconds apart (uniform) after a lead of ``lead_s`` seconds (the
+    detector's long window fills there); their SNR levels cycle through ``snr_levels`` in a shuffled order.
+    Each event keeps at most ``max_event_s`` seconds after P (faded out over its last 2 s), so that most of
+    the record is noise only, and is scaled so that its window SNR (`window_snr_db`) against the record's
+    own noise is its level.
+
+    Args:
+        noises: 1-D noise arrays of one station (`overlap_add_noise`).
+        signals: 1-D event signals starting 0.5 s before P (`geokeras.data.pairs.split_event`'s signal part).
+        duration_s: length of the record in seconds.
+        max_event_s: seconds of each event kept after P.
+        sampling_rate: Hz of noises and signals.
+        snr_levels: window SNRs in dB.
+        spacing_s: ``(min, max)`` seconds between consecutive P times.
+        lead_s: seconds before the first P.
+        crossfade_s: cross-fade between noise pieces.
+        highpass_hz: if set, noise and signals are high-passed there first (zero-phase Butterworth, ObsPy):
+            the in-band condition, whose noise a band-pass cannot remove.
+        seed: seed of every draw.
+        signal_stations: optional station of each signal (kept in the events).
+
+    Returns:
+        tuple ``(noisy, clean, events)``: float64 arrays of the record and of the injected signals alone,
+        and the list of `Event`.
+    """
+    from obspy.signal.filter import highpass
+
+    sampling_rate = _check_rate(sampling_rate)
+    rng = np.random.default_rng(seed)
+    n = int(round(duration_s * sampling_rate))
+    noise = overlap_add_noise(noises, n, sampling_rate, crossfade_s=crossfade_s, seed=seed + 1)
+    if highpass_hz:
+        noise = highpass(noise, highpass_hz, sampling_rate, corners=4, zerophase=True)
+    pre = int(round(0.5 * sampling_rate))
+    clean = np.zeros(n)
+    events = []
+    p = int(round(lead_s * sampling_rate))
+    levels = []
+    while True:
+        gap = rng.uniform(*spacing_s)
+        if not levels:
+            levels = list(rng.permutation(snr_levels))
+        k = int(rng.integers(len(signals)))
+        sig = np.asarray(signals[k], dtype=np.float64)
+        if highpass_hz:
+            sig = highpass(sig, highpass_hz, sampling_rate, corners=4, zerophase=True)
+        length = min(sig.size - pre, int(round(max_event_s * sampling_rate)))
+        if p + length + int(20 * sampling_rate) >= n:
+            break
+        sig = sig[:pre + length].copy()
+        tail = min(length, int(round(2.0 * sampling_rate)))
+        sig[-tail:] *= _fade(tail)[::-1]
+        piece = np.zeros(n)
+        piece[p - pre:p + length] = sig
+        level = float(levels.pop())
+        scale = 10.0 ** ((level - window_snr_db(piece, noise, p, sampling_rate)) / 20.0)
+        clean[p - pre:p + length] += scale * sig
+        station = "" if signal_stations is None else signal_stations[k]
+        events.append(Event(p, length, level, station))
+        p += int(round(gap * sampling_rate))
+    return noise + clean, clean, events
+
+
+# ------------------------------------------------------------------------------------------- detecting
+def characteristic_function(x, sampling_rate, detector="recursive", sta_s=STA_S, lta_s=LTA_S):
+    """STA/LTA characteristic function of a trace (ObsPy); zero where the long window is not yet filled.
+
+    Args:
+        x: 1-D array.
+        sampling_rate: Hz.
+        detector: ``"recursive"`` (``recursive_sta_lta``) or ``"classic"`` (``classic_sta_lta``).
+        sta_s, lta_s: short and long windows in seconds.
+
+    Returns:
+        float64 array of ``len(x)``.
+    """
+    from obspy.signal import trigger
+
+    if detector not in DETECTORS:
+        raise ValueError(f"Invalid value for argument `detector`. Expected one of {list(DETECTORS)}. "
+                         f"Received detector={detector!r}.")
+    sampling_rate = _check_rate(sampling_rate)
+    nsta, nlta = int(round(sta_s * sampling_rate)), int(round(lta_s * sampling_rate))
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    fn = trigger.recursive_sta_lta if detector == "recursive" else trigger.classic_sta_lta
+    cf = np.asarray(fn(x - x.mean(), nsta, nlta), dtype=np.float64)
+    cf[:nlta] = 0.0
+    return cf
+
+
+def trigger_onsets(cf, threshold, thr_off=THR_OFF):
+    """Sample indices where ``cf`` switches a trigger on (``obspy.signal.trigger.trigger_onset``)."""
+    from obspy.signal.trigger import trigger_onset
+
+    on = trigger_onset(cf, threshold, min(thr_off, threshold))
+    return np.asarray([o[0] for o in on], dtype=np.int64)
+
+
+def noise_only_mask(n, events, sampling_rate, guard_s=EVENT_GUARD_S, lead_s=LTA_S):
+    """Boolean mask of the samples far from every event (and after the detector's first long window)."""
+    sampling_rate = _check_rate(sampling_rate)
+    mask = np.ones(n, dtype=bool)
+    mask[: int(round(lead_s * sampling_rate))] = False
+    for ev in events:
+        lo = max(0, ev.p_index + int(round(guard_s[0] * sampling_rate)))
+        hi = ev.p_index + ev.length + int(round(guard_s[1] * sampling_rate))
+        mask[lo:hi] = False
+    return mask
+
+
+def false_triggers(onsets, noise_only):
+    """Number of trigger onsets that fall in the noise-only samples."""
+    onsets = np.asarray(onsets, dtype=np.int64)
+    return int(np.count_nonzero(noise_only[onsets])) if onsets.size else 0
+
+
+def threshold_for_rate(cf, noise_only, rate_per_hour, sampling_rate, thresholds=None, thr_off=THR_OFF):
+    """The lowest STA/LTA threshold that gives at most ``rate_per_hour`` false triggers per hour.
+
+    False triggers are onsets in the noise-only samples; the hours are those of the noise-only samples. The
+    thresholds are scanned from the highest down, and the scan stops at the first one that gives too many, so
+    that every threshold above the result meets the rate too.
+
+    Args:
+        cf: characteristic function (`characteristic_function`).
+        noise_only: boolean mask of the noise-only samples (`noise_only_mask`).
+        rate_per_hour: allowed false triggers per hour (``floor(rate * hours)`` in all).
+        sampling_rate: Hz.
+        thresholds: candidate thresholds (default: 40 log-spaced from 1.01 to just above the largest
+            noise-only value, then 40 more between the last that passed and the first that failed).
+        thr_off: release level of each trigger.
+
+    Returns:
+        float threshold.
+    """
+    sampling_rate = _check_rate(sampling_rate)
+    hours = np.count_nonzero(noise_only) / sampling_rate / 3600.0
+    allowed = int(np.floor(rate_per_hour * hours + 1e-9))
+
+    def scan(candidates, best):
+        for thr in sorted(candidates, reverse=True):
+            if false_triggers(trigger_onsets(cf, thr, thr_off), noise_only) > allowed:
+                return best, float(thr)
+            best = float(thr)
+        return best, None
+
+    if thresholds is not None:
+        return scan(thresholds, float(max(thresholds)) * 1.001)[0]
+    top = max(float(cf[noise_only].max()) if np.any(noise_only) else 2.0, 1.02) * 1.001
+    best, failed = scan(np.geomspace(1.01, top, 40), top)
+    if failed is not None:
+        best = scan(np.geomspace(failed, best, 42)[1:-1], best)[0]
+    return best
+
+
+def match_triggers(onsets, events, sampling_rate, window_s=HIT_WINDOW_S):
+    """For each event, the first trigger onset within ``window_s`` of its P time, or None."""
+    sampling_rate = _check_rate(sampling_rate)
+    onsets = np.sort(np.asarray(onsets, dtype=np.int64))
+    lo_off, hi_off = (int(round(w * sampling_rate)) for w in window_s)
+    hits = []
+    for ev in events:
+        i = np.searchsorted(onsets, ev.p_index + lo_off)
+        hits.append(int(onsets[i]) if i < onsets.size and onsets[i] <= ev.p_index + hi_off else None)
+    return hits
+
+
+def pick_near(x, onset, sampling_rate, before_s=10.0, after_s=10.0):
+    """P pick (sample index) by ObsPy's ``pk_baer`` in a window around a trigger onset; None if nothing."""
+    from geokeras.metrics import pick_p
+
+    lo = max(0, onset - int(round(before_s * sampling_rate)))
+    hi = min(len(x), onset + int(round(after_s * sampling_rate)))
+    t = pick_p(np.asarray(x[lo:hi], dtype=np.float64), sampling_rate, picker="pk_baer")
+    return None if not np.isfinite(t) else lo + int(round(t * sampling_rate))
+
+
+def peak_ratio(y, clean, event, sampling_rate, max_s=20.0):
+    """Peak of ``|y|`` over the peak of ``|clean|`` from P to the event's end (at most ``max_s`` seconds)."""
+    hi = event.p_index + min(event.length, int(round(max_s * sampling_rate)))
+    ref = np.abs(clean[event.p_index:hi]).max()
+    return float(np.abs(y[event.p_index:hi]).max() / ref) if ref > 0 else float("nan")
+
+
+def noise_stationarity(y, noise_only, sampling_rate, block_s=1.0, percentiles=(10, 50, 99)):
+    """1-s RMS of the noise-only stretches of a trace, relative to their median.
+
+    Args:
+        y: 1-D array.
+        noise_only: boolean mask of the noise-only samples; only blocks entirely inside it are used.
+        sampling_rate: Hz.
+        block_s: block length in seconds.
+        percentiles: percentiles reported.
+
+    Returns:
+        dict ``{"p10": ..., "p50": ..., "p99": ..., "ratio": p99 / p10, "median_rms": ...}`` (keys follow
+        ``percentiles``; ``ratio`` is the last over the first).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> s = noise_stationarity(rng.normal(size=360_000), np.ones(360_000, bool), 100.0)
+        >>> round(s["ratio"], 2)   # chi-square: sqrt(135.8 / 82.4) for 100 samples a block
+        1.28
+    """
+    sampling_rate = _check_rate(sampling_rate)
+    m = int(round(block_s * sampling_rate))
+    nb = len(y) // m
+    blocks = np.asarray(y[: nb * m], dtype=np.float64).reshape(nb, m)
+    keep = np.asarray(noise_only[: nb * m]).reshape(nb, m).all(axis=1)
+    rms = np.sqrt(np.mean(blocks[keep] ** 2, axis=1))
+    med = float(np.median(rms))
+    rel = rms / med if med > 0 else rms
+    out = {f"p{p}": float(np.percentile(rel, p)) for p in percentiles}
+    lo, hi = out[f"p{percentiles[0]}"], out[f"p{percentiles[-1]}"]
+    out["ratio"] = hi / lo if lo > 0 else float("inf")
+    out["median_rms"] = med
+    return out
+
+
+# --------------------------------------------------------------------------------------------- scoring
+def score_detections(y, clean, events, sampling_rate, rates_per_hour=(1.0, 2.0), detectors=DETECTORS):
+    """Detections, picks and amplitudes of one processed trace of a continuous record.
+
+    Args:
+        y: the processed (raw, filtered or denoised) trace.
+        clean: the injected signals alone.
+        events: the `Event` list of the record.
+        sampling_rate: Hz.
+        rates_per_hour: false-trigger rates at which thresholds are set.
+        detectors: characteristic functions to use (`DETECTORS`).
+
+    Returns:
+        dict with ``"events"``: per event ``{"snr_db", "peak_ratio", (detector, rate): {"hit", "pick_error_s"}}``
+        (``pick_error_s`` is NaN without a hit or a pick), ``"thresholds"``: ``{(detector, rate): threshold}``,
+        ``"false"``: ``{(detector, rate): false triggers}``, and ``"stationarity"`` (`noise_stationarity`).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    quiet = noise_only_mask(y.size, events, sampling_rate)
+    per_event = [{"snr_db": ev.snr_db, "peak_ratio": peak_ratio(y, clean, ev, sampling_rate)} for ev in events]
+    thresholds, false = {}, {}
+    for det in detectors:
+        cf = characteristic_function(y, sampling_rate, det)
+        for rate in rates_per_hour:
+            thr = threshold_for_rate(cf, quiet, rate, sampling_rate)
+            onsets = trigger_onsets(cf, thr)
+            thresholds[(det, rate)] = thr
+            false[(det, rate)] = false_triggers(onsets, quiet)
+            for ev, row, hit in zip(events, per_event, match_triggers(onsets, events, sampling_rate)):
+                err = float("nan")
+                if hit is not None:
+                    pick = pick_near(y, hit, sampling_rate)
+                    err = float("nan") if pick is None else abs(pick - ev.p_index) / sampling_rate
+                row[(det, rate)] = {"hit": hit is not None, "pick_error_s": err}
+    return {"events": per_event, "thresholds": thresholds, "false": false,
+            "stationarity": noise_stationarity(y, quiet, sampling_rate)}
+
+
+def summarize(scores, snr_levels, detector="recursive", rate=2.0):
+    """Per SNR level (and ``"all"``): recall, median pick error (s) and median peak ratio over records.
+
+    Args:
+        scores: list of `score_detections` results (one per record) for one method.
+        snr_levels: the levels to report.
+        detector, rate: which threshold setting to report.
+
+    Returns:
+        list of dicts ``{"snr_db", "n", "recall", "pick_error_s", "peak_ratio"}``.
+    """
+    rows = []
+    events = [ev for s in scores for ev in s["events"]]
+    for level in list(snr_levels) + ["all"]:
+        sel = [ev for ev in events if level == "all" or ev["snr_db"] == level]
+        hits = [ev[(detector, rate)]["hit"] for ev in sel]
+        errs = np.array([ev[(detector, rate)]["pick_error_s"] for ev in sel])
+        errs = errs[np.isfinite(errs)]
+        peaks = np.array([ev["peak_ratio"] for ev in sel])
+        rows.append({"snr_db": level, "n": len(sel), "recall": float(np.mean(hits)) if sel else float("nan"),
+                     "pick_error_s": float(np.median(errs)) if errs.size else float("nan"),
+                     "peak_ratio": float(np.nanmedian(peaks)) if sel else float("nan")})
+    return rows
+
+
+# ----------------------------------------------------------------------------------- the benchmark
+def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5, 0, 5), seed=0,
+                      highpass_hz=1.0, min_noise_s=90.0):
+    """Continuous records for the detection benchmark, from the bundled events of one station split.
+
+    The ``n_stations`` stations of the split with the most pre-P noise (at least ``min_noise_s`` seconds,
+    all components) each give one record of ``hours`` hours (`continuous_record`): that station's real
+    noise, with real events of the *other* stations of the split injected at known P times. The split's
+    records are all of the split's events (`geokeras.data.datasets.split_records`): test stations for the
+    figures reported, validation stations for choosing models. ``highpass_hz=1.0`` (the default) makes it
+    the in-band condition of `geokeras.evaluate`: noise and events both high-passed at 1 Hz.
+
+    Args:
+        split: ``"test"`` or ``"validation"``.
+        n_stations: records (one per noise station).
+        hours: length of each record.
+        snr_levels: window SNRs of the events (dB).
+        seed: seed of record ``i`` is ``seed + 1000 * i``.
+        highpass_hz: in-band filter, or None for the noise as recorded.
+        min_noise_s: stations with less pre-P noise are not used for noise.
+
+    Returns:
+        list of dicts ``{"station", "noisy", "clean", "events", "sampling_rate"}``.
+    """
+    from geokeras.data import datasets, pairs
+
+    if split not in ("test", "validation"):
+        raise ValueError(f"Invalid value for argument `split`. Expected 'test' or 'validation'. Received split={split!r}.")
+    _, validation, test = datasets.split_records(datasets.load_events(
+        stations=datasets.TEST_STATIONS if split == "test" else datasets.VALIDATION_STATIONS))
+    records = test if split == "test" else validation
+    noises, signals, signal_stations = {}, [], []
+    for rec in records:
+        sig, noi = pairs.sources_from_events([rec])
+        noises.setdefault(rec.station_id, []).extend(noi)
+        signals += sig
+        signal_stations += [rec.station_id] * len(sig)
+    amount = {sta: sum(len(x) for x in v) / 100.0 for sta, v in noises.items()}
+    stations = sorted((s for s in amount if amount[s] >= min_noise_s), key=lambda s: (-amount[s], s))[:n_stations]
+    out = []
+    for i, sta in enumerate(stations):
+        keep = [k for k, s in enumerate(signal_stations) if s != sta]
+        noisy, clean, events = continuous_record(
+            noises[sta], [signals[k] for k in keep], hours * 3600.0, 100.0, snr_levels=snr_levels,
+            highpass_hz=highpass_hz, seed=seed + 1000 * i, signal_stations=[signal_stations[k] for k in keep])
+        out.append({"station": sta, "noisy": noisy, "clean": clean, "events": events, "sampling_rate": 100.0})
+    return out
+
+
+def evaluate_detection(methods, records, rates_per_hour=(1.0, 2.0), detectors=DETECTORS):
+    """Score processing methods on continuous records.
+
+    Args:
+        methods: dict ``{name: fn}``, ``fn(noisy, sampling_rate) -> processed`` (1-D arrays).
+        records: `benchmark_records`' output.
+        rates_per_hour, detectors: see `score_detections`.
+
+    Returns:
+        dict ``{name: [score_detections result per record]}``.
+    """
+    return {name: [score_detections(fn(rec["noisy"], rec["sampling_rate"]), rec["clean"], rec["events"],
+                                    rec["sampling_rate"], rates_per_hour, detectors) for rec in records]
+            for name, fn in methods.items()}
+
+
+def pooled_stationarity(scores):
+    """`noise_stationarity` percentiles averaged (median) over the records of one method."""
+    keys = scores[0]["stationarity"].keys()
+    return {k: float(np.median([s["stationarity"][k] for s in scores])) for k in keys}
