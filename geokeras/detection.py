@@ -311,14 +311,29 @@ def match_triggers(onsets, events, sampling_rate, window_s=HIT_WINDOW_S):
     return hits
 
 
-def pick_near(x, onset, sampling_rate, before_s=10.0, after_s=10.0):
-    """P pick (sample index) by ObsPy's ``pk_baer`` in a window around a trigger onset; None if nothing."""
-    from geokeras.metrics import pick_p
+PK_BAER = {"tdownmax": 0.2, "tupevent": 0.6, "thr1": 7.0, "thr2": 12.0, "preset_len": 1.0, "p_dur": 1.0}
+"""``pk_baer`` settings of `pick_near` (durations in seconds): ObsPy's tutorial values at 100 Hz."""
 
+
+def pick_near(x, onset, sampling_rate, before_s=10.0, after_s=10.0):
+    """P pick (sample index) by ObsPy's ``pk_baer`` in a window around a trigger onset; None if nothing.
+
+    ``pk_baer`` runs with `PK_BAER` on the demeaned window ``onset - before_s .. onset + after_s``. It
+    answers sample 1 when it finds nothing, and an onset inside its ``preset_len`` set-up stretch is not a
+    pick either: both give None.
+    """
+    from obspy.signal.trigger import pk_baer
+
+    sampling_rate = _check_rate(sampling_rate)
     lo = max(0, onset - int(round(before_s * sampling_rate)))
     hi = min(len(x), onset + int(round(after_s * sampling_rate)))
-    t = pick_p(np.asarray(x[lo:hi], dtype=np.float64), sampling_rate, picker="pk_baer")
-    return None if not np.isfinite(t) else lo + int(round(t * sampling_rate))
+    w = np.asarray(x[lo:hi], dtype=np.float64)
+    n = {k: max(1, int(round(PK_BAER[k] * sampling_rate))) for k in ("tdownmax", "tupevent", "preset_len", "p_dur")}
+    if w.size <= 2 * n["preset_len"] or not np.any(w):
+        return None
+    p, _ = pk_baer((w - w.mean()).astype(np.float32), sampling_rate, n["tdownmax"], n["tupevent"],
+                   PK_BAER["thr1"], PK_BAER["thr2"], n["preset_len"], n["p_dur"])
+    return lo + int(p) if p > n["preset_len"] else None
 
 
 def peak_ratio(y, clean, event, sampling_rate, max_s=20.0):

@@ -153,7 +153,9 @@ def pick_p(x, sampling_rate, picker="sta_lta", sta=0.5, lta=5.0, threshold=4.0):
         p, _ = trigger.pk_baer(
             x.astype(np.float32), sampling_rate, nsta * 2, nsta * 4, threshold * 2, threshold * 4, nlta, nlta
         )
-        return float(p / sampling_rate) if p > 0 else float("nan")
+        # pk_baer needs ``preset_len`` samples to set up its characteristic function; an onset inside them
+        # (it returns sample 1 on a window that starts quiet) is not a pick.
+        return float(p / sampling_rate) if p > nlta else float("nan")
     raise ValueError(f"Invalid value for argument `picker`. Expected 'sta_lta' or 'pk_baer'. Received picker={picker!r}.")
 
 

@@ -131,3 +131,32 @@ def test_every_layer_is_exported_from_geokeras_layers():
                     if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and obj.__module__ == module.__name__}
     assert defined and defined == set(geokeras.layers.__all__)
     assert all(getattr(geokeras.layers, name).__name__ == name for name in defined)
+
+
+def test_mask_smoothing_floor_mean_and_edges():
+    from geokeras.layers import MaskSmoothing
+
+    rng = np.random.default_rng(0)
+    mask = rng.random((2, 11, 7, 1)).astype("float32")
+    out = np.asarray(MaskSmoothing(floor=0.2, time_frames=3, freq_bins=5)(mask))
+    # interior: the mean of the 3 x 5 neighbourhood, lifted to the floor
+    expected = 0.2 + 0.8 * mask[0, 4:7, 1:6, 0].mean()
+    assert out[0, 5, 3, 0] == pytest.approx(expected, rel=1e-5)
+    # a constant mask stays constant, also at the edges (the mean counts only the bins inside)
+    const = np.asarray(MaskSmoothing(0.0, 5, 3)(np.full((1, 6, 4, 1), 0.7, "float32")))
+    np.testing.assert_allclose(const, 0.7, rtol=1e-6)
+    assert out.min() >= 0.2 and out.max() <= 1.0
+    # identity settings change nothing
+    np.testing.assert_array_equal(np.asarray(MaskSmoothing()(mask)), mask)
+
+
+def test_mask_smoothing_config_roundtrip_and_arguments():
+    from geokeras.layers import MaskSmoothing
+
+    layer = MaskSmoothing(floor=0.1, time_frames=3, freq_bins=1, name="smooth")
+    again = MaskSmoothing.from_config(layer.get_config())
+    assert (again.floor, again.time_frames, again.freq_bins) == (0.1, 3, 1)
+    with pytest.raises(ValueError, match="`time_frames`.*odd.*Received time_frames=4"):
+        MaskSmoothing(time_frames=4)
+    with pytest.raises(ValueError, match="floor"):
+        MaskSmoothing(floor=1.0)

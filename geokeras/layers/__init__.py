@@ -4,9 +4,11 @@ Every layer is exported here (a test keeps the list complete):
 
 - `TiedDense`, `ActivityLoss`, `MaskingNoise`, `Sampling`: autoencoder building blocks;
 - `WindowStandardization`, `WindowRescale`: the denoisers' in-graph normalization and its inverse;
-- `STFT`, `InverseSTFT`, `LogPower`, `ComplexMask`, `SignInvariantFeatures`: the spectrogram-mask path.
+- `STFT`, `InverseSTFT`, `LogPower`, `ComplexMask`, `SignInvariantFeatures`, `MaskSmoothing`: the
+  spectrogram-mask path.
 """
 from geokeras.layers.activity_loss import ActivityLoss
+from geokeras.layers.mask import MaskSmoothing
 from geokeras.layers.masking_noise import MaskingNoise
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.sampling import Sampling
@@ -14,6 +16,6 @@ from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignI
 from geokeras.layers.tied_dense import TiedDense
 
 __all__ = [
-    "ActivityLoss", "ComplexMask", "InverseSTFT", "LogPower", "MaskingNoise", "STFT", "Sampling",
+    "ActivityLoss", "ComplexMask", "InverseSTFT", "LogPower", "MaskSmoothing", "MaskingNoise", "STFT", "Sampling",
     "SignInvariantFeatures", "TiedDense", "WindowRescale", "WindowStandardization",
 ]

@@ -1,0 +1,72 @@
+"""Post-processing of a spectrogram mask so that the residual noise stays steady (issue 15).
+
+A ratio mask predicted bin by bin suppresses noise deeply most of the time and lets it through in short
+bursts where the network mistakes a noise bin for signal ("musical noise"). On a continuous record the
+bursts set an STA/LTA detector's false-trigger rate, so the threshold must rise and the events that the
+denoising made stand out are missed again. `MaskSmoothing` averages the mask over a few neighbouring
+frames and frequency bins (an isolated burst bin is diluted by its suppressed neighbours, a seismic phase
+that fills many bins is not) and then lifts it to a floor, so that the residual noise is a steady,
+attenuated copy of the input noise: ``floor + (1 - floor) * mean(mask)`` over a
+``time_frames x freq_bins`` neighbourhood (the mean counts only the bins inside the spectrogram, so the
+edges are not pulled down).
+
+The mask stays a function of the sign-invariant features, so ``denoise(-x) == -denoise(x)`` still holds
+exactly; the output stays in ``[floor, 1]``.
+
+Example:
+    >>> import numpy as np
+    >>> mask = np.zeros((1, 9, 5, 1), "float32")
+    >>> mask[0, 4, 2, 0] = 1.0  # one isolated burst bin
+    >>> out = np.asarray(MaskSmoothing(floor=0.1, time_frames=3, freq_bins=3)(mask))
+    >>> round(float(out.min()), 3), round(float(out.max()), 3)
+    (0.1, 0.2)
+"""
+import keras
+import tensorflow as tf
+
+from geokeras._checks import check_number, check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class MaskSmoothing(keras.layers.Layer):
+    """Average a ``(batch, frames, bins, 1)`` mask over a neighbourhood, then lift it to a floor.
+
+    Args:
+        floor: minimum gain in ``[0, 1)`` (default 0: no floor).
+        time_frames: odd neighbourhood length in frames (default 1: no smoothing in time).
+        freq_bins: odd neighbourhood length in frequency bins (default 1).
+
+    Input and output shape: ``(batch, frames, bins, 1)``.
+    """
+
+    def __init__(self, floor=0.0, time_frames=1, freq_bins=1, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = check_number("floor", floor, low=0.0, high=1.0, high_open=True)
+        self.time_frames = _check_odd("time_frames", time_frames)
+        self.freq_bins = _check_odd("freq_bins", freq_bins)
+
+    def call(self, inputs):
+        mask = tf.convert_to_tensor(inputs, dtype="float32")
+        if self.time_frames > 1 or self.freq_bins > 1:
+            size = [1, self.time_frames, self.freq_bins, 1]
+            # TensorFlow's SAME average pooling divides by the number of bins inside the input.
+            mask = tf.nn.avg_pool2d(mask, ksize=size, strides=1, padding="SAME")
+        if self.floor:
+            mask = self.floor + (1.0 - self.floor) * mask
+        return mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(floor=self.floor, time_frames=self.time_frames, freq_bins=self.freq_bins)
+        return config
+
+
+def _check_odd(name, value):
+    value = check_positive_int(name, value)
+    if value % 2 == 0:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected an odd positive integer (a centred "
+                         f"neighbourhood). Received {name}={value}.")
+    return value

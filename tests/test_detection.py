@@ -1,0 +1,123 @@
+"""The detection benchmark's scoring on tiny synthetic records with known triggers (issue 15)."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from geokeras import detection
+
+SR = 100.0
+
+
+def _burst(rng, n, amplitude):
+    """An impulsive wavelet: sharp onset, exponential decay."""
+    t = np.arange(n) / SR
+    return amplitude * rng.normal(size=n) * np.exp(-t / 0.8)
+
+
+@pytest.fixture(scope="module")
+def record():
+    """One hour of white noise, 6 strong events at known P times and 5 noise transients of known sizes."""
+    rng = np.random.default_rng(3)
+    n = int(3600 * SR)
+    x = rng.normal(size=n)
+    clean = np.zeros(n)
+    events = []
+    for k, p in enumerate(range(60_000, 360_000, 50_000)):
+        sig = _burst(rng, 400, 30.0)
+        x[p:p + 400] += sig
+        clean[p:p + 400] = sig
+        events.append(detection.Event(p, 400, 10.0, f"S{k}"))
+    # transients away from every event: the false-trigger candidates, strongest first
+    transients = [(35_000, 12.0), (85_000, 9.0), (135_000, 7.0), (185_000, 5.0), (235_000, 4.0)]
+    for p, amp in transients:
+        x[p:p + 200] += _burst(rng, 200, amp)
+    return x, clean, events, transients
+
+
+def test_threshold_for_rate_allows_exactly_the_rate(record):
+    x, _, events, _ = record
+    cf = detection.characteristic_function(x, SR)
+    quiet = detection.noise_only_mask(x.size, events, SR)
+    hours = quiet.sum() / SR / 3600
+    for rate in (1.0, 2.0, 3.0):
+        thr = detection.threshold_for_rate(cf, quiet, rate, SR)
+        allowed = int(np.floor(rate * hours))
+        assert detection.false_triggers(detection.trigger_onsets(cf, thr), quiet) <= allowed
+        # the lowest such threshold (to the scan's resolution): a little lower gives too many
+        assert detection.false_triggers(detection.trigger_onsets(cf, thr * 0.97), quiet) > allowed
+
+
+def test_false_triggers_are_the_strongest_transients(record):
+    x, _, events, transients = record
+    cf = detection.characteristic_function(x, SR)
+    quiet = detection.noise_only_mask(x.size, events, SR)
+    hours = quiet.sum() / SR / 3600  # a little under one hour: the events and their guards are not noise
+    rate = 3.0 / hours  # three false triggers allowed
+    thr = detection.threshold_for_rate(cf, quiet, rate, SR)
+    onsets = detection.trigger_onsets(cf, thr)
+    false = sorted(int(o) for o in onsets if quiet[o])
+    # the three allowed false triggers are the three strongest transients, at their onsets
+    assert len(false) == 3
+    for onset, (p, _) in zip(false, transients[:3]):
+        assert abs(onset - p) <= 0.2 * SR
+
+
+def test_hits_match_known_p_times_and_picks_are_accurate(record):
+    x, clean, events, _ = record
+    scores = detection.score_detections(x, clean, events, SR, rates_per_hour=(2.0,), detectors=("recursive",))
+    rows = scores["events"]
+    assert all(row[("recursive", 2.0)]["hit"] for row in rows)
+    errors = [row[("recursive", 2.0)]["pick_error_s"] for row in rows]
+    assert np.nanmax(errors) < 0.15, errors
+    # the peak ratio of the noisy trace is near one for such strong events
+    assert all(0.9 < row["peak_ratio"] < 1.3 for row in rows)
+    summary = detection.summarize([scores], [10.0], "recursive", 2.0)
+    assert summary[0]["recall"] == 1.0 and summary[-1]["snr_db"] == "all"
+
+
+def test_match_triggers_window():
+    events = [detection.Event(1000, 100, 0.0), detection.Event(5000, 100, 0.0), detection.Event(9000, 100, 0.0)]
+    # 0.5 s early, 3 s late, and 2 s early (outside -1..+4 s): hit, hit, miss
+    hits = detection.match_triggers([950, 5300, 8800], events, SR)
+    assert hits == [950, 5300, None]
+
+
+def test_stationarity_of_white_noise_is_its_chi_square_value():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=int(7200 * SR))
+    s = detection.noise_stationarity(x, np.ones(x.size, bool), SR)
+    m = int(SR)  # samples per 1-s block: the block power is chi-square with m degrees of freedom
+    expected = np.sqrt(stats.chi2.ppf(0.99, m) / stats.chi2.ppf(0.10, m))
+    assert s["ratio"] == pytest.approx(expected, rel=0.03)
+    assert s["p50"] == pytest.approx(1.0)
+
+
+def test_stationarity_of_gated_noise_is_large():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=int(3600 * SR))
+    gate = np.repeat(rng.random(3600) < 0.05, int(SR))  # 5 % of the seconds pass, the rest is at 2 %
+    y = x * np.where(gate, 1.0, 0.02)
+    s = detection.noise_stationarity(y, np.ones(y.size, bool), SR)
+    assert s["ratio"] > 30
+
+
+def test_continuous_record_injects_at_known_times_and_levels():
+    rng = np.random.default_rng(2)
+    noises = [rng.normal(size=3000) for _ in range(10)]
+    signals = [_burst(rng, 1500, 1.0) for _ in range(4)]
+    noisy, clean, events = detection.continuous_record(noises, signals, 900, SR, snr_levels=(-5, 5), seed=0)
+    assert noisy.shape == clean.shape == (int(900 * SR),)
+    assert events and {ev.snr_db for ev in events} <= {-5, 5}
+    for ev in events:
+        assert np.any(clean[ev.p_index:ev.p_index + ev.length])
+        window = slice(ev.p_index - int(10 * SR), ev.p_index + int(20 * SR))
+        noise = (noisy - clean)[window]
+        snr = 10 * np.log10(np.sum(clean[window] ** 2) / np.sum(noise ** 2))
+        assert snr == pytest.approx(ev.snr_db, abs=0.2)
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match="sampling_rate"):
+        detection.characteristic_function(np.zeros(100), -1.0)
+    with pytest.raises(ValueError, match="split"):
+        detection.benchmark_records("train")
