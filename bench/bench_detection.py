@@ -107,6 +107,11 @@ def main(argv=None):
     n_events = sum(len(r["events"]) for r in records)
     print(f"{args.split} stations, {len(records)} records x {args.hours:g} h ({', '.join(r['station'] for r in records)}), "
           f"{n_events} events at {LEVELS} dB; load average {os.getloadavg()[0]:.2f}")
+    for r in records:
+        rep = r["noise_report"]
+        if rep:
+            print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
+                  f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
     scores = evaluate_detection(methods_for(args.models or [None]), records)
     tables = {(m, det, rate): summarize(s, LEVELS, det, rate)
               for m, s in scores.items() for det in DETECTORS for rate in (1.0, 2.0)}

@@ -24,7 +24,7 @@ Example:
 import keras
 import tensorflow as tf
 
-from geokeras._checks import check_number, check_positive_int
+from geokeras._checks import check_choice, check_number, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
@@ -35,22 +35,28 @@ class MaskSmoothing(keras.layers.Layer):
         floor: minimum gain in ``[0, 1)`` (default 0: no floor).
         time_frames: odd neighbourhood length in frames (default 1: no smoothing in time).
         freq_bins: odd neighbourhood length in frequency bins (default 1).
+        statistic: ``"mean"`` (default) or ``"median"`` over the neighbourhood (a median removes a burst
+            shorter than half the neighbourhood and keeps the sharp onset of a longer one).
 
     Input and output shape: ``(batch, frames, bins, 1)``.
     """
 
-    def __init__(self, floor=0.0, time_frames=1, freq_bins=1, **kwargs):
+    def __init__(self, floor=0.0, time_frames=1, freq_bins=1, statistic="mean", **kwargs):
         super().__init__(**kwargs)
         self.floor = check_number("floor", floor, low=0.0, high=1.0, high_open=True)
         self.time_frames = _check_odd("time_frames", time_frames)
         self.freq_bins = _check_odd("freq_bins", freq_bins)
+        self.statistic = check_choice("statistic", statistic, ("mean", "median"))
 
     def call(self, inputs):
         mask = tf.convert_to_tensor(inputs, dtype="float32")
         if self.time_frames > 1 or self.freq_bins > 1:
-            size = [1, self.time_frames, self.freq_bins, 1]
-            # TensorFlow's SAME average pooling divides by the number of bins inside the input.
-            mask = tf.nn.avg_pool2d(mask, ksize=size, strides=1, padding="SAME")
+            if self.statistic == "mean":
+                size = [1, self.time_frames, self.freq_bins, 1]
+                # TensorFlow's SAME average pooling divides by the number of bins inside the input.
+                mask = tf.nn.avg_pool2d(mask, ksize=size, strides=1, padding="SAME")
+            else:
+                mask = _median(mask, self.time_frames, self.freq_bins)
         if self.floor:
             mask = self.floor + (1.0 - self.floor) * mask
         return mask
@@ -60,8 +66,19 @@ class MaskSmoothing(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(floor=self.floor, time_frames=self.time_frames, freq_bins=self.freq_bins)
+        config.update(floor=self.floor, time_frames=self.time_frames, freq_bins=self.freq_bins,
+                      statistic=self.statistic)
         return config
+
+
+def _median(mask, time_frames, freq_bins):
+    """Median over a ``time_frames x freq_bins`` neighbourhood, the edges extended by repetition."""
+    dt, df = time_frames // 2, freq_bins // 2
+    padded = tf.pad(mask, [[0, 0], [dt, dt], [df, df], [0, 0]], mode="SYMMETRIC")
+    frames, bins = tf.shape(mask)[1], tf.shape(mask)[2]
+    shifted = [padded[:, i:i + frames, j:j + bins, :] for i in range(time_frames) for j in range(freq_bins)]
+    values = tf.sort(tf.concat(shifted, axis=-1), axis=-1)
+    return values[..., len(shifted) // 2:len(shifted) // 2 + 1]
 
 
 def _check_odd(name, value):
