@@ -51,7 +51,7 @@ import numpy as np
 import obspy
 
 import geokeras
-from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
+from geokeras.validation import check_bool, check_choice, check_number, check_positive_int
 from geokeras.errors import ModelError, NotADenoiserError, OutOfBandError
 
 __all__ = ["Denoiser", "ProgressBar", "denoise", "CLIP_FACTOR", "OUT_OF_BAND"]

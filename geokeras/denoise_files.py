@@ -269,7 +269,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
         geokeras.errors.InputError: no input outside ``outdir``, outputs that collide or overwrite an input;
         geokeras.errors.ModelError: a bad model.
     """
-    from geokeras._checks import check_choice, check_number, check_positive_int
+    from geokeras.validation import check_choice, check_number, check_positive_int
     from geokeras.data import io
     from geokeras.denoise import OUT_OF_BAND
     from geokeras.errors import InputError

@@ -146,7 +146,7 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
     """
     from tqdm.auto import tqdm
 
-    from geokeras._checks import check_number, check_positive_int
+    from geokeras.validation import check_number, check_positive_int
 
     if workers is not None:
         check_positive_int("workers", workers)

@@ -14,7 +14,7 @@ Example:
     ...
     ValueError: Invalid value for argument `family`. Expected one of 'unet1d', 'stftmask'. Received family='resnet'.
 """
-from geokeras._checks import check_choice
+from geokeras.validation import check_choice
 
 __all__ = ["DENOISER_FAMILIES", "check_family", "denoiser_builder"]
 

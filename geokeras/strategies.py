@@ -22,7 +22,7 @@ Example:
 """
 import contextlib
 
-from geokeras._checks import check_choice
+from geokeras.validation import check_choice
 
 __all__ = ["STRATEGIES", "make_strategy", "strategy_scope", "distributed_fit"]
 
@@ -92,7 +92,7 @@ def distributed_fit(model, optimizer, dataset, strategy, epochs, steps_per_epoch
     """
     import tensorflow as tf
 
-    from geokeras._checks import check_positive_int
+    from geokeras.validation import check_positive_int
 
     epochs = check_positive_int("epochs", epochs)
     steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geokeras._checks import check_positive_int
+from geokeras.validation import check_positive_int
 from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
 from geokeras.families import check_family
 from geokeras.utils import atomic_path

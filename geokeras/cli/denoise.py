@@ -11,7 +11,7 @@ these options.
 """
 import sys
 
-from geokeras._checks import check_number
+from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
 
 FORMATS = ("MSEED", "SAC")  # geokeras.denoise_files.EXTENSIONS

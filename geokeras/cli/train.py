@@ -10,7 +10,7 @@ import contextlib
 import os
 import sys
 
-from geokeras._checks import check_number
+from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
 from geokeras.families import DENOISER_FAMILIES
 from geokeras.strategies import STRATEGIES

@@ -32,7 +32,7 @@ Example:
 """
 import numpy as np
 
-from geokeras._checks import check_choice
+from geokeras.validation import check_choice
 
 __all__ = ["standardize", "normalize", "denormalize", "normalize_pairs"]
 

@@ -33,7 +33,7 @@ import math
 
 import keras
 
-from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
+from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.families import DENOISER_FAMILIES, denoiser_builder  # noqa: F401 (DENOISER_FAMILIES: public here too)
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignInvariantFeatures, stft_padding
