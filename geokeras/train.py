@@ -48,21 +48,8 @@ import numpy as np
 from geokeras.validation import check_positive_int
 from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
 from geokeras.families import check_family
-from geokeras.utils import atomic_path
+from geokeras.utils import atomic_path, set_threads
 
-
-
-def set_threads(threads):
-    """Limit TensorFlow to ``threads`` intra-op threads (one inter-op thread); no-op when None or too late."""
-    if not threads:
-        return
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already initialized: keep its settings
-        pass
 
 
 # ------------------------------------------------------------------------------------------------- data
