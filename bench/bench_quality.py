@@ -73,7 +73,7 @@ def main(argv=None):
     parser.add_argument("--no-noisy", action="store_true", help="skip the 82 real noisy records")
     args = parser.parse_args(argv)
 
-    from geokeras.train import set_threads
+    from geokeras.utils import set_threads
 
     set_threads(args.threads)
     from geokeras.data import datasets

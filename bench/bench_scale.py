@@ -10,7 +10,7 @@ different synthetic continuous record of `bench_speed.make_day` (pink noise, mic
 
 Measured (all here, with the load average of the machine next to each figure):
 
-1. the plain run (`geokeras.denoise_files.denoise_files` in this process, TensorFlow's own threads): reference;
+1. the plain run (`geokeras.denoise.denoise_files` in this process, TensorFlow's own threads): reference;
 2. the same files on a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
    timed apart): speed-up and scaling efficiency; samples compared with the plain run;
 3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten;
@@ -89,7 +89,7 @@ def noop(x):
 
 def warm_up(func, path, folder):
     """Run on every worker (``client.run``): load the model, trace the graphs (one warm-up file each)."""
-    from geokeras.distributed import FileJob
+    from geokeras.denoise.executor import FileJob
 
     func(FileJob(path, os.path.join(folder, f"warm-{os.getpid()}")))
 
@@ -107,8 +107,8 @@ def main():
 
     from dask.distributed import Client
 
-    from geokeras.denoise_files import DenoiseFiles, denoise_files
-    from geokeras.distributed import ModelRef, local_cluster
+    from geokeras.denoise import Denoiser, DenoiseFile, denoise_files
+    from geokeras.denoise.executor import local_cluster
 
     root = args.keep or tempfile.mkdtemp(prefix="bench_scale.")
     os.makedirs(root, exist_ok=True)
@@ -131,7 +131,7 @@ def main():
         client = Client(cluster)
         start = time.perf_counter() - t
         t = time.perf_counter()
-        client.run(warm_up, DenoiseFiles(ModelRef.resolve(None)), warm_file, os.path.join(root, "warm"))
+        client.run(warm_up, DenoiseFile(Denoiser.resolve(None)), warm_file, os.path.join(root, "warm"))
         warm = time.perf_counter() - t
         out = os.path.join(root, f"w{n}")
         summary = denoise_files(inputs, out, client=client)

@@ -157,7 +157,7 @@ def make_test_windows(signals, noise, snr_db, n, window_length=3000, sampling_ra
     Returns:
         tuple ``(noisy, clean)`` float64 arrays ``(n, window_length)``; the noise is ``noisy - clean``.
     """
-    from geokeras._checks import check_choice
+    from geokeras.validation import check_choice
     from geokeras.data.pairs import PairGenerator
 
     check_choice("condition", condition, CONDITIONS)
@@ -228,7 +228,7 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
     Raises:
         ValueError: for an unknown baseline or condition, or ``n_per_level < 1``.
     """
-    from geokeras._checks import check_choice, check_positive_int
+    from geokeras.validation import check_choice, check_positive_int
 
     unknown = set(baselines) - set(BASELINES)
     if unknown:

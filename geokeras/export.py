@@ -4,7 +4,7 @@ import os
 import keras
 import tensorflow as tf
 
-from geokeras._checks import check_positive_int
+from geokeras.validation import check_positive_int
 
 __all__ = ["export_saved_model", "model_input_shape"]
 

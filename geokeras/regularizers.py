@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-from geokeras._checks import check_number
+from geokeras.validation import check_number
 
 __all__ = ["KLSparsity"]
 

@@ -15,7 +15,7 @@ import re
 import sys
 import tempfile
 
-__all__ = ["atomic_path", "clean_stale_temporaries"]
+__all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "set_threads"]
 
 # ".<file name>.<pid>.<8 random characters>.tmp<extension>": the temporary files of `atomic_path`
 _TEMPORARY = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp(\.[^.]*)?$")
@@ -139,4 +139,17 @@ def quiet_tensorflow():
 
         absl_logging.set_verbosity(absl_logging.ERROR)
     except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        pass
+
+
+def set_threads(threads):
+    """Limit TensorFlow to ``threads`` intra-op threads (one inter-op thread); no-op when None or too late."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already initialized: keep its settings
         pass

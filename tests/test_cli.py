@@ -298,7 +298,7 @@ def test_evaluate_prints_the_table(tmp_path, model_path, capsys):
 
 
 def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):
-    import geokeras.train
+    import geokeras.training
 
     seen = {}
 
@@ -306,7 +306,7 @@ def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):
         seen.update(kwargs)
         return None, {"loss": [0.9, 0.5, 0.6], "val_loss": [0.8, 0.4, 0.45]}
 
-    monkeypatch.setattr(geokeras.train, "train_denoiser", fake_train_denoiser)
+    monkeypatch.setattr(geokeras.training, "train_denoiser", fake_train_denoiser)
     out = tmp_path / "m.keras"
     rc, cap = run("train", "--signals", "sig/*.mseed", "--noise", "noise/", "-o", out, "--family", "stftmask",
                   "--window-length", "512", "--epochs", "3", "--validation", "BK.SAO", "NC.MCB", "--quiet",
@@ -328,9 +328,9 @@ def test_train_options_parse():
     assert kwargs["inband_fraction"] == 0.5 and kwargs["shift"] is True and kwargs["verbose"] == 1
     import inspect
 
-    import geokeras.train
+    import geokeras.training
 
-    accepted = set(inspect.signature(geokeras.train.train_denoiser).parameters)
+    accepted = set(inspect.signature(geokeras.training.train_denoiser).parameters)
     assert set(kwargs) <= accepted  # every option reaches train_denoiser
     missing = accepted - set(kwargs) - {"noise_only_fraction", "jit_compile"}
     assert not missing, f"train_denoiser options the command does not expose: {sorted(missing)}"
@@ -360,10 +360,10 @@ def test_usage_errors_exit_2_once_before_any_work(tmp_path, capsys, monkeypatch,
 
 
 def test_train_output_refused_before_training(tmp_path, capsys, monkeypatch):
-    import geokeras.train
+    import geokeras.training
 
     calls = []
-    monkeypatch.setattr(geokeras.train, "train_denoiser", lambda **kw: calls.append(kw) or (None, {}))
+    monkeypatch.setattr(geokeras.training, "train_denoiser", lambda **kw: calls.append(kw) or (None, {}))
     existing = tmp_path / "model.keras"
     existing.write_bytes(b"an earlier model")
     rc, cap = run("train", "-o", existing, capsys=capsys)
@@ -377,13 +377,13 @@ def test_train_output_refused_before_training(tmp_path, capsys, monkeypatch):
 
 
 def test_keras_progress_goes_to_stderr_and_the_result_to_stdout(tmp_path, capsys, monkeypatch):
-    import geokeras.train
+    import geokeras.training
 
     def fake(**kwargs):
         print("1/3 [=====>....] - loss: 0.5")  # what Keras' progress bar prints to stdout
         return None, {"loss": [0.5]}
 
-    monkeypatch.setattr(geokeras.train, "train_denoiser", fake)
+    monkeypatch.setattr(geokeras.training, "train_denoiser", fake)
     rc, cap = run("train", "-o", tmp_path / "m.keras", capsys=capsys)
     assert rc == 0 and "loss: 0.5" in cap.err and cap.out.startswith("best loss: 0.5000")
 
@@ -524,7 +524,7 @@ def test_family_and_baseline_lists_match_the_library():
     from geokeras.cli import build_parser
     from geokeras.cli import evaluate as cli_evaluate
     from geokeras.evaluate import BASELINES
-    from geokeras.families import DENOISER_FAMILIES
+    from geokeras.training.families import DENOISER_FAMILIES
 
     train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
     (family,) = [a for a in train_parser._actions if a.dest == "family"]

@@ -1,4 +1,4 @@
-"""Denoising files on Dask (geokeras.distributed, geokeras.denoise_files, geokeras denoise --workers/--scheduler):
+"""Denoising files on Dask (geokeras.denoise.executor, geokeras.denoise.files, geokeras denoise --workers/--scheduler):
 two worker processes give the plain run's outputs; failures, killed workers, resume.
 
 One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
@@ -17,8 +17,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from geokeras import cli  # noqa: E402
-from geokeras import distributed as gd  # noqa: E402
-from geokeras.denoise_files import DenoiseFiles, denoise_files, plan_denoise  # noqa: E402
+from geokeras.denoise import Denoiser, DenoiseFile, denoise_files, plan_denoise, worker_model_loads  # noqa: E402
+from geokeras.denoise import executor  # noqa: E402
 from geokeras.errors import InputError  # noqa: E402
 from geokeras.models.denoiser import build_denoiser  # noqa: E402
 
@@ -99,7 +99,7 @@ def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, 
     assert summary.windows > 0 and summary.seconds > 0
     _assert_same_outputs(out, data["reference"])
     # one model, loaded at most once in each worker process (not once per file)
-    loads = client.run(gd.worker_model_loads)
+    loads = client.run(worker_model_loads)
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
@@ -122,7 +122,7 @@ def test_a_failing_file_is_reported_and_the_others_are_written(data, client, tmp
 
 
 @dataclasses.dataclass(frozen=True)
-class KillOnce(DenoiseFiles):
+class KillOnce(DenoiseFile):
     """Denoise, but the first time day1 is processed: half-write its output, then SIGKILL this worker."""
 
     marker: str = ""
@@ -181,11 +181,11 @@ def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path
 
 
 def test_arguments_are_checked_before_any_work(data, tmp_path):
-    func = DenoiseFiles(gd.ModelRef.resolve(data["model"]))
+    func = DenoiseFile(Denoiser.resolve(data["model"]))
     with pytest.raises(ValueError, match=r"argument `workers`. Expected a strictly positive integer. Received workers=0"):
-        gd.run_files([], func, workers=0)
+        executor.run_files([], func, workers=0)
     with pytest.raises(ValueError, match="Give `workers`"):
-        gd.run_files([], func, workers=2, client="tcp://127.0.0.1:1")
+        executor.run_files([], func, workers=2, client="tcp://127.0.0.1:1")
     with pytest.raises(InputError, match="refusing to overwrite input file"):
         denoise_files(data["inputs"], os.path.dirname(data["inputs"][0]), model=data["model"], workers=2)
 
@@ -195,8 +195,9 @@ def test_an_in_memory_model_travels_to_the_workers_as_bytes(data, client, tmp_pa
 
     keras.utils.set_random_seed(7)
     model = build_denoiser("stftmask", window_length=300, filters=(2,), name="in_memory")
-    ref = gd.ModelRef.resolve(model)
-    assert ref.data[:2] == b"PK" and ref.label == "in_memory"  # the bytes of a .keras file (a zip)
+    den = Denoiser.resolve(model)
+    reduced = den.__reduce__()[1]
+    assert reduced[0] == "in_memory" and reduced[2][:2] == b"PK"  # pickled as the bytes of a .keras file (a zip)
     here, there = str(tmp_path / "here"), str(tmp_path / "there")
     denoise_files(data["inputs"][:2], here, model=model)
     assert denoise_files(data["inputs"][:2], there, model=model, client=client).done == 2
@@ -280,7 +281,7 @@ def test_resume_counts_files_with_repair_notes_and_noise_outputs(data, tmp_path)
 def test_serial_path_does_not_import_dask():
     import subprocess
 
-    code = ("import sys, geokeras.denoise_files, geokeras.cli.denoise; "
+    code = ("import sys, geokeras.denoise, geokeras.denoise_files, geokeras.cli.denoise; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

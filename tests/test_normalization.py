@@ -4,7 +4,7 @@ import pytest
 
 from geokeras.data.normalize import normalize, normalize_pairs, standardize
 from geokeras.layers import WindowRescale, WindowStandardization
-from geokeras.train import normalize_pairs_tf
+from geokeras.training import normalize_pairs_tf
 
 
 def _windows():

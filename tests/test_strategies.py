@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from geokeras.strategies import make_strategy
+from geokeras.training.strategies import make_strategy
 
 # Logical devices must be configured before TensorFlow initializes: the runs happen in a fresh process.
 SCRIPT = textwrap.dedent("""
@@ -17,8 +17,8 @@ SCRIPT = textwrap.dedent("""
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import geokeras.strategies as strategies
-    from geokeras.train import train_denoiser
+    import geokeras.training.strategies as strategies
+    from geokeras.training import train_denoiser
 
     replicas = []
     make = strategies.make_strategy
@@ -73,7 +73,7 @@ WORKER = textwrap.dedent("""
                                               "task": {"type": "worker", "index": index}})
     import numpy as np, tensorflow as tf, keras
     from geokeras.models.denoiser import build_denoiser
-    from geokeras.strategies import distributed_fit
+    from geokeras.training.strategies import distributed_fit
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if ports else tf.distribute.get_strategy()
     with strategy.scope():

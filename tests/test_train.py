@@ -7,7 +7,7 @@ import obspy
 import pytest
 
 from geokeras.models.denoiser import denoiser_info
-from geokeras.train import bundled_sources, file_sources, load_sources, train_denoiser
+from geokeras.training import bundled_sources, file_sources, load_sources, train_denoiser
 
 
 def _tiny_sources(rng):
@@ -85,7 +85,7 @@ def test_bundled_sources_never_touch_test_stations():
     assert not set(src["train_stations"]) & (set(datasets.TEST_STATIONS) | set(datasets.VALIDATION_STATIONS))
     assert len(src["train_stations"]) == 78 and len(src["val_noise"]) > 0
     # another validation list: its stations leave training, the test stations stay out of everything
-    src = bundled_sources(holdout=["NC.GDXB"])
+    src = bundled_sources(validation=["NC.GDXB"])
     assert src["val_stations"] == ["NC.GDXB"]
     assert not set(src["train_stations"]) & set(datasets.TEST_STATIONS)
 

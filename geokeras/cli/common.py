@@ -1,5 +1,5 @@
 """What every ``geokeras`` subcommand shares: the user-facing error, one-line messages, argument types
-checked with `geokeras._checks`, and quiet TensorFlow.
+checked with `geokeras.validation`, and quiet TensorFlow.
 
 Example:
     >>> import argparse
@@ -15,7 +15,7 @@ import argparse
 import os
 import tempfile
 
-from geokeras._checks import check_number, check_positive_int
+from geokeras.validation import check_number, check_positive_int
 from geokeras.errors import GeokerasError, one_line  # noqa: F401 - one_line: re-exported for the subcommands
 from geokeras.utils import quiet_tensorflow  # noqa: F401 - re-exported for the subcommands
 
@@ -28,7 +28,7 @@ class CommandError(GeokerasError):
 
 
 def argument_type(check, name, integer=False, **bounds):
-    """An ``argparse`` ``type=`` that converts a string and checks it with a `geokeras._checks` function.
+    """An ``argparse`` ``type=`` that converts a string and checks it with a `geokeras.validation` function.
 
     The value is converted to ``int`` for `check_positive_int` or with ``integer=True`` (``"2.5"`` is then a
     usage error, not 2), to ``float`` otherwise; a failing check becomes an ``argparse.ArgumentTypeError``

@@ -6,15 +6,15 @@ an output folder that cannot be written, a model that is not a denoiser: exit 1,
 written); then each input file is read, denoised with the one `geokeras.denoise.Denoiser` resolved for
 the command, and written: in this process, or one task per file on Dask (``--workers N``: a local cluster
 of N single-threaded processes; ``--scheduler ADDRESS``: a running cluster), with the same per-file job
-(`geokeras.denoise_files.DenoiseFiles`). ``--resume`` skips the files already denoised with this model and
+(`geokeras.denoise.DenoiseFile`). ``--resume`` skips the files already denoised with this model and
 these options.
 """
 import sys
 
-from geokeras._checks import check_number
+from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
 
-FORMATS = ("MSEED", "SAC")  # geokeras.denoise_files.EXTENSIONS
+FORMATS = ("MSEED", "SAC")  # geokeras.denoise.naming.EXTENSIONS
 
 DESCRIPTION = ("Denoise seismic records and write the results into OUTDIR (one output per input file, the "
                "input tree mirrored; inputs are never overwritten).")
@@ -75,13 +75,13 @@ def add_parser(sub, add):
 
 def run(args):
     """Run ``geokeras denoise``; return the exit status."""
-    from geokeras.denoise_files import plan_denoise
+    from geokeras.denoise.files import plan_denoise
 
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
                         out_of_band=args.out_of_band)  # every check, before any work
     check_output_folder(args.output)
-    den = plan.func.model.get()
+    den = plan.denoiser
 
     say = (lambda *a: None) if args.quiet else print
     show = not (args.quiet or args.no_progress) and sys.stderr.isatty()

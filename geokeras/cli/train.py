@@ -1,4 +1,4 @@
-"""``geokeras train``: train a denoiser and save the best model (`geokeras.train.train_denoiser`).
+"""``geokeras train``: train a denoiser and save the best model (`geokeras.training.train_denoiser`).
 
 The output is checked before any training: it must be a ``.keras`` file (usage error, exit 2), in a folder
 that can be written, and it must not exist unless ``--force`` (replace it) or ``--resume`` (continue from
@@ -10,10 +10,10 @@ import contextlib
 import os
 import sys
 
-from geokeras._checks import check_number
+from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
-from geokeras.families import DENOISER_FAMILIES
-from geokeras.strategies import STRATEGIES
+from geokeras.training.families import DENOISER_FAMILIES
+from geokeras.training.strategies import STRATEGIES
 
 
 def keras_path(text):
@@ -46,9 +46,9 @@ def positive(name):
 
 
 def add_parser(sub, add):
-    """Add the ``train`` subcommand (every option of `geokeras.train.train_denoiser` the command exposes)."""
-    p = add("train", "train a denoiser on signal and noise records (geokeras.train.train_denoiser)",
-            "Train a denoiser and save the best model to OUTPUT (geokeras.train.train_denoiser).")
+    """Add the ``train`` subcommand (every option of `geokeras.training.train_denoiser` the command exposes)."""
+    p = add("train", "train a denoiser on signal and noise records (geokeras.training.train_denoiser)",
+            "Train a denoiser and save the best model to OUTPUT (geokeras.training.train_denoiser).")
     p.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
     p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
     p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
@@ -111,7 +111,7 @@ def _validation(args):
 
 
 def train_kwargs(args):
-    """The keyword arguments of `geokeras.train.train_denoiser` for parsed ``train`` options."""
+    """The keyword arguments of `geokeras.training.train_denoiser` for parsed ``train`` options."""
     return dict(
         signals=args.signals, noise=args.noise, output=args.output, family=args.family,
         window_length=args.window_length, sampling_rate=args.sampling_rate, epochs=args.epochs,
@@ -129,7 +129,7 @@ def train_kwargs(args):
 
 def run(args):
     """Run ``geokeras train``; return the exit status."""
-    from geokeras import train as training
+    from geokeras import training
 
     if os.path.exists(args.output) and not (args.force or args.resume):
         raise CommandError(f"refusing to overwrite {args.output!r}: it exists (--force replaces it, "

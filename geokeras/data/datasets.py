@@ -208,20 +208,27 @@ def load_noisy(stations=None):
     return [obspy.read(str(path))[0] for path in dataset_files("ncedc-noisy", [row["file"] for row in rows])]
 
 
-def station_split(records, holdout=HOLDOUT_STATIONS):
-    """Split records into (train, validation) so that no station is in both.
+def station_split(items, holdout=HOLDOUT_STATIONS, stations=None):
+    """Split items into ``(kept, held out)`` so that no station is in both: the one station split.
 
     Args:
-        records: list of `EventRecord` (or any objects with a ``station_id``).
-        holdout: ``"NET.STA"`` codes that go to validation.
+        items: list of `EventRecord` (or any objects with a ``station_id``), or of anything when
+            ``stations`` is given.
+        holdout: ``"NET.STA"`` codes whose items are held out.
+        stations: the ``"NET.STA"`` code of each item (default: each item's ``station_id``).
 
     Returns:
-        tuple ``(train, val)`` of lists.
+        tuple ``(kept, held_out)`` of lists, in the order of ``items``.
+
+    Example:
+        >>> station_split(["a", "b", "c"], holdout={"BK.ORV"}, stations=["BK.ORV", "CI.PAS", "BK.ORV"])
+        (['b'], ['a', 'c'])
     """
     holdout = set(holdout)
-    train = [r for r in records if r.station_id not in holdout]
-    val = [r for r in records if r.station_id in holdout]
-    return train, val
+    codes = [item.station_id for item in items] if stations is None else list(stations)
+    kept = [item for item, code in zip(items, codes) if code not in holdout]
+    held_out = [item for item, code in zip(items, codes) if code in holdout]
+    return kept, held_out
 
 
 def split_records(records, validation=VALIDATION_STATIONS, test=TEST_STATIONS):

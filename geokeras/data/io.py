@@ -72,7 +72,8 @@ import obspy
 from geokeras.errors import FormatError, InputError, UnknownFormatError
 from geokeras.utils import atomic_path
 
-__all__ = ["read", "read_sds", "write", "check_ids", "find_files", "output_paths", "FoundFile", "SIDECAR_SUFFIX"]
+__all__ = ["read", "read_sds", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
+           "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
 _SINGLE_TRACE_FORMATS = {"SAC", "SACXY"}
@@ -378,12 +379,26 @@ def _held_back(st, tmp, fmt):
     return kept
 
 
-def _write_sidecar(st, path, held):
+def read_sidecar(path):
+    """The entries of the sidecar of the waveform file ``path`` (a list of dicts: ``id``, ``starttime``,
+    ``endtime``, ``processing`` and any fields `write` was given), or ``[]`` when there is none.
+
+    Raises:
+        ValueError: the sidecar is not valid JSON.
+    """
+    try:
+        with open(str(path) + SIDECAR_SUFFIX) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return []
+
+
+def _write_sidecar(st, path, held, fields):
     entries = []
     for i, tr in enumerate(st):
         if tr.stats.get("processing") or i in held:
             entry = dict(id=tr.id, starttime=str(tr.stats.starttime), endtime=str(tr.stats.endtime),
-                         processing=list(tr.stats.get("processing", [])))
+                         processing=list(tr.stats.get("processing", [])), **(fields or {}))
             if i in held:
                 entry["stats"] = held[i]
             entries.append(entry)
@@ -395,7 +410,7 @@ def _write_sidecar(st, path, held):
         os.unlink(sidecar)  # a stale history from an older file at this path would be wrong
 
 
-def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
+def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=None, **kwargs):
     """Write a Stream atomically (temporary file in the same folder, then ``os.replace``).
 
     Existing files at ``path`` are replaced (the caller decides whether that is wanted).
@@ -406,6 +421,8 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
         format: ObsPy format name (default MiniSEED).
         processing_sidecar: store ``stats.processing`` and the headers the format cannot hold in
             ``<path>.processing.json`` (see the module docstring).
+        sidecar_fields: a dict of JSON values stored in every entry of the sidecar (e.g. the options a
+            program needs to compare later; `read_sidecar` gives them back).
         **kwargs: passed to ``Stream.write`` (e.g. ``encoding``, ``reclen``).
 
     Returns:
@@ -421,13 +438,13 @@ def write(stream, path, format="MSEED", processing_sidecar=True, **kwargs):
     targets = output_paths(st, path, fmt)
     if len(targets) > 1:
         check_ids(st, fmt)  # refuse before writing any of the files
-        return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, **kwargs)
-                for tr, target in zip(st, targets)]
+        return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, sidecar_fields=sidecar_fields,
+                      **kwargs) for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
         st.write(tmp, format=fmt, **kwargs)
         held = _held_back(st, tmp, fmt)
     if processing_sidecar:
-        _write_sidecar(st, path, held)
+        _write_sidecar(st, path, held, sidecar_fields)
     return path
 
 

@@ -10,7 +10,7 @@ windows (random, all-zero and constant ones):
   ``std + epsilon`` instead of by ``std`` or 1: the same numbers for a flat window (0) and, in float32, for
   any window with a standard deviation above about ``1e-12`` (``epsilon`` = 1e-20 is below float32's
   resolution there);
-* `normalize_pairs` (NumPy) and `geokeras.train.normalize_pairs_tf` (TensorFlow, in the training
+* `normalize_pairs` (NumPy) and `geokeras.training.normalize_pairs_tf` (TensorFlow, in the training
   ``tf.data`` pipeline) standardize the noisy window of a training pair and divide the clean window by the
   same scale, so the target stays aligned with the model's normalized internal output.
 
@@ -32,7 +32,7 @@ Example:
 """
 import numpy as np
 
-from geokeras._checks import check_choice
+from geokeras.validation import check_choice
 
 __all__ = ["standardize", "normalize", "denormalize", "normalize_pairs"]
 

@@ -29,7 +29,7 @@ Example:
 """
 import numpy as np
 
-from geokeras._checks import check_number, check_positive_int, check_range
+from geokeras.validation import check_number, check_positive_int, check_range
 from geokeras.metrics import snr_db
 
 __all__ = [

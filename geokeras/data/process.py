@@ -69,7 +69,7 @@ import numpy as np
 import obspy
 from scipy import signal as sps
 
-from geokeras._checks import check_bool, check_choice, check_number, check_positive_int
+from geokeras.validation import check_bool, check_choice, check_number, check_positive_int
 from geokeras.data.windows import Windowing, map_batches, stitch
 from geokeras.errors import NothingToProcessError, OutOfBandError, TraceError
 

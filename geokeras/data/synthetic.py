@@ -11,7 +11,7 @@ Example:
 """
 import numpy as np
 
-from geokeras._checks import check_number, check_positive_int
+from geokeras.validation import check_number, check_positive_int
 from geokeras.data.normalize import standardize
 
 __all__ = ["damped_oscillations", "lines", "ricker", "synthetic_seismogram", "noise"]

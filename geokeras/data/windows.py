@@ -25,7 +25,7 @@ Example:
 """
 import numpy as np
 
-from geokeras._checks import check_number, check_positive_int
+from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
            "window_starts"]

@@ -30,7 +30,7 @@ Example:
 import keras
 from keras import ops
 
-from geokeras._checks import check_number, check_positive_int, check_range
+from geokeras.validation import check_number, check_positive_int, check_range
 
 
 def _pair(name, value):

@@ -21,7 +21,7 @@ Example:
 import keras
 import tensorflow as tf
 
-from geokeras._checks import check_choice, check_number, check_positive_int
+from geokeras.validation import check_choice, check_number, check_positive_int
 
 _WINDOWS = {"hann": tf.signal.hann_window, "hamming": tf.signal.hamming_window}
 

@@ -2,7 +2,7 @@
 import keras
 from keras import ops
 
-from geokeras._checks import check_positive_int
+from geokeras.validation import check_positive_int
 
 __all__ = ["TiedDense"]
 

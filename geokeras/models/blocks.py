@@ -3,7 +3,7 @@ import math
 
 import keras
 
-from geokeras._checks import check_int_sequence
+from geokeras.validation import check_int_sequence
 
 __all__ = [
     "conv_layer",

@@ -10,7 +10,7 @@ numbers: ``[[22, 21], [22, 20]]`` on ``[[1, 2, 3], [6, 5, 3], [1, 4, 1]]`` and
 """
 import keras
 
-from geokeras._checks import check_int_sequence, check_level_strides
+from geokeras.validation import check_int_sequence, check_level_strides
 from geokeras.models.blocks import (
     check_conv_input_shape,
     conv_layer,

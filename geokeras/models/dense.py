@@ -1,7 +1,7 @@
 """Dense autoencoders: stacked, under/over-complete, tied, sparse, denoising."""
 import keras
 
-from geokeras._checks import check_choice, check_int_sequence, check_number, check_positive_int
+from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers import ActivityLoss, MaskingNoise, TiedDense
 from geokeras.regularizers import KLSparsity
 

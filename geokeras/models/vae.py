@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from geokeras._checks import check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
+from geokeras.validation import check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
 from geokeras.layers import Sampling
 from geokeras.models.blocks import (
     EncoderDecoderModel,

@@ -1,4 +1,4 @@
-"""The Dask worker plugin of `geokeras.distributed` (a module of its own: importing it imports
+"""The Dask worker plugin of `geokeras.denoise.executor` (a module of its own: importing it imports
 ``dask.distributed``, which a run in one process never needs)."""
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -14,7 +14,7 @@ class WorkerSetup(WorkerPlugin):
     name = "geokeras-worker-setup"
 
     def setup(self, worker):
-        from geokeras.train import set_threads
+        from geokeras.utils import set_threads
 
         set_threads(worker.state.nthreads)
         import geokeras.denoise  # noqa: F401 - imports Keras and TensorFlow

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from geokeras._checks import check_positive_int, check_range
+from geokeras.validation import check_positive_int, check_range
 
 
 def test_check_positive_int_options():

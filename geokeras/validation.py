@@ -1,4 +1,4 @@
-"""Argument validation shared by layers and model builders.
+"""Argument validation shared by every layer, model builder and command (public, like Keras's argument_validation).
 
 Every helper raises ``ValueError`` in the team format::
 

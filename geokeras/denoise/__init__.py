@@ -1,0 +1,24 @@
+"""Denoising records and files with a trained denoiser: ``from geokeras.denoise import denoise, Denoiser``.
+
+One concept per module, imported in this order (each imports only those above it):
+
+- `geokeras.denoise.denoiser`: `Denoiser`, the model resolved once (model, sha256, rates, band, predictors);
+- `geokeras.denoise.options`: `DenoiseOptions`, checked once where they enter and carried down; the record
+  of each output (sidecar fields) and the ``stats.processing`` line generated from it;
+- `geokeras.denoise.api`: `denoise` (Stream, Trace or array in, the same type out) and `ProgressBar`;
+- `geokeras.denoise.naming`: `output_names`, the names of a file's outputs (planning, writing, resume);
+- `geokeras.denoise.executor`: `run_files`, one job per file here or on Dask (generic: knows no denoiser);
+- `geokeras.denoise.files`: `DenoiseFile` (the per-file job and its resume check), `plan_denoise`,
+  `denoise_files`;
+- `geokeras.denoise.worker`: the Dask worker plugin (imported on the Dask path only).
+"""
+from geokeras.denoise.denoiser import Denoiser, worker_model_loads
+from geokeras.denoise.options import CLIP_FACTOR, OUT_OF_BAND, DenoiseOptions
+from geokeras.denoise.api import ProgressBar, denoise, denoise_stream
+from geokeras.denoise.naming import output_names
+from geokeras.denoise.executor import FileJob, RunSummary, run_files
+from geokeras.denoise.files import DenoiseFile, DenoisePlan, denoise_files, plan_denoise
+
+__all__ = ["Denoiser", "DenoiseOptions", "denoise", "denoise_stream", "ProgressBar", "CLIP_FACTOR", "OUT_OF_BAND",
+           "output_names", "run_files", "FileJob", "RunSummary", "DenoiseFile", "DenoisePlan", "denoise_files",
+           "plan_denoise", "worker_model_loads"]

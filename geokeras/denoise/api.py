@@ -1,0 +1,228 @@
+"""`denoise`: denoise seismic records of any length with a `~geokeras.denoise.Denoiser`.
+
+`denoise` (also ``Denoiser.__call__``) takes an ObsPy ``Stream`` or ``Trace``, or a NumPy array, and gives
+back the same type (`denoise_stream` is its core, for callers that checked their options already):
+
+  - continuous records of any length are cut into overlapping windows of the model's length,
+    denoised in fixed-size batches and stitched back (``geokeras.data.process.apply_to_stream``);
+  - each component is denoised on its own (the models are single-channel);
+  - each gap-free segment loses its mean and linear trend before the model (offsets and trends are not
+    signal), and the output is clipped to 1.1 times the segment's demeaned (and detrended) input peak:
+    a denoiser may remove signal, never invent it;
+  - records at another sampling rate within the model's range are resampled to the model's rate and the
+    result is brought back to the record's own rate: the output always has the input's rate, start time
+    and number of samples; a record outside the range is refused (``OutOfBandError`` naming its id and
+    rate) or, with ``out_of_band="passthrough"``, passed through unchanged with a warning;
+  - gaps (masked samples after ``Stream.merge``) stay gaps; headers are kept and exactly one line is
+    added to ``stats.processing`` per call;
+  - ``return_noise=True`` also returns what was removed (input minus output), with the same headers.
+
+Its options are one `~geokeras.denoise.DenoiseOptions`, checked once at the entry.
+
+Every step of the path (detrending, resampling, windowing, stitching, clipping) is an odd function of
+the input, so ``denoise(-x) == -denoise(x)`` holds whenever the model is sign-symmetric.
+
+Example:
+    >>> import numpy as np, obspy
+    >>> from geokeras.denoise import Denoiser, denoise
+    >>> from geokeras.models.denoiser import build_denoiser
+    >>> den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4, 8)))
+    >>> den.window_length, den.sampling_rate, den.sampling_rate_range_hz
+    (256, 100.0, (20.0, 250.0))
+    >>> tr = obspy.Trace(np.random.default_rng(0).normal(size=1000).astype("float32"))
+    >>> tr.stats.sampling_rate = 40.0
+    >>> out = denoise(tr, model=den)
+    >>> out.stats.npts, out.stats.sampling_rate, out.stats.processing[-1].split(":")[0]
+    (1000, 40.0, 'geokeras 0.1.0')
+    >>> den(np.zeros((3, 500), "float32"), sampling_rate=100.0).shape
+    (3, 500)
+"""
+import numpy as np
+import obspy
+
+from geokeras.denoise.denoiser import Denoiser
+from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
+from geokeras.errors import OutOfBandError
+from geokeras.validation import check_bool, check_choice, check_number
+
+__all__ = ["ProgressBar", "denoise", "denoise_stream"]
+
+def _array_to_stream(data, sampling_rate):
+    if data.ndim not in (1, 2):
+        raise ValueError(
+            "Invalid value for argument `data`. Expected a 1-D array (n,) or a 2-D array "
+            f"(n_components, n). Received an array of shape {data.shape}."
+        )
+    rows = data[None] if data.ndim == 1 else data
+    stream = obspy.Stream()
+    for i, row in enumerate(rows):
+        tr = obspy.Trace(row.copy())
+        tr.stats.sampling_rate = float(sampling_rate)
+        tr.stats.station = str(i)  # row index, to put the rows back in order
+        stream.append(tr)
+    return stream
+
+
+def _check_data(data, sampling_rate):
+    """Return the Stream of ``data`` (a copy is made later), or None for an array; check ``sampling_rate``."""
+    if isinstance(data, (obspy.Stream, obspy.Trace)):
+        if sampling_rate is not None:
+            raise ValueError(
+                "Invalid value for argument `sampling_rate`. Expected None for an obspy Stream or Trace, "
+                f"whose rate is in its headers. Received sampling_rate={sampling_rate!r}."
+            )
+        if isinstance(data, obspy.Stream) and len(data) == 0:
+            raise ValueError("Invalid value for argument `data`. Expected a Stream with traces. "
+                             "Received an empty Stream.")
+        return obspy.Stream([data]) if isinstance(data, obspy.Trace) else data
+    if isinstance(data, np.ndarray):
+        if not (np.issubdtype(data.dtype, np.number) and not np.iscomplexobj(data)):
+            raise ValueError(
+                f"Invalid value for argument `data`. Expected a real numeric array. Received dtype {data.dtype}."
+            )
+        if sampling_rate is not None:
+            check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
+        return None
+    raise TypeError(
+        "Invalid value for argument `data`. Expected an obspy Stream or Trace or a NumPy array. "
+        f"Received data of type {type(data).__name__}."
+    )
+
+
+class ProgressBar:
+    """A ``progress(done, total)`` callback for `denoise` that draws a tqdm bar on stderr.
+
+    The bar is created at the first call (when the total is known) and closed by `close` (or on leaving
+    a ``with`` block).
+
+    Args:
+        desc: the bar's label (e.g. the file being denoised).
+    """
+
+    def __init__(self, desc="denoise"):
+        self.desc, self.bar = desc, None
+
+    def __call__(self, done, total):
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="window")
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False,
+            out_of_band="refuse", on_error="raise", return_noise=False, return_report=False):
+    """Denoise a seismic record with a denoiser model.
+
+    Args:
+        data: an ``obspy.Stream``, an ``obspy.Trace``, or a NumPy array: 1-D ``(n,)`` or 2-D
+            ``(n_components, n)`` (each row denoised independently; masked arrays keep their mask).
+        model: ``None`` for the shipped default model (cached after the first call), a path to a
+            ``.keras`` file, a ``keras.Model`` or a `Denoiser` (see `Denoiser.resolve`).
+        sampling_rate: sampling rate in Hz of an array input; ``None`` means the model's rate.
+            Not allowed with Stream/Trace input, whose rate is in the headers.
+        overlap: fraction of overlap between consecutive windows, in [0, 1).
+        batch_size: windows per model call (the last batch is padded to a fixed shape).
+        progress: ``True`` for a tqdm progress bar over the windows on stderr, or a callable
+            ``progress(windows_done, windows_total)`` called after each batch.
+        out_of_band: for a record whose native rate is outside ``Denoiser.sampling_rate_range_hz``:
+            ``"refuse"`` (`~geokeras.errors.OutOfBandError` naming its id and rate) or ``"passthrough"``
+            (returned unchanged, with a UserWarning and a note in its processing line).
+        on_error: ``"raise"``: a bad trace (NaN samples, zero length, out of band, ...) raises its
+            `~geokeras.errors.TraceError`; ``"skip"``: it is left out of the result and its error listed
+            in the report (``report.skipped``), the other traces are denoised (Stream/Trace input only).
+        return_noise: also return the noise estimate ``input - output`` (same type, headers and gaps;
+            for Stream input: after merging, one trace per output trace).
+        return_report: also return the `geokeras.data.process.Report` (repairs made to the input:
+            merged overlaps, traces kept apart because of differing rates, degenerate segments, traces
+            passed through; and the traces skipped).
+
+    Returns:
+        the same type as ``data``: a new Stream/Trace (the input is not modified) with the same ids,
+        start times, sampling rates and numbers of samples, float32 samples, masked gaps kept, and
+        ``"geokeras <version>: denoise(model=<label>, sha256=<first 16 hex>, ...)"`` appended to
+        ``stats.processing``; or a float32 array of the input's shape (masked where the input is).
+        With ``return_noise`` and/or ``return_report``: a tuple ``(result, [noise], [report])``.
+
+    Raises:
+        TypeError: for an unsupported ``data`` or ``model`` type.
+        ValueError: for bad arguments (the message names the argument).
+        geokeras.errors.TraceError: a bad record (``on_error="raise"``); ``OutOfBandError`` for a rate
+            out of range.
+        geokeras.errors.ModelError: a model that cannot be loaded or is not a denoiser.
+    """
+    stream = _check_data(data, sampling_rate)
+    options = DenoiseOptions(overlap, batch_size, out_of_band)
+    check_choice("on_error", on_error, ("raise", "skip") if stream is not None else ("raise",))
+    return_noise = check_bool("return_noise", return_noise)
+    return_report = check_bool("return_report", return_report)
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise ValueError("Invalid value for argument `progress`. Expected True, False or a callable "
+                         f"progress(done, total). Received progress={progress!r}.")
+    den = Denoiser.resolve(model)
+    if stream is None:
+        stream = _array_to_stream(data, den.sampling_rate if sampling_rate is None else sampling_rate)
+    bar = ProgressBar() if progress is True else None
+    try:
+        result, noise, report = denoise_stream(stream, den, options, progress=bar or progress or None,
+                                               on_error=on_error)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = (_as_type(data, result),)
+    if return_noise:
+        out += (_as_type(data, noise),)
+    if return_report:
+        out += (report,)
+    return out if len(out) > 1 else out[0]
+
+
+def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
+    """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
+
+    Returns:
+        ``(denoised Stream, noise Stream, geokeras.data.process.Report)``.
+
+    Raises:
+        the errors of `geokeras.data.process.apply_to_stream`; an ``OutOfBandError`` says how to pass the
+        record through.
+    """
+    from geokeras.data.process import apply_to_stream
+
+    try:
+        return apply_to_stream(
+            stream, denoiser.predictor(options.batch_size), denoiser.window_length, denoiser.sampling_rate,
+            overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
+            clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
+            out_of_range="raise" if options.out_of_band == "refuse" else "passthrough", return_residual=True,
+            return_report=True, processing=options.processing_line(denoiser))
+    except OutOfBandError as exc:
+        raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
+                             "unchanged)") from None
+
+
+def _as_type(data, result):
+    """Give a result Stream the type of ``data``."""
+    if isinstance(data, obspy.Stream):
+        return result
+    if isinstance(data, obspy.Trace):
+        if len(result) > 1:
+            result.merge(method=0)
+        return result[0]
+    # NumPy array: one trace per row, station code = row index.
+    traces = sorted(result, key=lambda tr: int(tr.stats.station))
+    rows = [np.ma.getdata(tr.data).astype(np.float32) for tr in traces]
+    out = np.stack(rows) if data.ndim == 2 else rows[0]
+    if np.ma.isMaskedArray(data):
+        out = np.ma.masked_array(out, mask=np.ma.getmaskarray(data))
+    return out

@@ -1,0 +1,247 @@
+"""Run one job per file in this process or on a Dask cluster (generic): the executor behind ``geokeras denoise``.
+
+`run_files` takes a list of jobs and a picklable job function:
+
+- ``workers=None`` and ``client=None``: the jobs run one after the other in this process (Dask not needed);
+- ``workers=N``: a ``dask.distributed.LocalCluster`` of N single-threaded worker processes is started for
+  the run and closed after it;
+- ``client=``: a ``dask.distributed.Client``, or the address of a running scheduler (``"tcp://host:8786"``),
+  e.g. one started by dask-jobqueue on SLURM or by dask-kubernetes.
+
+One task per file. A job that raises is reported in its `FileResult` and the others go on; a worker that
+dies (killed, out of memory) has its task started again on another worker by the scheduler, up to
+``retries`` times on a cluster started here (``distributed.scheduler.allowed-failures``; an external
+scheduler uses its own setting). With ``resume=True`` the jobs for which ``func.is_done(job)`` holds are
+skipped without being sent. Every worker runs `geokeras.denoise.worker.WorkerSetup` first (TensorFlow threads, Keras imported).
+
+The executor knows nothing of what a job does: ``geokeras denoise`` passes `geokeras.denoise.DenoiseFile`,
+which carries its `geokeras.denoise.Denoiser` (pickled as its ``.keras`` bytes, sent once per worker).
+
+Example:
+    >>> def square(job):
+    ...     if job.input == "bad":
+    ...         raise ValueError("bad input")
+    ...     return {"traces": 1}
+    >>> summary = run_files([FileJob("a", "out/a"), FileJob("bad", "out/bad")], square)
+    >>> [(r.input, r.status, r.errors) for r in summary.results]
+    [('a', 'done', ()), ('bad', 'failed', ('bad input',))]
+"""
+import collections
+import dataclasses
+import os
+import sys
+import time
+import traceback
+
+from geokeras.errors import one_line
+
+__all__ = ["FileJob", "FileResult", "RunSummary", "run_files", "run_job", "local_cluster", "SINGLE_THREAD_ENV"]
+
+FileJob = collections.namedtuple("FileJob", "input output explicit", defaults=(True,))
+FileJob.__doc__ = """One file to process: its ``input`` path, the ``output`` it writes (for `geokeras.denoise.DenoiseFile`:
+the output path without extension) and whether the input was named ``explicit``-ly."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """What happened to one input file.
+
+    ``status``: ``"done"``, ``"skipped"`` (up to date, ``resume``), ``"ignored"`` (not a waveform file,
+    found in a folder or by a glob) or ``"failed"``. ``errors``: one line per problem (a ``"done"`` file may
+    have some: traces left out), ``error_types`` the exception class name of each; ``traceback``: the Python traceback of a failure. ``stages``: ``(name,
+    seconds)`` of the job's steps; ``cpu_seconds``: CPU time of the process that ran it during the job.
+    """
+
+    input: str
+    status: str
+    outputs: tuple = ()
+    traces: int = 0
+    windows: int = 0
+    samples: int = 0
+    ids: tuple = ()
+    peaks: tuple = ()
+    notes: tuple = ()
+    errors: tuple = ()
+    error_types: tuple = ()
+    traceback: str = ""
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    stages: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    """The results of a `run_files` call in job order, its wall time and its number of worker processes."""
+
+    results: tuple
+    seconds: float
+    workers: int
+
+    def _count(self, status):
+        return sum(r.status == status for r in self.results)
+
+    files = property(lambda self: len(self.results), doc="number of jobs")
+    done = property(lambda self: self._count("done"), doc="jobs run to the end")
+    skipped = property(lambda self: self._count("skipped"), doc="jobs skipped by ``resume``")
+    ignored = property(lambda self: self._count("ignored"), doc="inputs that were not waveform files")
+    failed = property(lambda self: self._count("failed"), doc="jobs that raised or whose worker kept dying")
+    traces = property(lambda self: sum(r.traces for r in self.results), doc="output traces written")
+    windows = property(lambda self: sum(r.windows for r in self.results), doc="windows through the model")
+    failures = property(lambda self: [r for r in self.results if r.errors], doc="the results with errors")
+
+    def __str__(self):
+        where = f"{self.workers} worker process(es)" if self.workers else "this process"
+        return (f"{self.files} file(s): {self.done} done, {self.skipped} up to date, {self.failed} failed"
+                + (f", {self.ignored} not waveforms" if self.ignored else "")
+                + f"; {self.traces} traces, {self.windows} windows in {self.seconds:.1f} s on {where}")
+
+
+def run_job(func, job, raise_errors=False):
+    """Run ``func(job)`` and return its `FileResult`; an exception becomes a ``"failed"`` result.
+
+    ``func`` returns a dict of `FileResult` fields (``status`` defaults to ``"done"``). With
+    ``raise_errors=True`` an exception propagates instead.
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        out = dict(func(job) or {})
+    except Exception as exc:  # noqa: BLE001 - reported per file; the run goes on
+        if raise_errors:
+            raise
+        out = dict(status="failed", errors=(one_line(exc),), error_types=(type(exc).__name__,),
+                   traceback=traceback.format_exc())
+    out.setdefault("status", "done")
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
+    return FileResult(str(job.input), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+                      **fields)
+
+
+def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, progress=False, on_result=None,
+              raise_errors=False):
+    """Run ``func`` on every job, one task per job, and return a `RunSummary`.
+
+    Args:
+        jobs: `FileJob` s (objects with an ``input`` attribute), in the order of the results.
+        func: a picklable callable ``func(job) -> dict`` (see `run_job`); with ``resume=True`` it also needs
+            ``func.is_done(job) -> bool``.
+        client: a ``dask.distributed.Client`` or a scheduler address; None: see ``workers``.
+        workers: start a ``LocalCluster`` of this many single-threaded worker processes for the run; None
+            (with ``client=None``) runs the jobs here, one after the other.
+        retries: times a task whose worker died is started again (on a cluster started here).
+        resume: skip the jobs for which ``func.is_done(job)`` is true (checked here, before any work).
+        progress: a tqdm bar over files on stderr.
+        on_result: called with each `FileResult` as soon as it is known (in completion order).
+        raise_errors: in this process, let the first exception of a job propagate (``--debug``); on Dask
+            a failure's traceback is in its result.
+
+    Returns:
+        `RunSummary`.
+
+    Raises:
+        ValueError: ``workers`` and ``client`` both given, ``workers`` or ``retries`` out of range.
+    """
+    from tqdm.auto import tqdm
+
+    from geokeras.validation import check_number, check_positive_int
+
+    if workers is not None:
+        check_positive_int("workers", workers)
+        if client is not None:
+            raise ValueError("Invalid arguments. Give `workers` (start a local cluster) or `client` (use a running "
+                             f"one), not both. Received workers={workers!r} and client={client!r}.")
+    retries = int(check_number("retries", retries, low=0))
+    jobs = list(jobs)
+    t0 = time.perf_counter()
+    results = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc="files", unit="file", file=sys.stderr, disable=not progress)
+
+    def record(i, result):
+        results[i] = result
+        bar.update(1)
+        if on_result is not None:
+            on_result(result)
+
+    n_workers = 0
+    try:
+        todo = []
+        for i, job in enumerate(jobs):
+            if resume and func.is_done(job):
+                record(i, FileResult(str(job.input), "skipped"))
+            else:
+                todo.append(i)
+        if client is None and workers is None:
+            for i in todo:
+                record(i, run_job(func, jobs[i], raise_errors))
+        elif todo:
+            n_workers = _run_dask(jobs, todo, func, record, client, workers, retries)
+    finally:
+        bar.close()
+    return RunSummary(tuple(results), time.perf_counter() - t0, n_workers)
+
+
+# What one single-threaded worker process may use: TensorFlow reads these when it starts, so they hold even
+# where `WorkerSetup` comes too late (measured: a "single-threaded" worker used 1.6 cores without them).
+SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def local_cluster(n_workers, retries=3, silence_logs=None):
+    """A ``dask.distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes.
+
+    Each worker runs one task at a time and its TensorFlow uses one thread (`SINGLE_THREAD_ENV`), so N workers
+    use N cores; a task whose worker dies is retried up to ``retries`` times.
+
+    Args:
+        n_workers: number of worker processes.
+        retries: ``distributed.scheduler.allowed-failures`` for the cluster's scheduler.
+        silence_logs: logging level of the cluster's own messages (default: Dask's).
+    """
+    import logging
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.WARNING if silence_logs is None else silence_logs,
+                            env=dict(SINGLE_THREAD_ENV))
+
+
+def _run_dask(jobs, todo, func, record, client, workers, retries):
+    import logging
+
+    try:
+        import dask
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:
+        raise ImportError(f"Running on Dask (`workers` or `client`) needs dask.distributed ({exc}); install it "
+                          "with `pip install geokeras[dask]`.") from None
+
+    owned = []
+    if client is None:
+        cluster = local_cluster(workers, retries=retries, silence_logs=logging.CRITICAL)  # failures: in the results
+        client = Client(cluster)
+        owned = [client, cluster]
+    elif isinstance(client, str):
+        client = Client(client)
+        owned = [client]
+    try:
+        from geokeras.denoise.worker import WorkerSetup  # imports dask.distributed: only on this path
+
+        client.register_plugin(WorkerSetup())
+        n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        [shared] = client.scatter([func], broadcast=True, hash=False)  # sent once, not once per task
+        run = f"geokeras-{os.getpid()}-{time.time_ns()}"
+        futures = {client.submit(run_job, shared, jobs[i], key=f"{run}-{i}", pure=False): i for i in todo}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker (died too often), lost scheduler, ...
+                result = FileResult(str(jobs[i].input), "failed", errors=(one_line(exc),),
+                                    error_types=(type(exc).__name__,))
+            record(i, result)
+            fut.release()
+        return n_workers
+    finally:
+        for obj in owned:
+            obj.close()

@@ -1,0 +1,314 @@
+"""Denoise waveform files into an output folder: the per-file job of ``geokeras denoise``, here or on Dask.
+
+`denoise_files` finds the inputs (`geokeras.data.io.find_files`), plans every output before any work
+(`plan_outputs`: the input tree mirrored, no output may be an input or collide with another; names from
+`geokeras.denoise.naming.output_names`), resolves the model once, and runs `DenoiseFile` on each file with
+`geokeras.denoise.executor.run_files`: in this process, on a ``LocalCluster`` of ``workers`` processes, or on
+a running cluster (``client``). The command line runs exactly this job, so outputs, sidecars and processing
+lines do not depend on where a file was denoised.
+
+Per file (`DenoiseFile`): read; refuse ids the format would change (`geokeras.data.io.check_ids`);
+`geokeras.denoise.denoise_stream` (bad traces are left out and reported, the others written); write the
+output, its ``.processing.json`` sidecar (which also stores `geokeras.denoise.DenoiseOptions.record` as the
+field ``"denoise"``), optionally the noise estimate and a figure, all atomically.
+
+``resume=True`` skips an input whose outputs exist, are not older than the input, and whose sidecars record
+for every trace this run's fields (same model sha256, overlap, geokeras version, ...): rerunning an
+interrupted command finishes it.
+
+Example:
+    >>> import os, tempfile, obspy
+    >>> from geokeras.models.denoiser import build_denoiser
+    >>> d = tempfile.mkdtemp()
+    >>> obspy.read().write(os.path.join(d, "ev.mseed"), format="MSEED")
+    >>> model = build_denoiser("stftmask", window_length=300, filters=(4,))
+    >>> summary = denoise_files(os.path.join(d, "ev.mseed"), os.path.join(d, "out"), model=model)
+    >>> summary.done, summary.failed, summary.traces, sorted(os.listdir(os.path.join(d, "out")))
+    (1, 0, 3, ['ev.mseed', 'ev.mseed.processing.json'])
+    >>> denoise_files(os.path.join(d, "ev.mseed"), os.path.join(d, "out"), model=model, resume=True).skipped
+    1
+"""
+import dataclasses
+import os
+import time
+import warnings
+
+from geokeras.denoise.denoiser import Denoiser
+from geokeras.denoise.executor import FileJob, run_files
+from geokeras.denoise.naming import EXTENSIONS, output_base, output_names
+from geokeras.denoise.options import DenoiseOptions
+
+__all__ = ["DenoiseFile", "DenoisePlan", "denoise_files", "plan_denoise", "plan_outputs", "SIDECAR_FIELD"]
+
+SIDECAR_FIELD = "denoise"  # the sidecar field holding `DenoiseOptions.record` (what ``resume`` compares)
+
+
+def _check_not_input(path, inputs):
+    from geokeras.errors import InputError
+
+    if os.path.realpath(path) in inputs:
+        raise InputError(f"refusing to overwrite input file {path!r}; choose another output folder with -o")
+
+
+def plan_outputs(files, outdir, fmt, plot=False, noise=False):
+    """``({found_file: base}, {realpath: path} of the inputs)``, refusing outputs that collide or are inputs.
+
+    The names known before reading (`output_names` without a stream) are checked here; the per-trace names
+    of a single-trace format once the file is read.
+
+    Raises:
+        geokeras.errors.InputError: an output would overwrite an input, or two inputs would write one output.
+    """
+    from geokeras.errors import InputError
+
+    inputs = {os.path.realpath(f.path): f.path for f in files}
+    claimed, bases = {}, {}
+    for f in files:
+        base = output_base(outdir, f.relative)
+        for name in output_names(base, fmt, noise=noise, plot=plot).all():
+            _check_not_input(name, inputs)
+            key = os.path.realpath(name)
+            if key in claimed and claimed[key] != f.path:
+                raise InputError(f"inputs {claimed[key]!r} and {f.path!r} would both write {name!r}; "
+                                 "denoise them into different output folders")
+            claimed[key] = f.path
+        bases[f] = base
+    return bases, inputs
+
+
+def _peak(stream):
+    import numpy as np
+
+    peaks = [np.nanmax(np.abs(np.ma.compressed(tr.data).astype(np.float64))) for tr in stream if np.ma.count(tr.data)]
+    return float(np.nanmax(peaks)) if peaks and not np.all(np.isnan(peaks)) else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiseFile:
+    """The job for one file: ``job.input`` -> the outputs at ``job.output`` (see the module docstring).
+
+    Args:
+        denoiser: the `geokeras.denoise.Denoiser` (pickled with its model for Dask workers).
+        options: the `geokeras.denoise.DenoiseOptions`.
+        format: ``"MSEED"`` or ``"SAC"``.
+        plot: also write ``<output>.png`` (`geokeras.plotting.plot_denoising`).
+        write_noise: also write the noise estimate ``<output>.noise.<ext>``.
+        inputs: real paths of every input of the run (never overwritten).
+        window_progress: a tqdm bar over each file's windows (for a run in this process).
+    """
+
+    denoiser: Denoiser
+    options: DenoiseOptions = DenoiseOptions()
+    format: str = "MSEED"
+    plot: bool = False
+    write_noise: bool = False
+    inputs: frozenset = frozenset()
+    window_progress: bool = False
+
+    def __call__(self, job):
+        from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
+
+        t = [time.perf_counter()]
+        try:
+            stream = self._read(job)
+        except UnknownFormatError:
+            if job.explicit:
+                raise
+            return dict(status="ignored")  # a non-waveform file found in a folder or by a glob (README, ...)
+        t.append(time.perf_counter())
+        try:
+            cleaned, noise, report, windows = self._denoise(job, stream)
+        except NothingToProcessError as exc:
+            return dict(status="failed", errors=[one_line(e) for e in exc.errors],
+                        error_types=[type(e).__name__ for e in exc.errors])
+        t.append(time.perf_counter())
+        written = self._write(job, stream, cleaned, noise)
+        t.append(time.perf_counter())
+        return self._result(stream, cleaned, report, windows, written, t)
+
+    def _read(self, job):
+        from geokeras.data import io
+
+        stream = io.read(job.input)
+        io.check_ids(stream, self.format)  # before the work: MiniSEED would change a long network code
+        return stream
+
+    def _denoise(self, job, stream):
+        """``(denoised, noise, report, windows run)`` of one file's stream."""
+        from geokeras.denoise.api import ProgressBar, denoise_stream
+
+        counted = [0]
+        bar = ProgressBar(os.path.basename(job.input)) if self.window_progress else None
+
+        def progress(done, total):
+            counted[0] = done
+            if bar is not None:
+                bar(done, total)
+
+        try:
+            cleaned, noise, report = denoise_stream(stream, self.denoiser, self.options, progress=progress,
+                                                    on_error="skip")
+        finally:
+            if bar is not None:
+                bar.close()
+        return cleaned, noise, report, counted[0]
+
+    def _write(self, job, stream, cleaned, noise):
+        """Write the outputs (`output_names`); return the files written."""
+        from geokeras.data import io
+
+        files = output_names(job.output, self.format, noise=self.write_noise, plot=self.plot)  # io.write splits
+        written = output_names(job.output, self.format, stream=cleaned, noise=self.write_noise)
+        for target in written.waveforms + written.noise:
+            _check_not_input(target, self.inputs)
+        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+        out = []
+        for st, paths, kind in ((cleaned, files.waveforms, "denoised"), (noise, files.noise, "noise")):
+            for path in paths:
+                done = io.write(st, path, format=self.format,
+                                sidecar_fields={SIDECAR_FIELD: self.options.record(self.denoiser, kind)})
+                out += done if isinstance(done, list) else [done]
+        if files.plot:
+            from geokeras.plotting import plot_denoising
+
+            out.append(plot_denoising(stream, cleaned, files.plot))
+        return out
+
+    @staticmethod
+    def _result(stream, cleaned, report, windows, written, t):
+        import numpy as np
+
+        from geokeras.errors import one_line
+
+        return dict(outputs=written, traces=len(cleaned), windows=windows,
+                    samples=int(sum(np.ma.count(tr.data) for tr in cleaned)),
+                    ids=tuple(sorted({tr.id for tr in cleaned})), peaks=(_peak(stream), _peak(cleaned)),
+                    notes=tuple(report.notes), errors=tuple(one_line(e) for e in report.skipped),
+                    error_types=tuple(type(e).__name__ for e in report.skipped),
+                    stages=tuple(zip(("read", "denoise", "write"), np.diff(t).tolist())))
+
+    def is_done(self, job):
+        """True when every output exists, none is older than the input, and the sidecar of each waveform
+        output (the noise estimate's too, with ``write_noise``) records for every trace this run's
+        `DenoiseOptions.record` (field ``"denoise"``: same model sha256, overlap, version, ...)."""
+        from geokeras.data import io
+
+        stream = None
+        if self.format == "SAC":  # one file per trace and segment: the names follow from the input's traces
+            try:
+                stream = io.read(job.input, merge=True)
+            except Exception:  # noqa: BLE001 - unreadable: not up to date (the run reports why)
+                return False
+        names = output_names(job.output, self.format, stream=stream, noise=self.write_noise, plot=self.plot)
+        expected = dict.fromkeys(names.waveforms, self.options.record(self.denoiser, "denoised"))
+        expected.update(dict.fromkeys(names.noise, self.options.record(self.denoiser, "noise")))
+        try:
+            since = os.stat(job.input).st_mtime_ns
+            if any(os.stat(p).st_mtime_ns < since for p in list(expected) + ([names.plot] if names.plot else [])):
+                return False
+            for path, want in expected.items():
+                entries = io.read_sidecar(path)
+                if not entries or any(e.get(SIDECAR_FIELD) != want for e in entries):
+                    return False
+        except (OSError, ValueError, TypeError, AttributeError):
+            return False
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoisePlan:
+    """A checked denoise run: its jobs, its per-file job function and the output folders (`plan_denoise`)."""
+
+    jobs: tuple
+    func: DenoiseFile
+    folders: tuple
+
+    @property
+    def denoiser(self):
+        """The `geokeras.denoise.Denoiser` of the run (resolved once, by `plan_denoise`)."""
+        return self.func.denoiser
+
+    def run(self, client=None, workers=None, resume=False, retries=3, progress=False, on_result=None,
+            raise_errors=False):
+        """Run the plan (`geokeras.denoise.executor.run_files`) and return its `~geokeras.denoise.executor.RunSummary`.
+
+        Temporary files left by killed runs in the output folders are removed before and after (UserWarning
+        per file). ``progress``: a bar over each file's windows in this process, over files on Dask.
+        """
+        serial = client is None and workers is None
+        func = dataclasses.replace(self.func, window_progress=bool(progress and serial))
+        _clean(self.folders)
+        summary = run_files(self.jobs, func, client=client, workers=workers, retries=retries, resume=resume,
+                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors)
+        _clean(self.folders)  # a worker killed during this run left its temporary file
+        return summary
+
+
+def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
+                 write_noise=False, out_of_band="refuse"):
+    """Find the inputs, plan every output and resolve the model: all the checks, before any work.
+
+    Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs.
+
+    Returns:
+        `DenoisePlan`.
+
+    Raises:
+        ValueError: a bad argument; FileNotFoundError: an input that names nothing;
+        geokeras.errors.InputError: no input outside ``outdir``, outputs that collide or overwrite an input;
+        geokeras.errors.ModelError: a bad model.
+    """
+    from geokeras.data import io
+    from geokeras.errors import InputError
+    from geokeras.validation import check_choice
+
+    format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
+    options = DenoiseOptions(overlap, batch_size, out_of_band)
+    inside = os.path.realpath(outdir) + os.sep
+    files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
+             if f.explicit or not os.path.realpath(f.path).startswith(inside)]
+    if not files:
+        raise InputError(f"no input file outside the output folder {os.fspath(outdir)!r}")
+    bases, found = plan_outputs(files, outdir, format, plot=plot, noise=write_noise)
+    func = DenoiseFile(Denoiser.resolve(model), options, format, bool(plot), bool(write_noise), frozenset(found))
+    jobs = tuple(FileJob(f.path, bases[f], f.explicit) for f in files)
+    return DenoisePlan(jobs, func, tuple(sorted({os.path.dirname(b) for b in bases.values()})))
+
+
+def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
+                  overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
+                  progress=False, on_result=None, raise_errors=False):
+    """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
+
+    ``plan_denoise(...).run(...)``: every check before any work, then one job per file.
+
+    Args:
+        inputs: files, folders and glob patterns (`geokeras.data.io.find_files`); the output tree mirrors them.
+        outdir: output folder (created).
+        model: None (the shipped model), a ``.keras`` path, a ``keras.Model`` or a `geokeras.denoise.Denoiser`:
+            resolved once, here.
+        format: ``"MSEED"`` or ``"SAC"``.
+        client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
+        progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
+        overlap, batch_size, out_of_band: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
+            `DenoiseFile`.
+
+    Returns:
+        `geokeras.denoise.executor.RunSummary` (``summary.failures``: the files with errors).
+
+    Raises:
+        the errors of `plan_denoise`, before any work.
+    """
+    plan = plan_denoise(inputs, outdir, model=model, format=format, overlap=overlap, batch_size=batch_size,
+                        plot=plot, write_noise=write_noise, out_of_band=out_of_band)
+    os.makedirs(outdir, exist_ok=True)
+    return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
+                    on_result=on_result, raise_errors=raise_errors)
+
+
+def _clean(folders):
+    from geokeras.utils import clean_stale_temporaries
+
+    for folder in folders:
+        for path in clean_stale_temporaries(folder):
+            warnings.warn(f"removed {path}, left by an interrupted run", UserWarning, stacklevel=3)

@@ -1,0 +1,68 @@
+"""`DenoiseOptions`: the options of a denoise run, checked once, and the record each output carries.
+
+The options are checked where they enter (`geokeras.denoise.denoise`, `geokeras.denoise.plan_denoise`) and
+carried down as one object. From them and the `~geokeras.denoise.Denoiser` come both what a denoised trace
+records: `DenoiseOptions.record`, the fields stored in each output's sidecar (what ``--resume`` compares),
+and `DenoiseOptions.processing_line`, the ``stats.processing`` line generated from those fields.
+
+Example:
+    >>> opts = DenoiseOptions(overlap=0.25)
+    >>> opts
+    DenoiseOptions(overlap=0.25, batch_size=256, out_of_band='refuse')
+    >>> DenoiseOptions(out_of_band="drop")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `out_of_band`. Expected one of 'refuse', 'passthrough'. Received out_of_band='drop'.
+"""
+import dataclasses
+
+import geokeras
+from geokeras.validation import check_choice, check_number, check_positive_int
+
+__all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND"]
+
+CLIP_FACTOR = 1.1  # no output sample exceeds this times its segment's demeaned (and detrended) input peak
+DETREND = "linear"  # what each gap-free segment loses before the model
+OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiseOptions:
+    """How records are denoised (checked here, once).
+
+    Args:
+        overlap: fraction of overlap between consecutive windows, in ``[0, 1)``.
+        batch_size: windows per model call (the last batch is padded to a fixed shape).
+        out_of_band: for a record whose native rate is outside the model's range: ``"refuse"`` or
+            ``"passthrough"`` (see `geokeras.denoise.denoise`).
+
+    Raises:
+        ValueError: an option out of range (the message names it).
+    """
+
+    overlap: float = 0.5
+    batch_size: int = 256
+    out_of_band: str = "refuse"
+
+    def __post_init__(self):
+        object.__setattr__(self, "overlap", check_number("overlap", self.overlap, low=0.0, high=1.0, high_open=True))
+        object.__setattr__(self, "batch_size", check_positive_int("batch_size", self.batch_size))
+        check_choice("out_of_band", self.out_of_band, OUT_OF_BAND)
+
+    def record(self, denoiser, output="denoised"):
+        """The fields a trace denoised with ``denoiser`` and these options records (JSON types).
+
+        Args:
+            denoiser: the `~geokeras.denoise.Denoiser`.
+            output: ``"denoised"`` (the output) or ``"noise"`` (the noise estimate, input - output).
+        """
+        return {"version": geokeras.__version__, "model": denoiser.label, "sha256": denoiser.sha256,
+                "model_sampling_rate": denoiser.sampling_rate, "window_length": denoiser.window_length,
+                "overlap": self.overlap, "detrend": DETREND, "clip": CLIP_FACTOR, "output": output}
+
+    def processing_line(self, denoiser):
+        """The ``stats.processing`` line of one `geokeras.denoise.denoise` call, generated from `record`."""
+        f = self.record(denoiser)
+        return (f"geokeras {f['version']}: denoise(model={f['model']}, sha256={f['sha256'][:16]}, "
+                f"model_sampling_rate={f['model_sampling_rate']:g}, window_length={f['window_length']}, "
+                f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g})")

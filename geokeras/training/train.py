@@ -1,0 +1,264 @@
+"""Train a denoiser: the logic of ``geokeras train``.
+
+Data. Training pairs come from `geokeras.data.pairs.PairGenerator`: a signal window (zeros before a
+random shift, then a signal source) plus a real noise window scaled to a random SNR in ``snr_db`` (window
+power ratio). Signal sources are, by default, the post-P parts of the bundled training-station events whose
+pre/post-P SNR is at least ``min_record_snr_db`` (they still hold some noise; the cleanest are kept) plus
+``n_synthetic`` synthetic seismograms (`geokeras.data.synthetic.synthetic_seismogram`); noise sources are
+the pre-P parts of the same stations' events. User files (``signals=`` / ``noise=`` paths or globs) are read
+with ObsPy, resampled to ``sampling_rate`` and used whole (a signal file should hold the earthquake and as
+little noise as possible; a noise file only noise).
+
+Split. Always by station: the bundled data validate on `geokeras.data.datasets.VALIDATION_STATIONS` and never
+touch `geokeras.data.datasets.TEST_STATIONS` (reported by ``bench/bench_quality.py`` only); for user
+files the ``NET.STA`` codes in ``validation`` (a list) or a seeded ``validation`` fraction of the stations
+(a float) go to validation. The validation pairs are drawn once with a fixed seed, so ``val_loss`` is
+comparable across epochs and runs.
+
+Loss. Mean squared error on the normalized scale: each (noisy, clean) pair is divided by the standard
+deviation of the demeaned noisy window before it enters the model, so every window weighs the same whatever
+its amplitude in counts (`normalize_pairs`, defined once in `geokeras.data.normalize`; `normalize_pairs_tf`
+is its TensorFlow twin in the ``tf.data`` pipeline). The model itself is scale-equivariant (its in-graph
+standardization removes the scale and multiplies it back), so this equals the loss on the model's normalized
+internal output.
+
+Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one without validation),
+without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` holds the resume state
+(``last.keras`` with the optimizer, ``best.keras``, ``state.json``, ``history.json``): with ``resume=True``
+training continues from the last completed epoch with the pairs that epoch would have drawn in an
+uninterrupted run (EarlyStopping's patience counter restarts).
+
+Example (the training run itself is exercised in ``tests/test_train.py``):
+    >>> import numpy as np
+    >>> noisy, clean = normalize_pairs(np.array([[1.0, 3.0, 5.0, 7.0]]), np.array([[0.0, 2.0, 2.0, 0.0]]))
+    >>> noisy.astype(float).round(3).tolist(), clean.astype(float).round(3).tolist()
+    ([[-1.342, -0.447, 0.447, 1.342]], [[0.0, 0.894, 0.894, 0.0]])
+
+Command line: ``geokeras train`` (options in `geokeras.cli.train`)::
+
+    geokeras train -o model.keras --family stftmask --epochs 20 --threads 2
+"""
+import json
+import time
+from pathlib import Path
+
+from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
+from geokeras.training.callbacks import training_callbacks
+from geokeras.training.families import check_family
+from geokeras.training.sources import training_signals, training_sources
+from geokeras.utils import atomic_path, set_threads
+from geokeras.validation import check_positive_int
+
+__all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf"]
+
+
+def normalize_pairs_tf(noisy, clean):
+    """TensorFlow version of `normalize_pairs`, for ``tf.data`` (``Dataset.map``): the same formula.
+
+    Demean the noisy window, divide it and the clean window by the standard deviation of the demeaned noisy
+    window (1 where it is 0); time on axis 1. ``tests/test_normalization.py`` pins it to
+    `geokeras.data.normalize.normalize_pairs`. No Python control flow, so AutoGraph is bypassed
+    (see ``_no_autograph``).
+
+    Args:
+        noisy, clean: float tensors ``(batch, L)`` or ``(batch, L, 1)``.
+
+    Returns:
+        ``(noisy_n, clean_n)`` tensors.
+    """
+    import tensorflow as tf
+
+    centered = noisy - tf.reduce_mean(noisy, axis=1, keepdims=True)
+    std = tf.math.reduce_std(centered, axis=1, keepdims=True)
+    scale = tf.where(std > 0, std, tf.ones_like(std))
+    return centered / scale, clean / scale
+
+
+def _no_autograph(fn):
+    """Mark ``fn`` for tf.data without AutoGraph conversion (which re-reads the source file at trace time and
+    breaks a running training when the file is edited meanwhile)."""
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
+def _export_clean(model, output):
+    """Save ``model``'s weights in a fresh, uncompiled copy (no optimizer state: a small file)."""
+    # from_config, not keras.models.clone_model: Keras 3.15's clone keeps the compile state, and the saved
+    # file then carried the Adam moments (1.43 MB instead of 0.53 MB for the shipped model)
+    clean = model.__class__.from_config(model.get_config())
+    clean.set_weights(model.get_weights())
+    output = Path(output)
+    with atomic_path(output) as tmp:
+        clean.save(tmp)
+    return clean
+
+
+def train_denoiser(
+    signals=None, noise=None, output="model.keras", family="unet1d", window_length=3000, sampling_rate=100.0,
+    epochs=20, steps_per_epoch=100, batch_size=32, validation=None, validation_steps=20, patience=5, seed=0,
+    learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
+    min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
+    time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
+    strategy=None, devices=None,
+):
+    """Train a denoiser and save the best model to ``output``.
+
+    Args:
+        signals: signal sources: None for the bundled training-station events, a path/glob/directory (or a
+            list of them) of waveform files, or a list of 1-D arrays.
+        noise: noise sources, same forms as ``signals`` (None only together with ``signals=None``).
+        output: path of the ``.keras`` file written (best model, no optimizer state).
+        family: ``"unet1d"`` or ``"stftmask"`` (`geokeras.models.denoiser.build_denoiser`).
+        window_length: samples per window.
+        sampling_rate: Hz; files are resampled to it; stored in the model (`denoiser_info`).
+        epochs: maximum number of epochs.
+        steps_per_epoch: training batches per epoch (pairs are generated on the fly).
+        batch_size: pairs per batch.
+        validation: station-disjoint validation: None (bundled data: `geokeras.data.datasets.VALIDATION_STATIONS`;
+            files: 20 % of the stations, seeded), a float fraction of stations, a list of ``"NET.STA"`` codes, a tuple
+            ``(val_signals, val_noise)`` of arrays, or False (no validation; the last model is kept).
+        validation_steps: validation batches (drawn once with a fixed seed).
+        patience: EarlyStopping patience in epochs (restores the best weights); the learning rate is halved
+            after ``patience // 3`` epochs without improvement (down to 1e-5).
+        seed: seed of the pair generators, synthetic signals and Keras initialization.
+        learning_rate: Adam learning rate.
+        snr_db: training SNR range (dB, window power ratio).
+        noise_only_fraction: fraction of noise-only training pairs (target zero).
+        n_synthetic: synthetic seismograms added to the training signals.
+        min_record_snr_db: bundled data only: minimum pre/post-P SNR of the records used as signals.
+        tensorboard_dir: optional folder for TensorBoard logs.
+        resume: continue from ``<output>.ckpt/last.keras`` when it exists.
+        threads: TensorFlow intra-op threads (None: TensorFlow's default).
+        verbose: Keras verbosity (1: progress bar).
+        model_kwargs: extra keyword arguments for the model builder.
+        time_limit_s: stop after the epoch during which this many seconds of training have passed.
+        jit_compile: passed to ``model.compile`` (``"auto"``: XLA when every layer supports it).
+        noise_augment: polarity flips, time reversals and sums of two noise windows
+            (`geokeras.data.pairs.PairGenerator`).
+        inband_fraction: fraction of training and validation pairs whose signal and noise are high-passed
+            at 1 Hz (noise a band-pass cannot remove).
+        stretch: ``(low, high)``: add two time-stretched copies of each training signal
+            (`geokeras.data.pairs.time_stretch`); None for none.
+        shift: signal start in the window (`geokeras.data.pairs.PairGenerator`'s ``shift``).
+        strategy: None, ``"mirrored"`` (all local GPUs, or ``devices``) or a ``tf.distribute.Strategy``: the
+            model is built and compiled in its scope (`geokeras.training.strategies.make_strategy`); ``batch_size`` is the
+            global batch, split between the replicas.
+        devices: device names for ``strategy="mirrored"``.
+
+    Returns:
+        tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
+    """
+    set_threads(threads)
+    dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
+    src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
+    train_signals = training_signals(src["train_signals"], stretch, n_synthetic, window_length, sampling_rate, seed)
+    augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+    val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
+                                sampling_rate)
+    monitor = "val_loss" if val_data is not None else "loss"
+
+    ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
+                                        model_kwargs, learning_rate, jit_compile)
+    ds = _training_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
+                           initial_epoch * steps_per_epoch, snr_db, noise_only_fraction, shift, augment, initial_epoch)
+    callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
+    t0 = time.perf_counter()
+    history = {} if initial_epoch >= epochs else _fit(
+        model, ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
+        initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    model = _best_model(ckpt_dir, model)
+    _save_history(ckpt_dir / "history.json", history, resume, time.perf_counter() - t0)
+    return _export_clean(model, output), history
+
+
+def _fit(model, ds, **kwargs):
+    """``model.fit(ds, **kwargs)``; return its history as a dict of per-epoch float lists."""
+    hist = model.fit(ds, **kwargs)
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def _best_model(ckpt_dir, model):
+    """The best model of the run (``best.keras``, saved by the checkpoint callback), else ``model``."""
+    from geokeras.saving import load_model
+
+    best_file = ckpt_dir / "best.keras"
+    return load_model(best_file) if best_file.is_file() else model
+
+
+def _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size):
+    """Check what can be checked before any data is read; return the ``tf.distribute`` strategy (or None)."""
+    from geokeras.training.strategies import make_strategy
+
+    check_family(family)
+    dist = make_strategy(strategy, devices)  # checked (and devices looked up) before any data is read
+    if tensorboard_dir:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:  # Keras fails only after the first epoch
+            raise ValueError("Invalid value for argument `tensorboard_dir`. TensorBoard logs need the `tensorboard` "
+                             f"package (pip install tensorboard). Received tensorboard_dir={str(tensorboard_dir)!r}.")
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
+        check_positive_int(name, value)
+    return dist
+
+
+def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate):
+    """``(noisy, clean)`` validation pairs (normalized, drawn once with a fixed seed), or None."""
+    if not (src.get("val_signals") and src.get("val_noise")):
+        return None
+    from geokeras.data.pairs import PairGenerator
+
+    gen = PairGenerator(src["val_signals"], src["val_noise"], window_length=window_length, snr_db=snr_db,
+                        seed=seed + 10_000, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+    noisy, clean = normalize_pairs(*gen.sample(n_pairs))
+    return noisy[..., None], clean[..., None]
+
+
+def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, model_kwargs, learning_rate,
+           jit_compile):
+    """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` or built anew,
+    in the strategy's scope."""
+    import keras
+
+    from geokeras.models.denoiser import build_denoiser
+    from geokeras.saving import load_model
+    from geokeras.training.strategies import strategy_scope
+
+    initial_epoch, best = 0, None
+    with strategy_scope(dist):  # no-op for strategy=None
+        if resume and (ckpt_dir / "last.keras").is_file():
+            model = load_model(ckpt_dir / "last.keras")
+            state = json.loads((ckpt_dir / "state.json").read_text())
+            initial_epoch, best = int(state["epoch"]), state.get("best")
+        else:
+            keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
+            model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate,
+                                   **(model_kwargs or {}))
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
+    return model, initial_epoch, best
+
+
+def _training_dataset(signals, noise, window_length, batch_size, seed, first_batch, snr_db, noise_only_fraction,
+                      shift, augment, initial_epoch):
+    """The ``tf.data`` pipeline of normalized training pairs; one pair sequence for the whole run: epoch e gets
+    batches ``e * steps_per_epoch`` on, also after a resume."""
+    import keras
+
+    from geokeras.data.pairs import make_pair_dataset
+
+    keras.utils.set_random_seed(seed + initial_epoch)
+    return make_pair_dataset(
+        signals, noise, window_length=window_length, batch_size=batch_size, seed=seed, first_batch=first_batch,
+        snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
+    ).map(_no_autograph(normalize_pairs_tf))
+
+
+def _save_history(history_file, history, resume, wall_s):
+    """Write ``history.json``: this run's per-epoch lists after the earlier runs' (with ``resume``), and the
+    wall time of each run (``_wall_s``)."""
+    previous = json.loads(history_file.read_text()) if resume and history_file.is_file() else {}
+    merged = {k: previous.get(k, []) + history.get(k, []) for k in set(previous) | set(history)}
+    history_file.write_text(json.dumps({**merged, "_wall_s": previous.get("_wall_s", []) + [wall_s]}))
