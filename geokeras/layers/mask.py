@@ -24,7 +24,7 @@ Example:
 import keras
 import tensorflow as tf
 
-from geokeras._checks import check_choice, check_number, check_positive_int
+from geokeras.validation import check_choice, check_number, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
