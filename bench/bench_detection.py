@@ -32,21 +32,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 LEVELS = (-10, -5, 0, 5)
 
 
-def methods_for(models):
-    """``{name: fn(noisy, sr)}``: raw, the 1-20 Hz band-pass and each model through `geokeras.denoise.denoise`."""
-    import numpy as np
-
-    from geokeras.denoise import Denoiser, denoise
-    from geokeras.evaluate import bandpass_baseline
-
-    methods = {"raw": lambda x, sr: x, "bandpass": lambda x, sr: bandpass_baseline(x, sr)}
-    for path in models:
-        model = Denoiser.resolve(path)
-        name = "default" if path is None else os.path.basename(path)
-        methods[name] = (lambda m: lambda x, sr: np.asarray(denoise(x, model=m, sampling_rate=sr)))(model)
-    return methods
-
-
 def targets(tables, stationarity, name, rate=2.0, detector="recursive"):
     """Issue 15's detection targets for method ``name`` as (description, value, met) tuples."""
     def row(method, level):
@@ -91,7 +76,7 @@ def plot(tables, path, rate=2.0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help="model files (default: the shipped model)")
+    parser.add_argument("models", nargs="*", help="model files or 'default' (default: the shipped model)")
     parser.add_argument("--split", choices=("test", "validation"), default="test")
     parser.add_argument("--stations", type=int, default=8, help="records, one per noise station (default 8)")
     parser.add_argument("--hours", type=float, default=2.0, help="length of each record (default 2)")
@@ -100,7 +85,8 @@ def main(argv=None):
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
 
-    from geokeras.detection import DETECTORS, benchmark_records, evaluate_detection, pooled_stationarity, summarize
+    from geokeras.detection import (benchmark_records, detection_tables, evaluate_detection, format_detection,
+                                    pooled_stationarity, standard_methods)
 
     t0 = time.time()
     records = benchmark_records(args.split, n_stations=args.stations, hours=args.hours, seed=args.seed)
@@ -112,28 +98,12 @@ def main(argv=None):
         if rep:
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
-    scores = evaluate_detection(methods_for(args.models or [None]), records)
-    tables = {(m, det, rate): summarize(s, LEVELS, det, rate)
-              for m, s in scores.items() for det in DETECTORS for rate in (1.0, 2.0)}
+    models = {p if p == "default" else os.path.basename(p): None if p == "default" else p
+              for p in (args.models or ["default"])}
+    scores = evaluate_detection(standard_methods(models), records)
+    tables = detection_tables(scores, LEVELS)
     stationarity = {m: pooled_stationarity(s) for m, s in scores.items()}
-    for det in DETECTORS:
-        for rate in (1.0, 2.0):
-            print(f"\n{det}_sta_lta at <= {rate:g} false triggers per hour: recall | median pick error (s) "
-                  f"| threshold (median over records)")
-            print(f"{'method':>22} " + " ".join(f"{str(lv) + ' dB':>22}" for lv in LEVELS) + f"{'all':>8}{'thr':>7}")
-            for m, s in scores.items():
-                rows = {r["snr_db"]: r for r in tables[(m, det, rate)]}
-                thr = sorted(x["thresholds"][(det, rate)] for x in s)[len(s) // 2]
-                cells = " ".join(f"{rows[lv]['recall']:>9.0%} {rows[lv]['pick_error_s']:>6.2f} s    " for lv in LEVELS)
-                print(f"{m:>22} {cells}{rows['all']['recall']:>8.0%}{thr:>7.2f}")
-    print("\npeak-amplitude ratio to the clean event (median), and residual stationarity in noise-only stretches "
-          "(1-s RMS percentiles / median; median over records)")
-    print(f"{'method':>22} " + " ".join(f"{str(lv) + ' dB':>8}" for lv in LEVELS) + f"{'p10':>8}{'p99':>8}{'p99/p10':>9}")
-    for m in scores:
-        rows = {r["snr_db"]: r for r in tables[(m, "recursive", 2.0)]}
-        st = stationarity[m]
-        print(f"{m:>22} " + " ".join(f"{rows[lv]['peak_ratio']:>8.3f}" for lv in LEVELS)
-              + f"{st['p10']:>8.2f}{st['p99']:>8.2f}{st['ratio']:>9.2f}")
+    print(format_detection(scores, LEVELS))
     for m in scores:
         if m in ("raw", "bandpass"):
             continue

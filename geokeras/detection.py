@@ -566,6 +566,25 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
     return out
 
 
+def standard_methods(denoisers):
+    """The methods of the benchmark: ``raw``, the 1-20 Hz ``bandpass`` baseline and each denoiser.
+
+    Args:
+        denoisers: dict ``{name: model}``, each anything `geokeras.denoise.Denoiser.resolve` takes.
+
+    Returns:
+        dict ``{name: fn(noisy, sampling_rate) -> processed}`` for `evaluate_detection`.
+    """
+    from geokeras.denoise import Denoiser, denoise
+    from geokeras.evaluate import bandpass_baseline
+
+    methods = {"raw": lambda x, sr: x, "bandpass": lambda x, sr: bandpass_baseline(x, sr)}
+    for name, model in denoisers.items():
+        den = Denoiser.resolve(model)
+        methods[name] = (lambda d: lambda x, sr: np.asarray(denoise(x, model=d, sampling_rate=sr)))(den)
+    return methods
+
+
 def evaluate_detection(methods, records, rates_per_hour=(1.0, 2.0), detectors=DETECTORS):
     """Score processing methods on continuous records.
 
@@ -586,3 +605,45 @@ def pooled_stationarity(scores):
     """`noise_stationarity` percentiles averaged (median) over the records of one method."""
     keys = scores[0]["stationarity"].keys()
     return {k: float(np.median([s["stationarity"][k] for s in scores])) for k in keys}
+
+
+def detection_tables(scores, snr_levels, rates_per_hour=(1.0, 2.0), detectors=DETECTORS):
+    """`summarize` for every method, detector and rate: ``{(method, detector, rate): rows}``."""
+    return {(m, det, rate): summarize(s, snr_levels, det, rate)
+            for m, s in scores.items() for det in detectors for rate in rates_per_hour}
+
+
+def format_detection(scores, snr_levels, rates_per_hour=(1.0, 2.0), detectors=DETECTORS):
+    """The detection benchmark's tables as text: recall and pick error per level, peak ratio, stationarity.
+
+    Args:
+        scores: `evaluate_detection`'s result.
+        snr_levels: the event levels.
+        rates_per_hour, detectors: the threshold settings to print.
+
+    Returns:
+        str (several Markdown-like tables).
+    """
+    tables = detection_tables(scores, snr_levels, rates_per_hour, detectors)
+    lines = []
+    for det in detectors:
+        for rate in rates_per_hour:
+            lines += ["", f"{det}_sta_lta at <= {rate:g} false triggers per hour: recall (median |pick - P| in s); "
+                          "threshold: median over records",
+                      "| method | " + " | ".join(f"{lv:g} dB" for lv in snr_levels) + " | all | threshold |",
+                      "|---|" + "---|" * (len(snr_levels) + 2)]
+            for m, s in scores.items():
+                rows = {r["snr_db"]: r for r in tables[(m, det, rate)]}
+                thr = float(np.median([x["thresholds"][(det, rate)] for x in s]))
+                cells = " | ".join(f"{rows[lv]['recall']:.0%} ({rows[lv]['pick_error_s']:.2f})" for lv in snr_levels)
+                lines.append(f"| {m} | {cells} | {rows['all']['recall']:.0%} | {thr:.2f} |")
+    lines += ["", "peak-amplitude ratio to the clean event (median) and residual noise: 1-s RMS percentiles of the "
+                  "noise-only stretches relative to their median (median over records)",
+              "| method | " + " | ".join(f"{lv:g} dB" for lv in snr_levels) + " | p10 | p99 | p99/p10 |",
+              "|---|" + "---|" * (len(snr_levels) + 3)]
+    for m, s in scores.items():
+        rows = {r["snr_db"]: r for r in summarize(s, snr_levels)}
+        st = pooled_stationarity(s)
+        lines.append(f"| {m} | " + " | ".join(f"{rows[lv]['peak_ratio']:.3f}" for lv in snr_levels)
+                     + f" | {st['p10']:.2f} | {st['p99']:.2f} | {st['ratio']:.2f} |")
+    return "\n".join(lines)

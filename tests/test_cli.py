@@ -297,6 +297,17 @@ def test_evaluate_prints_the_table(tmp_path, model_path, capsys):
     assert png.exists()
 
 
+def test_evaluate_detection_prints_recall_picks_and_stationarity(model_path, capsys):
+    rc, cap = run("evaluate", model_path, "--snr-levels", "0", "--n-per-level", "2", "--baselines", "bandpass",
+                  "--detection", "--stations", "1", "--hours", "0.5", capsys=capsys)
+    assert rc == 0, cap.err
+    assert "recursive_sta_lta at <= 2 false triggers per hour" in cap.out
+    assert "classic_sta_lta at <= 1 false triggers per hour" in cap.out
+    detection = cap.out[cap.out.index("detection on 1 continuous records"):].splitlines()
+    rows = [line for line in detection if line.startswith(("| raw |", "| bandpass |", "| tiny.keras |"))]
+    assert len(rows) == 3 * 5  # four detection tables and the peak/stationarity table, three methods each
+
+
 def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):
     import geokeras.training
 
@@ -348,6 +359,7 @@ def test_train_bad_input_is_one_line(tmp_path, capsys):
     (["denoise", "a.mseed", "-o", "out", "--batch-size", "0"], "Received batch_size=0"),
     (["train", "-o", "mine.model"], "Expected a path ending in .keras. Received output='mine.model'"),
     (["evaluate", "default", "--n-per-level", "0"], "Received n_per_level=0"),
+    (["evaluate", "default", "--detection", "--hours", "0.1"], "Received hours=0.1"),
     (["train", "-o", "m.keras", "--model-option", "filters"], "Expected KEY=LITERAL"),
 ])
 def test_usage_errors_exit_2_once_before_any_work(tmp_path, capsys, monkeypatch, argv, text):
@@ -557,7 +569,9 @@ def test_model_card_training_command_parses():
 
     text = MODEL_CARD_PATH.read_text()
     start = text.index("    geokeras train ")
-    command = text[start:text.index("\n\n", start)].replace("\\\n", " ")
+    block = text[start:text.index("\n\n", start)].replace("\\\n", " ").splitlines()
+    command, floor = block  # the training of the network, then the mask floor of v4
+    assert shlex.split(floor)[:4] == ["python", "bench/make_default_v4.py", "v3.keras", "-o"]
     argv = shlex.split(command)[1:]
     kwargs = cli_train.train_kwargs(cli.build_parser().parse_args(argv))
     assert kwargs["shift"] == (-1000, 2000) and kwargs["noise_augment"] and kwargs["inband_fraction"] == 0.5

@@ -16,6 +16,13 @@ def test_demo_writes_outputs_and_prints_figures(tmp_path, capsys):
     rows = re.findall(r"^ +denoised +(-?[\d.]+) +(-?[\d.]+) +(-?[\d.]+) +([\d.]+)$", out, flags=re.M)
     assert len(rows) == 3  # the featured event, the median over all held-out traces, the same in band
     assert "the same traces in band" in out
+    assert "3. Detection on a continuous record: 1 h of " in out
+    found = re.findall(r"^   (raw|band-pass 1-20 Hz|denoised) +((?:\d+/\d+ +){4}) *([\d.]+) +([\d.]+)$", out, flags=re.M)
+    assert [f[0] for f in found] == ["raw", "band-pass 1-20 Hz", "denoised"]
+    for _, hits, thr, ratio in found:
+        pairs = [tuple(map(int, h.split("/"))) for h in hits.split()]
+        assert all(0 <= k <= n for k, n in pairs) and sum(n for _, n in pairs) > 10
+        assert float(thr) > 1 and float(ratio) >= 1
     for snr, gain, corr, peak in rows:
         assert snr == gain  # input SNR is 0 dB, so the output SNR is the gain
         assert -1 <= float(corr) <= 1 and float(peak) > 0

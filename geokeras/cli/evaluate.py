@@ -1,7 +1,8 @@
 """``geokeras evaluate``: score a denoiser against baselines on held-out stations (`geokeras.evaluate.evaluate`)."""
 import os
 
-from geokeras.cli.common import check_output_folder, finite_float, positive_int
+from geokeras.cli.common import argument_type, check_output_folder, finite_float, positive_int
+from geokeras.validation import check_number
 
 BASELINES = ("bandpass", "wavelet", "oracle_mask")  # geokeras.evaluate.BASELINES (a test keeps them equal)
 
@@ -24,6 +25,13 @@ def add_parser(sub, add):
                         "recorded: as recorded")
     p.add_argument("--seed", type=int, default=0, help="seed of the test windows")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=64, help="model batch size")
+    p.add_argument("--detection", action="store_true",
+                   help="also run the detection benchmark (geokeras.detection): STA/LTA on continuous records of "
+                        "test-station noise with test-station events injected, raw vs band-pass vs the model")
+    p.add_argument("--hours", type=argument_type(check_number, "hours", low=0.5), default=2.0,
+                   help="--detection: length of each continuous record (default 2)")
+    p.add_argument("--stations", type=positive_int("stations"), default=8,
+                   help="--detection: records, one per noise station (default 8)")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
 
@@ -44,4 +52,18 @@ def run(args):
     print(format_table(rows))
     if args.plot:
         print(f"wrote {args.plot}")
+    if args.detection:
+        _detection(den, args)
     return 0
+
+
+def _detection(den, args):
+    """Print the detection benchmark's tables for ``den`` on the test stations."""
+    from geokeras.detection import benchmark_records, evaluate_detection, format_detection, standard_methods
+
+    levels = (-10, -5, 0, 5)
+    records = benchmark_records("test", n_stations=args.stations, hours=args.hours, snr_levels=levels, seed=args.seed)
+    n_events = sum(len(r["events"]) for r in records)
+    print(f"\ndetection on {len(records)} continuous records x {args.hours:g} h of test-station noise (in band), "
+          f"{n_events} test-station events at {', '.join(f'{lv:g}' for lv in levels)} dB:")
+    print(format_detection(evaluate_detection(standard_methods({den.label: den}), records), levels))
