@@ -160,3 +160,15 @@ def test_mask_smoothing_config_roundtrip_and_arguments():
         MaskSmoothing(time_frames=4)
     with pytest.raises(ValueError, match="floor"):
         MaskSmoothing(floor=1.0)
+    with pytest.raises(ValueError, match="exponent"):
+        MaskSmoothing(exponent=0.0)
+
+
+def test_mask_smoothing_exponent_suppresses_unsure_bins_more():
+    from geokeras.layers import MaskSmoothing
+
+    mask = np.array([0.0, 0.5, 1.0], "float32").reshape(1, 3, 1, 1)
+    out = np.asarray(MaskSmoothing(floor=0.2, exponent=2.0)(mask)).ravel()
+    np.testing.assert_allclose(out, [0.2, 0.2 + 0.8 * 0.25, 1.0], rtol=1e-6)
+    again = MaskSmoothing.from_config(MaskSmoothing(exponent=3.0).get_config())
+    assert again.exponent == 3.0

@@ -35,7 +35,8 @@ def test_default_is_v3_with_the_mask_floor_of_the_card(default_model):
     """v4: the v3 network with a mask floor of 0.3 (chosen on validation stations); floor 0 gives v3 back."""
     from geokeras.models.mask_floor import mask_settings, with_mask_smoothing
 
-    assert mask_settings(default_model) == {"floor": 0.3, "time_frames": 1, "freq_bins": 1, "statistic": "mean"}
+    assert mask_settings(default_model) == {"floor": 0.3, "time_frames": 1, "freq_bins": 1, "statistic": "mean",
+                                            "exponent": 1.0}
     assert "floor of 0.3" in MODEL_CARD_PATH.read_text()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 3000, 1)).astype("float32")

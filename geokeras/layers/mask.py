@@ -37,16 +37,19 @@ class MaskSmoothing(keras.layers.Layer):
         freq_bins: odd neighbourhood length in frequency bins (default 1).
         statistic: ``"mean"`` (default) or ``"median"`` over the neighbourhood (a median removes a burst
             shorter than half the neighbourhood and keeps the sharp onset of a longer one).
+        exponent: the (smoothed) mask is raised to this power before the floor (default 1): above 1, bins
+            the network is unsure of (mask 0.5) are suppressed more than bins it is sure of (mask near 1).
 
     Input and output shape: ``(batch, frames, bins, 1)``.
     """
 
-    def __init__(self, floor=0.0, time_frames=1, freq_bins=1, statistic="mean", **kwargs):
+    def __init__(self, floor=0.0, time_frames=1, freq_bins=1, statistic="mean", exponent=1.0, **kwargs):
         super().__init__(**kwargs)
         self.floor = check_number("floor", floor, low=0.0, high=1.0, high_open=True)
         self.time_frames = _check_odd("time_frames", time_frames)
         self.freq_bins = _check_odd("freq_bins", freq_bins)
         self.statistic = check_choice("statistic", statistic, ("mean", "median"))
+        self.exponent = check_number("exponent", exponent, low=0.0, low_open=True)
 
     def call(self, inputs):
         mask = tf.convert_to_tensor(inputs, dtype="float32")
@@ -57,6 +60,8 @@ class MaskSmoothing(keras.layers.Layer):
                 mask = tf.nn.avg_pool2d(mask, ksize=size, strides=1, padding="SAME")
             else:
                 mask = _median(mask, self.time_frames, self.freq_bins)
+        if self.exponent != 1.0:
+            mask = tf.pow(mask, self.exponent)
         if self.floor:
             mask = self.floor + (1.0 - self.floor) * mask
         return mask
@@ -67,7 +72,7 @@ class MaskSmoothing(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(floor=self.floor, time_frames=self.time_frames, freq_bins=self.freq_bins,
-                      statistic=self.statistic)
+                      statistic=self.statistic, exponent=self.exponent)
         return config
 
 

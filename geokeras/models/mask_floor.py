@@ -11,7 +11,7 @@ Example:
     >>> model = build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8))
     >>> floored = with_mask_smoothing(model, floor=0.3)
     >>> mask_settings(floored)
-    {'floor': 0.3, 'time_frames': 1, 'freq_bins': 1, 'statistic': 'mean'}
+    {'floor': 0.3, 'time_frames': 1, 'freq_bins': 1, 'statistic': 'mean', 'exponent': 1.0}
     >>> x = np.random.default_rng(0).normal(size=(1, 600, 1)).astype("float32")
     >>> plain = with_mask_smoothing(floored, floor=0.0)
     >>> bool(np.array_equal(plain.predict(x, verbose=0), model.predict(x, verbose=0)))
@@ -34,11 +34,11 @@ def mask_settings(model):
     for layer in model.layers:
         if isinstance(layer, MaskSmoothing):
             return {"floor": layer.floor, "time_frames": layer.time_frames, "freq_bins": layer.freq_bins,
-                    "statistic": layer.statistic}
-    return {"floor": 0.0, "time_frames": 1, "freq_bins": 1, "statistic": "mean"}
+                    "statistic": layer.statistic, "exponent": layer.exponent}
+    return {"floor": 0.0, "time_frames": 1, "freq_bins": 1, "statistic": "mean", "exponent": 1.0}
 
 
-def with_mask_smoothing(model, floor=0.0, time_frames=1, freq_bins=1, statistic="mean"):
+def with_mask_smoothing(model, floor=0.0, time_frames=1, freq_bins=1, statistic="mean", exponent=1.0):
     """A new model sharing ``model``'s layers and weights, with the mask post-processing set as given.
 
     The graph is ``mask -> [crop] -> MaskSmoothing -> apply_mask -> istft -> rescale``; with ``floor=0``
@@ -47,7 +47,7 @@ def with_mask_smoothing(model, floor=0.0, time_frames=1, freq_bins=1, statistic=
 
     Args:
         model: a spectrogram-mask denoiser (`build_stft_mask_denoiser`, as built or loaded).
-        floor, time_frames, freq_bins, statistic: see `MaskSmoothing`.
+        floor, time_frames, freq_bins, statistic, exponent: see `MaskSmoothing`.
 
     Returns:
         a ``keras.Model`` (same name and input as ``model``).
@@ -58,8 +58,8 @@ def with_mask_smoothing(model, floor=0.0, time_frames=1, freq_bins=1, statistic=
     mask = _mask_tensor(model)
     spec = model.get_layer("stft").output
     std = model.get_layer("rescale").input[1]
-    if floor or time_frames > 1 or freq_bins > 1:
-        mask = MaskSmoothing(floor, time_frames, freq_bins, statistic, name=_NAME)(mask)
+    if floor or time_frames > 1 or freq_bins > 1 or exponent != 1.0:
+        mask = MaskSmoothing(floor, time_frames, freq_bins, statistic, exponent, name=_NAME)(mask)
     masked = model.get_layer("apply_mask")([spec, mask])
     out = model.get_layer("rescale")([model.get_layer("istft")(masked), std])
     return keras.Model(model.inputs, out, name=model.name)
