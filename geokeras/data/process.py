@@ -137,15 +137,17 @@ def detrend(x):
 
 
 def segments(mask):
-    """``[(start, stop), ...]`` of the runs of False in a boolean mask (the unmasked segments).
+    """``[(start, stop), ...]`` of the runs of False in a boolean mask (the unmasked segments), from
+    ``numpy.ma.clump_unmasked``.
 
     Example:
         >>> segments(np.array([False, False, True, False]))
         [(0, 2), (3, 4)]
     """
-    valid = np.r_[False, ~np.asarray(mask, dtype=bool), False].astype(np.int8)
-    edges = np.flatnonzero(np.diff(valid))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    mask = np.asarray(mask, dtype=bool)
+    if mask.size == 0:
+        return []
+    return [(int(s.start), int(s.stop)) for s in np.ma.clump_unmasked(np.ma.masked_array(np.zeros(mask.size), mask))]
 
 
 def _check_trace(tr):
@@ -198,7 +200,7 @@ def _merge_groups(st, notes):
                    "ObsPy merge(method=1): in each overlap the later trace's samples are kept")
             notes.append(msg)
             own.append(msg)
-            warnings.warn(msg, UserWarning, stacklevel=3)
+            warnings.warn(msg, UserWarning, stacklevel=4)  # the caller of apply_to_stream
         merged.append((sub[0], own))
     return merged
 
@@ -324,7 +326,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     check_choice("on_error", on_error, ("raise", "skip"))
     check_choice("out_of_range", out_of_range, ("raise", "passthrough"))
     if rate_range is not None:
-        lo, hi = (check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
+        rate_range = tuple(check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
     st = _as_stream(stream)
     if len(st) == 0:
         raise ValueError("Invalid value for argument `stream`. Expected at least one trace. Received an empty Stream.")
@@ -335,6 +337,48 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
             raise err
         report.skipped.append(err)
 
+    merged = _merged_traces(st, refuse, report)
+    processing = processing or (
+        f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
+        f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
+    jobs, outputs, kept = _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range,
+                                           out_of_range, refuse, report)
+
+    _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress)
+    result, residual = _assemble(kept, outputs, processing, return_residual)
+    extra = ([residual] if return_residual else []) + ([report] if return_report else [])
+    return (result, *extra) if extra else result
+
+
+def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress):
+    """Run every segment through ``fn`` (`_SegmentRunner`: shared batches), writing into their outputs."""
+    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
+    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
+    for x, rate, out in jobs:
+        runner.add(x, rate, out)
+    runner.flush()
+
+
+def _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range, out_of_range, refuse, report):
+    """``(jobs, outputs, kept)``: the segments for ``fn`` (`_segment_jobs`), the output array of each trace
+    (by ``id``) and the traces kept, with their notes; out-of-range traces refused or passed through."""
+    jobs, outputs, kept = [], {}, []
+    for tr, notes in merged:
+        outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
+        if rate_range is not None and not rate_range[0] <= tr.stats.sampling_rate <= rate_range[1]:
+            if _out_of_range(tr, rate_range, out_of_range, refuse, report, notes, out):
+                kept.append((tr, notes))
+            continue
+        kept.append((tr, notes))
+        _note_inexact_ratio(tr, sampling_rate, max_denominator, report, notes)
+        jobs += _segment_jobs(tr, out, detrend, report, notes)
+    if not kept:
+        raise NothingToProcessError(report.skipped)
+    return jobs, outputs, kept
+
+
+def _merged_traces(st, refuse, report):
+    """The usable traces of ``st`` merged per (id, rate), in input order: ``[(trace, notes), ...]``."""
     good = obspy.Stream()
     for tr in st:
         try:
@@ -352,60 +396,61 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         raise NothingToProcessError(report.skipped)
     order = {(tr.id, float(tr.stats.sampling_rate)): i for i, tr in reversed(list(enumerate(st)))}
     merged.sort(key=lambda item: order[item[0].id, float(item[0].stats.sampling_rate)])  # input order
+    return merged
 
-    processing = processing or (
-        f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
-        f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
-    jobs, outputs, kept = [], {}, []
-    for tr, notes in merged:
-        rate = tr.stats.sampling_rate
-        outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
-        mask = np.ma.getmaskarray(tr.data)
-        if rate_range is not None and not lo <= rate <= hi:
-            reason = f"sampling rate {rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
-            if out_of_range == "raise":
-                refuse(OutOfBandError(tr.id, reason))
-                continue
-            note = f"{tr.id}: {reason}: passed through unchanged"
-            warnings.warn(note, UserWarning, stacklevel=2)
-            report.notes.append(note)
-            notes.append(note)
-            out[:] = np.ma.getdata(tr.data)
-            kept.append((tr, notes))
-            continue
-        kept.append((tr, notes))
-        up, down = resample_ratio(rate, sampling_rate, max_denominator)
-        effective = rate * up / down
-        if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
-            note = (f"{tr.id}: {rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
-                    f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
-            report.notes.append(note)
-            notes.append(note)
-        for a, b in segments(mask):
-            x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
-            where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
-            note = None
-            if x.size == 1:
-                note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
-                                                        "passed through unchanged")
-            elif np.all(x == x[0]):
-                note = f"{where}: constant segment (value {x[0]:g}) " + (
-                    "set to zeros (its mean removed)" if detrend else "passed through unchanged")
-            if note:
-                out[a:b] = 0.0 if detrend else x
-                report.notes.append(note)
-                notes.append(note)
-            else:
-                jobs.append((x, rate, out[a:b]))
-    if not kept:
-        raise NothingToProcessError(report.skipped)
 
-    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
-    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
-    for x, rate, out in jobs:
-        runner.add(x, rate, out)
-    runner.flush()
+def _note(report, notes, note):
+    report.notes.append(note)
+    notes.append(note)
 
+
+def _out_of_range(tr, rate_range, out_of_range, refuse, report, notes, out):
+    """Refuse a trace outside ``rate_range`` (False) or pass it through into ``out`` with a note (True)."""
+    lo, hi = rate_range
+    reason = f"sampling rate {tr.stats.sampling_rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
+    if out_of_range == "raise":
+        refuse(OutOfBandError(tr.id, reason))
+        return False
+    note = f"{tr.id}: {reason}: passed through unchanged"
+    warnings.warn(note, UserWarning, stacklevel=4)  # the caller of apply_to_stream
+    _note(report, notes, note)
+    out[:] = np.ma.getdata(tr.data)
+    return True
+
+
+def _note_inexact_ratio(tr, sampling_rate, max_denominator, report, notes):
+    rate = tr.stats.sampling_rate
+    up, down = resample_ratio(rate, sampling_rate, max_denominator)
+    effective = rate * up / down
+    if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
+        _note(report, notes, f"{tr.id}: {rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
+                             f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
+
+
+def _segment_jobs(tr, out, detrend, report, notes):
+    """``[(segment float64, rate, output view), ...]`` of a trace's gap-free segments; degenerate segments
+    (1 sample, constant) are written into ``out`` here, with a note."""
+    jobs = []
+    for a, b in segments(np.ma.getmaskarray(tr.data)):
+        x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
+        where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
+        note = None
+        if x.size == 1:
+            note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
+                                                    "passed through unchanged")
+        elif np.all(x == x[0]):
+            note = f"{where}: constant segment (value {x[0]:g}) " + (
+                "set to zeros (its mean removed)" if detrend else "passed through unchanged")
+        if note:
+            out[a:b] = 0.0 if detrend else x
+            _note(report, notes, note)
+        else:
+            jobs.append((x, tr.stats.sampling_rate, out[a:b]))
+    return jobs
+
+
+def _assemble(kept, outputs, processing, return_residual):
+    """The output Stream (and the residual Stream) from the processed samples, each trace with its line."""
     result, residual = obspy.Stream(), obspy.Stream()
     for tr, notes in kept:
         mask = np.ma.getmaskarray(tr.data)
@@ -419,5 +464,4 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]
         tr.stats.setdefault("processing", []).append(line)
         result.append(tr)
-    extra = ([residual] if return_residual else []) + ([report] if return_report else [])
-    return (result, *extra) if extra else result
+    return result, residual

@@ -99,7 +99,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
     """Return ``(h, penalty)``: the code ``encoder(x)`` and the batch-mean ``||J_x(h)||_F^2``.
 
     The computation is differentiable with respect to the encoder's weights (use it inside
-    an outer ``tf.GradientTape``). See the module docstring for the three modes.
+    an outer ``tf.GradientTape``). See the module docstring for the four modes.
     """
     check_choice("mode", mode, PENALTIES)
     n_projections = check_positive_int("n_projections", n_projections)
