@@ -24,9 +24,9 @@ cannot merge
 one id at several sampling rates  not merged: one output trace per rate, each processed at its
                                   own rate (noted in the report)
 rate outside ``rate_range``       `~geokeras.errors.OutOfBandError` naming the id and rate
-                                  (``out_of_range="raise"``, skipped with ``on_error="skip"``),
+                                  (``out_of_band="refuse"``, skipped with ``on_error="skip"``),
                                   or passed through unchanged with a UserWarning and a note
-                                  (``out_of_range="passthrough"``)
+                                  (``out_of_band="passthrough"``)
 any native sampling rate          each segment is resampled to ``sampling_rate`` with
                                   ``scipy.signal.resample_poly`` (rational factor from
                                   ``fractions.Fraction.limit_denominator``), processed, resampled
@@ -58,7 +58,7 @@ Both are odd functions of the input, as is the rest of the path (resampling, win
 Output: one trace per (id, sampling rate), in order of first appearance, with the merged input's
 stats (every header kept), ``npts``, start time and gap mask, float32 data (a masked array when
 there are gaps), and exactly one ``stats.processing`` entry for the call, which carries the repairs
-made to that trace (``"...; notes: ..."``). With ``return_residual=True`` a second Stream holds
+made to that trace (``"...; notes: ..."``). With ``return_noise=True`` a second Stream holds
 ``input - output`` per trace (same headers and gaps): what was removed.
 """
 import dataclasses
@@ -270,7 +270,7 @@ def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
 
 def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=None,
                     return_report=False, max_denominator=1000, detrend=False, clip=None, on_error="raise",
-                    rate_range=None, out_of_range="raise", return_residual=False, processing=None):
+                    rate_range=None, out_of_band="refuse", return_noise=False, processing=None):
     """Apply ``fn`` window by window to every trace of a Stream and return a Stream just like the input.
 
     See the module docstring for what happens to each kind of input (merging, gaps, resampling,
@@ -294,14 +294,15 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         on_error: ``"raise"`` (default) raises the first `~geokeras.errors.TraceError`; ``"skip"`` leaves
             bad traces out and lists their errors in ``Report.skipped`` (ValueError if none is left).
         rate_range: None, or ``(low, high)`` in Hz: the native sampling rates ``fn`` is valid for.
-        out_of_range: what happens to a trace outside ``rate_range``: ``"raise"`` (an
+        out_of_band: what happens to a trace outside ``rate_range``: ``"refuse"`` (an
             `~geokeras.errors.OutOfBandError`, subject to ``on_error``) or ``"passthrough"``.
-        return_residual: also return the Stream ``input - output`` (same headers, gaps kept).
+        return_noise: also return the Stream ``input - output`` (same headers, gaps kept): what was removed,
+            the noise estimate of a denoiser.
         processing: the ``stats.processing`` line of this call (default names this function).
 
     Returns:
-        ``obspy.Stream``; with ``return_residual`` and/or ``return_report``, a tuple
-        ``(stream, [residual], [report])`` in that order.
+        ``obspy.Stream``; with ``return_noise`` and/or ``return_report``, a tuple
+        ``(stream, [noise], [report])`` in that order.
 
     Raises:
         TraceError: a bad trace (``on_error="raise"``).
@@ -324,7 +325,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
     check_choice("on_error", on_error, ("raise", "skip"))
-    check_choice("out_of_range", out_of_range, ("raise", "passthrough"))
+    check_choice("out_of_band", out_of_band, ("refuse", "passthrough"))
     if rate_range is not None:
         rate_range = tuple(check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
     st = _as_stream(stream)
@@ -342,11 +343,11 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
         f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
     jobs, outputs, kept = _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range,
-                                           out_of_range, refuse, report)
+                                           out_of_band, refuse, report)
 
     _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress)
-    result, residual = _assemble(kept, outputs, processing, return_residual)
-    extra = ([residual] if return_residual else []) + ([report] if return_report else [])
+    result, noise = _assemble(kept, outputs, processing, return_noise)
+    extra = ([noise] if return_noise else []) + ([report] if return_report else [])
     return (result, *extra) if extra else result
 
 
@@ -359,14 +360,14 @@ def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detren
     runner.flush()
 
 
-def _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range, out_of_range, refuse, report):
+def _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range, out_of_band, refuse, report):
     """``(jobs, outputs, kept)``: the segments for ``fn`` (`_segment_jobs`), the output array of each trace
     (by ``id``) and the traces kept, with their notes; out-of-range traces refused or passed through."""
     jobs, outputs, kept = [], {}, []
     for tr, notes in merged:
         outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
         if rate_range is not None and not rate_range[0] <= tr.stats.sampling_rate <= rate_range[1]:
-            if _out_of_range(tr, rate_range, out_of_range, refuse, report, notes, out):
+            if _out_of_band(tr, rate_range, out_of_band, refuse, report, notes, out):
                 kept.append((tr, notes))
             continue
         kept.append((tr, notes))
@@ -404,11 +405,11 @@ def _note(report, notes, note):
     notes.append(note)
 
 
-def _out_of_range(tr, rate_range, out_of_range, refuse, report, notes, out):
+def _out_of_band(tr, rate_range, out_of_band, refuse, report, notes, out):
     """Refuse a trace outside ``rate_range`` (False) or pass it through into ``out`` with a note (True)."""
     lo, hi = rate_range
     reason = f"sampling rate {tr.stats.sampling_rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
-    if out_of_range == "raise":
+    if out_of_band == "refuse":
         refuse(OutOfBandError(tr.id, reason))
         return False
     note = f"{tr.id}: {reason}: passed through unchanged"
@@ -449,19 +450,19 @@ def _segment_jobs(tr, out, detrend, report, notes):
     return jobs
 
 
-def _assemble(kept, outputs, processing, return_residual):
-    """The output Stream (and the residual Stream) from the processed samples, each trace with its line."""
-    result, residual = obspy.Stream(), obspy.Stream()
+def _assemble(kept, outputs, processing, return_noise):
+    """The output Stream (and the noise Stream) from the processed samples, each trace with its line."""
+    result, noise = obspy.Stream(), obspy.Stream()
     for tr, notes in kept:
         mask = np.ma.getmaskarray(tr.data)
         line = processing + (NOTES_SEPARATOR + "; ".join(notes) if notes else "")
-        if return_residual:
+        if return_noise:
             res = tr.copy()
             removed = (np.asarray(np.ma.getdata(tr.data), dtype=np.float64) - outputs[id(tr)]).astype(np.float32)
             res.data = np.ma.masked_array(removed, mask=mask) if mask.any() else removed
             res.stats.setdefault("processing", []).append(line + RESIDUAL_NOTE)
-            residual.append(res)
+            noise.append(res)
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]
         tr.stats.setdefault("processing", []).append(line)
         result.append(tr)
-    return result, residual
+    return result, noise
