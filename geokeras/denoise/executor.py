@@ -180,7 +180,7 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
 
 
 # What one single-threaded worker process may use: TensorFlow reads these when it starts, so they hold even
-# where `WorkerSetup` comes too late (measured: a "single-threaded" worker used 1.6 cores without them).
+# where `WorkerSetup` comes too late (without them a "single-threaded" worker used more than one core).
 SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 

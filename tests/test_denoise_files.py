@@ -1,4 +1,4 @@
-"""Denoising files on Dask (geokeras.denoise.executor, geokeras.denoise.files, geokeras denoise --workers/--scheduler):
+"""Denoising files (geokeras.denoise.files) here and on Dask (geokeras.denoise.executor, --workers/--scheduler):
 two worker processes give the plain run's outputs; failures, killed workers, resume.
 
 One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
