@@ -148,7 +148,7 @@ def main():
             again = denoise_files(inputs, out, client=client, resume=True)
             rewritten = sum(before[k] != v for k, v in mtimes(out).items())
             print(f"resume after the finished run: {again.seconds:.2f} s = {again.seconds / summary.seconds:.1%} "
-                  f"of the run, {again.skipped} skipped, {again.done} run, {rewritten} files rewritten; {load()}")
+                  f"of the run, {again.up_to_date} up to date, {again.done} run, {rewritten} files rewritten; {load()}")
             t = time.perf_counter()
             client.gather(client.map(noop, range(2000), pure=False))
             per_task = (time.perf_counter() - t) / 2000

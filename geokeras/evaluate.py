@@ -236,17 +236,7 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
                          f"Received baselines={list(baselines)!r}.")
     check_choice("condition", condition, CONDITIONS)
     check_positive_int("n_per_level", n_per_level)
-    if model is not None and (window_length is None or sampling_rate is None):
-        from geokeras.models.denoiser import denoiser_info
-
-        try:
-            info = denoiser_info(model)
-        except ValueError:
-            info = {"window_length": int(model.input_shape[1]), "sampling_rate": 100.0}
-        window_length = window_length or info["window_length"]
-        sampling_rate = sampling_rate or info["sampling_rate"]
-    window_length = int(window_length or 3000)
-    sampling_rate = float(sampling_rate or 100.0)
+    window_length, sampling_rate = _window_of(model, window_length, sampling_rate)
     signal_stations = noise_stations = None
     if signals is None or noise is None:
         signals, noise, signal_stations, noise_stations = heldout_sources(records, with_stations=True)
@@ -257,18 +247,45 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
         noisy, clean = make_test_windows(signals, noise, float(level), n_per_level, window_length, sampling_rate,
                                          seed=seed + i, condition=condition, signal_stations=signal_stations,
                                          noise_stations=noise_stations)
-        outputs = {"bandpass": bandpass_baseline(noisy, sampling_rate)}
-        if model is not None:
-            pred = model.predict(noisy[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
-            outputs[model_name] = np.asarray(pred, dtype=np.float64)[..., 0]
-        if "wavelet" in baselines:
-            outputs["wavelet"] = wavelet_baseline(noisy)
-        if "oracle_mask" in baselines:
-            outputs["oracle_mask"] = oracle_mask_baseline(clean, noisy - clean)
+        outputs = _method_outputs(model, model_name, baselines, noisy, clean, sampling_rate, batch_size)
         bandpass_gain = np.asarray(metrics.snr_gain_db(clean, noisy, outputs["bandpass"]))
         for method in methods:
             scores[(method, level)] = _scores(clean, noisy, outputs[method], sampling_rate, bandpass_gain)
+    rows = _rows(scores, methods, snr_levels, condition, "oracle_mask" in baselines)
+    if plot:
+        plot_table(rows, plot)
+    return (rows, scores) if return_scores else rows
 
+
+def _window_of(model, window_length, sampling_rate):
+    """``(window_length, sampling_rate)``: as given, else the model's (`denoiser_info`), else 3000 and 100 Hz."""
+    if model is not None and (window_length is None or sampling_rate is None):
+        from geokeras.models.denoiser import denoiser_info
+
+        try:
+            info = denoiser_info(model)
+        except ValueError:
+            info = {"window_length": int(model.input_shape[1]), "sampling_rate": 100.0}
+        window_length = window_length or info["window_length"]
+        sampling_rate = sampling_rate or info["sampling_rate"]
+    return int(window_length or 3000), float(sampling_rate or 100.0)
+
+
+def _method_outputs(model, model_name, baselines, noisy, clean, sampling_rate, batch_size):
+    """``{method: output windows}`` of the model and the baselines (the band-pass always) on ``noisy``."""
+    outputs = {"bandpass": bandpass_baseline(noisy, sampling_rate)}
+    if model is not None:
+        pred = model.predict(noisy[..., None].astype(np.float32), batch_size=batch_size, verbose=0)
+        outputs[model_name] = np.asarray(pred, dtype=np.float64)[..., 0]
+    if "wavelet" in baselines:
+        outputs["wavelet"] = wavelet_baseline(noisy)
+    if "oracle_mask" in baselines:
+        outputs["oracle_mask"] = oracle_mask_baseline(clean, noisy - clean)
+    return outputs
+
+
+def _rows(scores, methods, snr_levels, condition, with_oracle):
+    """The table rows of `evaluate`: medians per method and level (and over all levels)."""
     rows = []
     for method in methods:
         for level in list(snr_levels) + ["all"]:
@@ -278,16 +295,11 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
             row.update({k: _median(merged[k]) for k in METRIC_KEYS})
             row["picked"] = float(np.mean(np.isfinite(merged["arrival_error_s"])))
             rows.append(row)
-    if "oracle_mask" in baselines:
-        oracle = {r["snr_db"]: r["snr_gain_db"] for r in rows if r["method"] == "oracle_mask"}
-        for r in rows:
-            r["oracle_fraction"] = r["snr_gain_db"] / oracle[r["snr_db"]] if oracle[r["snr_db"]] > 0 else float("nan")
-    else:
-        for r in rows:
-            r["oracle_fraction"] = float("nan")
-    if plot:
-        plot_table(rows, plot)
-    return (rows, scores) if return_scores else rows
+    oracle = {r["snr_db"]: r["snr_gain_db"] for r in rows if r["method"] == "oracle_mask"} if with_oracle else {}
+    for r in rows:
+        gain = oracle.get(r["snr_db"], float("nan"))
+        r["oracle_fraction"] = r["snr_gain_db"] / gain if gain > 0 else float("nan")
+    return rows
 
 
 def noisy_record_figures(x, y, sampling_rate, quiet_seconds=5.0):

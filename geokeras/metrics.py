@@ -122,7 +122,8 @@ def pick_p(x, sampling_rate, picker="sta_lta", sta=0.5, lta=5.0, threshold=4.0):
     Args:
         x: 1-D array.
         sampling_rate: samples per second.
-        picker: ``"sta_lta"`` (ObsPy ``recursive_sta_lta`` + first sample above ``threshold``)
+        picker: ``"sta_lta"`` (ObsPy ``recursive_sta_lta``; the pick is the first onset of ObsPy
+            ``trigger_onset``: the first sample above ``threshold``)
             or ``"pk_baer"`` (ObsPy ``pk_baer``, parameters scaled from ``sta``/``lta``/``threshold``).
         sta, lta: short and long averaging windows in seconds.
         threshold: STA/LTA trigger level (``pk_baer``: ``thr1 = 2 * threshold``, ``thr2 = 4 * threshold``).
@@ -145,8 +146,11 @@ def pick_p(x, sampling_rate, picker="sta_lta", sta=0.5, lta=5.0, threshold=4.0):
             return float("nan")
         cft = trigger.recursive_sta_lta(x, nsta, nlta)
         cft[:nlta] = 0.0  # the ratio is meaningless until the long window is filled
-        above = np.flatnonzero(cft > threshold)
-        return float(above[0] / sampling_rate) if above.size else float("nan")
+        # ObsPy's trigger_onset starts at the first sample >= its threshold: the next float above
+        # `threshold` makes that the first sample > threshold
+        above = np.nextafter(float(threshold), np.inf)
+        onsets = trigger.trigger_onset(cft, above, above)
+        return float(onsets[0][0] / sampling_rate) if len(onsets) else float("nan")
     if picker == "pk_baer":
         if x.size <= 2 * nlta or not np.any(x):
             return float("nan")

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fixed seed per test, the Agg backend, no network, derandomized hypothesis on CI."""
+"""Shared fixtures: a fixed seed per test, the Agg backend, no network (`_no_network`: a connection to anything
+but this machine fails), derandomized hypothesis on CI."""
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -27,3 +28,22 @@ def _seed():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+_LOCAL_HOSTS = ("localhost", "::1", "0.0.0.0", "")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Refuse socket connections to other machines (local Dask clusters and Unix sockets still work)."""
+    import socket
+
+    connect = socket.socket.connect
+
+    def local_only(self, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not (host in _LOCAL_HOSTS or str(host).startswith("127.")):
+            raise OSError(f"tests do not use the network: refused a connection to {address!r} (tests/conftest.py)")
+        return connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)

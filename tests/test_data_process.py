@@ -260,7 +260,7 @@ def test_data_layer_never_imports_models_and_pairs_is_light():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_skip_bad_traces_rate_range_residual_and_one_processing_line():
+def test_skip_bad_traces_rate_range_noise_and_one_processing_line():
     good, bad, slow = make_trace(800, channel="HHZ"), make_trace(800, channel="HHN"), make_trace(60, 1.0, "LHZ")
     bad.data[3] = np.nan
     st = obspy.Stream([good, bad, slow])
@@ -268,7 +268,7 @@ def test_skip_bad_traces_rate_range_residual_and_one_processing_line():
         apply_to_stream(st, identity, 400, 100.0)
     seen = []
     out, residual, report = apply_to_stream(
-        st, lambda b: 0.5 * b, 400, 100.0, on_error="skip", rate_range=(20.0, 250.0), return_residual=True,
+        st, lambda b: 0.5 * b, 400, 100.0, on_error="skip", rate_range=(20.0, 250.0), return_noise=True,
         return_report=True, progress=lambda done, total: seen.append((done, total)), processing="my call")
     assert [tr.id for tr in out] == [good.id] == [tr.id for tr in residual]
     assert [(type(e), e.trace_id) for e in report.skipped] == [(TraceError, bad.id), (OutOfBandError, slow.id)]
@@ -277,7 +277,7 @@ def test_skip_bad_traces_rate_range_residual_and_one_processing_line():
     assert out[0].stats.processing == ["my call"] and residual[0].stats.processing == ["my call; residual: input - output"]
     assert seen[-1] == (3, 3)  # 800 samples, windows of 400 with 50 % overlap
     with pytest.warns(UserWarning, match="LHZ.*passed through unchanged"):
-        out = apply_to_stream(slow, identity, 400, 100.0, rate_range=(20.0, 250.0), out_of_range="passthrough")
+        out = apply_to_stream(slow, identity, 400, 100.0, rate_range=(20.0, 250.0), out_of_band="passthrough")
     np.testing.assert_array_equal(out[0].data, slow.data.astype(np.float32))
     assert out[0].stats.processing[-1].endswith("sampling rate 1 Hz is outside the model's range 20-250 Hz: passed "
                                                 "through unchanged")

@@ -58,7 +58,7 @@ def test_sidecars_store_the_options_and_resume_compares_those_fields_not_the_tex
         e["processing"] = ["edited by hand"]
     with open(sidecar, "w") as f:
         json.dump(entries, f)
-    assert denoise_files(src, out, model=den, write_noise=True, resume=True).skipped == 1
+    assert denoise_files(src, out, model=den, write_noise=True, resume=True).up_to_date == 1
     for e in entries:
         e[SIDECAR_FIELD]["overlap"] = 0.25
     with open(sidecar, "w") as f:

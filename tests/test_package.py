@@ -169,3 +169,10 @@ def test_geokeras_datasets_variable_is_checked(monkeypatch, tmp_path):
                                                 r"missing from .*: X_Y_1\.mseed\. Restore them, or point "
                                                 r"GEOKERAS_DATASETS to a complete copy"):
         datasets.load_events(sets=["ncedc-events"])
+
+
+def test_the_suite_refuses_connections_to_other_machines():
+    import socket
+
+    with pytest.raises(OSError, match="tests do not use the network"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1: never a real host

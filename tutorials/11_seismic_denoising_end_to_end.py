@@ -39,7 +39,7 @@ from geokeras.export import export_saved_model
 from geokeras.metrics import correlation, snr_gain_db
 from geokeras.models.denoiser import build_denoiser, denoiser_info
 from geokeras.plotting import plot_denoising
-from geokeras.training import normalize_pairs
+from geokeras.train import normalize_pairs
 
 matplotlib.use("Agg")
 FAST = os.environ.get("GEOKERAS_FAST") == "1"
@@ -63,7 +63,7 @@ print(f"{len(records)} records: {len(train_records)} for training, {len(val_reco
 that station, the part after is the earthquake. `PairGenerator` places a signal at a random
 shift in the window and adds a noise window scaled to a random SNR between -5 and 10 dB.
 Each pair is then divided by the standard deviation of its noisy window, the normalization
-`geokeras.training` uses, so every window weighs the same in the loss.
+`geokeras.train` uses, so every window weighs the same in the loss.
 """
 
 window = 1000 if FAST else 3000

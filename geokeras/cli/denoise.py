@@ -11,10 +11,12 @@ these options.
 """
 import sys
 
-from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
+from geokeras.data.windows import check_overlap
+from geokeras.denoise.naming import EXTENSIONS
+from geokeras.denoise.options import OUT_OF_BAND
 
-FORMATS = ("MSEED", "SAC")  # geokeras.denoise.naming.EXTENSIONS
+FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
 
 DESCRIPTION = ("Denoise seismic records and write the results into OUTDIR (one output per input file, the "
                "input tree mirrored; inputs are never overwritten).")
@@ -52,10 +54,10 @@ def add_parser(sub, add):
     p.add_argument("--plot", action="store_true", help="also write a before/after PNG per input")
     p.add_argument("--write-noise", action="store_true",
                    help="also write the noise estimate (input - output) next to each output")
-    p.add_argument("--out-of-band", default="refuse", choices=("refuse", "passthrough"),
+    p.add_argument("--out-of-band", default="refuse", choices=OUT_OF_BAND,
                    help="records sampled outside the model's range: refuse them (default) or pass them "
                         "through unchanged with a warning")
-    p.add_argument("--overlap", type=argument_type(check_number, "overlap", low=0.0, high=1.0, high_open=True),
+    p.add_argument("--overlap", type=argument_type(check_overlap, "overlap"),
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
                    help="windows per model call (default 256)")
@@ -90,7 +92,7 @@ def run(args):
     def report(result):
         if result.status == "ignored":
             print(f"geokeras denoise: warning: skipped {result.input}: not a waveform file", file=sys.stderr)
-        elif result.status == "skipped":
+        elif result.status == "up_to_date":
             say(f"{result.input}: up to date (--resume)")
         for line, kind in zip(result.errors, result.error_types):
             errors.append(line)
@@ -109,8 +111,8 @@ def run(args):
     where = f"{summary.workers} worker processes" if summary.workers else "this process"
     say(f"{summary.traces} traces, {summary.windows} windows in {summary.seconds:.1f} s on {where}")
     say(f"denoised {summary.done} of {summary.files} file(s) into {args.output} with model {den.label} "
-        f"(sha256 {den.sha256[:16]})" + (f"; {summary.skipped} up to date" if summary.skipped else "")
+        f"(sha256 {den.sha256[:16]})" + (f"; {summary.up_to_date} up to date" if summary.up_to_date else "")
         + (f"; {summary.ignored} non-waveform file(s) skipped" if summary.ignored else ""))
-    if not (summary.done or summary.skipped or errors):
+    if not (summary.done or summary.up_to_date or errors):
         raise CommandError("no waveform file among the inputs")
     return 1 if errors else 0

@@ -24,9 +24,9 @@ cannot merge
 one id at several sampling rates  not merged: one output trace per rate, each processed at its
                                   own rate (noted in the report)
 rate outside ``rate_range``       `~geokeras.errors.OutOfBandError` naming the id and rate
-                                  (``out_of_range="raise"``, skipped with ``on_error="skip"``),
+                                  (``out_of_band="refuse"``, skipped with ``on_error="skip"``),
                                   or passed through unchanged with a UserWarning and a note
-                                  (``out_of_range="passthrough"``)
+                                  (``out_of_band="passthrough"``)
 any native sampling rate          each segment is resampled to ``sampling_rate`` with
                                   ``scipy.signal.resample_poly`` (rational factor from
                                   ``fractions.Fraction.limit_denominator``), processed, resampled
@@ -58,7 +58,7 @@ Both are odd functions of the input, as is the rest of the path (resampling, win
 Output: one trace per (id, sampling rate), in order of first appearance, with the merged input's
 stats (every header kept), ``npts``, start time and gap mask, float32 data (a masked array when
 there are gaps), and exactly one ``stats.processing`` entry for the call, which carries the repairs
-made to that trace (``"...; notes: ..."``). With ``return_residual=True`` a second Stream holds
+made to that trace (``"...; notes: ..."``). With ``return_noise=True`` a second Stream holds
 ``input - output`` per trace (same headers and gaps): what was removed.
 """
 import dataclasses
@@ -137,15 +137,17 @@ def detrend(x):
 
 
 def segments(mask):
-    """``[(start, stop), ...]`` of the runs of False in a boolean mask (the unmasked segments).
+    """``[(start, stop), ...]`` of the runs of False in a boolean mask (the unmasked segments), from
+    ``numpy.ma.clump_unmasked``.
 
     Example:
         >>> segments(np.array([False, False, True, False]))
         [(0, 2), (3, 4)]
     """
-    valid = np.r_[False, ~np.asarray(mask, dtype=bool), False].astype(np.int8)
-    edges = np.flatnonzero(np.diff(valid))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+    mask = np.asarray(mask, dtype=bool)
+    if mask.size == 0:
+        return []
+    return [(int(s.start), int(s.stop)) for s in np.ma.clump_unmasked(np.ma.masked_array(np.zeros(mask.size), mask))]
 
 
 def _check_trace(tr):
@@ -198,7 +200,7 @@ def _merge_groups(st, notes):
                    "ObsPy merge(method=1): in each overlap the later trace's samples are kept")
             notes.append(msg)
             own.append(msg)
-            warnings.warn(msg, UserWarning, stacklevel=3)
+            warnings.warn(msg, UserWarning, stacklevel=4)  # the caller of apply_to_stream
         merged.append((sub[0], own))
     return merged
 
@@ -268,7 +270,7 @@ def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
 
 def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=None,
                     return_report=False, max_denominator=1000, detrend=False, clip=None, on_error="raise",
-                    rate_range=None, out_of_range="raise", return_residual=False, processing=None):
+                    rate_range=None, out_of_band="refuse", return_noise=False, processing=None):
     """Apply ``fn`` window by window to every trace of a Stream and return a Stream just like the input.
 
     See the module docstring for what happens to each kind of input (merging, gaps, resampling,
@@ -292,14 +294,15 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         on_error: ``"raise"`` (default) raises the first `~geokeras.errors.TraceError`; ``"skip"`` leaves
             bad traces out and lists their errors in ``Report.skipped`` (ValueError if none is left).
         rate_range: None, or ``(low, high)`` in Hz: the native sampling rates ``fn`` is valid for.
-        out_of_range: what happens to a trace outside ``rate_range``: ``"raise"`` (an
+        out_of_band: what happens to a trace outside ``rate_range``: ``"refuse"`` (an
             `~geokeras.errors.OutOfBandError`, subject to ``on_error``) or ``"passthrough"``.
-        return_residual: also return the Stream ``input - output`` (same headers, gaps kept).
+        return_noise: also return the Stream ``input - output`` (same headers, gaps kept): what was removed,
+            the noise estimate of a denoiser.
         processing: the ``stats.processing`` line of this call (default names this function).
 
     Returns:
-        ``obspy.Stream``; with ``return_residual`` and/or ``return_report``, a tuple
-        ``(stream, [residual], [report])`` in that order.
+        ``obspy.Stream``; with ``return_noise`` and/or ``return_report``, a tuple
+        ``(stream, [noise], [report])`` in that order.
 
     Raises:
         TraceError: a bad trace (``on_error="raise"``).
@@ -322,9 +325,9 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
     check_choice("on_error", on_error, ("raise", "skip"))
-    check_choice("out_of_range", out_of_range, ("raise", "passthrough"))
+    check_choice("out_of_band", out_of_band, ("refuse", "passthrough"))
     if rate_range is not None:
-        lo, hi = (check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
+        rate_range = tuple(check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
     st = _as_stream(stream)
     if len(st) == 0:
         raise ValueError("Invalid value for argument `stream`. Expected at least one trace. Received an empty Stream.")
@@ -335,6 +338,48 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
             raise err
         report.skipped.append(err)
 
+    merged = _merged_traces(st, refuse, report)
+    processing = processing or (
+        f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
+        f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
+    jobs, outputs, kept = _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range,
+                                           out_of_band, refuse, report)
+
+    _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress)
+    result, noise = _assemble(kept, outputs, processing, return_noise)
+    extra = ([noise] if return_noise else []) + ([report] if return_report else [])
+    return (result, *extra) if extra else result
+
+
+def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress):
+    """Run every segment through ``fn`` (`_SegmentRunner`: shared batches), writing into their outputs."""
+    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
+    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
+    for x, rate, out in jobs:
+        runner.add(x, rate, out)
+    runner.flush()
+
+
+def _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range, out_of_band, refuse, report):
+    """``(jobs, outputs, kept)``: the segments for ``fn`` (`_segment_jobs`), the output array of each trace
+    (by ``id``) and the traces kept, with their notes; out-of-range traces refused or passed through."""
+    jobs, outputs, kept = [], {}, []
+    for tr, notes in merged:
+        outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
+        if rate_range is not None and not rate_range[0] <= tr.stats.sampling_rate <= rate_range[1]:
+            if _out_of_band(tr, rate_range, out_of_band, refuse, report, notes, out):
+                kept.append((tr, notes))
+            continue
+        kept.append((tr, notes))
+        _note_inexact_ratio(tr, sampling_rate, max_denominator, report, notes)
+        jobs += _segment_jobs(tr, out, detrend, report, notes)
+    if not kept:
+        raise NothingToProcessError(report.skipped)
+    return jobs, outputs, kept
+
+
+def _merged_traces(st, refuse, report):
+    """The usable traces of ``st`` merged per (id, rate), in input order: ``[(trace, notes), ...]``."""
     good = obspy.Stream()
     for tr in st:
         try:
@@ -352,72 +397,72 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         raise NothingToProcessError(report.skipped)
     order = {(tr.id, float(tr.stats.sampling_rate)): i for i, tr in reversed(list(enumerate(st)))}
     merged.sort(key=lambda item: order[item[0].id, float(item[0].stats.sampling_rate)])  # input order
+    return merged
 
-    processing = processing or (
-        f"geokeras: apply_to_stream(fn={getattr(fn, '__name__', type(fn).__name__)}, "
-        f"window_length={windowing.window_length}, sampling_rate={sampling_rate}, overlap={windowing.overlap})")
-    jobs, outputs, kept = [], {}, []
-    for tr, notes in merged:
-        rate = tr.stats.sampling_rate
-        outputs[id(tr)] = out = np.zeros(tr.stats.npts, dtype=np.float32)
-        mask = np.ma.getmaskarray(tr.data)
-        if rate_range is not None and not lo <= rate <= hi:
-            reason = f"sampling rate {rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
-            if out_of_range == "raise":
-                refuse(OutOfBandError(tr.id, reason))
-                continue
-            note = f"{tr.id}: {reason}: passed through unchanged"
-            warnings.warn(note, UserWarning, stacklevel=2)
-            report.notes.append(note)
-            notes.append(note)
-            out[:] = np.ma.getdata(tr.data)
-            kept.append((tr, notes))
-            continue
-        kept.append((tr, notes))
-        up, down = resample_ratio(rate, sampling_rate, max_denominator)
-        effective = rate * up / down
-        if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
-            note = (f"{tr.id}: {rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
-                    f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
-            report.notes.append(note)
-            notes.append(note)
-        for a, b in segments(mask):
-            x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
-            where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
-            note = None
-            if x.size == 1:
-                note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
-                                                        "passed through unchanged")
-            elif np.all(x == x[0]):
-                note = f"{where}: constant segment (value {x[0]:g}) " + (
-                    "set to zeros (its mean removed)" if detrend else "passed through unchanged")
-            if note:
-                out[a:b] = 0.0 if detrend else x
-                report.notes.append(note)
-                notes.append(note)
-            else:
-                jobs.append((x, rate, out[a:b]))
-    if not kept:
-        raise NothingToProcessError(report.skipped)
 
-    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
-    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
-    for x, rate, out in jobs:
-        runner.add(x, rate, out)
-    runner.flush()
+def _note(report, notes, note):
+    report.notes.append(note)
+    notes.append(note)
 
-    result, residual = obspy.Stream(), obspy.Stream()
+
+def _out_of_band(tr, rate_range, out_of_band, refuse, report, notes, out):
+    """Refuse a trace outside ``rate_range`` (False) or pass it through into ``out`` with a note (True)."""
+    lo, hi = rate_range
+    reason = f"sampling rate {tr.stats.sampling_rate:g} Hz is outside the model's range {lo:g}-{hi:g} Hz"
+    if out_of_band == "refuse":
+        refuse(OutOfBandError(tr.id, reason))
+        return False
+    note = f"{tr.id}: {reason}: passed through unchanged"
+    warnings.warn(note, UserWarning, stacklevel=4)  # the caller of apply_to_stream
+    _note(report, notes, note)
+    out[:] = np.ma.getdata(tr.data)
+    return True
+
+
+def _note_inexact_ratio(tr, sampling_rate, max_denominator, report, notes):
+    rate = tr.stats.sampling_rate
+    up, down = resample_ratio(rate, sampling_rate, max_denominator)
+    effective = rate * up / down
+    if abs(effective - sampling_rate) > 1e-9 * sampling_rate:
+        _note(report, notes, f"{tr.id}: {rate} Hz resampled by {up}/{down} to {effective:.6g} Hz, "
+                             f"not exactly {float(sampling_rate)} Hz (raise `max_denominator` for a closer ratio)")
+
+
+def _segment_jobs(tr, out, detrend, report, notes):
+    """``[(segment float64, rate, output view), ...]`` of a trace's gap-free segments; degenerate segments
+    (1 sample, constant) are written into ``out`` here, with a note."""
+    jobs = []
+    for a, b in segments(np.ma.getmaskarray(tr.data)):
+        x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
+        where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
+        note = None
+        if x.size == 1:
+            note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
+                                                    "passed through unchanged")
+        elif np.all(x == x[0]):
+            note = f"{where}: constant segment (value {x[0]:g}) " + (
+                "set to zeros (its mean removed)" if detrend else "passed through unchanged")
+        if note:
+            out[a:b] = 0.0 if detrend else x
+            _note(report, notes, note)
+        else:
+            jobs.append((x, tr.stats.sampling_rate, out[a:b]))
+    return jobs
+
+
+def _assemble(kept, outputs, processing, return_noise):
+    """The output Stream (and the noise Stream) from the processed samples, each trace with its line."""
+    result, noise = obspy.Stream(), obspy.Stream()
     for tr, notes in kept:
         mask = np.ma.getmaskarray(tr.data)
         line = processing + (NOTES_SEPARATOR + "; ".join(notes) if notes else "")
-        if return_residual:
+        if return_noise:
             res = tr.copy()
             removed = (np.asarray(np.ma.getdata(tr.data), dtype=np.float64) - outputs[id(tr)]).astype(np.float32)
             res.data = np.ma.masked_array(removed, mask=mask) if mask.any() else removed
             res.stats.setdefault("processing", []).append(line + RESIDUAL_NOTE)
-            residual.append(res)
+            noise.append(res)
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]
         tr.stats.setdefault("processing", []).append(line)
         result.append(tr)
-    extra = ([residual] if return_residual else []) + ([report] if return_report else [])
-    return (result, *extra) if extra else result
+    return result, noise

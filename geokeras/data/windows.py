@@ -27,8 +27,19 @@ import numpy as np
 
 from geokeras.validation import check_number, check_positive_int
 
-__all__ = ["Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
+__all__ = ["check_overlap", "Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
            "window_starts"]
+
+
+def check_overlap(name, value):
+    """Return ``float(value)`` for a window overlap in ``[0, 1)`` (the one check of every ``overlap``).
+
+    >>> check_overlap("overlap", 1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `overlap`. Expected a number in [0.0, 1.0). Received overlap=1.0.
+    """
+    return check_number(name, value, low=0.0, high=1.0, high_open=True)
 
 
 class Windowing:
@@ -46,7 +57,7 @@ class Windowing:
 
     def __init__(self, window_length, overlap=0.5):
         self.window_length = check_positive_int("window_length", window_length)
-        self.overlap = check_number("overlap", overlap, low=0.0, high=1.0, high_open=True)
+        self.overlap = check_overlap("overlap", overlap)
         self.hop = max(1, self.window_length - int(round(self.overlap * self.window_length)))
 
     def __repr__(self):

@@ -12,13 +12,26 @@ One concept per module, imported in this order (each imports only those above it
   `denoise_files`;
 - `geokeras.denoise.worker`: the Dask worker plugin (imported on the Dask path only).
 """
-from geokeras.denoise.denoiser import Denoiser, worker_model_loads
+import importlib
+
 from geokeras.denoise.options import CLIP_FACTOR, OUT_OF_BAND, DenoiseOptions
-from geokeras.denoise.api import ProgressBar, denoise, denoise_stream
-from geokeras.denoise.naming import output_names
-from geokeras.denoise.executor import FileJob, RunSummary, run_files
-from geokeras.denoise.files import DenoiseFile, DenoisePlan, denoise_files, plan_denoise
+
+# imported on first use, so that the command line reads the options without loading ObsPy or Keras
+_LAZY = {"Denoiser": "denoiser", "worker_model_loads": "denoiser", "ProgressBar": "api", "denoise": "api",
+         "denoise_stream": "api", "output_names": "naming", "run_files": "executor", "FileJob": "executor",
+         "RunSummary": "executor", "DenoiseFile": "files", "DenoisePlan": "files", "denoise_files": "files",
+         "plan_denoise": "files"}
 
 __all__ = ["Denoiser", "DenoiseOptions", "denoise", "denoise_stream", "ProgressBar", "CLIP_FACTOR", "OUT_OF_BAND",
            "output_names", "run_files", "FileJob", "RunSummary", "DenoiseFile", "DenoisePlan", "denoise_files",
            "plan_denoise", "worker_model_loads"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"geokeras.denoise.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'geokeras.denoise' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -204,7 +204,7 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
             stream, denoiser.predictor(options.batch_size), denoiser.window_length, denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
-            out_of_range="raise" if options.out_of_band == "refuse" else "passthrough", return_residual=True,
+            out_of_band=options.out_of_band, return_noise=True,
             return_report=True, processing=options.processing_line(denoiser))
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "

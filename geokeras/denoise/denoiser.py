@@ -175,7 +175,7 @@ class Denoiser:
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
         It runs the model with compiled ``tf.function`` graphs of fixed batch shape (a short batch is
-        zero-padded), several times faster than ``model.predict`` per batch.
+        zero-padded), much faster than ``model.predict`` per batch (``bench/bench_speed.py``).
         """
         with _LOCK:
             cache = _PREDICTORS.setdefault(self.model, {})

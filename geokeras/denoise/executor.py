@@ -12,7 +12,7 @@ One task per file. A job that raises is reported in its `FileResult` and the oth
 dies (killed, out of memory) has its task started again on another worker by the scheduler, up to
 ``retries`` times on a cluster started here (``distributed.scheduler.allowed-failures``; an external
 scheduler uses its own setting). With ``resume=True`` the jobs for which ``func.is_done(job)`` holds are
-skipped without being sent. Every worker runs `geokeras.denoise.worker.WorkerSetup` first (TensorFlow threads, Keras imported).
+up to date: not sent. Every worker runs `geokeras.denoise.worker.WorkerSetup` first (TensorFlow threads, Keras imported).
 
 The executor knows nothing of what a job does: ``geokeras denoise`` passes `geokeras.denoise.DenoiseFile`,
 which carries its `geokeras.denoise.Denoiser` (pickled as its ``.keras`` bytes, sent once per worker).
@@ -46,7 +46,7 @@ the output path without extension) and whether the input was named ``explicit``-
 class FileResult:
     """What happened to one input file.
 
-    ``status``: ``"done"``, ``"skipped"`` (up to date, ``resume``), ``"ignored"`` (not a waveform file,
+    ``status``: ``"done"``, ``"up_to_date"`` (``resume``), ``"ignored"`` (not a waveform file,
     found in a folder or by a glob) or ``"failed"``. ``errors``: one line per problem (a ``"done"`` file may
     have some: traces left out), ``error_types`` the exception class name of each; ``traceback``: the Python traceback of a failure. ``stages``: ``(name,
     seconds)`` of the job's steps; ``cpu_seconds``: CPU time of the process that ran it during the job.
@@ -82,7 +82,7 @@ class RunSummary:
 
     files = property(lambda self: len(self.results), doc="number of jobs")
     done = property(lambda self: self._count("done"), doc="jobs run to the end")
-    skipped = property(lambda self: self._count("skipped"), doc="jobs skipped by ``resume``")
+    up_to_date = property(lambda self: self._count("up_to_date"), doc="jobs found up to date by ``resume``")
     ignored = property(lambda self: self._count("ignored"), doc="inputs that were not waveform files")
     failed = property(lambda self: self._count("failed"), doc="jobs that raised or whose worker kept dying")
     traces = property(lambda self: sum(r.traces for r in self.results), doc="output traces written")
@@ -91,7 +91,7 @@ class RunSummary:
 
     def __str__(self):
         where = f"{self.workers} worker process(es)" if self.workers else "this process"
-        return (f"{self.files} file(s): {self.done} done, {self.skipped} up to date, {self.failed} failed"
+        return (f"{self.files} file(s): {self.done} done, {self.up_to_date} up to date, {self.failed} failed"
                 + (f", {self.ignored} not waveforms" if self.ignored else "")
                 + f"; {self.traces} traces, {self.windows} windows in {self.seconds:.1f} s on {where}")
 
@@ -166,7 +166,7 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
         todo = []
         for i, job in enumerate(jobs):
             if resume and func.is_done(job):
-                record(i, FileResult(str(job.input), "skipped"))
+                record(i, FileResult(str(job.input), "up_to_date"))
             else:
                 todo.append(i)
         if client is None and workers is None:
@@ -180,7 +180,7 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
 
 
 # What one single-threaded worker process may use: TensorFlow reads these when it starts, so they hold even
-# where `WorkerSetup` comes too late (measured: a "single-threaded" worker used 1.6 cores without them).
+# where `WorkerSetup` comes too late (without them a "single-threaded" worker used more than one core).
 SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 

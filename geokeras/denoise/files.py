@@ -25,7 +25,7 @@ Example:
     >>> summary = denoise_files(os.path.join(d, "ev.mseed"), os.path.join(d, "out"), model=model)
     >>> summary.done, summary.failed, summary.traces, sorted(os.listdir(os.path.join(d, "out")))
     (1, 0, 3, ['ev.mseed', 'ev.mseed.processing.json'])
-    >>> denoise_files(os.path.join(d, "ev.mseed"), os.path.join(d, "out"), model=model, resume=True).skipped
+    >>> denoise_files(os.path.join(d, "ev.mseed"), os.path.join(d, "out"), model=model, resume=True).up_to_date
     1
 """
 import dataclasses

@@ -17,7 +17,8 @@ Example:
 import dataclasses
 
 import geokeras
-from geokeras.validation import check_choice, check_number, check_positive_int
+from geokeras.data.windows import check_overlap
+from geokeras.validation import check_choice, check_positive_int
 
 __all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND"]
 
@@ -45,7 +46,7 @@ class DenoiseOptions:
     out_of_band: str = "refuse"
 
     def __post_init__(self):
-        object.__setattr__(self, "overlap", check_number("overlap", self.overlap, low=0.0, high=1.0, high_open=True))
+        object.__setattr__(self, "overlap", check_overlap("overlap", self.overlap))
         object.__setattr__(self, "batch_size", check_positive_int("batch_size", self.batch_size))
         check_choice("out_of_band", self.out_of_band, OUT_OF_BAND)
 

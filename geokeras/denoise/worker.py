@@ -17,4 +17,6 @@ class WorkerSetup(WorkerPlugin):
         from geokeras.utils import set_threads
 
         set_threads(worker.state.nthreads)
-        import geokeras.denoise  # noqa: F401 - imports Keras and TensorFlow
+        import keras  # noqa: F401 - Keras and TensorFlow, in the worker's main thread
+
+        import geokeras.denoise.files  # noqa: F401 - the job's modules

@@ -1,4 +1,4 @@
-"""Building blocks shared by the model builders: conv layers of any rank, padding/cropping."""
+"""Building blocks shared by the model builders: conv layers of any rank, padding/cropping, the denoisers' U-Net."""
 import math
 
 import keras
@@ -10,6 +10,7 @@ __all__ = [
     "conv_transpose_layer",
     "pad_to_multiple",
     "crop_back",
+    "apply_unet_block",
     "check_conv_input_shape",
     "EncoderDecoderModel",
 ]
@@ -60,6 +61,41 @@ def conv_transpose_layer(rank, filters, kernel_size, strides=1, activation=None,
     return _CONV_T[rank](
         filters, kernel_size, strides=strides, padding="same", activation=activation, name=name, **kwargs
     )
+
+
+def apply_unet_block(x, rank, filters, kernel_size, sample_kernel, strides, skip="add"):
+    """The U-Net of the denoisers (any rank), applied to ``x``; its layers get predictable names.
+
+    Level 0 is ``enc0`` (a ``"same"`` convolution with ``filters[0]``); each next level ``l`` is down-sampled
+    by ``down{l}`` (kernel ``sample_kernel``, ``strides``) and convolved by ``enc{l}``; the decoder mirrors it:
+    ``up{l}`` (transposed, same kernel and strides), ``skip{l-1}`` (merge with the encoder features of level
+    ``l - 1``: ``"add"`` or ``"concat"``) and ``dec{l-1}``. Every convolution has a ReLU.
+
+    Args:
+        x: the input features.
+        rank: 1 (``Conv1D``) or 2 (``Conv2D``).
+        filters: channels per level.
+        kernel_size: kernel of the ``enc``/``dec`` convolutions.
+        sample_kernel: kernel of the ``down``/``up`` convolutions.
+        strides: down-sampling factor between levels.
+        skip: ``"add"`` or ``"concat"``.
+
+    Returns:
+        the features at full resolution with ``filters[0]`` channels.
+    """
+    x = conv_layer(rank, filters[0], kernel_size, activation="relu", name="enc0")(x)
+    skips = [x]
+    for level, f in enumerate(filters[1:], start=1):
+        x = conv_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"down{level}")(x)
+        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"enc{level}")(x)
+        skips.append(x)
+    for level in range(len(filters) - 1, 0, -1):
+        f = filters[level - 1]
+        x = conv_transpose_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"up{level}")(x)
+        merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate
+        x = merge(name=f"skip{level - 1}")([x, skips[level - 1]])
+        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"dec{level - 1}")(x)
+    return x
 
 
 def _split(total):

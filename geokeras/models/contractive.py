@@ -99,7 +99,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
     """Return ``(h, penalty)``: the code ``encoder(x)`` and the batch-mean ``||J_x(h)||_F^2``.
 
     The computation is differentiable with respect to the encoder's weights (use it inside
-    an outer ``tf.GradientTape``). See the module docstring for the three modes.
+    an outer ``tf.GradientTape``). See the module docstring for the four modes.
     """
     check_choice("mode", mode, PENALTIES)
     n_projections = check_positive_int("n_projections", n_projections)
@@ -167,16 +167,12 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     ``reconstruction_loss`` (the compiled loss plus layer regularization losses),
     ``contractive_penalty`` (unweighted), then any compiled metrics.
 
-    Cost measured with ``python bench/bench_contractive.py --rounds 10 --steps 30 --warmup 5 --jit both
-    --no-exact`` (3000 -> 256, batch 64, 2 CPU threads, idle machine; wall time vs the plain step, the README's
-    benchmark table): ``"closed_form"`` adds element-wise passes over the kernel, 1.22x (1.17x with
-    ``jit_compile=True``); ``"stochastic"`` adds one vector-Jacobian product and its gradient (three matmuls
-    of the size of the five a plain step does), 1.34x (2.25x with XLA on CPU); ``"forward"`` (a
-    Jacobian-vector product carried through the forward pass, random signs) 1.35x, the same cost as
-    ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). With XLA on CPU the forward
-    step was 250-320x slower in issue 11's runs, so ``compile(jit_compile="auto")`` leaves XLA off for it
-    (an explicit ``jit_compile=True`` warns).
-    ``"exact"`` builds the full per-sample Jacobian, about 100x (for small models and checks).
+    Cost (figures: ``bench/bench_contractive.py`` and the README's benchmark table): ``"closed_form"`` adds
+    element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and its gradient;
+    ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs) costs the same
+    as ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). Under XLA on CPU the forward
+    step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
+    ``jit_compile=True`` warns). ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
 
     Args:
         encoder: Model ``x -> h``.

@@ -22,16 +22,8 @@ from geokeras.models.blocks import (
 __all__ = ["build_conv_autoencoder", "build_conv1d_autoencoder", "build_conv2d_autoencoder"]
 
 
-def build_conv_autoencoder(
-    input_shape,
-    filters=(16, 32),
-    kernel_size=7,
-    strides=2,
-    activation="relu",
-    output_activation="linear",
-    skip_connections=False,
-    name="conv_autoencoder",
-):
+def build_conv_autoencoder(input_shape, filters=(16, 32), kernel_size=7, strides=2, activation="relu",
+                           output_activation="linear", skip_connections=False, name="conv_autoencoder"):
     """Build a convolutional autoencoder whose output has exactly the input's shape.
 
     The rank comes from ``input_shape``: ``(steps, channels)`` -> ``Conv1D`` /
@@ -91,16 +83,8 @@ def build_conv_autoencoder(
         features.append(x)
         x = conv_layer(rank, f, kernel_size, strides=s, activation=activation, name=f"encoder_conv_{i}")(x)
     code = x
-    steps = []  # decoder layers in order, with the encoder level a skip connection reads (or None)
-    for i in reversed(range(len(filters))):
-        if skip_connections and i < len(filters) - 1:
-            steps.append((keras.layers.Concatenate(name=f"skip_{i + 1}"), i + 1))
-        f = filters[i - 1] if i > 0 else filters[0]
-        steps.append((conv_transpose_layer(
-            rank, f, kernel_size, strides=level_strides[i], activation=activation, name=f"decoder_conv_{i}"
-        ), None))
-    steps.append((conv_layer(rank, input_shape[-1], kernel_size, activation=output_activation, name="output_conv"),
-                  None))
+    steps = _decoder_steps(rank, input_shape[-1], filters, kernel_size, level_strides, activation,
+                           output_activation, skip_connections)
 
     def decode(x, skips):
         for layer, level in steps:
@@ -117,6 +101,21 @@ def build_conv_autoencoder(
     decoder_inputs = [code_in, *skip_in.values()] if skip_in else code_in
     model.decoder = keras.Model(decoder_inputs, decode(code_in, skip_in), name=f"{name}_decoder")
     return model
+
+
+def _decoder_steps(rank, channels, filters, kernel_size, level_strides, activation, output_activation,
+                   skip_connections):
+    """The decoder's layers in order, each with the encoder level a skip connection reads (or None)."""
+    steps = []
+    for i in reversed(range(len(filters))):
+        if skip_connections and i < len(filters) - 1:
+            steps.append((keras.layers.Concatenate(name=f"skip_{i + 1}"), i + 1))
+        f = filters[i - 1] if i > 0 else filters[0]
+        steps.append((conv_transpose_layer(
+            rank, f, kernel_size, strides=level_strides[i], activation=activation, name=f"decoder_conv_{i}"
+        ), None))
+    steps.append((conv_layer(rank, channels, kernel_size, activation=output_activation, name="output_conv"), None))
+    return steps
 
 
 def build_conv1d_autoencoder(input_shape=(3000, 1), **kwargs):

@@ -36,6 +36,7 @@ import keras
 from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignInvariantFeatures, stft_padding
+from geokeras.models.blocks import apply_unet_block
 
 
 def _check_common(window_length, sampling_rate, filters, skip, **positive_ints):
@@ -69,10 +70,6 @@ def _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_
                                  sampling_rate_range_hz=sampling_rate_range_hz, name="standardize")
 
 
-def _merge(skip, name):
-    return keras.layers.Add(name=name) if skip == "add" else keras.layers.Concatenate(name=name)
-
-
 def build_unet1d_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(8, 16, 32, 32), kernel_size=5, strides=4, skip="add",
     name="unet1d_denoiser", band_hz=None, sampling_rate_range_hz=None,
@@ -101,21 +98,7 @@ def build_unet1d_denoiser(
     x, std = _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz)(inputs)
     if pad:
         x = keras.layers.ZeroPadding1D((0, pad), name="pad")(x)
-    x = keras.layers.Conv1D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
-    skips = [x]
-    for level, f in enumerate(filters[1:], start=1):
-        x = keras.layers.Conv1D(
-            f, strides * 2, strides=strides, padding="same", activation="relu", name=f"down{level}"
-        )(x)
-        x = keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu", name=f"enc{level}")(x)
-        skips.append(x)
-    for level in range(len(filters) - 1, 0, -1):
-        f = filters[level - 1]
-        x = keras.layers.Conv1DTranspose(
-            f, strides * 2, strides=strides, padding="same", activation="relu", name=f"up{level}"
-        )(x)
-        x = _merge(skip, f"skip{level - 1}")([x, skips[level - 1]])
-        x = keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu", name=f"dec{level - 1}")(x)
+    x = apply_unet_block(x, 1, filters, kernel_size, strides * 2, strides, skip)
     x = keras.layers.Conv1D(1, 1, name="output_conv")(x)
     if pad:
         x = keras.layers.Cropping1D((0, pad), name="crop")(x)
@@ -165,17 +148,7 @@ def build_stft_mask_denoiser(
     else:
         x = LogPower(name="log_power")(spec) if log_power else spec
     x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(x) if pad_t or pad_f else x
-    x = keras.layers.Conv2D(filters[0], kernel_size, padding="same", activation="relu", name="enc0")(x)
-    skips = [x]
-    for level, f in enumerate(filters[1:], start=1):
-        x = keras.layers.Conv2D(f, kernel_size, strides=2, padding="same", activation="relu", name=f"down{level}")(x)
-        x = keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu", name=f"enc{level}")(x)
-        skips.append(x)
-    for level in range(len(filters) - 1, 0, -1):
-        f = filters[level - 1]
-        x = keras.layers.Conv2DTranspose(f, kernel_size, strides=2, padding="same", activation="relu", name=f"up{level}")(x)
-        x = _merge(skip, f"skip{level - 1}")([x, skips[level - 1]])
-        x = keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu", name=f"dec{level - 1}")(x)
+    x = apply_unet_block(x, 2, filters, kernel_size, kernel_size, 2, skip)
     mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
     if pad_t or pad_f:
         mask = keras.layers.Cropping2D(((0, pad_t), (0, pad_f)), name="crop")(mask)

@@ -32,20 +32,9 @@ def corruption_layer(corruption, corruption_rate, seed=None, name="corruption"):
     return keras.layers.GaussianNoise(rate, seed=seed, name=name)
 
 
-def build_dense_autoencoder(
-    input_dim,
-    hidden_units=(32,),
-    activation="sigmoid",
-    output_activation="linear",
-    l2=0.0,
-    tied=False,
-    sparsity_rho=None,
-    sparsity_weight=0.0,
-    corruption=None,
-    corruption_rate=0.0,
-    seed=None,
-    name="dense_autoencoder",
-):
+def build_dense_autoencoder(input_dim, hidden_units=(32,), activation="sigmoid", output_activation="linear", l2=0.0,
+                            tied=False, sparsity_rho=None, sparsity_weight=0.0, corruption=None, corruption_rate=0.0,
+                            seed=None, name="dense_autoencoder"):
     """Build a (stacked) dense autoencoder ``input_dim -> hidden_units -> ... -> input_dim``.
 
     The encoder applies ``Dense(u, activation)`` for each ``u`` in ``hidden_units`` (the last
@@ -100,54 +89,16 @@ def build_dense_autoencoder(
     keras.activations.get(output_activation)
     kernel_regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
 
-    def sparsity(i):
-        if sparsity_rho is None or sparsity_weight == 0:
-            return None
-        return ActivityLoss(KLSparsity(sparsity_rho, sparsity_weight), name=f"sparsity_{i}")
-
-    n = len(hidden_units)
     inputs = keras.Input((input_dim,), name="input")
     x = noise(inputs) if noise is not None else inputs
-    enc_layers, dec_layers = [], []
-    for i, units in enumerate(hidden_units):
-        if tied:
-            layer = TiedDense(
-                units,
-                activation=activation,
-                decoder_activation=output_activation if i == 0 else activation,
-                kernel_regularizer=kernel_regularizer,
-                name=f"tied_dense_{i}",
-            )
-        else:
-            layer = keras.layers.Dense(
-                units, activation=activation, kernel_regularizer=kernel_regularizer, name=f"encoder_dense_{i}"
-            )
-        enc_layers.append((layer, sparsity(i)))
-    for i in reversed(range(n)):
-        if tied:
-            dec_layers.append(enc_layers[i][0])
-        else:
-            units = input_dim if i == 0 else hidden_units[i - 1]
-            dec_layers.append(
-                keras.layers.Dense(
-                    units,
-                    activation=output_activation if i == 0 else activation,
-                    kernel_regularizer=kernel_regularizer,
-                    name=f"decoder_dense_{i}",
-                )
-            )
+    enc_layers, dec_layers = _dense_layers(input_dim, hidden_units, activation, output_activation,
+                                           kernel_regularizer, tied, sparsity_rho, sparsity_weight)
 
     def encode(t):
-        for layer, reg in enc_layers:
-            t = layer(t)
-            if reg is not None:
-                t = reg(t)
-        return t
+        return _encode(t, enc_layers)
 
     def decode(t):
-        for layer in dec_layers:
-            t = layer(t, transpose=True) if tied else layer(t)
-        return t
+        return _decode(t, dec_layers, tied)
 
     code = keras.layers.Identity(name="code")(encode(x))
     outputs = decode(code)
@@ -158,3 +109,47 @@ def build_dense_autoencoder(
     model.encoder = encoder
     model.decoder = decoder
     return model
+
+
+def _dense_layers(input_dim, hidden_units, activation, output_activation, kernel_regularizer, tied, sparsity_rho,
+                  sparsity_weight):
+    """The encoder's ``[(layer, sparsity layer or None), ...]`` and the decoder's layers, outermost first for
+    the encoder and innermost first for the decoder (tied: the encoder's `TiedDense` layers again)."""
+
+    def sparsity(i):
+        if sparsity_rho is None or sparsity_weight == 0:
+            return None
+        return ActivityLoss(KLSparsity(sparsity_rho, sparsity_weight), name=f"sparsity_{i}")
+
+    enc_layers, dec_layers = [], []
+    for i, units in enumerate(hidden_units):
+        if tied:
+            layer = TiedDense(units, activation=activation,
+                              decoder_activation=output_activation if i == 0 else activation,
+                              kernel_regularizer=kernel_regularizer, name=f"tied_dense_{i}")
+        else:
+            layer = keras.layers.Dense(units, activation=activation, kernel_regularizer=kernel_regularizer,
+                                       name=f"encoder_dense_{i}")
+        enc_layers.append((layer, sparsity(i)))
+    for i in reversed(range(len(hidden_units))):
+        if tied:
+            dec_layers.append(enc_layers[i][0])
+        else:
+            units = input_dim if i == 0 else hidden_units[i - 1]
+            dec_layers.append(keras.layers.Dense(units, activation=output_activation if i == 0 else activation,
+                                                 kernel_regularizer=kernel_regularizer, name=f"decoder_dense_{i}"))
+    return enc_layers, dec_layers
+
+
+def _encode(t, enc_layers):
+    for layer, reg in enc_layers:
+        t = layer(t)
+        if reg is not None:
+            t = reg(t)
+    return t
+
+
+def _decode(t, dec_layers, tied):
+    for layer in dec_layers:
+        t = layer(t, transpose=True) if tied else layer(t)
+    return t

@@ -113,26 +113,26 @@ def file_sources(signals, noise, validation, sampling_rate, window_length, seed)
     if validation is None or isinstance(validation, float):
         frac = 0.2 if validation is None else validation
         k = max(1, int(round(frac * len(stations)))) if len(stations) > 1 else 0
-        holdout = set(np.random.default_rng(seed).choice(stations, size=k, replace=False).tolist()) if k else set()
+        val_stations = set(np.random.default_rng(seed).choice(stations, size=k, replace=False).tolist()) if k else set()
     elif validation is False:
-        holdout = set()
+        val_stations = set()
     else:
-        holdout = set(validation)
-    ts, vs = station_split(sig, holdout, stations=sig_ids)
-    tn, vn = station_split(noi, holdout, stations=noi_ids)
+        val_stations = set(validation)
+    ts, vs = station_split(sig, val_stations, stations=sig_ids)
+    tn, vn = station_split(noi, val_stations, stations=noi_ids)
     if not ts or not tn:
         raise ValueError(
             "Invalid value for argument `validation`. Holding out stations "
-            f"{sorted(holdout)} leaves no training signal or noise."
+            f"{sorted(val_stations)} leaves no training signal or noise."
         )
-    if holdout and (not vs or not vn):
+    if val_stations and (not vs or not vn):
         raise ValueError(
-            f"Invalid value for argument `validation`. The held-out stations {sorted(holdout)} need both signal "
+            f"Invalid value for argument `validation`. The held-out stations {sorted(val_stations)} need both signal "
             "and noise files; pass a list of NET.STA codes that have both, or validation=False."
         )
     return dict(
         train_signals=ts, train_noise=tn, val_signals=vs or None, val_noise=vn or None,
-        train_stations=sorted(set(stations) - holdout), val_stations=sorted(holdout),
+        train_stations=sorted(set(stations) - val_stations), val_stations=sorted(val_stations),
     )
 
 

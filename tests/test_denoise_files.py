@@ -1,4 +1,4 @@
-"""Denoising files on Dask (geokeras.denoise.executor, geokeras.denoise.files, geokeras denoise --workers/--scheduler):
+"""Denoising files (geokeras.denoise.files) here and on Dask (geokeras.denoise.executor, --workers/--scheduler):
 two worker processes give the plain run's outputs; failures, killed workers, resume.
 
 One LocalCluster (2 single-threaded worker processes) is shared by the module: starting one costs seconds.
@@ -158,7 +158,7 @@ def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
     denoise_files(data["inputs"], out, model=data["model"])
     before = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)}
     summary = denoise_files(data["inputs"], out, model=data["model"], client=client, resume=True)
-    assert (summary.skipped, summary.done) == (N_FILES, 0)
+    assert (summary.up_to_date, summary.done) == (N_FILES, 0)
     assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
 
 
@@ -171,7 +171,7 @@ def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path
     os.utime(inputs[2])  # input changed after its output was written
     os.utime(os.path.join(out, "day2.mseed"), ns=(0, 0))
     summary = denoise_files(inputs, out, model=data["model"], resume=True)
-    assert [r.status for r in summary.results] == ["done", "done", "done", "skipped"]
+    assert [r.status for r in summary.results] == ["done", "done", "done", "up_to_date"]
     _assert_same_outputs(out, data["reference"])
     # other options or another model: nothing is up to date
     assert denoise_files(inputs, out, model=data["model"], resume=True, overlap=0.25).done == N_FILES
@@ -235,10 +235,10 @@ def test_resume_with_sac_outputs_checks_every_trace_file(data, tmp_path):
     first = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC")
     assert first.done == 2 and len(list(out.glob("day0.*.sac"))) == 3  # one file per trace
     again = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC", resume=True)
-    assert [r.status for r in again.results] == ["skipped", "skipped"]
+    assert [r.status for r in again.results] == ["up_to_date", "up_to_date"]
     sorted(out.glob("day1.*.sac"))[1].unlink()  # interrupted between two traces of day1
     again = denoise_files(data["inputs"][:2], str(out), model=data["model"], format="SAC", resume=True)
-    assert [r.status for r in again.results] == ["skipped", "done"]
+    assert [r.status for r in again.results] == ["up_to_date", "done"]
 
 
 def test_local_cluster_workers_are_single_threaded(client):
@@ -261,12 +261,12 @@ def test_resume_counts_files_with_repair_notes_and_noise_outputs(data, tmp_path)
     denoise_files([overlapping], out, model=data["model"])
     with open(os.path.join(out, "overlap.mseed.processing.json")) as f:
         assert "; notes: " in json.load(f)[0]["processing"][-1]
-    assert denoise_files([overlapping], out, model=data["model"], resume=True).skipped == 1
+    assert denoise_files([overlapping], out, model=data["model"], resume=True).up_to_date == 1
     # the noise estimate is an output too: missing, or from another run, means not up to date
     sac = str(tmp_path / "sac")
     denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True)
     assert denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True,
-                         resume=True).skipped == 1
+                         resume=True).up_to_date == 1
     os.unlink(sorted(glob.glob(os.path.join(sac, "day0.noise.*.sac")))[0])  # killed before this noise file
     assert denoise_files(data["inputs"][:1], sac, model=data["model"], format="SAC", write_noise=True,
                          resume=True).done == 1
