@@ -61,6 +61,8 @@ ABLATED = [
     ("07_contractive_autoencoder.py", "1", "contractive penalty weight 0", None),
     ("08_transposed_convolution.py", "flipped_kernel", "layers given the flipped kernel (a true convolution)",
      "cross-correlation"),
+    ("10_vae_lines.py", "untrained", "no training (the untrained encoder and decoder)", "recovered from the code"),
+    ("10_vae_lines.py", "beta0", "beta = 0 for the three-latent VAE (no KL term)", "at the prior"),
 ]
 
 
