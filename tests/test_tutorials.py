@@ -65,6 +65,8 @@ ABLATED = [
      "cross-correlation"),
     ("10_vae_lines.py", "untrained", "no training (the untrained encoder and decoder)", "recovered from the code"),
     ("10_vae_lines.py", "beta0", "beta = 0 for the three-latent VAE (no KL term)", "at the prior"),
+    ("11_seismic_denoising_end_to_end.py", "shuffled_targets", "training targets shuffled across windows",
+     "follows the clean signal"),
     ("12_vae_from_the_lecture.py", "mean_copies", "200 copies of the data's mean signal as the samples",
      "cover the data"),
     ("12_vae_from_the_lecture.py", "beta0", "beta = 0 for the oscillation VAE (no KL term)", "cover the data"),
