@@ -57,6 +57,8 @@ def test_tutorial_runs_in_fast_mode(script, tmp_path):
 # that must fail (those checks sit right after the computation they judge, so the ablated run stops
 # there, early); without one, any assertion among the final checks (after the RESULT line) will do.
 ABLATED = [
+    ("02_decoder_activations_and_losses.py", "linear_mse", "linear + MSE in place of sigmoid + BCE on the masks",
+     "the masks' likelihood"),
     ("05_denoising_autoencoders.py", "clean_to_clean", "conv denoiser trained clean -> clean",
      "noisy -> clean training"),
     ("06_sparse_autoencoder.py", "1", "no KL sparsity penalty", None),
