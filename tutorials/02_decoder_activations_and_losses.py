@@ -166,7 +166,7 @@ _, doubled_tanh = train(doubled, "tanh", "mse")
 rel_tanh_doubled = relative(doubled_tanh, doubled)
 print(f"signals x 2 (range [{doubled.min():.2f}, {doubled.max():.2f}]): tanh decoder outputs in "
       f"[{doubled_tanh.min():.3f}, {doubled_tanh.max():.3f}], relative error {rel_tanh_doubled:.4f}")
-assert doubled_tanh.max() < 1 and doubled_tanh.min() > -1  # tanh's range
+assert np.abs(doubled_tanh).max() <= 1  # tanh's range (float32 rounds tanh of a large pre-activation to exactly 1)
 
 """
 ## The MSE gradient: dL/dh2 = 2 (x̂ - x)
