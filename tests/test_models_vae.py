@@ -54,6 +54,27 @@ def test_sample_from_prior_is_seeded():
     assert not np.allclose(vae.sample(4), vae.sample(4))  # the layer's generator advances
 
 
+def test_sample_with_mean_false_draws_from_the_likelihood():
+    """mean=True decodes z (the mean of p(x|z)); mean=False adds the likelihood's noise to the same z:
+    unit-variance Gaussian noise, or Bernoulli draws (0/1 with probability x_hat)."""
+    vae = _small_vae()
+    x_hat = vae.sample(4000, seed=5)
+    x = vae.sample(4000, seed=5, mean=False)
+    np.testing.assert_array_equal(vae.sample(4000, seed=5, mean=False), x)  # seeded
+    eps = x - x_hat  # the same z, so the difference is the likelihood's noise
+    assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1.0) < 0.01
+    assert abs(np.corrcoef(eps[:, 0], x_hat[:, 0])[0, 1]) < 0.05
+    bern = _small_vae(likelihood="bernoulli")
+    p, b = bern.sample(4000, seed=5), bern.sample(4000, seed=5, mean=False)
+    assert set(np.unique(b)) == {0.0, 1.0}
+    np.testing.assert_allclose(b.mean(axis=0), p.mean(axis=0), atol=0.03)
+    # the draws follow p feature by feature: 1s where p is high, 0s where it is low
+    assert b[p > 0.6].mean() > 0.6 and b[p < 0.4].mean() < 0.4
+    with pytest.raises(ValueError, match=r"Invalid value for argument `mean`\. Expected True or False\. "
+                       r"Received mean='no'\."):
+        vae.sample(2, mean="no")
+
+
 def test_conv_vae_on_traces_any_length(rng):
     vae = build_conv_vae((101, 1), latent_dim=3, filters=(2, 4), kernel_size=5, seed=1)
     x = rng.normal(size=(8, 101, 1)).astype("float32")

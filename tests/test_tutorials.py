@@ -52,25 +52,43 @@ def test_tutorial_runs_in_fast_mode(script, tmp_path):
     assert all(name.startswith(script.name[:2] + "_") for name in written), written
 
 
-# Tutorials whose key ingredient GEOKERAS_ABLATE=1 removes (cheap ones only): the claim's check must
-# then fail, so the check is shown to be able to fail.
-ABLATED = {
-    "06_sparse_autoencoder.py": "no KL sparsity penalty",
-    "07_contractive_autoencoder.py": "contractive penalty weight 0",
-}
+# Tutorials whose key ingredient GEOKERAS_ABLATE=<name> removes (cheap ones only): the claim's check must
+# then fail, so the check is shown to be able to fail. The third field is the message of the assertion
+# that must fail (those checks sit right after the computation they judge, so the ablated run stops
+# there, early); without one, any assertion among the final checks (after the RESULT line) will do.
+ABLATED = [
+    ("02_decoder_activations_and_losses.py", "linear_mse", "linear + MSE in place of sigmoid + BCE on the masks",
+     "the masks' likelihood"),
+    ("05_denoising_autoencoders.py", "clean_to_clean", "conv denoiser trained clean -> clean",
+     "noisy -> clean training"),
+    ("06_sparse_autoencoder.py", "1", "no KL sparsity penalty", None),
+    ("07_contractive_autoencoder.py", "1", "contractive penalty weight 0", None),
+    ("08_transposed_convolution.py", "flipped_kernel", "layers given the flipped kernel (a true convolution)",
+     "cross-correlation"),
+    ("10_vae_lines.py", "untrained", "no training (the untrained encoder and decoder)", "recovered from the code"),
+    ("10_vae_lines.py", "beta0", "beta = 0 for the three-latent VAE (no KL term)", "at the prior"),
+    ("11_seismic_denoising_end_to_end.py", "shuffled_targets", "training targets shuffled across windows",
+     "follows the clean signal"),
+    ("12_vae_from_the_lecture.py", "mean_copies", "200 copies of the data's mean signal as the samples",
+     "cover the data"),
+    ("12_vae_from_the_lecture.py", "beta0", "beta = 0 for the oscillation VAE (no KL term)", "cover the data"),
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(ABLATED))
-def test_tutorial_claim_fails_without_its_key_ingredient(name, tmp_path):
+@pytest.mark.parametrize("name, ablation, what, message", ABLATED, ids=[f"{n[:2]}-{a}" for n, a, *_ in ABLATED])
+def test_tutorial_claim_fails_without_its_key_ingredient(name, ablation, what, message, tmp_path):
     script = TUTORIALS / name
-    assert 'os.environ.get("GEOKERAS_ABLATE") == "1"' in script.read_text()
-    proc = _run_fast(script, tmp_path, GEOKERAS_ABLATE="1")
-    # It reached its checks (RESULT is printed just before them) and one of them failed.
-    assert "RESULT" in proc.stdout, f"{name} ({ABLATED[name]}) crashed before its checks:\n{proc.stderr[-3000:]}"
+    text = script.read_text()
+    assert "GEOKERAS_ABLATE" in text and f'== "{ablation}"' in text, f"{name} has no ablation {ablation!r}"
+    proc = _run_fast(script, tmp_path, GEOKERAS_ABLATE=ablation)
     assert proc.returncode != 0 and "AssertionError" in proc.stderr, (
-        f"{name} passed its checks with {ABLATED[name]}:\n{proc.stdout[-3000:]}"
+        f"{name} passed its checks with {what}:\n{proc.stdout[-3000:]}"
     )
+    if message is None:  # it reached its final checks (RESULT is printed just before them) and one failed
+        assert "RESULT" in proc.stdout, f"{name} ({what}) failed before its checks:\n{proc.stderr[-3000:]}"
+    else:  # the assertion that judges the ablated ingredient is the one that failed
+        assert message in proc.stderr.splitlines()[-1], f"{name} ({what}) failed elsewhere:\n{proc.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

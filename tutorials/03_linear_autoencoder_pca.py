@@ -2,7 +2,7 @@
 Title: A linear autoencoder learns the PCA subspace
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/25
+Last modified: 2026/12/04
 Description: With centred, scaled inputs, linear layers and MSE, the autoencoder's decoder spans the top-k principal subspace; its encoder does only with a tiny weight decay (control: none).
 Accelerator: None
 """
@@ -75,6 +75,20 @@ print(f"variance explained by k={k}: {eigenvalues[:k].sum() / eigenvalues.sum():
 pca_mse = float(np.mean((x_hat - x_hat @ principal @ principal.T) ** 2))
 
 """
+The codes of PCA are `H = X̂ V_k`, and they follow from the SVD directly: `X̂ = U Σ Vᵀ` with
+`Vᵀ V = I` gives `X̂ V = U Σ`, whose first `k` columns read `X̂ V_k = U_k Σ_k = H`. The lecture
+takes a detour through `(X̂ X̂ᵀ)⁻¹`, which does not exist here: `X̂ X̂ᵀ` is `m x m` (2500 x 2500)
+with rank `rank(X̂) <= n = 50`, singular whenever there are more examples than features.
+"""
+
+u, _, _ = np.linalg.svd(x_hat, full_matrices=False)
+rank = int(np.linalg.matrix_rank(x_hat))
+print(f"rank of X̂ X̂ᵀ = rank of X̂ = {rank} < m = {m}: X̂ X̂ᵀ has no inverse; "
+      f"max |X̂ V_k - U_k Σ_k| = {np.max(np.abs(x_hat @ principal - u[:, :k] * singular_values[:k])):.1e}")
+assert rank <= n < m
+assert np.allclose(x_hat @ principal, u[:, :k] * singular_values[:k], atol=1e-5)
+
+"""
 ## The linear autoencoder
 
 `build_dense_autoencoder` with linear hidden and output activations is exactly `x -> W_d (W_e x
@@ -140,10 +154,10 @@ coefficients = vt[:8] @ basis  # (8, k): components of each decoder column along
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.5))
 axes[0].semilogy(np.arange(1, 16), eigenvalues[:15], "o-")
 axes[0].axvline(k + 0.5, color="gray", ls="--")
-axes[0].set(title="covariance eigenvalues", xlabel="component")
+axes[0].set(title="covariance eigenvalues", xlabel="component", ylabel="eigenvalue (variance)")
 for j in range(k):
     axes[1].plot(principal[:, j], label=f"PC {j + 1}")
-axes[1].set(title="top principal components", xlabel="sample")
+axes[1].set(title="top principal components", xlabel="sample", ylabel="weight")
 axes[1].legend()
 axes[2].imshow(np.abs(coefficients), cmap="Greys", aspect="auto")
 axes[2].set(title="|decoder columns in the PC basis|", xlabel="decoder column", ylabel="principal component")

@@ -2,7 +2,7 @@
 Title: Regularizing an over-complete autoencoder: weight decay and tied weights
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/25
+Last modified: 2026/12/04
 Description: L2 weight decay and tied weights on an over-complete dense autoencoder: the plain model copies the noise (train/validation losses hide it), weight decay at least halves the error against the clean signal.
 Accelerator: None
 """
@@ -18,7 +18,8 @@ fits the training examples, noise included. Two classic ways to restrain it:
 * **tied weights** use the encoder's kernel transposed as the decoder's
   (`tied=True`, `geokeras.layers.TiedDense`), halving the number of weights.
 
-We train four variants on 200 noisy damped oscillations and validate on 500 others. The usual
+We train four variants (three in fast mode, which skips tied weights alone) on 200 noisy damped
+oscillations and validate on 500 others. The usual
 train/validation losses measure the reconstruction of the *noisy* input, and here they hide the
 problem: an over-complete model that learned the identity reconstructs unseen noisy signals just
 as well as the training ones, so its validation loss is tiny. The telling number is the error
@@ -58,7 +59,7 @@ train, val = order[:200], order[200:700]
 print(f"train {len(train)}, validation {len(val)}; noise variance 0.01, clean-signal variance {clean.var():.4f}")
 
 """
-## Four over-complete models
+## Four over-complete models (three in fast mode)
 
 100 sigmoid hidden units for 50 inputs; the same optimizer and number of epochs for all.
 The L2 factor `1e-4` is applied to every kernel.
@@ -74,15 +75,29 @@ if FAST:  # CI time: the tied-only variant is compared in full mode only
     del variants["tied"]
 # Fast mode: fewer epochs at a larger learning rate, long enough for the plain model to start copying.
 epochs, learning_rate = (60, 1e-2) if FAST else (300, 3e-3)
-VALIDATION_FREQ = 5  # validation loss every 5 epochs (for the figure)
+VALIDATION_FREQ = 5  # error against the clean validation signals every 5 epochs (for the figure)
+
+
+class CleanValidationError(keras.callbacks.Callback):
+    """Records the MSE of the reconstructed noisy validation signals against the clean ones: the error
+    the claim is about (Keras' val_loss would measure it against the noisy inputs, L2 term included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % VALIDATION_FREQ == 0:
+            restored = keras.ops.convert_to_numpy(self.model(noisy[val], training=False))
+            self.values.append(float(np.mean((restored - clean[val]) ** 2)))
+
+
 results, curves = {}, {}
 for label, options in variants.items():
     model = build_dense_autoencoder(50, hidden_units=(100,), activation="sigmoid", **options)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    history = model.fit(
-        noisy[train], noisy[train], validation_data=(noisy[val], noisy[val]),
-        validation_freq=VALIDATION_FREQ, epochs=epochs, batch_size=32, verbose=0,
-    )
+    clean_error = CleanValidationError()
+    model.fit(noisy[train], noisy[train], epochs=epochs, batch_size=32, verbose=0, callbacks=[clean_error])
     mse = lambda x, target: float(np.mean((model.predict(x, verbose=0) - target) ** 2))  # noqa: E731
     results[label] = dict(
         params=model.count_params(),
@@ -91,7 +106,7 @@ for label, options in variants.items():
         val_clean=mse(noisy[val], clean[val]),
         weight_norm=float(sum(np.sum(w**2) for w in model.get_weights() if w.ndim == 2)),
     )
-    curves[label] = history.history["val_loss"]
+    curves[label] = clean_error.values
 
 print(f"\n{'model':<16}{'weights':>9}{'train MSE':>11}{'val MSE':>10}{'val-train':>11}"
       f"{'val MSE vs clean':>18}{'sum W²':>9}")
@@ -100,13 +115,17 @@ for label, r in results.items():
           f"{r['val_clean']:>18.5f}{r['weight_norm']:>9.1f}")
 
 """
-## Figure: validation loss during training
+## Figure: the error against the clean validation signals during training
+
+The quantity the claim is about: a model that copies its input ends at the noise variance (the
+dashed line); a model that learned the oscillations ends below it.
 """
 
 fig, ax = plt.subplots(figsize=(7, 4))
 for label, curve in curves.items():
     ax.semilogy(np.arange(1, len(curve) + 1) * VALIDATION_FREQ, curve, label=label)
-ax.set(xlabel="epoch", ylabel="validation loss (includes the L2 term)", title="over-complete autoencoders")
+ax.axhline(0.01, color="k", ls="--", lw=0.8, label="noise variance (copying the input)")
+ax.set(xlabel="epoch", ylabel="MSE against the clean validation signals", title="over-complete autoencoders")
 ax.legend()
 fig.tight_layout()
 fig.savefig(os.path.join(FIGURES, "04_regularization.png"), dpi=120)

@@ -129,11 +129,13 @@ for label, model in [("plain", plain), ("contractive", cae)]:
     J = tape.batch_jacobian(h, pts).numpy()
     maps[label] = np.linalg.norm(J @ u2, axis=1).reshape(41, 41)
 vmax = max(float(m.max()) for m in maps.values())
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+fig, axes = plt.subplots(1, 2, figsize=(12, 5))
 for ax, (label, across) in zip(axes, maps.items()):
     im = ax.pcolormesh(g, g, across, cmap="viridis", shading="auto", vmin=0.0, vmax=vmax)
     ax.plot(x[:500, 0], x[:500, 1], "k.", ms=1)
-    ax.set_title(f"{label}: ||J u2||, ratio ||J u1||/||J u2|| = {rows[label]['ratio']:.2f}")
+    # Two short title lines: one long line per panel ran into the neighbouring panel's title.
+    ax.set_title(f"{label}\n||J u2||; ratio ||J u1|| / ||J u2|| = {rows[label]['ratio']:.2f}", fontsize=10)
+    ax.set(xlabel="x1", ylabel="x2")
     ax.set_aspect("equal")
 fig.colorbar(im, ax=axes.tolist(), label="||J u2|| (shared scale)")
 fig.savefig(os.path.join(FIGURES, "07_contractive_autoencoder.png"), dpi=120)

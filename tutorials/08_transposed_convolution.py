@@ -2,7 +2,7 @@
 Title: Transposed convolution is the transpose of a convolution matrix
 Author: geokeras contributors
 Date created: 2026/11/24
-Last modified: 2026/11/25
+Last modified: 2026/12/04
 Description: Convolution as the sparse 4x9 matrix of the lecture, transposed convolution as its transpose, checked with Conv2D/Conv2DTranspose, then Conv1DTranspose in a trace autoencoder.
 Accelerator: None
 """
@@ -109,20 +109,56 @@ The transposed convolution does *not* undo the convolution: `C.T @ C @ x` is not
 
 print("C.T @ C @ x =\n", (C.T @ C @ image.ravel()).reshape(3, 3))
 
-fig, axes = plt.subplots(1, 4, figsize=(13, 3), gridspec_kw={"width_ratios": [1, 0.7, 3, 1]})
-for ax, arr, title in [
-    (axes[0], image, "input x (3x3)"),
-    (axes[1], conv_out, "Conv2D(x) = C x (2x2)"),
-    (axes[2], C, "C (4x9)"),
-    (axes[3], deconv_out, "Conv2DTranspose(y) = C.T y"),
-]:
-    ax.imshow(arr, cmap="Blues")
+"""
+## Cross-correlation or convolution? An asymmetric kernel tells
+
+The lecture's kernel is symmetric under a 180-degree rotation (`[[1, 2], [2, 1]]` flipped both
+ways is itself), so the numbers above cannot tell a cross-correlation (kernel as is) from a true
+convolution (kernel flipped). The kernel `[[1, 2], [3, 4]]` can. We compare both layers with
+hand-written NumPy references: `Conv2D` slides the kernel as is over the image, and
+`Conv2DTranspose` stamps the kernel as is, scaled by each input value, at that value's position.
+"""
+
+# tests/test_tutorials.py sets GEOKERAS_ABLATE=flipped_kernel to give both layers the flipped kernel
+# (what a library that convolves would compute) and checks that the comparisons below then fail.
+ABLATE = os.environ.get("GEOKERAS_ABLATE")
+asymmetric = np.array([[1, 2], [3, 4]], dtype="float32")
+in_layers = asymmetric[::-1, ::-1] if ABLATE == "flipped_kernel" else asymmetric
+conv.set_weights([in_layers.reshape(2, 2, 1, 1)])
+deconv.set_weights([in_layers.reshape(2, 2, 1, 1)])
+cross_correlation = np.array([[np.sum(image[i : i + 2, j : j + 2] * asymmetric) for j in range(2)] for i in range(2)])
+convolution = np.array([[np.sum(image[i : i + 2, j : j + 2] * asymmetric[::-1, ::-1]) for j in range(2)]
+                        for i in range(2)])
+stamped = np.zeros((3, 3), "float32")
+for (i, j), v in np.ndenumerate(y):
+    stamped[i : i + 2, j : j + 2] += v * asymmetric
+asym_conv = keras.ops.convert_to_numpy(conv(image.reshape(1, 3, 3, 1)))[0, :, :, 0]
+asym_deconv = keras.ops.convert_to_numpy(deconv(y.reshape(1, 2, 2, 1)))[0, :, :, 0]
+print("kernel [[1, 2], [3, 4]]: Conv2D", asym_conv.tolist(), "| cross-correlation", cross_correlation.tolist(),
+      "| convolution (flipped)", convolution.tolist())
+print("Conv2DTranspose", asym_deconv.tolist(), "| stamps of the kernel as is", stamped.tolist())
+assert not np.array_equal(cross_correlation, convolution)  # this kernel can tell them apart
+assert np.array_equal(asym_conv, cross_correlation), "Conv2D is a cross-correlation: the kernel is not flipped"
+assert np.array_equal(asym_deconv, stamped), "Conv2DTranspose stamps the kernel as is (the cross-correlation's adjoint)"
+
+# One colour scale for all four panels (the colour bar), so equal numbers have equal colours.
+panels = [
+    (image, "input x (3x3)"),
+    (conv_out, "Conv2D(x) = C x (2x2)"),
+    (C, "C (4x9)"),
+    (deconv_out, "Conv2DTranspose(y) = C.T y"),
+]
+vmax = max(float(arr.max()) for arr, _ in panels)
+fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), gridspec_kw={"width_ratios": [1, 0.7, 3, 1]}, layout="constrained")
+for ax, (arr, title) in zip(axes, panels):
+    im = ax.imshow(arr, cmap="Blues", vmin=0, vmax=vmax)
     for (i, j), v in np.ndenumerate(arr):
-        ax.text(j, i, f"{v:g}", ha="center", va="center")
+        ax.text(j, i, f"{v:g}", ha="center", va="center", color="w" if v > 0.6 * vmax else "k")
     ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-fig.tight_layout()
+    ax.set(xlabel="column", ylabel="row")
+    ax.set_xticks(range(arr.shape[1]))
+    ax.set_yticks(range(arr.shape[0]))
+fig.colorbar(im, ax=axes.tolist(), label="value (one scale for all panels)", shrink=0.8)
 fig.savefig(os.path.join(FIGURES, "08_convolution_matrix.png"), dpi=120)
 plt.close(fig)
 
@@ -201,6 +237,7 @@ fig, axes = plt.subplots(3, 1, figsize=(9, 6), sharex=True)
 for ax, i in zip(axes, range(3)):
     ax.plot(x_val[i, :, 0], "k", lw=0.8, label="trace")
     ax.plot(x_hat[i, :, 0], "r", lw=0.8, alpha=0.8, label="reconstruction")
+    ax.set_ylabel("amplitude (peak 1)")
 axes[0].legend(loc="upper right")
 axes[0].set_title(f"Conv1D / Conv1DTranspose autoencoder, held-out windows (relative error {relative_error:.3f})")
 axes[-1].set_xlabel("sample")
@@ -211,7 +248,9 @@ plt.close(fig)
 """
 ## Result
 
-The lecture's numbers are reproduced exactly, `Conv2DTranspose` is multiplication by `C.T`, the
+The lecture's numbers are reproduced exactly, `Conv2DTranspose` is multiplication by `C.T`, an
+asymmetric kernel shows that neither layer flips its kernel (given the flipped kernel, the NumPy
+references above no longer match: the ablation test), the
 stride-2 `Conv1D`/`Conv1DTranspose` pair passes the dot-product test, and the autoencoder built on
 them reconstructs held-out traces far better than predicting zeros (relative error 1).
 """

@@ -2,8 +2,8 @@
 Title: The lecture's derivations, checked numerically
 Author: geokeras contributors
 Date created: 2026/11/25
-Last modified: 2026/11/25
-Description: PCA from the SVD (H = U Σ = X V_k, W* = V_kᵀ), the gradient chains dL/dW* and dL/dW of a tanh-decoder autoencoder, "L2 adds λW to the gradient", ρ̂ over all m examples, and stride and padding in transposed convolution.
+Last modified: 2026/12/04
+Description: PCA from the SVD (H = U Σ = X V_k, encoder W = V_kᵀ, decoder W* = V_k), the gradient chains dL/dW* and dL/dW of a tanh-decoder autoencoder, "L2 adds λW to the gradient", ρ̂ over all m examples, and stride and padding in transposed convolution.
 Accelerator: None
 """
 
@@ -45,10 +45,17 @@ With the centred, scaled data matrix `X` (`m` examples as rows, `x_ij = (x_ij - 
 `X = U Σ Vᵀ`. Keeping the top `k` singular triplets:
 
 * the codes are `H = U_k Σ_k = X V_k` (project on the top right singular vectors);
-* the encoder, in the lecture's `h = W x` notation, is `W* = V_kᵀ`, and the decoder is
-  `W*ᵀ = V_k`, so the reconstruction is `X V_k V_kᵀ`;
+* in the lecture's notation `h = W x` (encoder) and `x̂ = W* h` (decoder, as in section 2), the
+  encoder is `W = V_kᵀ` and the decoder is `W* = V_k = Wᵀ`, so the reconstruction is `X V_k V_kᵀ`;
 * its squared error is the sum of the discarded `σ_i²` (Eckart-Young), and no other rank-`k`
   linear map does better.
+
+The codes need no matrix inverse. The lecture reaches `H = X V_k` through `(X Xᵀ)⁻¹`, but
+`X Xᵀ` is `m x m` with rank at most `n`: singular whenever there are more examples than features
+(here `m = 900`, `n = 50`; the tutorials of this set have `m` from 900 to 2500 examples of
+`n = 50` samples), so that inverse does not exist. The
+direct route: `X = U Σ Vᵀ` and `Vᵀ V = I` give `X V = U Σ`; keep the first `k` columns of both
+sides: `X V_k = U_k Σ_k = H`. We print the rank of `X Xᵀ` and check the identity.
 """
 
 signals, _ = synthetic.damped_oscillations(n_k=30, n_b=30)
@@ -59,8 +66,14 @@ k = 3
 V_k = Vt[:k].T
 H = X @ V_k
 checks["H = U Σ = X V_k"] = float(np.max(np.abs(H - U[:, :k] * sigma[:k])))
-W_star = V_k.T
-reconstruction = H @ W_star
+W, W_star = V_k.T, V_k  # encoder h = W x, decoder x̂ = W* h (rows here: H = X Wᵀ, X̂ = H W*ᵀ)
+reconstruction = H @ W_star.T
+gram_rank = int(np.linalg.matrix_rank(X @ X.T))
+print(f"X Xᵀ is {m} x {m} with rank {gram_rank}: singular, no inverse; X V_k = U_k Σ_k needs none")
+assert gram_rank <= X.shape[1] < m
+checks["X V = U Σ (all columns)"] = float(np.max(np.abs(X @ Vt.T - U * sigma)))
+assert checks["X V = U Σ (all columns)"] < 1e-10
+assert np.allclose(H, X @ W.T)
 pca_error = float(np.sum((X - reconstruction) ** 2))
 checks["error = Σ discarded σ²"] = abs(pca_error - float(np.sum(sigma[k:] ** 2))) / pca_error
 eigenvectors = np.linalg.eigh(X.T @ X)[1][:, ::-1][:, :k]  # largest eigenvalues first
@@ -171,22 +184,32 @@ assert checks["KLSparsity on all m"] < 1e-5 and checks["mean of batch means"] < 
 """
 ## 5. Stride and padding in transposed convolution
 
-A `Conv1DTranspose` with kernel size `K` and stride `s` maps `n` samples to `(n - 1) s + K`
-samples with `padding="valid"` and to `n s` with `padding="same"` (it crops the valid output).
-Two equivalent pictures: (a) it is the transpose of the matrix of the `Conv1D` with the same
-kernel and stride; (b) it inserts `s - 1` zeros between the input samples and convolves with the
-kernel (a full convolution). We check the lengths over a few settings, and (a) and (b) on one.
+A `Conv1DTranspose` with kernel size `K` and stride `s` maps `n` samples to
+`n s + max(K - s, 0)` samples with `padding="valid"` and to `n s` with `padding="same"`. For
+`K >= s` the valid length is the familiar `(n - 1) s + K`: the kernel's last stamp, placed at
+`(n - 1) s`, ends there. For `K < s` the stamps do not touch, and Keras pads the output to `n s`
+(one stride per input sample), longer than `(n - 1) s + K`: with `n = 5`, `K = 2`, `s = 3` it
+returns 15 samples, not 14. (Both lengths agree with the forward shape: a valid `Conv1D` with
+`K = 2`, `s = 3` maps 14 and 15 samples alike to 5.) Two equivalent pictures: (a) it is the
+transpose of the matrix of the `Conv1D` with the same kernel and stride; (b) it inserts `s - 1`
+zeros between the input samples and convolves with the kernel (a full convolution). We check the
+lengths over a few settings, and (a) and (b) on one.
 """
 
 lengths = []
-for n_in, kernel_size, stride in [(5, 3, 1), (5, 3, 2), (6, 4, 2), (7, 5, 3)]:
+for n_in, kernel_size, stride in [(5, 3, 1), (5, 3, 2), (6, 4, 2), (7, 5, 3), (5, 2, 3), (4, 1, 2)]:
     for padding in ("valid", "same"):
         layer = keras.layers.Conv1DTranspose(1, kernel_size, strides=stride, padding=padding)
         out = layer(np.zeros((1, n_in, 1), "float32")).shape[1]
-        want = (n_in - 1) * stride + kernel_size if padding == "valid" else n_in * stride
+        want = n_in * stride + max(kernel_size - stride, 0) if padding == "valid" else n_in * stride
         lengths.append((n_in, kernel_size, stride, padding, out, want))
         assert out == want, lengths[-1]
 print("(n, K, s, padding) -> length, as predicted:", [(n, K, s, p, o) for n, K, s, p, o, _ in lengths])
+short = [(n, K, s, o) for n, K, s, p, o, _ in lengths if p == "valid" and K < s]
+print("K < s, valid: (n, K, s, Keras length, (n - 1) s + K):", [(n, K, s, o, (n - 1) * s + K) for n, K, s, o in short])
+assert (5, 2, 3, 15) in short  # not (5 - 1) * 3 + 2 = 14
+for length in (14, 15):  # both map back to 5 samples under the valid Conv1D with K = 2, s = 3
+    assert keras.layers.Conv1D(1, 2, strides=3, padding="valid")(np.zeros((1, length, 1), "float32")).shape[1] == 5
 
 kernel = np.array([1.0, -2.0, 3.0], "float32")
 n_in, stride = 9, 2  # (9 - 3) / 2 + 1 = 4 outputs, and back: (4 - 1) * 2 + 3 = 9
@@ -215,14 +238,14 @@ assert checks["Conv1DTranspose = Cᵀ"] < 1e-6 and checks["zero insertion + conv
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
 axes[0].semilogy(np.arange(1, 16), sigma[:15] ** 2, "o-")
 axes[0].axvline(k + 0.5, color="gray", ls="--")
-axes[0].set(title=f"σ² (rank-{k} error = Σ of the rest)", xlabel="i")
+axes[0].set(title=f"σ² (rank-{k} error = Σ of the rest)", xlabel="i", ylabel="σ_i²")
 axes[1].hist(random_errors, bins=30, color="0.6", label="random orthonormal bases")
 axes[1].axvline(pca_error, color="r", label="PCA (V_k)")
-axes[1].set(title=f"rank-{k} reconstruction error", xlabel="Σ (X - X Q Qᵀ)²")
+axes[1].set(title=f"rank-{k} reconstruction error", xlabel="Σ (X - X Q Qᵀ)²", ylabel="random bases")
 axes[1].legend(fontsize=8)
 axes[2].stem(np.arange(len(transposed)), transposed, label="Conv1DTranspose(y)")
 axes[2].plot(np.arange(0, len(zero_inserted) * 1, 1), zero_inserted, "kx", label="y with zeros inserted")
-axes[2].set(title="transposed convolution, K=3, s=2", xlabel="sample")
+axes[2].set(title="transposed convolution, K=3, s=2", xlabel="sample", ylabel="value")
 axes[2].legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(os.path.join(FIGURES, "13_derivations.png"), dpi=120)
@@ -231,7 +254,8 @@ plt.close(fig)
 """
 ## Result
 
-Every step holds to floating-point precision: the SVD gives the codes and the optimal encoder,
+Every step holds to floating-point precision: the SVD gives the codes (with no inverse of the
+singular `X Xᵀ`), the optimal encoder `V_kᵀ` and decoder `V_k`,
 the chain rule gives the tape's gradients, L2 adds `λW` with `λ = 2 · l2`, `ρ̂` over all `m`
 examples is what `KLSparsity` computes on the whole set, and the transposed convolution is the
 transpose of the strided convolution's matrix with the predicted lengths.

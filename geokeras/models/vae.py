@@ -5,7 +5,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from geokeras.validation import check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
+from geokeras.validation import check_bool, check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
 from geokeras.layers import Sampling
 from geokeras.models.blocks import (
     EncoderDecoderModel,
@@ -140,16 +140,30 @@ class VAE(EncoderDecoderModel):
         """Decode latent vectors ``z`` of shape ``(n, latent_dim)`` to signals (NumPy)."""
         return ops.convert_to_numpy(self.decoder(ops.convert_to_tensor(z, "float32"), training=False))
 
-    def sample(self, n, seed=None):
-        """Generate ``n`` new signals by decoding ``z ~ N(0, I)`` (NumPy array).
+    def sample(self, n, seed=None, mean=True):
+        """Generate ``n`` new signals from the prior ``z ~ N(0, I)`` (NumPy array).
 
-        ``seed`` (int) makes the draw reproducible; without it the sampling layer's seed
-        generator advances.
+        ``mean=True`` (the default) returns the decoder's output for each ``z``: the mean of
+        ``p(x|z)``. ``mean=False`` draws ``x ~ p(x|z)`` itself: for ``likelihood="gaussian"``
+        ``x = x_hat + eps`` with ``eps ~ N(0, I)`` (the unit variance the loss assumes), for
+        ``"bernoulli"`` each feature is 1 with probability ``x_hat`` and 0 otherwise.
+
+        ``seed`` (int) makes the draw reproducible (``z`` and, with ``mean=False``, ``x``); without
+        it the sampling layer's seed generator advances.
         """
         n = check_positive_int("n", n)
+        mean = check_bool("mean", mean)
         generator = self.sampling.seed_generator if seed is None else seed
         z = keras.random.normal((n, self.latent_dim), seed=generator)
-        return self.decode(z)
+        x_hat = self.decode(z)
+        if mean:
+            return x_hat
+        noise_seed = self.sampling.seed_generator if seed is None else seed + 1
+        if self.likelihood == "gaussian":
+            eps = keras.random.normal(x_hat.shape, seed=noise_seed)
+            return x_hat + ops.convert_to_numpy(eps)
+        u = ops.convert_to_numpy(keras.random.uniform(x_hat.shape, seed=noise_seed))
+        return (u < x_hat).astype(x_hat.dtype)
 
     def kl_per_latent(self, x):
         """Mean KL divergence of each latent dimension over the samples of ``x``, shape ``(latent_dim,)``.
