@@ -1,4 +1,5 @@
-"""Building blocks shared by the model builders: conv layers of any rank, padding/cropping, the denoisers' U-Net."""
+"""Building blocks shared by the model builders: the one dense stack (dense, contractive and VAE models), conv layers
+of any rank, padding/cropping, the denoisers' U-Net."""
 import math
 
 import keras
@@ -6,6 +7,9 @@ import keras
 from geokeras.validation import check_int_sequence
 
 __all__ = [
+    "dense_stack",
+    "mirrored_units",
+    "apply_layers",
     "conv_layer",
     "conv_transpose_layer",
     "pad_to_multiple",
@@ -19,6 +23,69 @@ _CONV = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _CONV_T = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 _PAD = {1: keras.layers.ZeroPadding1D, 2: keras.layers.ZeroPadding2D, 3: keras.layers.ZeroPadding3D}
 _CROP = {1: keras.layers.Cropping1D, 2: keras.layers.Cropping2D, 3: keras.layers.Cropping3D}
+
+
+def dense_stack(units, activation, prefix, kernel_regularizer=None, last_activation=None, indices=None):
+    """The one dense stack of every dense model: ``Dense(u, activation)`` for each ``u`` in ``units``.
+
+    The layers are created here, in order (their seeded initial weights follow that order), and applied with
+    `apply_layers`, so a builder can reuse them (an encoder model and a full model share them).
+
+    Args:
+        units: the layer widths, first layer first.
+        activation: activation of every layer.
+        prefix: layer names are ``f"{prefix}_{index}"``.
+        kernel_regularizer: optional regularizer of every kernel.
+        last_activation: activation of the last layer (default: ``activation``), e.g. a decoder's output.
+        indices: the name indices, one per layer (default ``0, 1, ...``); a mirrored decoder counts down.
+
+    Returns:
+        A list of ``keras.layers.Dense``.
+
+    Example:
+
+    >>> [(l.name, l.units) for l in dense_stack((8, 4), "relu", "encoder_dense")]
+    [('encoder_dense_0', 8), ('encoder_dense_1', 4)]
+    >>> units, indices = mirrored_units(10, (8, 4))
+    >>> dec = dense_stack(units, "relu", "decoder_dense", last_activation="linear", indices=indices)
+    >>> [(l.name, l.units, l.activation.__name__) for l in dec]
+    [('decoder_dense_1', 8, 'relu'), ('decoder_dense_0', 10, 'linear')]
+    """
+    units = list(units)
+    indices = list(range(len(units)) if indices is None else indices)
+    if len(indices) != len(units):
+        raise ValueError(f"Invalid value for argument `indices`. Expected one index per layer ({len(units)}). "
+                         f"Received indices={indices!r}.")
+    layers = []
+    for k, (u, i) in enumerate(zip(units, indices)):
+        act = last_activation if (last_activation is not None and k == len(units) - 1) else activation
+        layers.append(keras.layers.Dense(u, activation=act, kernel_regularizer=kernel_regularizer,
+                                         name=f"{prefix}_{i}"))
+    return layers
+
+
+def mirrored_units(input_dim, hidden_units):
+    """``(units, indices)`` of the decoder that mirrors an encoder of widths ``hidden_units``.
+
+    The decoder layer of index ``i`` undoes encoder layer ``i``: it maps back to the width before it
+    (``input_dim`` for ``i = 0``), so indices count down and the last layer has ``input_dim`` units.
+
+    >>> mirrored_units(10, (8, 4))
+    ([8, 10], [1, 0])
+    """
+    indices = list(reversed(range(len(hidden_units))))
+    return [input_dim if i == 0 else hidden_units[i - 1] for i in indices], indices
+
+
+def apply_layers(x, layers):
+    """Apply ``layers`` in order to ``x``.
+
+    >>> apply_layers(keras.Input((3,)), dense_stack((2,), "relu", "d")).shape
+    (None, 2)
+    """
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def check_conv_input_shape(input_shape):

@@ -30,7 +30,7 @@ from keras import ops
 
 from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers import TiedDense
-from geokeras.models.blocks import EncoderDecoderModel
+from geokeras.models.blocks import EncoderDecoderModel, apply_layers, dense_stack, mirrored_units
 
 __all__ = ["ContractiveAutoencoder", "build_contractive_autoencoder", "jacobian_penalty", "random_signs", "PENALTIES"]
 
@@ -306,17 +306,13 @@ def build_contractive_autoencoder(
     check_choice("penalty", penalty, PENALTIES)
     reg = keras.regularizers.L2(l2) if l2 > 0 else None
     inputs = keras.Input((input_dim,), name="input")
-    x = inputs
-    for i, units in enumerate(hidden_units):
-        x = keras.layers.Dense(units, activation=activation, kernel_regularizer=reg, name=f"encoder_dense_{i}")(x)
-    encoder = keras.Model(inputs, x, name="encoder")
+    encoder = keras.Model(inputs, apply_layers(inputs, dense_stack(hidden_units, activation, "encoder_dense", reg)),
+                          name="encoder")
     latent = keras.Input((hidden_units[-1],), name="code")
-    x = latent
-    for i in reversed(range(len(hidden_units))):
-        units = input_dim if i == 0 else hidden_units[i - 1]
-        act = output_activation if i == 0 else activation
-        x = keras.layers.Dense(units, activation=act, kernel_regularizer=reg, name=f"decoder_dense_{i}")(x)
-    decoder = keras.Model(latent, x, name="decoder")
+    units, indices = mirrored_units(input_dim, hidden_units)
+    dec_layers = dense_stack(units, activation, "decoder_dense", reg, last_activation=output_activation,
+                             indices=indices)
+    decoder = keras.Model(latent, apply_layers(latent, dec_layers), name="decoder")
     return ContractiveAutoencoder(
         encoder, decoder, weight=weight, penalty=penalty, n_projections=n_projections, seed=seed, name=name
     )

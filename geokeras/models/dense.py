@@ -3,6 +3,7 @@ import keras
 
 from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers import ActivityLoss, MaskingNoise, TiedDense
+from geokeras.models.blocks import dense_stack, mirrored_units
 from geokeras.regularizers import KLSparsity
 
 __all__ = ["build_dense_autoencoder", "corruption_layer"]
@@ -121,24 +122,17 @@ def _dense_layers(input_dim, hidden_units, activation, output_activation, kernel
             return None
         return ActivityLoss(KLSparsity(sparsity_rho, sparsity_weight), name=f"sparsity_{i}")
 
-    enc_layers, dec_layers = [], []
-    for i, units in enumerate(hidden_units):
-        if tied:
-            layer = TiedDense(units, activation=activation,
-                              decoder_activation=output_activation if i == 0 else activation,
-                              kernel_regularizer=kernel_regularizer, name=f"tied_dense_{i}")
-        else:
-            layer = keras.layers.Dense(units, activation=activation, kernel_regularizer=kernel_regularizer,
-                                       name=f"encoder_dense_{i}")
-        enc_layers.append((layer, sparsity(i)))
-    for i in reversed(range(len(hidden_units))):
-        if tied:
-            dec_layers.append(enc_layers[i][0])
-        else:
-            units = input_dim if i == 0 else hidden_units[i - 1]
-            dec_layers.append(keras.layers.Dense(units, activation=output_activation if i == 0 else activation,
-                                                 kernel_regularizer=kernel_regularizer, name=f"decoder_dense_{i}"))
-    return enc_layers, dec_layers
+    if tied:
+        layers = [TiedDense(units, activation=activation, decoder_activation=output_activation if i == 0 else activation,
+                            kernel_regularizer=kernel_regularizer, name=f"tied_dense_{i}")
+                  for i, units in enumerate(hidden_units)]
+        enc_layers = [(layer, sparsity(i)) for i, layer in enumerate(layers)]
+        return enc_layers, layers[::-1]
+    layers = dense_stack(hidden_units, activation, "encoder_dense", kernel_regularizer)
+    enc_layers = [(layer, sparsity(i)) for i, layer in enumerate(layers)]
+    units, indices = mirrored_units(input_dim, hidden_units)
+    return enc_layers, dense_stack(units, activation, "decoder_dense", kernel_regularizer,
+                                   last_activation=output_activation, indices=indices)
 
 
 def _encode(t, enc_layers):

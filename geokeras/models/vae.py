@@ -8,6 +8,8 @@ from keras import ops
 from geokeras.validation import check_bool, check_choice, check_int_sequence, check_level_strides, check_number, check_positive_int
 from geokeras.layers import Sampling
 from geokeras.models.blocks import (
+    apply_layers,
+    dense_stack,
     EncoderDecoderModel,
     check_conv_input_shape,
     conv_layer,
@@ -219,16 +221,12 @@ def build_dense_vae(
     decoder_units = check_int_sequence("decoder_units", decoder_units, allow_empty=True)
     out_act = _output_activation(likelihood)
     inputs = keras.Input((input_dim,), name="input")
-    x = inputs
-    for i, units in enumerate(encoder_units):
-        x = keras.layers.Dense(units, activation=activation, name=f"encoder_dense_{i}")(x)
+    x = apply_layers(inputs, dense_stack(encoder_units, activation, "encoder_dense"))
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
     encoder = keras.Model(inputs, [z_mean, z_log_var], name="encoder")
     latent = keras.Input((latent_dim,), name="z")
-    x = latent
-    for i, units in enumerate(decoder_units):
-        x = keras.layers.Dense(units, activation=activation, name=f"decoder_dense_{i}")(x)
+    x = apply_layers(latent, dense_stack(decoder_units, activation, "decoder_dense"))
     outputs = keras.layers.Dense(input_dim, activation=out_act, name="reconstruction")(x)
     decoder = keras.Model(latent, outputs, name="decoder")
     return VAE(encoder, decoder, beta=beta, likelihood=likelihood, seed=seed, name=name)
