@@ -196,3 +196,26 @@ def test_models_saved_without_declared_validity_get_the_builder_defaults():
     layer.band_hz = layer.sampling_rate_range_hz = None
     info = denoiser_info(model)
     assert info["band_hz"] == (1.0, 18.0) and info["sampling_rate_range_hz"] == (8.0, 100.0)
+
+
+def test_mask_floor_in_the_graph_is_the_floor_applied_after_training(tmp_path, rng):
+    """`mask_floor=` builds the `MaskSmoothing` floor into the graph (so training sees it): the same outputs as
+    `with_mask_smoothing` on the same weights, still exactly odd, and it survives a safe-mode reload."""
+    from geokeras.models.mask_floor import mask_settings, with_mask_smoothing
+    from geokeras.saving import load_model
+
+    kwargs = dict(window_length=600, sign_invariant=True, filters=(4, 8))
+    keras.utils.set_random_seed(3)
+    floored = build_stft_mask_denoiser(mask_floor=0.3, **kwargs)
+    keras.utils.set_random_seed(3)
+    plain = build_stft_mask_denoiser(**kwargs)
+    assert mask_settings(floored)["floor"] == 0.3 and mask_settings(plain)["floor"] == 0.0
+    x = rng.normal(size=(2, 600, 1)).astype("float32")
+    y = floored.predict(x, verbose=0)
+    np.testing.assert_array_equal(y, with_mask_smoothing(plain, floor=0.3).predict(x, verbose=0))
+    assert not np.array_equal(y, plain.predict(x, verbose=0))
+    np.testing.assert_array_equal(floored.predict(-x, verbose=0), -y)
+    floored.save(tmp_path / "f.keras")
+    np.testing.assert_array_equal(load_model(tmp_path / "f.keras").predict(x, verbose=0), y)
+    with pytest.raises(ValueError, match="`mask_floor`"):
+        build_stft_mask_denoiser(mask_floor=1.0, **kwargs)

@@ -35,6 +35,7 @@ import keras
 
 from geokeras.validation import check_choice, check_int_sequence, check_number, check_positive_int
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
+from geokeras.layers.mask import MaskSmoothing
 from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignInvariantFeatures, stft_padding
 from geokeras.models.blocks import apply_unet_block
 
@@ -109,7 +110,7 @@ def build_unet1d_denoiser(
 def build_stft_mask_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(6, 12, 24), kernel_size=3, frame_length=32, frame_step=16,
     fft_length=None, skip="add", log_power=False, name="stftmask_denoiser", sign_invariant=False, band_hz=None,
-    sampling_rate_range_hz=None,
+    sampling_rate_range_hz=None, mask_floor=0.0,
 ):
     """Build the spectrogram-mask Conv2D U-Net denoiser (DeepDenoiser approach).
 
@@ -128,10 +129,15 @@ def build_stft_mask_denoiser(
             instead of the real and imaginary parts: then ``model(-x) == -model(x)`` exactly.
         band_hz: declared band ``(fmin, fmax)`` (default 1 Hz to 0.45 x ``sampling_rate``).
         sampling_rate_range_hz: accepted record rates (default 0.2 to 2.5 x ``sampling_rate``).
+        mask_floor: minimum gain in ``[0, 1)``: the mask is lifted to ``mask_floor + (1 - mask_floor) * mask``
+            (`geokeras.layers.MaskSmoothing`, layer ``"mask_smoothing"``) inside the graph, so training sees
+            it; 0 (default) leaves the layer out. The same graph as
+            `geokeras.models.mask_floor.with_mask_smoothing` applied after training.
 
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
     """
+    mask_floor = check_number("mask_floor", mask_floor, low=0.0, high=1.0, high_open=True)
     window_length, sampling_rate, filters = _check_common(
         window_length, sampling_rate, filters, skip, kernel_size=kernel_size, frame_length=frame_length,
         frame_step=frame_step, fft_length=fft_length)
@@ -152,6 +158,8 @@ def build_stft_mask_denoiser(
     mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
     if pad_t or pad_f:
         mask = keras.layers.Cropping2D(((0, pad_t), (0, pad_f)), name="crop")(mask)
+    if mask_floor:
+        mask = MaskSmoothing(mask_floor, name="mask_smoothing")(mask)
     masked = ComplexMask(name="apply_mask")([spec, mask])
     x = InverseSTFT(
         window_length, frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="istft"
