@@ -173,7 +173,7 @@ class StreamingDenoiser:
         if not isinstance(trace, obspy.Trace):
             raise TypeError("Invalid value for argument `trace`. Expected an obspy.Trace. "
                             f"Received trace of type {type(trace).__name__}.")
-        pieces = [tr for tr in (trace.split() if np.ma.isMaskedArray(trace.data) else [trace]) if tr.stats.npts]
+        pieces = [tr for tr in (trace.split() if np.ma.isMaskedArray(trace.data) else [trace]) if tr.data.size]
         if pieces:
             self._check(trace, pieces[0])
         out, self._pending = self._pending, []
