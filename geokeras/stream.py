@@ -58,12 +58,12 @@ import obspy
 from geokeras.data.process import detrend
 from geokeras.data.windows import Windowing, crossfade_weights, map_batches, stitch
 from geokeras.denoise.denoiser import Denoiser
-from geokeras.denoise.options import CLIP_FACTOR
+from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
 from geokeras.errors import PacketError
 
 __all__ = ["StreamingDenoiser"]
 
-BATCH_SIZE = 64  # windows per model call
+BATCH_SIZE = DenoiseOptions().batch_size  # windows per model call: the compiled graphs of `denoise`, shared
 _HEADER = ("network", "station", "location", "channel", "sampling_rate")
 
 

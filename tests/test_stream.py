@@ -70,7 +70,7 @@ def layouts(draw):
 
 
 @seed(17)
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(layouts())
 def test_any_packets_and_gaps_give_the_same_output_and_short_segments_equal_batch(tiny, layout):
