@@ -55,6 +55,7 @@ Example:
 import numpy as np
 import obspy
 
+import geokeras
 from geokeras.data.process import detrend
 from geokeras.data.windows import Windowing, crossfade_weights, map_batches, stitch
 from geokeras.denoise.denoiser import Denoiser
@@ -147,7 +148,7 @@ class StreamingDenoiser:
         self._segments = {}  # trace id -> _Segment
         self._pending = []  # outputs of segments ended by a refused packet
         den = self.denoiser
-        self.processing = (f"geokeras: StreamingDenoiser(model={den.label}, sha256={den.sha256[:16]}, "
+        self.processing = (f"geokeras {geokeras.__version__}: StreamingDenoiser(model={den.label}, sha256={den.sha256[:16]}, "
                            f"window_length={den.window_length}, overlap={self.windowing.overlap}, "
                            f"detrend=prefix-linear, clip={CLIP_FACTOR:g} per window)")
 

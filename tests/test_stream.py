@@ -126,7 +126,7 @@ def test_several_ids_interleaved_and_a_gap_ends_the_segment(tiny):
     assert list(got_b) == [str(T0), str(T0 + 1.5)] and [v.size for v in got_b.values()] == [100, 150]
     ref = denoise(packet(b[:100], T0, "XX.B..HHZ"), model=tiny).data  # 100 samples: longer than a window
     assert got_b[str(T0)].shape == ref.shape
-    assert all(t.stats.processing[-1].startswith("geokeras: StreamingDenoiser(") for t in out)
+    assert all(t.stats.processing[-1].startswith("geokeras 0.1.0: StreamingDenoiser(model=unet1d_denoiser, sha256=") for t in out)
 
 
 def test_latency_is_one_window_and_memory_stays_bounded(tiny):
