@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from geokeras.data.windows import Windowing, stitch
 from geokeras.denoise import Denoiser, denoise
 from geokeras.errors import PacketError, TraceError
 from geokeras.models.denoiser import build_denoiser
@@ -59,6 +60,21 @@ def replay(sd, x, sizes, tid="XX.STA.00.HHZ", gaps=()):
     return out
 
 
+def prefix_line_reference(x, den):
+    """The documented streaming semantics for one whole gap-free segment, written independently (np.polyfit)."""
+    n = x.size
+    if n <= L:
+        return np.asarray(denoise(x, model=den, sampling_rate=100.0), np.float64)
+    starts = Windowing(L, 0.5).starts(n)
+    outs = []
+    for s in starts:  # window [s, s + L) loses the line fitted to samples [0, s + L)
+        line = np.polyfit(np.arange(s + L), x[:s + L], 1)
+        w = x[s:s + L] - np.polyval(line, np.arange(s, s + L))
+        bound = 1.1 * min(np.max(np.abs(x[s:s + L] - np.mean(x[:s + L]))), np.max(np.abs(w)))
+        outs.append(np.clip(den.predictor()(w[None].astype(np.float32))[0], -bound, bound))
+    return stitch(np.array(outs), starts, n).astype(np.float64)
+
+
 @st.composite
 def layouts(draw):
     n = draw(st.integers(1, 400))
@@ -98,6 +114,9 @@ def test_any_packets_and_gaps_give_the_same_output_and_short_segments_equal_batc
         assert np.max(np.abs(ya - yb)) <= 1e-6 * peak  # packet sizes do not matter
         if ya.size <= L:  # a segment of at most one window is seen whole: the batch path
             assert np.max(np.abs(ya - ye)) <= 1e-3 * peak, key
+        i0 = int(round((obspy.UTCDateTime(key) - T0) * 100.0))
+        ref = prefix_line_reference(x[i0:i0 + ya.size], tiny)  # the semantics of the module docstring
+        assert np.max(np.abs(ya - ref)) <= 1e-4 * max(float(np.max(np.abs(ref))), 1e-12), key
 
 
 def test_long_segment_tends_to_the_batch_output(tiny):
