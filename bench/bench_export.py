@@ -11,7 +11,8 @@ folder and loaded with ``tf.saved_model.load`` (as a deployment would, no geoker
 are warmed on the whole trace first, then timed in paired rounds (A, B, A, B, ...: on a shared machine the
 load changes between rounds, not within a pair). Printed: the largest difference between the two outputs
 over the output's peak (target <= 1e-3), the median wall and CPU time of each, their ratio (target: at
-least as fast), and the load average before and after.
+least as fast), the peak resident memory of one call of each (above the RSS before it), and the load
+average before and after.
 """
 import argparse
 import os
@@ -38,7 +39,7 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from bench_speed import make_day
+    from bench_speed import PeakRSS, _rss_bytes, make_day
     from geokeras.denoise import Denoiser, denoise
     from geokeras.export import export_saved_model
 
@@ -49,7 +50,13 @@ def main(argv=None):
         x = tf.constant(tr.data)
         runs = {"denoise": lambda: np.asarray(denoise(tr, model=den).data),
                 "denoise_trace": lambda: loaded.denoise_trace(x).numpy()}
-        outs = {name: fn() for name, fn in runs.items()}  # warm: graphs traced
+        outs, peaks = {}, {}
+        for name, fn in runs.items():  # warm: graphs traced; then the memory of one call
+            outs[name] = fn()
+            start = _rss_bytes()
+            with PeakRSS() as rss:
+                fn()
+            peaks[name] = (start, rss.peak)
         peak = float(np.max(np.abs(outs["denoise"])))
         diff = float(np.max(np.abs(outs["denoise_trace"] - outs["denoise"])))
         print(f"trace: {tr.stats.npts} samples ({args.hours:g} h at {tr.stats.sampling_rate:g} Hz), model "
@@ -64,6 +71,9 @@ def main(argv=None):
     med = {name: np.median(np.array(v), axis=0) for name, v in times.items()}
     for name, (wall, cpu) in med.items():
         print(f"{name:14s}: median wall {wall:.3f} s, CPU {cpu:.3f} s over {args.rounds} paired rounds")
+    for name, (start, peak) in peaks.items():
+        print(f"{name:14s}: peak RSS {peak / 2**30:.2f} GiB during one call "
+              f"(+{(peak - start) / 2**30:.2f} GiB over the RSS before it)")
     ratio = med["denoise"][0] / med["denoise_trace"][0]
     print(f"denoise_trace is {ratio:.2f}x the speed of denoise (wall; target >= 1); CPU ratio "
           f"{med['denoise'][1] / med['denoise_trace'][1]:.2f}x")

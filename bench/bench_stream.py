@@ -103,9 +103,10 @@ def main(argv=None):
     print(f"throughput: {duration * len(st) / wall:.0f}x real time per channel on one core "
           f"(wall {wall:.1f} s, CPU {cpu:.1f} s for {duration * len(st):.0f} channel-seconds; target >= 100x)")
     hop = sd.windowing.hop / sd.denoiser.sampling_rate
-    print(f"delay: latency_s = {sd.latency_s:g} s; measured max {delays.max():.2f} s, median {np.median(delays):.2f} s "
-          f"(target <= window + hop = {sd.latency_s + hop:g} s); push wall time median "
-          f"{1e3 * np.median(pushes):.2f} ms, p99 {1e3 * np.percentile(pushes, 99):.2f} ms, max {1e3 * pushes.max():.1f} ms")
+    print(f"delay: latency_s = {sd.latency_s:g} s; measured max {delays.max():.2f} s, "
+          f"median {np.median(delays):.2f} s (target <= window + hop = {sd.latency_s + hop:g} s); "
+          f"push wall time median {1e3 * np.median(pushes):.2f} ms, p99 {1e3 * np.percentile(pushes, 99):.2f} ms, "
+          f"max {1e3 * pushes.max():.1f} ms")
     print(f"load average before {load_before}, after {load_after} on {os.cpu_count()} CPUs")
     for tid, whole, late, frac in agreement(st, outputs, den, 60 * args.warmup_min):
         print(f"vs batch denoise {tid}: max |stream - batch| / peak {whole:.2e} over the record, {late:.2e} after "

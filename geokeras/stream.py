@@ -148,9 +148,9 @@ class StreamingDenoiser:
         self._segments = {}  # trace id -> _Segment
         self._pending = []  # outputs of segments ended by a refused packet
         den = self.denoiser
-        self.processing = (f"geokeras {geokeras.__version__}: StreamingDenoiser(model={den.label}, sha256={den.sha256[:16]}, "
-                           f"window_length={den.window_length}, overlap={self.windowing.overlap}, "
-                           f"detrend=prefix-linear, clip={CLIP_FACTOR:g} per window)")
+        self.processing = (f"geokeras {geokeras.__version__}: StreamingDenoiser(model={den.label}, "
+                           f"sha256={den.sha256[:16]}, window_length={den.window_length}, "
+                           f"overlap={self.windowing.overlap}, detrend=prefix-linear, clip={CLIP_FACTOR:g} per window)")
 
     def __repr__(self):
         return (f"StreamingDenoiser({self.denoiser.label!r}, overlap={self.windowing.overlap:g}, "
