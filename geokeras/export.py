@@ -9,7 +9,7 @@ of ``n`` samples out, with what `geokeras.denoise.denoise` does around the model
   (a trace shorter than one window is zero-padded to one window: `geokeras.data.windows.Windowing`);
 - the windows run through the model (which standardizes each window itself), ``chunk_size`` windows at a
   time, so the model's activations do not grow with the trace; the windows and their overlap-add do (a
-  few times the trace's size in float64: about 0.6 GB for a day at 100 Hz), so cut longer records;
+  few times the trace's size in float64), so cut long records into days;
 - they are stitched back by weighted overlap-add (`geokeras.data.windows.stitch`, the cross-fade
   ``sin(pi (j + 0.5) / L)^2`` normalized by the summed weights);
 - the output is clipped to ``1.1`` times the trace's demeaned (and detrended) input peak
