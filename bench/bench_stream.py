@@ -19,7 +19,9 @@ Printed (all measured here, with the load average):
   wall time of one ``push`` (median, 99th percentile, max);
 - agreement with `geokeras.denoise.denoise` of the same record: the largest difference over the batch
   output's peak, over the whole record and after the first ``--warmup-min`` minutes of it, and the fraction
-  of samples that differ by more than 1e-3 of the peak (the semantics: `geokeras.stream`'s docstring).
+  of samples that differ by more than 1e-3 of the peak (the semantics: `geokeras.stream`'s docstring);
+  and the same largest difference on whole short segments cut from the first component (``--segments``,
+  in samples, each at 3 offsets), as after gaps.
 """
 import argparse
 import os
@@ -70,12 +72,36 @@ def agreement(st, outputs, den, warmup_s):
     return rows
 
 
+def short_segments(tr, den, lengths, offsets=(0, 100000, 200000)):
+    """``[(length, [max |stream - batch| / peak at each offset]), ...]`` for whole segments cut from ``tr``."""
+    import obspy
+
+    from geokeras.denoise import denoise
+    from geokeras.stream import StreamingDenoiser
+
+    rows = []
+    for n in lengths:
+        diffs = []
+        for off in offsets:
+            if off + n > tr.stats.npts:
+                continue
+            seg = obspy.Trace(tr.data[off:off + n].copy(), header=dict(sampling_rate=tr.stats.sampling_rate))
+            ref = denoise(seg, model=den).data
+            sd = StreamingDenoiser(den)
+            got = np.concatenate([t.data for t in sd.push(seg) + sd.flush()])
+            diffs.append(float(np.max(np.abs(got - ref)) / np.max(np.abs(ref))))
+        rows.append((n, diffs))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="StreamingDenoiser throughput, delay and batch agreement.")
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--packet-s", type=float, default=1.0)
     parser.add_argument("--warmup-min", type=float, default=10.0)
     parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
+    parser.add_argument("--segments", default="3000,4000,6000,12000,30000,60000",
+                        help="lengths (samples) of whole segments compared with batch denoise")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     from geokeras.utils import set_threads
@@ -111,6 +137,9 @@ def main(argv=None):
     for tid, whole, late, frac in agreement(st, outputs, den, 60 * args.warmup_min):
         print(f"vs batch denoise {tid}: max |stream - batch| / peak {whole:.2e} over the record, {late:.2e} after "
               f"the first {args.warmup_min:g} min; {100 * frac:.2f} % of samples beyond 1e-3 of the peak")
+    for n, diffs in short_segments(st[0], den, [int(v) for v in args.segments.split(",") if v]):
+        print(f"whole segment of {n} samples: max |stream - batch| / peak "
+              f"{', '.join(f'{d:.2e}' for d in diffs)} at {len(diffs)} offsets")
 
 
 if __name__ == "__main__":
