@@ -15,7 +15,7 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "FormatError", "NothingToProcessError", "one_line",
+    "OutOfBandError", "PacketError", "FormatError", "NothingToProcessError", "one_line",
 ]
 
 
@@ -68,6 +68,11 @@ class TraceError(InputError):
 
 class OutOfBandError(TraceError):
     """A trace whose sampling rate is outside the range the model is valid for."""
+
+
+class PacketError(TraceError):
+    """A packet `geokeras.stream.StreamingDenoiser` refuses (out of order, overlapping, another rate, NaN);
+    the denoiser's state is as before the packet."""
 
 
 class FormatError(GeokerasError, ValueError):

@@ -277,6 +277,7 @@ def test_export_prints_signature_and_serves_raw_windows(tmp_path, model_path, ca
     assert rc == 0, cap.err
     assert "signature 'serve':" in cap.out and "input  inputs: float32 [None, 256, 1]" in cap.out
     assert "raw windows of 256 samples at 100 Hz" in cap.out
+    assert "signature 'denoise_trace':" in cap.out and "input  trace: float32 [None]" in cap.out
     x = np.random.default_rng(0).normal(scale=1e3, size=(3, 256, 1)).astype("float32")
     loaded = tf.saved_model.load(str(out))
     served = np.asarray(loaded.serve(x))

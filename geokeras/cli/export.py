@@ -1,4 +1,4 @@
-"""``geokeras export``: export a model as a TensorFlow SavedModel taking raw float32 windows."""
+"""``geokeras export``: export a model as a TensorFlow SavedModel (raw windows; whole traces for a denoiser)."""
 import os
 
 from geokeras.cli.common import CommandError, positive_int
@@ -40,6 +40,8 @@ def run(args):
         den = Denoiser(model)
         print(f"Denoiser: x holds raw windows of {den.window_length} samples at {den.sampling_rate:g} Hz "
               "in counts (any scale); normalization is inside the graph; y is in the units of x.")
+        print(f"Whole traces: clean = tf.saved_model.load(path).denoise_trace(trace), trace a gap-free float32 [n] "
+              f"at {den.sampling_rate:g} Hz; the detrend, windows, stitching and clip of geokeras.denoise are inside.")
     except NotADenoiserError:
         pass  # any other model exports too
     for name, fn in sorted(loaded.signatures.items()):
