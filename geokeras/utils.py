@@ -15,10 +15,27 @@ import re
 import sys
 import tempfile
 
-__all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "set_threads"]
+__all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "safe_name", "set_threads"]
 
 # ".<file name>.<pid>.<8 random characters>.tmp<extension>": the temporary files of `atomic_path`
 _TEMPORARY = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+# what may not appear in one component of a path built from data (a trace id): separators, NUL, controls
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def safe_name(text):
+    """``text`` made safe as part of one file name: path separators, NUL and control characters become ``_``.
+
+    For names built from data (trace ids read from a file): the result holds no path separator, so a name
+    built from it cannot leave its folder (an id ``/../../x`` gives ``_.._.._x``).
+
+    Example:
+        >>> safe_name("XX.A/B..HHZ"), safe_name("/../../.pwn")
+        ('XX.A_B..HHZ', '_.._.._.pwn')
+    """
+    return _UNSAFE.sub("_", str(text))
 
 
 def _umask():

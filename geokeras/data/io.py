@@ -70,7 +70,7 @@ import numpy as np
 import obspy
 
 from geokeras.errors import FormatError, InputError, UnknownFormatError
-from geokeras.utils import atomic_path
+from geokeras.utils import atomic_path, safe_name
 
 __all__ = ["read", "read_sds", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
            "SIDECAR_SUFFIX"]
@@ -327,7 +327,8 @@ def output_paths(stream, path, format="MSEED"):
 
     One file ``path`` for a multi-trace format (MiniSEED) or a single trace; for a single-trace format
     (SAC) with several traces: ``<stem>.<id><ext>`` per trace, ``<stem>.<id>.<k><ext>`` (k from 0) when
-    an id has several segments.
+    an id has several segments. The id is made safe as part of a file name (`geokeras.utils.safe_name`:
+    ``/`` becomes ``_``), so every name stays in the folder of ``path``.
 
     Example:
         >>> import obspy
@@ -340,7 +341,7 @@ def output_paths(stream, path, format="MSEED"):
     if (format or "MSEED").upper() not in _SINGLE_TRACE_FORMATS or len(st) <= 1:
         return [path]
     stem, ext = os.path.splitext(path)
-    ids = [tr.id for tr in st]
+    ids = [safe_name(tr.id) for tr in st]  # ids that differ only by unsafe characters count as one
     count, names = {}, []
     for tid in ids:
         k = count.get(tid, 0)
