@@ -147,3 +147,127 @@ def test_a_decompression_bomb_config_is_refused_before_it_is_read(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 8 * 2**20  # nothing was decompressed
+
+
+# -- 4 and 6. any amplitude: scale-invariant, and a trace the model cannot process is named and left out ----
+
+@pytest.fixture(scope="module")
+def denoiser(model_path):
+    from geokeras.denoise import Denoiser
+
+    return Denoiser.resolve(model_path)
+
+
+def test_records_of_any_amplitude_are_denoised_scale_invariantly(denoiser):
+    from geokeras.denoise import denoise
+
+    st = _float_stream()
+    ref = denoise(st, model=denoiser)
+    scaled = st.copy()
+    scaled[0].data = scaled[0].data * np.float32(2.0 ** 100)  # peak ~1e33: float32 squares overflow
+    scaled[1].data = scaled[1].data * np.float32(2.0 ** -80)  # peak ~1e-21: float32 squares underflow
+    out = denoise(scaled, model=denoiser)
+    assert np.abs(out[1].data).max() > 0  # never silent zeros
+    for k, (a, b) in zip((100, -80, 0), zip(out, ref)):
+        np.testing.assert_array_equal(a.data, b.data * np.float32(2.0 ** k))  # exactly: powers of two
+
+
+def test_a_trace_whose_output_is_not_finite_is_named_and_left_out_and_its_neighbours_kept():
+    from geokeras.data.process import apply_to_stream
+    from geokeras.errors import TraceError
+
+    def fn(batch):  # a model that overflows on large windows
+        return np.where(np.abs(batch).max(axis=1, keepdims=True) > 1e20, np.inf, batch)
+
+    st = _float_stream()
+    st[1].data = st[1].data * np.float32(1e25)
+    out, report = apply_to_stream(st, fn, 300, 100.0, detrend=True, on_error="skip", return_report=True)
+    assert [tr.id for tr in out] == ["BW.RJOB..EHZ", "BW.RJOB..EHE"]
+    [err] = report.skipped
+    assert isinstance(err, TraceError) and err.trace_id == "BW.RJOB..EHN" and "NaN or inf" in str(err)
+    with pytest.raises(TraceError, match=r"Invalid trace BW\.RJOB\.\.EHN: the model's output holds NaN or inf"):
+        apply_to_stream(st, fn, 300, 100.0)
+
+
+def test_a_file_with_huge_traces_keeps_its_good_traces(model_path, tmp_path):
+    st = _float_stream()
+    st[1].data = (st[1].data / np.abs(st[1].data).max() * np.float32(3.3e38)).astype(np.float32)  # ~float32 max
+    st[2].data = st[2].data * np.float32(1e30)
+    st.write(str(tmp_path / "x.mseed"), format="MSEED")
+    summary = denoise_files(str(tmp_path / "x.mseed"), str(tmp_path / "out"), model=model_path)
+    [result] = summary.results
+    assert result.status == "done"
+    assert {"BW.RJOB..EHZ", "BW.RJOB..EHE"} <= set(result.ids)  # 1e30: denoised like any record
+    if "BW.RJOB..EHN" not in result.ids:  # beyond float32 after the model: named, not silently lost
+        assert any("BW.RJOB..EHN" in e for e in result.errors)
+    back = obspy.read(str(tmp_path / "out" / "x.mseed"))
+    assert all(np.isfinite(tr.data).all() and np.abs(tr.data).max() > 0 for tr in back)
+
+
+def test_the_tiny_amplitude_record_of_the_issue_is_not_erased(denoiser):
+    from geokeras.denoise import denoise
+
+    tr = _float_stream()[0]
+    tr.data = (tr.data / np.abs(tr.data).max() * np.float32(1e-20)).astype(np.float32)
+    out = denoise(tr, model=denoiser)
+    assert 1e-22 < np.abs(out.data).max() <= 1.1e-20
+
+
+# -- 5. internal errors become reasons ------------------------------------------------------------------------
+
+def test_a_header_npts_larger_than_the_data_is_a_one_line_reason_naming_the_trace(model_path, tmp_path):
+    path = os.path.join(OBSPY_IO, "ascii", "tests", "data", "mseed2ascii_miniseed_record.txt")
+    summary = denoise_files(path, str(tmp_path / "out"), model=model_path)
+    [result] = summary.results
+    assert result.status == "failed" and len(result.errors) == 1
+    assert result.errors[0] == ("Invalid trace CI.AGO..HNZ: its header says 360671 samples but it holds 422 (a "
+                                "truncated or inconsistent file).")
+
+
+def test_an_encoding_obspy_cannot_write_falls_back_with_a_note(model_path, tmp_path):
+    from geokeras.data import io
+
+    path = os.path.join(OBSPY_IO, "mseed", "tests", "data", "CDSN_encoding.mseed")
+    summary = denoise_files(path, str(tmp_path / "out"), model=model_path)
+    [result] = summary.results
+    assert result.status == "done" and not result.errors, result.errors
+    assert any("encoding 'CDSN' cannot be written" in n for n in result.notes), result.notes
+    assert obspy.read(str(tmp_path / "out" / "CDSN_encoding.mseed"))[0].id == "CD.BJI..BHE"
+    with pytest.warns(UserWarning, match=r"CD\.BJI\.\.BHE: MiniSEED encoding 'CDSN' cannot be written by ObsPy"):
+        written = io.write(obspy.read(path), str(tmp_path / "raw.mseed"))  # int32 samples kept
+    np.testing.assert_array_equal(obspy.read(written)[0].data, obspy.read(path)[0].data)
+
+
+@pytest.mark.parametrize("fmt", ["MSEED", "SAC"])
+def test_ids_too_long_for_any_format_give_one_line_without_pointing_to_the_same_format(fmt):
+    from geokeras.data import io
+    from geokeras.errors import FormatError
+
+    st = _float_stream()[:1]
+    st[0].stats.station = "KW1-REFTEK-0001"  # 15 characters: neither MiniSEED (5) nor SAC (8)
+    with pytest.raises(FormatError) as err:
+        io.check_ids(st, fmt)
+    text = str(err.value)
+    assert text.startswith(f"{fmt} cannot hold the trace id 'BW.KW1-REFTEK-0001..EHZ'") and "\n" not in text
+    assert "format='SAC'" not in text and "No format geokeras writes holds codes this long" in text
+    st[0].stats.station = "ABCDEF"  # 6: too long for MiniSEED only
+    if fmt == "MSEED":
+        with pytest.raises(FormatError, match=r"format='SAC'"):
+            io.check_ids(st, fmt)
+    else:
+        io.check_ids(st, fmt)
+
+
+# -- 10. smaller: notes once, -q, train --help, no colour codes, a quiet Python API ----------------------------
+
+def test_a_repair_note_is_printed_once_and_quiet_sends_it_to_stderr(model_path, tmp_path, capsys):
+    st = _float_stream()[:1]
+    tr = st[0]
+    overlapping = obspy.Stream([tr.slice(endtime=tr.stats.starttime + 20), tr.slice(tr.stats.starttime + 15)])
+    overlapping.write(str(tmp_path / "ov.mseed"), format="MSEED")
+    for flags in ([], ["-q"], ["--quiet"]):
+        out = str(tmp_path / f"out{len(flags)}{''.join(flags)}")
+        assert cli.main(["denoise", str(tmp_path / "ov.mseed"), "-o", out, "--model", model_path] + flags) == 0
+        cap = capsys.readouterr()
+        assert (cap.out + cap.err).count("1 overlap(s) (501 samples) merged") == 1, (cap.out, cap.err)
+        assert (cap.out == "") == bool(flags)

@@ -61,7 +61,7 @@ def add_parser(sub, add):
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
                    help="windows per model call (default 256)")
-    p.add_argument("--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
@@ -103,8 +103,11 @@ def run(args):
         if result.status == "done":
             say(f"{result.input} -> {', '.join(result.outputs)}  [{', '.join(result.ids)}; {result.samples} samples; "
                 f"peak {result.peaks[0]:.4g} -> {result.peaks[1]:.4g}]")
-            for note in result.notes:  # the documented repairs of geokeras.data.process.apply_to_stream
-                say(f"  note: {note}")
+        for note in result.notes:  # the documented repairs (and warnings of the job): once each
+            if args.quiet:
+                print(f"geokeras denoise: warning: {result.input}: {note}", file=sys.stderr)
+            else:
+                print(f"  note: {note}" if result.status == "done" else f"{result.input}: note: {note}")
 
     summary = plan.run(client=args.scheduler, workers=args.workers, resume=args.resume, progress=show,
                        on_result=report, raise_errors=args.debug)

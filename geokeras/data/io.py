@@ -297,7 +297,13 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
     return st
 
 
-def _prepare_for_write(stream):
+def _writable_encodings():
+    from obspy.io.mseed.headers import ENCODINGS
+
+    return {name for name, _, _, writable in ENCODINGS.values() if writable}
+
+
+def _prepare_for_write(stream, fmt="MSEED"):
     st = read(stream)  # a copy
     for tr in st:
         if not tr.data.size:
@@ -317,7 +323,11 @@ def _prepare_for_write(stream):
         elif tr.data.dtype not in (np.int32, np.float32, np.float64):  # int8/16, uint*, int64 >= 2**31 ...
             tr.data = tr.data.astype(np.float64)
         enc = tr.stats.get("mseed", {}).get("encoding")
-        if enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
+        if enc is not None and fmt == "MSEED" and enc not in _writable_encodings():  # e.g. CDSN, SRO: read only
+            warnings.warn(f"{tr.id}: MiniSEED encoding {enc!r} cannot be written by ObsPy; written in ObsPy's "
+                          f"encoding for {tr.data.dtype.name} samples instead", UserWarning, stacklevel=3)
+            del tr.stats.mseed["encoding"]
+        elif enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
             del tr.stats.mseed["encoding"]  # stale encoding of the file read: let ObsPy pick by dtype
     return st
 
@@ -365,9 +375,7 @@ def _held_back(st, tmp, fmt):
     kept = {}
     for i, (a, b) in enumerate(zip(st, back)):
         if any(a.stats[k] != b.stats[k] for k in _ID_KEYS):
-            raise FormatError(
-                f"{fmt} cannot hold the trace id {a.id!r}: it would be written as {b.id!r}. Write another "
-                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+            raise _id_error(fmt, a, f"it would be written as {b.id!r}")
         diff = {}
         if a.stats.calib != b.stats.calib:
             diff["calib"] = float(a.stats.calib)
@@ -434,8 +442,8 @@ def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=
         FormatError: the format would change a trace id (nothing is written).
     """
     path = os.fspath(path)
-    st = _prepare_for_write(stream)
     fmt = (format or "MSEED").upper()
+    st = _prepare_for_write(stream, fmt)
     targets = output_paths(st, path, fmt)
     if len(targets) > 1:
         check_ids(st, fmt)  # refuse before writing any of the files
@@ -462,7 +470,7 @@ def check_ids(stream, format="MSEED"):
         >>> check_ids(st, "MSEED")
         Traceback (most recent call last):
         ...
-        geokeras.errors.FormatError: MSEED cannot hold the trace id 'ABCD.RJOB..EHZ': it would be written as 'AB.RJOB..EHZ'. Write another format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).
+        geokeras.errors.FormatError: MSEED cannot hold the trace id 'ABCD.RJOB..EHZ' (it would be written as 'AB.RJOB..EHZ'). Write another format, e.g. format='SAC' (`geokeras denoise --format SAC`).
     """
     import io as bytes_io
 
@@ -470,10 +478,26 @@ def check_ids(stream, format="MSEED"):
     for tid, tr in {tr.id: tr for tr in stream}.items():
         probe = obspy.Trace(np.zeros(1, dtype=np.float32), header={k: tr.stats[k] for k in _ID_KEYS})
         buf = bytes_io.BytesIO()
-        probe.write(buf, format=fmt)
+        try:
+            probe.write(buf, format=fmt)
+        except Exception as exc:  # noqa: BLE001 - ObsPy refuses a code longer than its header field
+            raise _id_error(fmt, tr, f"ObsPy refused it: {exc}") from None
         buf.seek(0)
         back = obspy.read(buf, format=fmt, headonly=True)[0]
         if back.id != tid:
-            raise FormatError(
-                f"{fmt} cannot hold the trace id {tid!r}: it would be written as {back.id!r}. Write another "
-                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+            raise _id_error(fmt, tr, f"it would be written as {back.id!r}")
+
+
+_CODE_LENGTHS = {"MSEED": (2, 5, 2, 3), "SAC": (8, 8, 8, 8)}  # network, station, location, channel
+
+
+def _id_error(fmt, tr, what):
+    """The `FormatError` for a trace id ``fmt`` cannot hold, with advice that fits (never the same format)."""
+    def fits(other):
+        return all(len(str(tr.stats[k])) <= n for k, n in zip(_ID_KEYS, _CODE_LENGTHS[other]))
+
+    others = [f for f in _CODE_LENGTHS if f != fmt and fits(f)]
+    hint = (f"Write another format, e.g. format={others[0]!r} (`geokeras denoise --format {others[0]}`)" if others
+            else "No format geokeras writes holds codes this long (MiniSEED 2/5/2/3 characters, SAC 8): shorten "
+                 "the codes (network, station, location, channel) before denoising")
+    return FormatError(f"{fmt} cannot hold the trace id {tr.id!r} ({what}). {hint}.")

@@ -111,10 +111,17 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
 
 
 def _peak(stream):
+    """The largest finite unmasked absolute sample of a stream (0.0 for none)."""
     import numpy as np
 
-    peaks = [np.nanmax(np.abs(np.ma.compressed(tr.data).astype(np.float64))) for tr in stream if np.ma.count(tr.data)]
-    return float(np.nanmax(peaks)) if peaks and not np.all(np.isnan(peaks)) else 0.0
+    peaks = [0.0]
+    for tr in stream:
+        with np.errstate(invalid="ignore"):  # a signalling NaN (SH files hold some) warns when cast
+            x = np.asarray(np.ma.getdata(tr.data), dtype=np.float64)[~np.ma.getmaskarray(tr.data)]
+        x = x[np.isfinite(x)]
+        if x.size:
+            peaks.append(float(np.max(np.abs(x))))
+    return max(peaks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +147,20 @@ class DenoiseFile:
     window_progress: bool = False
 
     def __call__(self, job):
+        """The `~geokeras.denoise.executor.FileResult` fields of one file. Warnings given meanwhile (repairs,
+        ObsPy's remarks, an encoding written another way) become the result's ``notes``, each once: they
+        reach the caller from a Dask worker too, and a command prints them once."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = self._run(job)
+        notes = list(result.get("notes", ()))
+        for w in caught:
+            text = " ".join(str(w.message).split())
+            if text not in notes:
+                notes.append(text)
+        return dict(result, notes=tuple(notes)) if notes else result
+
+    def _run(self, job):
         from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
 
         t = [time.perf_counter()]
