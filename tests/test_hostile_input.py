@@ -271,3 +271,44 @@ def test_a_repair_note_is_printed_once_and_quiet_sends_it_to_stderr(model_path, 
         cap = capsys.readouterr()
         assert (cap.out + cap.err).count("1 overlap(s) (501 samples) merged") == 1, (cap.out, cap.err)
         assert (cap.out == "") == bool(flags)
+
+
+# -- 7. disk full: one line per file -----------------------------------------------------------------------------
+
+def test_a_full_disk_gives_one_line_per_file_and_no_partial_file(model_path, tmp_path, monkeypatch, capfd):
+    import builtins
+    import errno
+
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def full_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        return Full(f) if "w" in mode and ".tmp" in os.fspath(file) else f
+
+    (tmp_path / "in").mkdir()
+    for name in ("a", "b"):
+        _float_stream().write(str(tmp_path / "in" / f"{name}.mseed"), format="MSEED")
+    out = tmp_path / "out"
+    monkeypatch.setattr(builtins, "open", full_open)
+    summary = denoise_files(str(tmp_path / "in"), str(out), model=model_path)
+    monkeypatch.undo()
+    assert summary.failed == 2
+    assert [r.errors for r in summary.results] == [("OSError: [Errno 28] No space left on device",)] * 2
+    assert "Exception ignored" not in capfd.readouterr().err
+    assert os.listdir(out) == []

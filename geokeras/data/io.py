@@ -450,11 +450,25 @@ def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=
         return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, sidecar_fields=sidecar_fields,
                       **kwargs) for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
-        st.write(tmp, format=fmt, **kwargs)
+        _write_file(st, tmp, fmt, **kwargs)
         held = _held_back(st, tmp, fmt)
     if processing_sidecar:
         _write_sidecar(st, path, held, sidecar_fields)
     return path
+
+
+def _write_file(st, path, fmt, **kwargs):
+    """``st.write(path)``; MiniSEED is encoded in memory first: libmseed writes its records through a ctypes
+    callback, where a failing write (disk full) is printed once per record and ignored, not raised."""
+    if fmt != "MSEED":
+        st.write(path, format=fmt, **kwargs)
+        return
+    import io as bytes_io
+
+    buf = bytes_io.BytesIO()
+    st.write(buf, format=fmt, **kwargs)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def check_ids(stream, format="MSEED"):
