@@ -312,3 +312,68 @@ def test_a_full_disk_gives_one_line_per_file_and_no_partial_file(model_path, tmp
     assert [r.errors for r in summary.results] == [("OSError: [Errno 28] No space left on device",)] * 2
     assert "Exception ignored" not in capfd.readouterr().err
     assert os.listdir(out) == []
+
+
+# -- 8. a scheduler that is not one; a local cluster without a dashboard -----------------------------------------
+
+@pytest.fixture
+def not_a_scheduler():
+    """A TCP server that answers every connection with HTTP (what a dashboard or a web server says)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_a_non_dask_endpoint_as_scheduler_is_one_line(model_path, tmp_path, capsys, not_a_scheduler):
+    pytest.importorskip("distributed")
+    from geokeras.errors import SchedulerError
+
+    (tmp_path / "in").mkdir()
+    _float_stream().write(str(tmp_path / "in" / "x.mseed"), format="MSEED")
+    with pytest.raises(SchedulerError, match=r"cannot use the Dask scheduler at 'tcp://127\.0\.0\.1:\d+': what "
+                                             r"answered there does not speak the Dask protocol"):
+        denoise_files(str(tmp_path / "in"), str(tmp_path / "out"), model=model_path, client=not_a_scheduler)
+    status = cli.main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--model", model_path,
+                       "--scheduler", not_a_scheduler])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and len(err) == 1 and "does not speak the Dask protocol" in err[0], err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "o3"), "--scheduler", "http://127.0.0.1:8787"])
+    assert exit_.value.code == 2 and "scheme 'http' is not a Dask protocol" in capsys.readouterr().err
+
+
+def test_the_local_cluster_opens_no_dashboard_and_keeps_its_retries():
+    pytest.importorskip("distributed")
+    from geokeras.denoise.executor import local_cluster
+
+    cluster = local_cluster(1, retries=2)
+    try:
+        scheduler = cluster.scheduler
+        bound = [s.getsockname()[:2] for s in scheduler.http_server._sockets.values()]
+        assert bound and all(host == "127.0.0.1" and port != 8787 for host, port in bound), bound
+        assert scheduler.http_application.applications == []  # no Bokeh dashboard
+        assert scheduler.allowed_failures == 2  # the retries reach the scheduler ...
+    finally:
+        cluster.close()

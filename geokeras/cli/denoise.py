@@ -67,12 +67,24 @@ def add_parser(sub, add):
     where.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
                        help="denoise the files on a local Dask cluster of N single-threaded worker processes "
                             "(needs geokeras[dask])")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS", type=_scheduler_address,
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs exist and record this model's sha256 and these options")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
+
+
+def _scheduler_address(text):
+    """``--scheduler``: a Dask address (checked without connecting; a usage error otherwise)."""
+    import argparse
+
+    from geokeras.denoise.executor import check_scheduler_address
+
+    try:
+        return check_scheduler_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args):
