@@ -377,3 +377,64 @@ def test_the_local_cluster_opens_no_dashboard_and_keeps_its_retries():
         assert scheduler.allowed_failures == 2  # the retries reach the scheduler ...
     finally:
         cluster.close()
+
+
+# -- 9. failure paths of the executor --------------------------------------------------------------------------
+
+class _Job:
+    def __call__(self, job):
+        return {"traces": 1}
+
+
+def test_a_file_whose_worker_dies_on_every_attempt_is_reported_failed(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import dask.distributed
+
+    from geokeras.denoise.executor import FileJob, run_files
+
+    class Dead:  # the future of a task whose every worker died: the scheduler gave up
+        def result(self):
+            import types
+
+            raise distributed.KilledWorker("geokeras-task", types.SimpleNamespace(address="tcp://127.0.0.1:1"), 3)
+
+        def release(self):
+            pass
+
+    class Client:
+        def register_plugin(self, plugin):
+            pass
+
+        def scheduler_info(self, n_workers=-1):
+            return {"workers": {"tcp://127.0.0.1:1": {}}}
+
+        def scatter(self, objects, broadcast=True, hash=False):
+            return list(objects)
+
+        def submit(self, *args, **kwargs):
+            return Dead()
+
+    monkeypatch.setattr(dask.distributed, "as_completed", lambda futures: list(futures))
+    summary = run_files([FileJob("a.mseed", "out/a")], _Job(), client=Client())
+    [result] = summary.results
+    assert (result.status, result.error_types, summary.done, summary.failed) == ("failed", ("KilledWorker",), 0, 1)
+    assert result.errors == ("its worker process died on each of 4 attempts (killed, or out of memory?)",)
+
+
+def test_the_cluster_started_here_retries_a_dead_workers_task(monkeypatch, model_path, tmp_path):
+    pytest.importorskip("distributed")
+    from geokeras.denoise import executor
+
+    asked = []
+
+    def fake_cluster(n_workers, retries=None, silence_logs=None):
+        asked.append(retries)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(executor, "local_cluster", fake_cluster)
+    with pytest.raises(RuntimeError, match="stop here"):
+        executor.run_files([executor.FileJob("a", "out/a")], _Job(), workers=1)
+    _float_stream().write(str(tmp_path / "x.mseed"), format="MSEED")
+    assert cli.main(["denoise", str(tmp_path / "x.mseed"), "-o", str(tmp_path / "out"), "--model", model_path,
+                     "--workers", "1"]) == 1
+    assert asked == [3, 3]  # the documented default reaches the cluster, from the API and the command

@@ -254,6 +254,14 @@ def _connect(client_class, address):
         raise SchedulerError(f"cannot use the Dask scheduler at {address!r}: {why}") from None
 
 
+def _reason(exc):
+    """One line for a task that did not return (a ``KilledWorker`` says how often its worker died)."""
+    if type(exc).__name__ == "KilledWorker":
+        return (f"its worker process died on each of {exc.allowed_failures + 1} attempts (killed, or out of "
+                "memory?)")
+    return one_line(exc)
+
+
 def _run_dask(jobs, todo, func, record, client, workers, retries):
     import logging
 
@@ -285,7 +293,7 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
             try:
                 result = fut.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker (died too often), lost scheduler, ...
-                result = FileResult(str(jobs[i].input), "failed", errors=(one_line(exc),),
+                result = FileResult(str(jobs[i].input), "failed", errors=(_reason(exc),),
                                     error_types=(type(exc).__name__,))
             record(i, result)
             fut.release()
