@@ -438,3 +438,43 @@ def test_the_cluster_started_here_retries_a_dead_workers_task(monkeypatch, model
     assert cli.main(["denoise", str(tmp_path / "x.mseed"), "-o", str(tmp_path / "out"), "--model", model_path,
                      "--workers", "1"]) == 1
     assert asked == [3, 3]  # the documented default reaches the cluster, from the API and the command
+
+
+def test_train_help_explains_every_option_with_its_default(capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    options = text.split("options:")[1]
+    entries = re.split(r"\n  (?=-)", options)[1:]
+    bare = [e.split()[0] for e in entries if len(e.split("\n")[0].split("  ")) < 2 and len(e.split("\n")) < 2]
+    assert bare == [], bare  # every option has a help text
+    for flag, default in (("--epochs", "20"), ("--seed", "0"), ("--patience", "5"), ("--family", "unet1d"),
+                          ("--learning-rate", "0.001"), ("--inband-fraction", "0.0"), ("--validation-steps", "20")):
+        [entry] = [e for e in entries if e.split()[0].rstrip(",") == flag or f" {flag} " in e.split("\n")[0] + " "]
+        assert f"(default: {default})" in " ".join(entry.split()), entry
+
+
+def test_keras_progress_bar_only_on_a_terminal(tmp_path, capsys):
+    from geokeras.cli import build_parser
+    from geokeras.cli.train import train_kwargs
+
+    args = build_parser().parse_args(["train", "-o", str(tmp_path / "m.keras")])
+    assert train_kwargs(args)["verbose"] == 2  # stderr is captured here: one plain line per epoch, no ANSI
+    assert train_kwargs(build_parser().parse_args(["train", "-o", str(tmp_path / "m.keras"), "-q"]))["verbose"] == 0
+
+
+def test_the_python_api_keeps_tensorflows_start_up_lines_off_stderr():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import geokeras.denoise, keras; print(float(keras.ops.sum(keras.ops.ones(3))))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert run.stdout.strip() == "3.0" and run.stderr == "", run.stderr
+    code = ("import os, sys, geokeras; print(os.environ['TF_CPP_MIN_LOG_LEVEL'], "
+            "any(type(f).__name__ == '_QuietImport' for f in sys.meta_path))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(env, TF_CPP_MIN_LOG_LEVEL="1"))
+    assert run.stdout.split() == ["1", "False"]  # the user's choice stands: nothing hidden
