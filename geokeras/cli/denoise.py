@@ -28,7 +28,8 @@ outputs (REL = the input's path relative to its folder, glob root, or the common
 named, without .mseed/.miniseed/.ms/.msd/.sac):
   OUTDIR/REL.mseed                  --format MSEED: all traces, gaps kept as gaps
   OUTDIR/REL.sac                    --format SAC, one trace; REL.<trace id>[.k].sac for several traces
-                                    (per segment k when a trace has gaps)
+                                    (per segment k when a trace has gaps; '/' and control characters
+                                    of ids become '_' in the name)
   OUTDIR/REL.noise.mseed|.sac       --write-noise: what was removed (input - output), same headers, gaps
   <output>.processing.json          stats.processing and the headers the format cannot hold (MiniSEED:
                                     calib), read back by geokeras.data.io.read
@@ -37,10 +38,11 @@ every record keeps its ids, start time, sampling rate and number of samples (flo
 segment loses its mean and linear trend, and no output sample exceeds 1.1 x the segment's demeaned input
 peak. A record sampled outside the model's range is refused (or passed through: --out-of-band passthrough).
 
-exit status: 0 all inputs denoised (repairs such as merged overlaps are printed as notes);
+exit status: 0 all inputs denoised (repairs such as merged overlaps are printed once, as notes);
              1 an input, a trace or the model could not be used (one line per problem on stderr; the other
                traces and files are still written);
-             2 usage error."""
+             2 usage error (also a --scheduler that is not a Dask address).
+hostile and awkward input (README "Awkward and hostile input"): nothing is written outside OUTDIR."""
 
 
 def add_parser(sub, add):

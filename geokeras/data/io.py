@@ -444,9 +444,9 @@ def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=
     path = os.fspath(path)
     fmt = (format or "MSEED").upper()
     st = _prepare_for_write(stream, fmt)
+    check_ids(st, fmt)  # refuse before writing any file (ObsPy's own refusal is not a reason a user can act on)
     targets = output_paths(st, path, fmt)
     if len(targets) > 1:
-        check_ids(st, fmt)  # refuse before writing any of the files
         return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, sidecar_fields=sidecar_fields,
                       **kwargs) for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
@@ -494,7 +494,7 @@ def check_ids(stream, format="MSEED"):
         buf = bytes_io.BytesIO()
         try:
             probe.write(buf, format=fmt)
-        except Exception as exc:  # noqa: BLE001 - ObsPy refuses a code longer than its header field
+        except ValueError as exc:  # ObsPy refuses a code longer than its header field ("bytes too long")
             raise _id_error(fmt, tr, f"ObsPy refused it: {exc}") from None
         buf.seek(0)
         back = obspy.read(buf, format=fmt, headonly=True)[0]
