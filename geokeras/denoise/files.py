@@ -147,7 +147,7 @@ class DenoiseFile:
     window_progress: bool = False
 
     def __call__(self, job):
-        """The `~geokeras.denoise.executor.FileResult` fields of one file. Warnings given meanwhile (repairs,
+        """The `~geokeras.denoise.executor.FileResult` fields of one file. UserWarnings given meanwhile (repairs,
         ObsPy's remarks, an encoding written another way) become the result's ``notes``, each once: they
         reach the caller from a Dask worker too, and a command prints them once."""
         with warnings.catch_warnings(record=True) as caught:
@@ -156,7 +156,9 @@ class DenoiseFile:
         notes = list(result.get("notes", ()))
         for w in caught:
             text = " ".join(str(w.message).split())
-            if text not in notes:
+            if not issubclass(w.category, UserWarning):  # NumPy's RuntimeWarnings & co.: left as they were
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif text not in notes:
                 notes.append(text)
         return dict(result, notes=tuple(notes)) if notes else result
 
