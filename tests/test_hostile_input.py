@@ -53,7 +53,8 @@ def test_trace_ids_with_slashes_and_dots_write_nothing_outside_outdir(model_path
     assert victim.read_text() == "keep me"
     outputs = ["h.slist.BW.A_B.._pwn.sac", "h.slist.BW.._.._..EHN.sac", "h.slist._.._.._.RJOB..EHZ.sac"]
     assert _tree(str(out)) == sorted(outputs + [n + ".processing.json" for n in outputs])
-    assert _tree(str(tmp_path)) == sorted(["in/h.slist", "deep/.RJOB..EHZ.sac"] + [f"deep/out/{n}" for n in _tree(str(out))])
+    everything = ["in/h.slist", "deep/.RJOB..EHZ.sac"] + [f"deep/out/{n}" for n in _tree(str(out))]
+    assert _tree(str(tmp_path)) == sorted(everything)  # nothing written outside OUTDIR
     back = obspy.read(str(out / "h.slist.BW.A_B.._pwn.sac"))
     assert back[0].id == "BW.A/B../pwn"  # the id itself is kept; only the file name is made safe
 

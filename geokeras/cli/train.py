@@ -92,7 +92,8 @@ def add_parser(sub, add):
                    help="bundled data only: minimum pre/post-P SNR of the records used as signals, dB")
     p.add_argument("--tensorboard-dir", default=None, help="write TensorBoard logs here")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
-    p.add_argument("--threads", type=positive_int("threads"), default=None, help="TensorFlow intra-op threads (default: TensorFlow's)")
+    p.add_argument("--threads", type=positive_int("threads"), default=None,
+                   help="TensorFlow intra-op threads (default: TensorFlow's)")
     p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",
                    help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
     p.add_argument("--time-limit-s", type=positive("time_limit_s"), default=None,

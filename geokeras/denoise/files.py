@@ -150,15 +150,19 @@ class DenoiseFile:
         """The `~geokeras.denoise.executor.FileResult` fields of one file. UserWarnings given meanwhile (repairs,
         ObsPy's remarks, an encoding written another way) become the result's ``notes``, each once: they
         reach the caller from a Dask worker too, and a command prints them once."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = self._run(job)
+        caught = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = self._run(job)
+        except BaseException:
+            _warn_again(caught)  # the job failed: its warnings stay warnings
+            raise
+        _warn_again([w for w in caught if not issubclass(w.category, UserWarning)])  # NumPy's RuntimeWarnings & co.
         notes = list(result.get("notes", ()))
         for w in caught:
             text = " ".join(str(w.message).split())
-            if not issubclass(w.category, UserWarning):  # NumPy's RuntimeWarnings & co.: left as they were
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            elif text not in notes:
+            if issubclass(w.category, UserWarning) and text not in notes:
                 notes.append(text)
         return dict(result, notes=tuple(notes)) if notes else result
 
@@ -360,6 +364,11 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)
+
+
+def _warn_again(caught):
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _clean(folders):
