@@ -7,6 +7,9 @@ if _backend != "tensorflow":
         "geokeras needs the TensorFlow backend of Keras. "
         f"Received KERAS_BACKEND={_backend!r}; unset it or set KERAS_BACKEND=tensorflow."
     )
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's native start-up lines (oneDNN, CUDA) silenced, unless the user set TF_CPP_MIN_LOG_LEVEL
+from geokeras.utils import quiet_tensorflow_import as _quiet_tensorflow_import  # noqa: E402
+
+_quiet_tensorflow_import()
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "PacketError", "FormatError", "NothingToProcessError", "one_line",
+    "OutOfBandError", "PacketError", "FormatError", "NothingToProcessError", "SchedulerError", "one_line",
 ]
 
 
@@ -77,6 +77,10 @@ class PacketError(TraceError):
 
 class FormatError(GeokerasError, ValueError):
     """A stream cannot be written in the requested format without changing its ids."""
+
+
+class SchedulerError(GeokerasError, ConnectionError):
+    """A Dask scheduler that cannot be reached or used (nothing listening, not a Dask scheduler)."""
 
 
 def one_line(exc, limit=600):

@@ -1,13 +1,28 @@
-"""Safe loading of ``.keras`` files: ``safe_mode=True`` always, no Lambda layers, no unknown classes."""
+"""Safe loading of ``.keras`` files: ``safe_mode=True`` always, no Lambda layers, no unknown classes.
+
+The bytes that are inspected are the bytes that are loaded: a model file is read once (symlinks resolved),
+recognized by its first bytes (a zip archive, never by its extension: an HDF5 file named ``.keras``, or an
+HDF5 model with a ``.keras`` zip appended, is refused), its members' sizes checked (``config.json`` and
+``metadata.json`` at most `MAX_JSON_BYTES` each, all members at most `MAX_ARCHIVE_BYTES` uncompressed: a
+decompression bomb is refused in milliseconds), its config inspected (`inspect_config`), and the same bytes
+handed to Keras's ``.keras`` loader with ``safe_mode=True``.
+"""
+import io
 import json
 import os
+import tempfile
 import zipfile
 
 import keras
 
-from geokeras.errors import ModelError
+from geokeras.errors import ModelError, one_line
 
-__all__ = ["load_model", "inspect_config"]
+__all__ = ["load_model", "load_model_bytes", "read_model_file", "inspect_config", "MAX_JSON_BYTES", "MAX_ARCHIVE_BYTES"]
+
+MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json, read whole (the shipped model's config: 40 kB)
+MAX_ARCHIVE_BYTES = 8 * 2**30  # every member of a .keras archive together, uncompressed
+_ZIP_MAGIC = b"PK\x03\x04"  # a local file header: what `model.save` writes first
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # at offset 0, 512, 1024, 2048, ... (HDF5 user blocks)
 
 _KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
 
@@ -80,15 +95,111 @@ def inspect_config(config, custom_objects=None):
             )
 
 
+def _refuse(path, detail):
+    return ModelError("Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
+                      f"written by `model.save`). Received path={path!r}{detail}.")
+
+
+def _hdf5_offset(data):
+    offset = 0
+    while offset + 8 <= len(data):
+        if data[offset:offset + 8] == _HDF5_MAGIC:
+            return offset
+        offset = 512 if offset == 0 else offset * 2
+    return None
+
+
+def _read_json_member(archive, name, path):
+    """Parse member ``name`` of the archive, refusing one larger than `MAX_JSON_BYTES` before reading it."""
+    info = archive.getinfo(name)
+    if info.file_size > MAX_JSON_BYTES:
+        raise ModelError(f"Refusing to load {path!r}: its {name} is {info.file_size} bytes uncompressed, more "
+                         f"than the {MAX_JSON_BYTES} a model's {name} may have (a decompression bomb?).")
+    with archive.open(info) as f:
+        raw = f.read(MAX_JSON_BYTES + 1)  # never more, whatever the header says
+    if len(raw) > MAX_JSON_BYTES:
+        raise ModelError(f"Refusing to load {path!r}: its {name} is larger than {MAX_JSON_BYTES} bytes.")
+    return json.loads(raw)
+
+
+def _inspect_archive(data, path):
+    """The parsed ``config.json`` of the ``.keras`` bytes ``data``, every size checked first."""
+    hdf5 = _hdf5_offset(data)
+    if hdf5 is not None:
+        raise _refuse(path, f" (an HDF5 file: its signature is at byte {hdf5}; legacy HDF5 models are refused, "
+                      "Keras's safe mode does not cover them: re-save the model as `.keras`)")
+    if data[:4] != _ZIP_MAGIC:
+        raise _refuse(path, "")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+            names = [i.filename for i in infos]
+            if len(set(names)) != len(names):
+                raise ModelError(f"Refusing to load {path!r}: the archive holds members with the same name.")
+            total = sum(i.file_size for i in infos)
+            if total > MAX_ARCHIVE_BYTES:
+                raise ModelError(f"Refusing to load {path!r}: its members are {total} bytes uncompressed, more "
+                                 f"than {MAX_ARCHIVE_BYTES} (a decompression bomb?).")
+            if "metadata.json" in names:
+                _read_json_member(archive, "metadata.json", path)
+            return _read_json_member(archive, "config.json", path)
+    except (KeyError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, ModelError):
+            raise
+        raise ModelError("Invalid value for argument `path`. Expected a `.keras` file with a readable "
+                         f"config.json. Received path={path!r} ({one_line(err)}).") from None
+
+
+def load_model_bytes(data, custom_objects=None, compile=True, path="<bytes>"):
+    """Load the ``.keras`` model held in ``data`` (bytes): the checks of `load_model` on exactly these bytes.
+
+    Args:
+        data: the bytes of a ``.keras`` file.
+        custom_objects, compile: see `load_model`.
+        path: the name used in messages.
+    """
+    config = _inspect_archive(data, path)
+    _register_geokeras()
+    try:
+        inspect_config(config, custom_objects)
+    except ModelError as err:
+        raise ModelError(f"{err} File: {path!r}.") from None
+    with tempfile.TemporaryDirectory() as tmp:  # Keras picks its loader by extension: the zip loader, here
+        local = os.path.join(tmp, "model.keras")
+        with open(local, "wb") as f:
+            f.write(data)
+        try:
+            return keras.saving.load_model(local, custom_objects=custom_objects, compile=compile, safe_mode=True)
+        except TypeError as err:  # a class the inspection could not foresee
+            first = str(err).split(". ")[0]
+            raise ModelError(f"Refusing to load {path!r}: {first}.") from None
+
+
+def read_model_file(path):
+    """The bytes of the model file at ``path`` (symlinks resolved), refusing what is not a regular file or is
+    larger than `MAX_ARCHIVE_BYTES`."""
+    path = os.fspath(path)
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        raise _refuse(path, "")
+    size = os.path.getsize(real)
+    if size > MAX_ARCHIVE_BYTES:
+        raise ModelError(f"Refusing to load {path!r}: the file is {size} bytes, more than {MAX_ARCHIVE_BYTES}.")
+    with open(real, "rb") as f:
+        return f.read()
+
+
 def load_model(path, custom_objects=None, compile=True):
     """Load a ``.keras`` model with ``safe_mode=True``, refusing Lambda layers and unknown classes.
 
-    Every geokeras layer, regularizer and model is registered before loading. The file's
-    ``config.json`` is inspected first: a ``Lambda`` layer (or any serialized lambda) or a
-    class that is neither a Keras built-in nor registered raises a one-line
-    `~geokeras.errors.ModelError` (a ``ValueError``) before anything is deserialized. Legacy HDF5 files
-    (``.h5``), whose safe mode does not
-    apply, are refused.
+    Every geokeras layer, regularizer and model is registered before loading. The file is read once
+    (symlinks resolved) and recognized by its first bytes, not its name: a zip archive is inspected and
+    loaded by Keras's ``.keras`` loader from those same bytes (`load_model_bytes`); legacy HDF5 files
+    (also an HDF5 file with a zip appended, whatever its extension), whose safe mode does not apply, are
+    refused. The archive's ``config.json`` is inspected first: a ``Lambda`` layer (or any serialized lambda)
+    or a class that is neither a Keras built-in nor registered raises a one-line
+    `~geokeras.errors.ModelError` (a ``ValueError``) before anything is deserialized; so does a member
+    larger than the caps (`MAX_JSON_BYTES`, `MAX_ARCHIVE_BYTES`), checked before it is decompressed.
 
     Args:
         path: Path to a ``.keras`` file.
@@ -108,26 +219,4 @@ def load_model(path, custom_objects=None, compile=True):
     'dense_autoencoder'
     """
     path = os.fspath(path)
-    if not os.path.isfile(path) or not zipfile.is_zipfile(path):
-        raise ModelError(
-            "Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
-            f"written by `model.save`). Received path={path!r}."
-        )
-    with zipfile.ZipFile(path) as archive:
-        try:
-            config = json.loads(archive.read("config.json"))
-        except (KeyError, ValueError) as err:
-            raise ModelError(
-                "Invalid value for argument `path`. Expected a `.keras` file with a readable "
-                f"config.json. Received path={path!r} ({err})."
-            ) from None
-    _register_geokeras()
-    try:
-        inspect_config(config, custom_objects)
-    except ModelError as err:
-        raise ModelError(f"{err} File: {path!r}.") from None
-    try:
-        return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile, safe_mode=True)
-    except TypeError as err:  # a class the inspection could not foresee
-        first = str(err).split(". ")[0]
-        raise ModelError(f"Refusing to load {path!r}: {first}.") from None
+    return load_model_bytes(read_model_file(path), custom_objects=custom_objects, compile=compile, path=path)

@@ -15,10 +15,28 @@ import re
 import sys
 import tempfile
 
-__all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "set_threads"]
+__all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "quiet_tensorflow_import", "safe_name",
+           "set_threads"]
 
 # ".<file name>.<pid>.<8 random characters>.tmp<extension>": the temporary files of `atomic_path`
 _TEMPORARY = re.compile(r"^\.(?P<base>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+# what may not appear in one component of a path built from data (a trace id): separators, NUL, controls
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def safe_name(text):
+    """``text`` made safe as part of one file name: path separators, NUL and control characters become ``_``.
+
+    For names built from data (trace ids read from a file): the result holds no path separator, so a name
+    built from it cannot leave its folder (an id ``/../../x`` gives ``_.._.._x``).
+
+    Example:
+        >>> safe_name("XX.A/B..HHZ"), safe_name("/../../.pwn")
+        ('XX.A_B..HHZ', '_.._.._.pwn')
+    """
+    return _UNSAFE.sub("_", str(text))
 
 
 def _umask():
@@ -119,6 +137,48 @@ def _silenced_fd2():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+class _QuietImport:
+    """A one-shot ``sys.meta_path`` finder: the first import of ``name`` runs with file descriptor 2 silenced
+    (`_silenced_fd2`: what it printed is shown only if the import fails)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            exec_module = spec.loader.exec_module
+
+            def quiet_exec(module):
+                with _silenced_fd2():
+                    exec_module(module)
+
+            spec.loader.exec_module = quiet_exec
+        return spec
+
+
+def quiet_tensorflow_import():
+    """Have TensorFlow's first import, whoever makes it (Keras, a geokeras module), print no native start-up
+    lines (oneDNN, "Could not find cuda drivers", absl's "All log messages before ..."), unless the user chose
+    a ``TF_CPP_MIN_LOG_LEVEL``: then nothing is changed. Sets ``TF_CPP_MIN_LOG_LEVEL=3`` (also silences
+    "failed call to cuInit" later). Errors that stop the import are still shown. Called by ``import geokeras``.
+
+    Returns:
+        True when the quiet import was set up.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return False
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if not any(isinstance(f, _QuietImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietImport("tensorflow"))
+    return True
 
 
 def quiet_tensorflow():

@@ -151,8 +151,8 @@ def test_failure_mid_write_leaves_no_file(tmp_path, model_path, capsys, monkeypa
     real_write = obspy.Stream.write
 
     def failing_write(self, filename, *args, **kwargs):
-        real_write(self, filename, *args, **kwargs)  # the bytes land in the temporary file ...
-        if isinstance(filename, str):  # (in-memory probes of io.check_ids are not files)
+        real_write(self, filename, *args, **kwargs)  # the bytes are written ...
+        if self[0].stats.npts > 1:  # (not the one-sample probes of io.check_ids)
             raise OSError("No space left on device")  # ... then the disk fills up
 
     monkeypatch.setattr(obspy.Stream, "write", failing_write)
@@ -337,7 +337,8 @@ def test_train_options_parse():
     kwargs = cli_train.train_kwargs(args)
     assert kwargs["family"] == "stftmask" and kwargs["validation"] == ["XX.AAA", "XX.BBB"] and kwargs["resume"]
     assert kwargs["model_kwargs"] == {"filters": (8, 16)} and kwargs["stretch"] == (0.6, 1.8)
-    assert kwargs["inband_fraction"] == 0.5 and kwargs["shift"] is True and kwargs["verbose"] == 1
+    assert kwargs["inband_fraction"] == 0.5 and kwargs["shift"] is True
+    assert kwargs["verbose"] == (1 if sys.stderr.isatty() else 2)  # Keras's bar on a terminal only
     import inspect
 
     import geokeras.training
@@ -498,7 +499,7 @@ def test_write_noise_and_out_of_band(tmp_path, model_path, capsys):
     assert errors[0].endswith("(--out-of-band passthrough passes it through unchanged)")
     rc, cap = run("denoise", slow, "-o", tmp_path / "o3", "--out-of-band", "passthrough", "--model", model_path,
                   capsys=capsys)
-    assert rc == 0 and "warning:" in cap.err and "passed through unchanged" in cap.err
+    assert rc == 0 and "passed through unchanged" in cap.out and "passed through" not in cap.err  # once
     np.testing.assert_array_equal(io.read(str(tmp_path / "o3" / "slow.mseed"))[0].data, io.read(slow)[0].data)
 
 

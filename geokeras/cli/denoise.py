@@ -28,7 +28,8 @@ outputs (REL = the input's path relative to its folder, glob root, or the common
 named, without .mseed/.miniseed/.ms/.msd/.sac):
   OUTDIR/REL.mseed                  --format MSEED: all traces, gaps kept as gaps
   OUTDIR/REL.sac                    --format SAC, one trace; REL.<trace id>[.k].sac for several traces
-                                    (per segment k when a trace has gaps)
+                                    (per segment k when a trace has gaps; '/' and control characters
+                                    of ids become '_' in the name)
   OUTDIR/REL.noise.mseed|.sac       --write-noise: what was removed (input - output), same headers, gaps
   <output>.processing.json          stats.processing and the headers the format cannot hold (MiniSEED:
                                     calib), read back by geokeras.data.io.read
@@ -37,10 +38,11 @@ every record keeps its ids, start time, sampling rate and number of samples (flo
 segment loses its mean and linear trend, and no output sample exceeds 1.1 x the segment's demeaned input
 peak. A record sampled outside the model's range is refused (or passed through: --out-of-band passthrough).
 
-exit status: 0 all inputs denoised (repairs such as merged overlaps are printed as notes);
+exit status: 0 all inputs denoised (repairs such as merged overlaps are printed once, as notes);
              1 an input, a trace or the model could not be used (one line per problem on stderr; the other
                traces and files are still written);
-             2 usage error."""
+             2 usage error (also a --scheduler that is not a Dask address).
+hostile and awkward input (README "Awkward and hostile input"): nothing is written outside OUTDIR."""
 
 
 def add_parser(sub, add):
@@ -61,18 +63,30 @@ def add_parser(sub, add):
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
                    help="windows per model call (default 256)")
-    p.add_argument("--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
                        help="denoise the files on a local Dask cluster of N single-threaded worker processes "
                             "(needs geokeras[dask])")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS", type=_scheduler_address,
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs exist and record this model's sha256 and these options")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
+
+
+def _scheduler_address(text):
+    """``--scheduler``: a Dask address (checked without connecting; a usage error otherwise)."""
+    import argparse
+
+    from geokeras.denoise.executor import check_scheduler_address
+
+    try:
+        return check_scheduler_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run(args):
@@ -103,8 +117,11 @@ def run(args):
         if result.status == "done":
             say(f"{result.input} -> {', '.join(result.outputs)}  [{', '.join(result.ids)}; {result.samples} samples; "
                 f"peak {result.peaks[0]:.4g} -> {result.peaks[1]:.4g}]")
-            for note in result.notes:  # the documented repairs of geokeras.data.process.apply_to_stream
-                say(f"  note: {note}")
+        for note in result.notes:  # the documented repairs (and warnings of the job): once each
+            if args.quiet:
+                print(f"geokeras denoise: warning: {result.input}: {note}", file=sys.stderr)
+            else:
+                print(f"  note: {note}" if result.status == "done" else f"{result.input}: note: {note}")
 
     summary = plan.run(client=args.scheduler, workers=args.workers, resume=args.resume, progress=show,
                        on_result=report, raise_errors=args.debug)

@@ -24,6 +24,18 @@ def keras_path(text):
     return text
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written, and an option's default after its help (unless the help gives it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if "default" not in text and not (default is None or default is False or default == [] or
+                                          default == argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 def model_option(text):
     """``argparse`` type of ``--model-option``: ``KEY=LITERAL`` -> ``(key, value)``."""
     key, sep, value = text.partition("=")
@@ -49,29 +61,39 @@ def add_parser(sub, add):
     """Add the ``train`` subcommand (every option of `geokeras.training.train_denoiser` the command exposes)."""
     p = add("train", "train a denoiser on signal and noise records (geokeras.training.train_denoiser)",
             "Train a denoiser and save the best model to OUTPUT (geokeras.training.train_denoiser).")
+    p.formatter_class = HelpFormatter
     p.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
     p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
     p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    p.add_argument("--family", choices=DENOISER_FAMILIES, default="unet1d")
-    p.add_argument("--window-length", type=positive_int("window_length"), default=3000)
-    p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=100.0)
-    p.add_argument("--epochs", type=positive_int("epochs"), default=20)
-    p.add_argument("--steps-per-epoch", type=positive_int("steps_per_epoch"), default=100)
-    p.add_argument("--batch-size", type=positive_int("batch_size"), default=32)
+    p.add_argument("--family", choices=DENOISER_FAMILIES, default="unet1d", help="denoiser architecture")
+    p.add_argument("--window-length", type=positive_int("window_length"), default=3000,
+                   help="samples per training window (at --sampling-rate)")
+    p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=100.0,
+                   help="the model's sampling rate, Hz (records are resampled to it)")
+    p.add_argument("--epochs", type=positive_int("epochs"), default=20, help="training epochs (at most)")
+    p.add_argument("--steps-per-epoch", type=positive_int("steps_per_epoch"), default=100,
+                   help="batches per epoch")
+    p.add_argument("--batch-size", type=positive_int("batch_size"), default=32, help="windows per batch")
     p.add_argument("--validation", nargs="+", default=None,
                    help="held-out NET.STA codes, or one fraction of stations (default: bundled hold-out / 0.2)")
-    p.add_argument("--no-validation", action="store_true")
-    p.add_argument("--validation-steps", type=positive_int("validation_steps"), default=20)
-    p.add_argument("--patience", type=positive_int("patience"), default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--learning-rate", type=positive("learning_rate"), default=1e-3)
-    p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"))
-    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", integer=True, low=0), default=1000)
-    p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=20.0)
-    p.add_argument("--tensorboard-dir", default=None)
+    p.add_argument("--no-validation", action="store_true", help="train without validation (keeps the last model)")
+    p.add_argument("--validation-steps", type=positive_int("validation_steps"), default=20,
+                   help="validation batches (drawn once, seeded)")
+    p.add_argument("--patience", type=positive_int("patience"), default=5,
+                   help="EarlyStopping patience in epochs (the learning rate is halved after patience // 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pair generators, synthetic signals and weights")
+    p.add_argument("--learning-rate", type=positive("learning_rate"), default=1e-3, help="Adam learning rate")
+    p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"),
+                   help="training SNR range, dB (window power ratio)")
+    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", integer=True, low=0), default=1000,
+                   help="synthetic seismograms added to the training signals")
+    p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=20.0,
+                   help="bundled data only: minimum pre/post-P SNR of the records used as signals, dB")
+    p.add_argument("--tensorboard-dir", default=None, help="write TensorBoard logs here")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
-    p.add_argument("--threads", type=positive_int("threads"), default=None, help="TensorFlow intra-op threads")
+    p.add_argument("--threads", type=positive_int("threads"), default=None,
+                   help="TensorFlow intra-op threads (default: TensorFlow's)")
     p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",
                    help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
     p.add_argument("--time-limit-s", type=positive("time_limit_s"), default=None,
@@ -86,7 +108,8 @@ def add_parser(sub, add):
                    metavar=("LOW", "HIGH"),
                    help="signal start in the window, samples; negative starts the window inside the signal "
                         "(default 0 .. window_length // 2; the shipped recipe uses -1000 2000)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress (otherwise a bar on a terminal, one line per epoch elsewhere)")
     p.add_argument("--strategy", choices=[s for s in STRATEGIES if s], default=None,
                    help="mirrored: one replica per local GPU (or per --devices); --batch-size is the global batch")
     p.add_argument("--devices", nargs="+", default=None, metavar="DEVICE",
@@ -110,6 +133,14 @@ def _validation(args):
     return list(args.validation)
 
 
+def _verbosity(quiet):
+    """Keras verbosity: 0 with ``--quiet``; its progress bar (ANSI colour codes, carriage returns) only on a
+    terminal; one plain line per epoch in a log file or pipe."""
+    if quiet:
+        return 0
+    return 1 if sys.stderr.isatty() else 2
+
+
 def train_kwargs(args):
     """The keyword arguments of `geokeras.training.train_denoiser` for parsed ``train`` options."""
     return dict(
@@ -119,7 +150,7 @@ def train_kwargs(args):
         validation_steps=args.validation_steps, patience=args.patience, seed=args.seed,
         learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
-        threads=args.threads, verbose=0 if args.quiet else 1, time_limit_s=args.time_limit_s,
+        threads=args.threads, verbose=_verbosity(args.quiet), time_limit_s=args.time_limit_s,
         model_kwargs=dict(args.model_option) or None, noise_augment=args.noise_augment,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else True, strategy=args.strategy,

@@ -70,7 +70,7 @@ import numpy as np
 import obspy
 
 from geokeras.errors import FormatError, InputError, UnknownFormatError
-from geokeras.utils import atomic_path
+from geokeras.utils import atomic_path, safe_name
 
 __all__ = ["read", "read_sds", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
            "SIDECAR_SUFFIX"]
@@ -297,7 +297,13 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
     return st
 
 
-def _prepare_for_write(stream):
+def _writable_encodings():
+    from obspy.io.mseed.headers import ENCODINGS
+
+    return {name for name, _, _, writable in ENCODINGS.values() if writable}
+
+
+def _prepare_for_write(stream, fmt="MSEED"):
     st = read(stream)  # a copy
     for tr in st:
         if not tr.data.size:
@@ -317,7 +323,11 @@ def _prepare_for_write(stream):
         elif tr.data.dtype not in (np.int32, np.float32, np.float64):  # int8/16, uint*, int64 >= 2**31 ...
             tr.data = tr.data.astype(np.float64)
         enc = tr.stats.get("mseed", {}).get("encoding")
-        if enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
+        if enc is not None and fmt == "MSEED" and enc not in _writable_encodings():  # e.g. CDSN, SRO: read only
+            warnings.warn(f"{tr.id}: MiniSEED encoding {enc!r} cannot be written by ObsPy; written in ObsPy's "
+                          f"encoding for {tr.data.dtype.name} samples instead", UserWarning, stacklevel=3)
+            del tr.stats.mseed["encoding"]
+        elif enc is not None and _ENCODING_DTYPES.get(enc) not in (None, tr.data.dtype.name):
             del tr.stats.mseed["encoding"]  # stale encoding of the file read: let ObsPy pick by dtype
     return st
 
@@ -327,7 +337,8 @@ def output_paths(stream, path, format="MSEED"):
 
     One file ``path`` for a multi-trace format (MiniSEED) or a single trace; for a single-trace format
     (SAC) with several traces: ``<stem>.<id><ext>`` per trace, ``<stem>.<id>.<k><ext>`` (k from 0) when
-    an id has several segments.
+    an id has several segments. The id is made safe as part of a file name (`geokeras.utils.safe_name`:
+    ``/`` becomes ``_``), so every name stays in the folder of ``path``.
 
     Example:
         >>> import obspy
@@ -340,7 +351,7 @@ def output_paths(stream, path, format="MSEED"):
     if (format or "MSEED").upper() not in _SINGLE_TRACE_FORMATS or len(st) <= 1:
         return [path]
     stem, ext = os.path.splitext(path)
-    ids = [tr.id for tr in st]
+    ids = [safe_name(tr.id) for tr in st]  # ids that differ only by unsafe characters count as one
     count, names = {}, []
     for tid in ids:
         k = count.get(tid, 0)
@@ -364,9 +375,7 @@ def _held_back(st, tmp, fmt):
     kept = {}
     for i, (a, b) in enumerate(zip(st, back)):
         if any(a.stats[k] != b.stats[k] for k in _ID_KEYS):
-            raise FormatError(
-                f"{fmt} cannot hold the trace id {a.id!r}: it would be written as {b.id!r}. Write another "
-                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+            raise _id_error(fmt, a, f"it would be written as {b.id!r}")
         diff = {}
         if a.stats.calib != b.stats.calib:
             diff["calib"] = float(a.stats.calib)
@@ -433,19 +442,33 @@ def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=
         FormatError: the format would change a trace id (nothing is written).
     """
     path = os.fspath(path)
-    st = _prepare_for_write(stream)
     fmt = (format or "MSEED").upper()
+    st = _prepare_for_write(stream, fmt)
+    check_ids(st, fmt)  # refuse before writing any file (ObsPy's own refusal is not a reason a user can act on)
     targets = output_paths(st, path, fmt)
     if len(targets) > 1:
-        check_ids(st, fmt)  # refuse before writing any of the files
         return [write(tr, target, format=fmt, processing_sidecar=processing_sidecar, sidecar_fields=sidecar_fields,
                       **kwargs) for tr, target in zip(st, targets)]
     with atomic_path(path) as tmp:
-        st.write(tmp, format=fmt, **kwargs)
+        _write_file(st, tmp, fmt, **kwargs)
         held = _held_back(st, tmp, fmt)
     if processing_sidecar:
         _write_sidecar(st, path, held, sidecar_fields)
     return path
+
+
+def _write_file(st, path, fmt, **kwargs):
+    """``st.write(path)``; MiniSEED is encoded in memory first: libmseed writes its records through a ctypes
+    callback, where a failing write (disk full) is printed once per record and ignored, not raised."""
+    if fmt != "MSEED":
+        st.write(path, format=fmt, **kwargs)
+        return
+    import io as bytes_io
+
+    buf = bytes_io.BytesIO()
+    st.write(buf, format=fmt, **kwargs)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def check_ids(stream, format="MSEED"):
@@ -461,7 +484,7 @@ def check_ids(stream, format="MSEED"):
         >>> check_ids(st, "MSEED")
         Traceback (most recent call last):
         ...
-        geokeras.errors.FormatError: MSEED cannot hold the trace id 'ABCD.RJOB..EHZ': it would be written as 'AB.RJOB..EHZ'. Write another format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).
+        geokeras.errors.FormatError: MSEED cannot hold the trace id 'ABCD.RJOB..EHZ' (it would be written as 'AB.RJOB..EHZ'). Write another format, e.g. format='SAC' (`geokeras denoise --format SAC`).
     """
     import io as bytes_io
 
@@ -469,10 +492,26 @@ def check_ids(stream, format="MSEED"):
     for tid, tr in {tr.id: tr for tr in stream}.items():
         probe = obspy.Trace(np.zeros(1, dtype=np.float32), header={k: tr.stats[k] for k in _ID_KEYS})
         buf = bytes_io.BytesIO()
-        probe.write(buf, format=fmt)
+        try:
+            probe.write(buf, format=fmt)
+        except ValueError as exc:  # ObsPy refuses a code longer than its header field ("bytes too long")
+            raise _id_error(fmt, tr, f"ObsPy refused it: {exc}") from None
         buf.seek(0)
         back = obspy.read(buf, format=fmt, headonly=True)[0]
         if back.id != tid:
-            raise FormatError(
-                f"{fmt} cannot hold the trace id {tid!r}: it would be written as {back.id!r}. Write another "
-                "format, e.g. format='SAC' (8 characters per code; `geokeras denoise --format SAC`).")
+            raise _id_error(fmt, tr, f"it would be written as {back.id!r}")
+
+
+_CODE_LENGTHS = {"MSEED": (2, 5, 2, 3), "SAC": (8, 8, 8, 8)}  # network, station, location, channel
+
+
+def _id_error(fmt, tr, what):
+    """The `FormatError` for a trace id ``fmt`` cannot hold, with advice that fits (never the same format)."""
+    def fits(other):
+        return all(len(str(tr.stats[k])) <= n for k, n in zip(_ID_KEYS, _CODE_LENGTHS[other]))
+
+    others = [f for f in _CODE_LENGTHS if f != fmt and fits(f)]
+    hint = (f"Write another format, e.g. format={others[0]!r} (`geokeras denoise --format {others[0]}`)" if others
+            else "No format geokeras writes holds codes this long (MiniSEED 2/5/2/3 characters, SAC 8): shorten "
+                 "the codes (network, station, location, channel) before denoising")
+    return FormatError(f"{fmt} cannot hold the trace id {tr.id!r} ({what}). {hint}.")

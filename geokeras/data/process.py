@@ -7,6 +7,7 @@ Input                             What happens
 ================================  ===========================================================
 Stream / Trace                    worked on a copy; the input is never modified
 empty Stream                      ValueError
+header npts != number of samples  TraceError naming the trace (a truncated file)
 zero-length trace                 `~geokeras.errors.TraceError` naming the trace; with
                                   ``on_error="skip"`` the trace is left out and reported, the
                                   other traces are processed
@@ -40,6 +41,10 @@ segment shorter than a window     zero-padded to one window (see `geokeras.data.
 constant segment (e.g. all-zero)  passed through unchanged (nothing to process), noted;
                                   with ``detrend=True``: output zeros, noted
 int32 (or other integer) counts   processed as float64; the output is float32
+``fn`` output NaN or inf, or      TraceError naming the trace (skipped likewise with
+beyond float32's range            ``on_error="skip"``: the other traces are kept)
+any amplitude (1e-20, 1e30)       with ``scale_windows=True`` (the denoise path), each window
+                                  is scaled by a power of two before ``fn`` and back after
 ================================  ===========================================================
 
 Fidelity options (`geokeras.denoise` turns both on):
@@ -156,6 +161,9 @@ def _check_trace(tr):
         raise TraceError(tr.id, f"expected numeric samples. Received dtype {tr.data.dtype}.")
     if tr.stats.npts == 0 or tr.data.size == 0:
         raise TraceError(tr.id, f"it has zero samples ({tr.stats.starttime}).")
+    if tr.stats.npts != tr.data.size:  # ObsPy keeps them equal; a reader of a damaged file may not
+        raise TraceError(tr.id, f"its header says {tr.stats.npts} samples but it holds {tr.data.size} (a truncated "
+                                "or inconsistent file).")
     if not tr.stats.sampling_rate > 0:
         raise TraceError(tr.id, f"expected a positive sampling rate. Received {tr.stats.sampling_rate}.")
     if np.issubdtype(tr.data.dtype, np.floating):
@@ -213,17 +221,21 @@ class _SegmentRunner:
     end), then every finished segment is stitched, resampled back, cut to its native length and clipped.
     """
 
-    def __init__(self, fn, windowing, model_rate, batch_size, max_denominator, detrend, clip, progress, total):
+    def __init__(self, fn, windowing, model_rate, batch_size, max_denominator, detrend, clip, progress, total,
+                 scale_windows=False):
         self.fn, self.windowing, self.rate = fn, windowing, float(model_rate)
         self.batch_size, self.max_denominator = batch_size, max_denominator
-        self.detrend, self.clip = detrend, clip
+        self.detrend, self.clip, self.scale_windows = detrend, clip, scale_windows
         self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
         self.progress, self.total, self.done = progress, total, 0
         self.flush_at = max(int(batch_size) * 16, 1)
-        self.pending, self.windows, self.n_windows = [], [], 0
+        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
+        self.failed = {}  # key of a segment's trace -> why its output is unusable
 
-    def add(self, x, native_rate, out):
-        """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length)."""
+    def add(self, x, native_rate, out, key=None):
+        """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length).
+
+        ``key`` names the segment's trace in `failed` when ``fn``'s output for it is not finite."""
         bound = None
         if self.detrend:
             xd = detrend(x)
@@ -234,9 +246,14 @@ class _SegmentRunner:
             bound = self.clip * np.max(np.abs(x - np.mean(x)))
         up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
         xm = x if up == down else _resample(x, up, down, self.padtype)
-        w, starts = self.windowing.cut(xm.astype(np.float32))
-        self.pending.append((starts, xm.size, up, down, out, bound))
-        self.windows.append(w)
+        w, starts = self.windowing.cut(xm)
+        exponents = np.zeros(len(w), dtype=np.int64)
+        if self.scale_windows:  # peak in [0.5, 1): exact (a power of two), far from float32's limits
+            exponents = np.frexp(np.max(np.abs(w), axis=1))[1]
+            w = np.ldexp(w, -exponents[:, None])
+        self.pending.append((starts, xm.size, up, down, out, bound, key))
+        self.windows.append(w.astype(np.float32))
+        self.exponents.append(exponents)
         self.n_windows += len(w)
         if self.n_windows >= self.flush_at:
             self.flush()
@@ -248,18 +265,25 @@ class _SegmentRunner:
     def flush(self):
         if not self.pending:
             return
-        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size, progress=self._advance)
+        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size, progress=self._advance,
+                            check_finite=False)  # checked per segment below: a bad trace is named, not the run
+        if self.scale_windows:
+            y_all = np.ldexp(y_all.astype(np.float64), np.concatenate(self.exponents)[:, None])
         self.done += len(y_all)
         i = 0
-        for starts, m, up, down, out, bound in self.pending:
+        for starts, m, up, down, out, bound, key in self.pending:
             ym = stitch(y_all[i:i + len(starts)], starts, m)
             i += len(starts)
             if up == down:
                 y = ym
             else:
                 y = _resample(ym.astype(np.float64), down, up, self.padtype)[:out.size]  # never shorter
-            out[:] = y if bound is None else np.clip(y, -bound, bound)
-        self.pending, self.windows, self.n_windows = [], [], 0
+            with np.errstate(over="ignore", invalid="ignore"):
+                out[:] = y if bound is None else np.clip(y, -bound, bound)
+            if not np.all(np.isfinite(out)):
+                self.failed.setdefault(key, f"the output peak {np.max(np.abs(y)):.3g} exceeds float32's range"
+                                       if np.all(np.isfinite(y)) else "the model's output holds NaN or inf")
+        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
 
 
 def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
@@ -270,7 +294,8 @@ def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
 
 def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=None,
                     return_report=False, max_denominator=1000, detrend=False, clip=None, on_error="raise",
-                    rate_range=None, out_of_band="refuse", return_noise=False, processing=None):
+                    rate_range=None, out_of_band="refuse", return_noise=False, processing=None,
+                    scale_windows=False):
     """Apply ``fn`` window by window to every trace of a Stream and return a Stream just like the input.
 
     See the module docstring for what happens to each kind of input (merging, gaps, resampling,
@@ -299,6 +324,11 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         return_noise: also return the Stream ``input - output`` (same headers, gaps kept): what was removed,
             the noise estimate of a denoiser.
         processing: the ``stats.processing`` line of this call (default names this function).
+        scale_windows: ``fn`` is scale-equivariant (``fn(a * x) == a * fn(x)`` for ``a > 0``, as a geokeras
+            denoiser is: it standardizes each window in its graph): each window is multiplied by a power of
+            two that brings its peak into ``[0.5, 1)`` before ``fn`` and divided by it after. Exact in
+            floating point, so ordinary records give the same numbers, while records of any amplitude
+            (1e-20 m/s, 1e30 counts) stay clear of float32's underflow and overflow.
 
     Returns:
         ``obspy.Stream``; with ``return_noise`` and/or ``return_report``, a tuple
@@ -345,19 +375,35 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     jobs, outputs, kept = _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range,
                                            out_of_band, refuse, report)
 
-    _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress)
+    failed = _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress,
+                  scale_windows)
+    kept = _drop_failed(kept, failed, refuse, report)
     result, noise = _assemble(kept, outputs, processing, return_noise)
     extra = ([noise] if return_noise else []) + ([report] if return_report else [])
     return (result, *extra) if extra else result
 
 
-def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress):
-    """Run every segment through ``fn`` (`_SegmentRunner`: shared batches), writing into their outputs."""
-    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _ in jobs)
-    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total)
-    for x, rate, out in jobs:
-        runner.add(x, rate, out)
+def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, scale_windows):
+    """Run every segment through ``fn`` (`_SegmentRunner`: shared batches), writing into their outputs; return
+    ``{id(trace): reason}`` of the traces whose output is not finite."""
+    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _, _ in jobs)
+    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total,
+                            scale_windows)
+    for x, rate, out, key in jobs:
+        runner.add(x, rate, out, key)
     runner.flush()
+    return runner.failed
+
+
+def _drop_failed(kept, failed, refuse, report):
+    """The kept traces less those whose output failed (each refused: a `TraceError` naming it)."""
+    for tr, _ in kept:
+        if id(tr) in failed:
+            refuse(TraceError(tr.id, failed[id(tr)]))
+    kept = [(tr, notes) for tr, notes in kept if id(tr) not in failed]
+    if not kept:
+        raise NothingToProcessError(report.skipped)
+    return kept
 
 
 def _segments_to_run(merged, sampling_rate, max_denominator, detrend, rate_range, out_of_band, refuse, report):
@@ -446,7 +492,7 @@ def _segment_jobs(tr, out, detrend, report, notes):
             out[a:b] = 0.0 if detrend else x
             _note(report, notes, note)
         else:
-            jobs.append((x, tr.stats.sampling_rate, out[a:b]))
+            jobs.append((x, tr.stats.sampling_rate, out[a:b], id(tr)))
     return jobs
 
 

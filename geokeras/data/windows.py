@@ -174,7 +174,7 @@ def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="
     return stitch(map_batches(fn, windows, batch_size, progress), starts, len(x))
 
 
-def map_batches(fn, windows, batch_size=256, progress=None):
+def map_batches(fn, windows, batch_size=256, progress=None, check_finite=True):
     """Call ``fn`` on consecutive batches of ``windows`` and return the float32 outputs, checked.
 
     Args:
@@ -184,12 +184,13 @@ def map_batches(fn, windows, batch_size=256, progress=None):
         progress: optional callable ``progress(rows_done, rows_total)`` called after each batch (the one
             progress protocol of geokeras: `geokeras.data.process.apply_to_stream` and
             `geokeras.denoise.denoise` take the same callables, e.g. `geokeras.denoise.ProgressBar`).
+        check_finite: refuse NaN or inf in the output (False: the caller checks, e.g. per trace).
 
     Returns:
         float32 ``(K, L)`` array.
 
     Raises:
-        ValueError: if ``fn`` returns another shape or non-finite values.
+        ValueError: if ``fn`` returns another shape or (``check_finite``) non-finite values.
     """
     batch_size = check_positive_int("batch_size", batch_size)
     windows = np.asarray(windows, dtype=np.float32)
@@ -201,7 +202,7 @@ def map_batches(fn, windows, batch_size=256, progress=None):
             y = y[..., 0]
         if y.shape != batch.shape:
             raise ValueError(f"Invalid output of `fn`. Expected shape {batch.shape}. Received shape {y.shape}.")
-        if not np.all(np.isfinite(y)):
+        if check_finite and not np.all(np.isfinite(y)):
             raise ValueError("Invalid output of `fn`. Expected finite values. Received NaN or inf.")
         out[i:i + batch_size] = y
         if progress is not None:

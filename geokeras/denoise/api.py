@@ -205,7 +205,7 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
             out_of_band=options.out_of_band, return_noise=True,
-            return_report=True, processing=options.processing_line(denoiser))
+            return_report=True, processing=options.processing_line(denoiser), scale_windows=True)
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None

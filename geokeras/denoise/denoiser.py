@@ -208,13 +208,9 @@ def _received(label, sha256, data):
     with _LOCK:
         den = _RECEIVED.get(key)
         if den is None:
-            from geokeras.saving import load_model
+            from geokeras.saving import load_model_bytes
 
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "model.keras")
-                with open(path, "wb") as f:
-                    f.write(data)
-                den = _RECEIVED[key] = Denoiser(load_model(path), label=label, sha256=sha256)
+            den = _RECEIVED[key] = Denoiser(load_model_bytes(data, path=label), label=label, sha256=sha256)
             den._data = data
             _LOADS[0] += 1
         return den
@@ -231,11 +227,10 @@ def _load_file(path, label=None):
     with _LOCK:
         cached = _FILE_DENOISERS.get(key)
     if cached is None:
-        from geokeras.saving import load_model
+        from geokeras.saving import load_model_bytes, read_model_file
 
-        with open(real, "rb") as f:
-            data = f.read()  # hashed, and kept for `Denoiser.__reduce__`: the file is read once
-        cached = Denoiser(load_model(real), label=label or os.path.basename(path),
+        data = read_model_file(real)  # hashed, loaded, and kept for `Denoiser.__reduce__`: one read, one content
+        cached = Denoiser(load_model_bytes(data, path=path), label=label or os.path.basename(path),
                           sha256=hashlib.sha256(data).hexdigest())
         cached._data = data
         with _LOCK:

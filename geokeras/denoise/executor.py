@@ -201,9 +201,65 @@ def local_cluster(n_workers, retries=3, silence_logs=None):
     from dask.distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        # no dashboard; the scheduler's HTTP server (health routes, always started) on a free local port, not 8787
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                             silence_logs=logging.WARNING if silence_logs is None else silence_logs,
                             env=dict(SINGLE_THREAD_ENV))
+
+
+def check_scheduler_address(address):
+    """Return ``address`` if it names a scheduler in a form Dask can connect to (``tcp://host:port``,
+    ``tls://``, ``inproc://``, ...; a bare ``host:port`` means ``tcp://``).
+
+    Raises:
+        ValueError: another scheme (``http://``, ...) or no host and port.
+
+    Example:
+        >>> check_scheduler_address("tcp://10.0.0.5:8786")
+        'tcp://10.0.0.5:8786'
+        >>> check_scheduler_address("http://10.0.0.5:8787/status")
+        Traceback (most recent call last):
+        ...
+        ValueError: Invalid value for argument `scheduler`. Expected a dask.distributed scheduler address such as tcp://host:8786. Received scheduler='http://10.0.0.5:8787/status' (scheme 'http' is not a Dask protocol; the dashboard's http:// address is not the scheduler's).
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.registry import backends
+
+    def invalid(why):
+        return ValueError("Invalid value for argument `scheduler`. Expected a dask.distributed scheduler address "
+                          f"such as tcp://host:8786. Received scheduler={address!r} ({why}).")
+
+    try:
+        scheme, location = parse_address(address)
+    except (ValueError, TypeError) as exc:
+        raise invalid(one_line(exc)) from None
+    if scheme not in backends:
+        raise invalid(f"scheme {scheme!r} is not a Dask protocol; the dashboard's http:// address is not the "
+                      "scheduler's" if scheme.startswith("http") else f"scheme {scheme!r} is not a Dask protocol")
+    if scheme in ("tcp", "tls") and not location.rpartition(":")[2].isdigit():
+        raise invalid("no port")
+    return address
+
+
+def _connect(client_class, address):
+    """A ``Client`` of the scheduler at ``address``; a failure is one line that names the address."""
+    from geokeras.errors import SchedulerError
+
+    check_scheduler_address(address)
+    try:
+        return client_class(address)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, MemoryError (a non-Dask reply read as a size)
+        why = "what answered there does not speak the Dask protocol" if isinstance(exc, MemoryError) else one_line(exc)
+        raise SchedulerError(f"cannot use the Dask scheduler at {address!r}: {why}") from None
+
+
+def _reason(exc):
+    """One line for a task that did not return (a ``KilledWorker`` says how often its worker died)."""
+    if type(exc).__name__ == "KilledWorker":
+        return (f"its worker process died on each of {exc.allowed_failures + 1} attempts (killed, or out of "
+                "memory?)")
+    return one_line(exc)
 
 
 def _run_dask(jobs, todo, func, record, client, workers, retries):
@@ -222,7 +278,7 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
         client = Client(cluster)
         owned = [client, cluster]
     elif isinstance(client, str):
-        client = Client(client)
+        client = _connect(Client, client)
         owned = [client]
     try:
         from geokeras.denoise.worker import WorkerSetup  # imports dask.distributed: only on this path
@@ -237,7 +293,7 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
             try:
                 result = fut.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker (died too often), lost scheduler, ...
-                result = FileResult(str(jobs[i].input), "failed", errors=(one_line(exc),),
+                result = FileResult(str(jobs[i].input), "failed", errors=(_reason(exc),),
                                     error_types=(type(exc).__name__,))
             record(i, result)
             fut.release()

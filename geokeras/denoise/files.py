@@ -50,14 +50,47 @@ def _check_not_input(path, inputs):
         raise InputError(f"refusing to overwrite input file {path!r}; choose another output folder with -o")
 
 
+def _trace_stream(path):
+    """The merged stream of an input (its per-trace output names), or None when it cannot be read (the run
+    reports why; warnings are given then, not here)."""
+    from geokeras.data import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return io.read(path, merge=True)
+    except Exception:  # noqa: BLE001 - unreadable: the job reports it
+        return None
+
+
+def _planned_names(path, base, fmt, plot, noise):
+    """Every output name of one input: those known before reading and, for a single-trace format (SAC), the
+    per-trace names of its traces (the input is read here)."""
+    names = output_names(base, fmt, noise=noise, plot=plot).all()
+    stream = _trace_stream(path) if fmt == "SAC" else None
+    if stream is not None:
+        names += output_names(base, fmt, stream=stream, noise=noise).all()
+    return list(dict.fromkeys(names))
+
+
+def _check_inside(name, outdir):
+    from geokeras.errors import InputError
+
+    root = os.path.normpath(os.path.abspath(outdir))
+    if os.path.commonpath([root, os.path.normpath(os.path.abspath(name))]) != root:
+        raise InputError(f"refusing to write {name!r}: it is outside the output folder {os.fspath(outdir)!r}")
+
+
 def plan_outputs(files, outdir, fmt, plot=False, noise=False):
     """``({found_file: base}, {realpath: path} of the inputs)``, refusing outputs that collide or are inputs.
 
-    The names known before reading (`output_names` without a stream) are checked here; the per-trace names
-    of a single-trace format once the file is read.
+    Every name is checked here, before any work: for a single-trace format (SAC) the inputs are read for
+    their per-trace names (``<base>.<trace id>.sac``; ids made safe as file names, so no name leaves
+    ``outdir``).
 
     Raises:
-        geokeras.errors.InputError: an output would overwrite an input, or two inputs would write one output.
+        geokeras.errors.InputError: an output would overwrite an input, two inputs would write one output,
+            or a name is outside ``outdir``.
     """
     from geokeras.errors import InputError
 
@@ -65,7 +98,8 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
     claimed, bases = {}, {}
     for f in files:
         base = output_base(outdir, f.relative)
-        for name in output_names(base, fmt, noise=noise, plot=plot).all():
+        for name in _planned_names(f.path, base, fmt, plot, noise):
+            _check_inside(name, outdir)
             _check_not_input(name, inputs)
             key = os.path.realpath(name)
             if key in claimed and claimed[key] != f.path:
@@ -77,10 +111,17 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
 
 
 def _peak(stream):
+    """The largest finite unmasked absolute sample of a stream (0.0 for none)."""
     import numpy as np
 
-    peaks = [np.nanmax(np.abs(np.ma.compressed(tr.data).astype(np.float64))) for tr in stream if np.ma.count(tr.data)]
-    return float(np.nanmax(peaks)) if peaks and not np.all(np.isnan(peaks)) else 0.0
+    peaks = [0.0]
+    for tr in stream:
+        with np.errstate(invalid="ignore"):  # a signalling NaN (SH files hold some) warns when cast
+            x = np.asarray(np.ma.getdata(tr.data), dtype=np.float64)[~np.ma.getmaskarray(tr.data)]
+        x = x[np.isfinite(x)]
+        if x.size:
+            peaks.append(float(np.max(np.abs(x))))
+    return max(peaks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +147,26 @@ class DenoiseFile:
     window_progress: bool = False
 
     def __call__(self, job):
+        """The `~geokeras.denoise.executor.FileResult` fields of one file. UserWarnings given meanwhile (repairs,
+        ObsPy's remarks, an encoding written another way) become the result's ``notes``, each once: they
+        reach the caller from a Dask worker too, and a command prints them once."""
+        caught = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = self._run(job)
+        except BaseException:
+            _warn_again(caught)  # the job failed: its warnings stay warnings
+            raise
+        _warn_again([w for w in caught if not issubclass(w.category, UserWarning)])  # NumPy's RuntimeWarnings & co.
+        notes = list(result.get("notes", ()))
+        for w in caught:
+            text = " ".join(str(w.message).split())
+            if issubclass(w.category, UserWarning) and text not in notes:
+                notes.append(text)
+        return dict(result, notes=tuple(notes)) if notes else result
+
+    def _run(self, job):
         from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
 
         t = [time.perf_counter()]
@@ -195,9 +256,8 @@ class DenoiseFile:
 
         stream = None
         if self.format == "SAC":  # one file per trace and segment: the names follow from the input's traces
-            try:
-                stream = io.read(job.input, merge=True)
-            except Exception:  # noqa: BLE001 - unreadable: not up to date (the run reports why)
+            stream = _trace_stream(job.input)
+            if stream is None:  # unreadable: not up to date (the run reports why)
                 return False
         names = output_names(job.output, self.format, stream=stream, noise=self.write_noise, plot=self.plot)
         expected = dict.fromkeys(names.waveforms, self.options.record(self.denoiser, "denoised"))
@@ -304,6 +364,11 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)
+
+
+def _warn_again(caught):
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _clean(folders):
