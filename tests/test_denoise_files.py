@@ -162,6 +162,28 @@ def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
     assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
 
 
+def test_resume_with_nothing_to_do_starts_no_cluster_and_no_tensorflow(data, tmp_path):
+    import subprocess
+
+    out = str(tmp_path / "out")
+    denoise_files(data["inputs"], out, model=data["model"])
+    code = (
+        "import sys\n"
+        "from geokeras import cli\n"
+        "from geokeras.denoise import executor\n"
+        "def no_cluster(*a, **k):\n"
+        "    raise AssertionError('a cluster was started')\n"
+        "executor.local_cluster = no_cluster\n"
+        f"rc = cli.main(['denoise', *{data['inputs']!r}, '-o', {out!r}, '--model', {data['model']!r}, '--workers', '2', "
+        "'--resume', '--quiet'])\n"
+        "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
+
+
 def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path):
     out = str(tmp_path / "out")
     inputs = data["inputs"]

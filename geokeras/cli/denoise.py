@@ -11,7 +11,7 @@ these options.
 """
 import sys
 
-from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
+from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int, quiet_tensorflow
 from geokeras.data.windows import check_overlap
 from geokeras.denoise.naming import EXTENSIONS
 from geokeras.denoise.options import OUT_OF_BAND
@@ -71,7 +71,7 @@ def add_parser(sub, add):
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs exist and record this model's sha256 and these options")
-    p.set_defaults(func=run, needs_tensorflow=True)
+    p.set_defaults(func=run, needs_tensorflow=False)  # imported (quietly) only when a file is left to denoise
     return p
 
 
@@ -107,7 +107,7 @@ def run(args):
                 say(f"  note: {note}")
 
     summary = plan.run(client=args.scheduler, workers=args.workers, resume=args.resume, progress=show,
-                       on_result=report, raise_errors=args.debug)
+                       on_result=report, raise_errors=args.debug, prepare=None if args.debug else quiet_tensorflow)
     where = f"{summary.workers} worker processes" if summary.workers else "this process"
     say(f"{summary.traces} traces, {summary.windows} windows in {summary.seconds:.1f} s on {where}")
     say(f"denoised {summary.done} of {summary.files} file(s) into {args.output} with model {den.label} "

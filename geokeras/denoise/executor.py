@@ -117,7 +117,7 @@ def run_job(func, job, raise_errors=False):
 
 
 def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, progress=False, on_result=None,
-              raise_errors=False):
+              raise_errors=False, prepare=None):
     """Run ``func`` on every job, one task per job, and return a `RunSummary`.
 
     Args:
@@ -133,6 +133,9 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
         on_result: called with each `FileResult` as soon as it is known (in completion order).
         raise_errors: in this process, let the first exception of a job propagate (``--debug``); on Dask
             a failure's traceback is in its result.
+        prepare: None, or a callable run once in this process when some job is left after the ``resume``
+            check, before the first job runs or a cluster starts (e.g. load a model: its errors come before
+            any work, and a run with nothing to do never pays for it).
 
     Returns:
         `RunSummary`.
@@ -169,6 +172,8 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
                 record(i, FileResult(str(job.input), "up_to_date"))
             else:
                 todo.append(i)
+        if todo and prepare is not None:
+            prepare()
         if client is None and workers is None:
             for i in todo:
                 record(i, run_job(func, jobs[i], raise_errors))

@@ -229,8 +229,12 @@ class DenoisePlan:
         return self.func.denoiser
 
     def run(self, client=None, workers=None, resume=False, retries=3, progress=False, on_result=None,
-            raise_errors=False):
+            raise_errors=False, prepare=None):
         """Run the plan (`geokeras.denoise.executor.run_files`) and return its `~geokeras.denoise.executor.RunSummary`.
+
+        The model is loaded (`Denoiser.load`: ModelError here, before any work) only when some file is left
+        after the ``resume`` check, after ``prepare()`` (e.g. `geokeras.utils.quiet_tensorflow`); a run with
+        nothing to do neither imports TensorFlow nor starts a cluster.
 
         Temporary files left by killed runs in the output folders are removed before and after (UserWarning
         per file). ``progress``: a bar over each file's windows in this process, over files on Dask.
@@ -238,8 +242,14 @@ class DenoisePlan:
         serial = client is None and workers is None
         func = dataclasses.replace(self.func, window_progress=bool(progress and serial))
         _clean(self.folders)
+        def before_work():
+            if prepare is not None:
+                prepare()
+            self.denoiser.load()
+
         summary = run_files(self.jobs, func, client=client, workers=workers, retries=retries, resume=resume,
-                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors)
+                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors,
+                            prepare=before_work)
         _clean(self.folders)  # a worker killed during this run left its temporary file
         return summary
 
