@@ -14,7 +14,7 @@ import sys
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int, quiet_tensorflow
 from geokeras.data.windows import check_overlap
 from geokeras.denoise.naming import EXTENSIONS
-from geokeras.denoise.options import OUT_OF_BAND
+from geokeras.denoise.options import OUT_OF_BAND, PRECISIONS
 
 FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
 
@@ -61,6 +61,9 @@ def add_parser(sub, add):
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
                    help="windows per model call (default 256)")
+    p.add_argument("--precision", default="float32", choices=PRECISIONS,
+                   help="arithmetic of the model's layers: float32 (default, as trained) or bfloat16 (faster on "
+                        "CPUs with bfloat16 units; outputs differ by rounding; recorded in the sidecars)")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
@@ -81,7 +84,7 @@ def run(args):
 
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
-                        out_of_band=args.out_of_band)  # every check, before any work
+                        out_of_band=args.out_of_band, precision=args.precision)  # every check, before any work
     check_output_folder(args.output)
     den = plan.denoiser
 

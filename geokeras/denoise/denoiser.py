@@ -30,7 +30,9 @@ import numpy as np
 
 from geokeras.errors import ModelError, NotADenoiserError
 
-__all__ = ["Denoiser", "peek_info", "worker_model_loads"]
+__all__ = ["Denoiser", "PRECISIONS", "bfloat16_copy", "peek_info", "worker_model_loads"]
+
+PRECISIONS = ("float32", "bfloat16")  # `Denoiser.predictor` precisions
 
 # Denoisers loaded from files: {(realpath, mtime_ns, size): Denoiser}.
 _FILE_DENOISERS = {}
@@ -65,12 +67,13 @@ class _BatchPredictor:
     batches is `geokeras.data.windows.map_batches`.
     """
 
-    def __init__(self, model, window_length, batch_size):
+    def __init__(self, model, window_length, batch_size, keep=None):
         import tensorflow as tf
 
         self.window_length = int(window_length)
         self.batch_size = int(batch_size)
         self._model = weakref.ref(model)  # cached weakly by the model: no strong cycle
+        self._keep = keep  # a model made for this predictor (bfloat16_copy): alive as long as it is
         self._tf = tf
         self._graphs = {}
 
@@ -209,17 +212,29 @@ class Denoiser:
             f"a keras.Model or a Denoiser. Received model of type {type(model).__name__}."
         )
 
-    def predictor(self, batch_size=256):
+    def predictor(self, batch_size=256, precision="float32"):
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
         It runs the model with compiled ``tf.function`` graphs of fixed batch shape (a short batch is
         zero-padded), much faster than ``model.predict`` per batch (``bench/bench_speed.py``).
+
+        Args:
+            batch_size: windows per call.
+            precision: ``"float32"`` (the model as trained) or ``"bfloat16"``: a `bfloat16_copy` of the
+                model (faster on CPUs with bfloat16 units; outputs differ by rounding, see
+                ``bench/bench_precision.py``).
         """
+        from geokeras.validation import check_choice
+
+        check_choice("precision", precision, PRECISIONS)
+        model = self.model
         with _LOCK:
-            cache = _PREDICTORS.setdefault(self.model, {})
-            if batch_size not in cache:
-                cache[batch_size] = _BatchPredictor(self.model, self.window_length, batch_size)
-            return cache[batch_size]
+            cache = _PREDICTORS.setdefault(model, {})
+            key = batch_size if precision == "float32" else (precision, batch_size)
+            if key not in cache:
+                copy = None if precision == "float32" else bfloat16_copy(model)
+                cache[key] = _BatchPredictor(copy or model, self.window_length, batch_size, keep=copy)
+            return cache[key]
 
     def __call__(self, data, **kwargs):
         """``geokeras.denoise.denoise(data, model=self, **kwargs)``."""
@@ -250,6 +265,31 @@ def _received(label, sha256, data):
             den._data = data
             _LOADS[0] += 1
         return den
+
+
+def bfloat16_copy(model):
+    """A copy of ``model`` whose Keras layers (convolutions, additions, padding) compute in bfloat16.
+
+    Keras' ``mixed_bfloat16`` policy on every built-in layer (float32 weights, bfloat16 arithmetic); the
+    geokeras layers (standardization, STFT, sign-invariant features, mask, inverse STFT, rescaling) stay in
+    float32, so a mask denoiser stays odd to the last bit. Inference only.
+
+    Example:
+        >>> from geokeras.models.denoiser import build_denoiser
+        >>> copy = bfloat16_copy(build_denoiser("stftmask", window_length=300, filters=(4,)))
+        >>> sorted({l.dtype_policy.name for l in copy.layers})
+        ['float32', 'mixed_bfloat16']
+    """
+    import keras
+
+    config = model.get_config()
+    policy = keras.dtype_policies.serialize(keras.DTypePolicy("mixed_bfloat16"))
+    for layer in config["layers"]:
+        if layer.get("module") == "keras.layers" and layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = policy
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _load_bytes(data):

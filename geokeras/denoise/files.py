@@ -255,7 +255,7 @@ class DenoisePlan:
 
 
 def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
-                 write_noise=False, out_of_band="refuse"):
+                 write_noise=False, out_of_band="refuse", precision="float32"):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
     Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs.
@@ -273,7 +273,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
     from geokeras.validation import check_choice
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
-    options = DenoiseOptions(overlap, batch_size, out_of_band)
+    options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
              if f.explicit or not os.path.realpath(f.path).startswith(inside)]
@@ -287,7 +287,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
                   overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
-                  progress=False, on_result=None, raise_errors=False):
+                  progress=False, on_result=None, raise_errors=False, precision="float32"):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
 
     ``plan_denoise(...).run(...)``: every check before any work, then one job per file.
@@ -300,7 +300,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         format: ``"MSEED"`` or ``"SAC"``.
         client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
         progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
-        overlap, batch_size, out_of_band: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
+        overlap, batch_size, out_of_band, precision: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
             `DenoiseFile`.
 
     Returns:
@@ -310,7 +310,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         the errors of `plan_denoise`, before any work.
     """
     plan = plan_denoise(inputs, outdir, model=model, format=format, overlap=overlap, batch_size=batch_size,
-                        plot=plot, write_noise=write_noise, out_of_band=out_of_band)
+                        plot=plot, write_noise=write_noise, out_of_band=out_of_band, precision=precision)
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)
