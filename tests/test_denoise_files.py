@@ -103,6 +103,25 @@ def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, 
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
+def test_on_dask_the_workers_load_the_model_file_and_a_broken_one_fails_before_any_task(data, client, tmp_path):
+    import zipfile
+
+    from geokeras.errors import ModelError
+
+    broken = tmp_path / "broken.keras"  # its config.json is a denoiser's, its weights are not weights
+    with zipfile.ZipFile(data["model"]) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, b"not hdf5" if item.filename.endswith(".h5") else src.read(item))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="the workers could not get ready, no file was run: .*file signature"):
+        denoise_files(data["inputs"], str(out), model=str(broken), client=client)
+    assert not out.exists() or not list(out.iterdir())  # nothing written
+    assert Denoiser.resolve(str(broken))._model is None  # this process never loaded it: the workers did
+    with pytest.raises(ModelError, match="cannot load the model"):  # in this process: before the first file
+        denoise_files(data["inputs"], str(out), model=str(broken))
+    assert not list(out.iterdir())
+
+
 def test_a_failing_file_is_reported_and_the_others_are_written(data, client, tmp_path):
     import shutil
 

@@ -5,7 +5,7 @@ The shell around `geokeras.denoise.denoise`: everything that can be checked is c
 an output folder that cannot be written, a model that is not a denoiser: exit 1, one line, nothing
 written); then each input file is read, denoised with the one `geokeras.denoise.Denoiser` resolved for
 the command, and written: in this process, or one task per file on Dask (``--workers N``: a local cluster
-of N single-threaded processes; ``--scheduler ADDRESS``: a running cluster), with the same per-file job
+of N processes sharing the cores out; ``--scheduler ADDRESS``: a running cluster), with the same per-file job
 (`geokeras.denoise.DenoiseFile`). ``--resume`` skips the files already denoised with this model and
 these options.
 """
@@ -68,8 +68,8 @@ def add_parser(sub, add):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
-                       help="denoise the files on a local Dask cluster of N single-threaded worker processes "
-                            "(needs geokeras[dask])")
+                       help="denoise the files on a local Dask cluster of N worker processes, one file at a time "
+                            "each, the cores shared out between their TensorFlow threads (needs geokeras[dask])")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",

@@ -293,14 +293,23 @@ def bfloat16_copy(model):
 
 
 def _load_bytes(data):
-    """The ``keras.Model`` of the bytes of a ``.keras`` file (`geokeras.saving.load_model`, safe mode)."""
+    """The ``keras.Model`` of the bytes of a ``.keras`` file (`geokeras.saving.load_model`, safe mode).
+
+    Raises:
+        ModelError: the file cannot be loaded (unsafe, damaged).
+    """
     from geokeras.saving import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as f:
             f.write(data)
-        return load_model(path)
+        try:
+            return load_model(path)
+        except ModelError:
+            raise
+        except (OSError, ValueError, KeyError) as exc:  # a damaged archive (weights that are not HDF5, ...)
+            raise ModelError(f"cannot load the model: {type(exc).__name__}: {exc}") from None
 
 
 def peek_info(data):

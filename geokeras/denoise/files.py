@@ -187,6 +187,13 @@ class DenoiseFile:
                     error_types=tuple(type(e).__name__ for e in report.skipped),
                     stages=tuple(zip(("read", "denoise", "write"), np.diff(t).tolist())))
 
+    def warm(self):
+        """Load the model and trace its graph for a full batch (run by each Dask worker at its start-up)."""
+        import numpy as np
+
+        den, n = self.denoiser.load(), self.options.batch_size
+        den.predictor(n, self.options.precision)(np.zeros((n, den.window_length), np.float32))
+
     def is_done(self, job):
         """True when every output exists, none is older than the input, and the sidecar of each waveform
         output (the noise estimate's too, with ``write_noise``) records for every trace this run's
@@ -233,8 +240,9 @@ class DenoisePlan:
         """Run the plan (`geokeras.denoise.executor.run_files`) and return its `~geokeras.denoise.executor.RunSummary`.
 
         The model is loaded (`Denoiser.load`: ModelError here, before any work) only when some file is left
-        after the ``resume`` check, after ``prepare()`` (e.g. `geokeras.utils.quiet_tensorflow`); a run with
-        nothing to do neither imports TensorFlow nor starts a cluster.
+        after the ``resume`` check: in this process after ``prepare()`` (e.g. `geokeras.utils.quiet_tensorflow`),
+        or on Dask by each worker at its start-up (`DenoiseFile.warm`; this process does not import
+        TensorFlow for a model file). A run with nothing to do neither imports TensorFlow nor starts a cluster.
 
         Temporary files left by killed runs in the output folders are removed before and after (UserWarning
         per file). ``progress``: a bar over each file's windows in this process, over files on Dask.
@@ -243,9 +251,10 @@ class DenoisePlan:
         func = dataclasses.replace(self.func, window_progress=bool(progress and serial))
         _clean(self.folders)
         def before_work():
-            if prepare is not None:
-                prepare()
-            self.denoiser.load()
+            if serial:  # on Dask the workers load it at their start-up (`warm`), this process never
+                if prepare is not None:
+                    prepare()
+                self.denoiser.load()
 
         summary = run_files(self.jobs, func, client=client, workers=workers, retries=retries, resume=resume,
                             progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors,
