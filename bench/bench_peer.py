@@ -77,9 +77,9 @@ def main(argv=None):
         print(peer_run(*args.peer_run, args.threads))
         return 0
     if not os.path.exists(args.peer_python):
-        print(f"no peer interpreter at {args.peer_python}; create it with:\n  python3 -m venv /work/peer-venv && "
-              "/work/peer-venv/bin/pip install seisbench", file=sys.stderr)
-        return 2
+        print(f"skipped: no peer interpreter at {args.peer_python}; create it with:\n  python3 -m venv "
+              "/work/peer-venv && /work/peer-venv/bin/pip install seisbench")
+        return 0  # `make bench` goes on
 
     sys.path.insert(0, HERE)
     sys.path.insert(0, ROOT)
