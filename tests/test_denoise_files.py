@@ -193,8 +193,8 @@ def test_resume_with_nothing_to_do_starts_no_cluster_and_no_tensorflow(data, tmp
         "def no_cluster(*a, **k):\n"
         "    raise AssertionError('a cluster was started')\n"
         "executor.local_cluster = no_cluster\n"
-        f"rc = cli.main(['denoise', *{data['inputs']!r}, '-o', {out!r}, '--model', {data['model']!r}, '--workers', '2', "
-        "'--resume', '--quiet'])\n"
+        f"rc = cli.main(['denoise', *{data['inputs']!r}, '-o', {out!r}, '--model', {data['model']!r}, "
+        "'--workers', '2', '--resume', '--quiet'])\n"
         "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))

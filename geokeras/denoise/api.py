@@ -202,7 +202,8 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
 
     try:
         return apply_to_stream(
-            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length, denoiser.sampling_rate,
+            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+            denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
             out_of_band=options.out_of_band, return_noise=True,

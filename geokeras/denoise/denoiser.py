@@ -233,7 +233,8 @@ class Denoiser:
             key = batch_size if precision == "float32" else (precision, batch_size)
             if key not in cache:
                 copy = None if precision == "float32" else bfloat16_copy(model)
-                cache[key] = _BatchPredictor(copy or model, self.window_length, batch_size, keep=copy)
+                run = model if copy is None else copy
+                cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=copy)
             return cache[key]
 
     def __call__(self, data, **kwargs):

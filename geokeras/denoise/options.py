@@ -18,6 +18,7 @@ import dataclasses
 
 import geokeras
 from geokeras.data.windows import check_overlap
+from geokeras.denoise.denoiser import PRECISIONS  # the arithmetic of the model's layers (`Denoiser.predictor`)
 from geokeras.validation import check_choice, check_positive_int
 
 __all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS"]
@@ -25,7 +26,6 @@ __all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISION
 CLIP_FACTOR = 1.1  # no output sample exceeds this times its segment's demeaned (and detrended) input peak
 DETREND = "linear"  # what each gap-free segment loses before the model
 OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
-PRECISIONS = ("float32", "bfloat16")  # the arithmetic of the model's layers (`Denoiser.predictor`)
 
 
 @dataclasses.dataclass(frozen=True)

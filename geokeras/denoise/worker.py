@@ -11,9 +11,10 @@ class WorkerSetup(WorkerPlugin):
 
     ``warm``: a callable run last, once per worker at its start-up (`geokeras.denoise.DenoiseFile.warm`: the
     model loaded and its graph traced, all workers at once; an error there is raised by ``register_plugin``,
-    before any task). Registered by `run_files` on every worker (also on workers that join or restart later). Importing Keras
-    here, in the worker's main thread, matters: Dask's serializers import Keras lazily in that thread, and two
-    threads importing TensorFlow at once can deadlock (``_DeadlockError`` on a ``tensorflow.python`` module).
+    before any task). Registered by `run_files` on every worker (also on workers that join or restart later).
+    Importing Keras here, in the worker's main thread, matters: Dask's serializers import Keras lazily in that
+    thread, and two threads importing TensorFlow at once can deadlock (``_DeadlockError`` on a
+    ``tensorflow.python`` module).
     """
 
     name = "geokeras-worker-setup"
