@@ -11,9 +11,11 @@ different synthetic continuous record of `bench_speed.make_day` (pink noise, mic
 Measured (all here, with the load average of the machine next to each figure):
 
 1. the plain run (`geokeras.denoise.denoise_files` in this process, TensorFlow's own threads): reference;
-2. the same files on a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
-   timed apart): speed-up and scaling efficiency; samples compared with the plain run;
-3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten;
+2. the same files on a ``LocalCluster`` of 1 and of 2 worker processes, the cores shared out between their
+   TensorFlow threads as ``--workers`` does (`geokeras.denoise.executor.worker_threads`; cluster start-up
+   timed apart): speed-up, scaling efficiency and ratio to the plain run; samples compared with the plain run;
+3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten, and
+   the whole ``geokeras denoise --workers 2 --resume`` process (which decides before starting a cluster);
 4. the per-file cost in the 1-worker run split into reading, the model (denoise) and writing, and Dask's
    per-task overhead (2000 empty tasks on the 2-worker cluster).
 
@@ -87,6 +89,18 @@ def noop(x):
     return x
 
 
+def command_resume(inputs, out, workers):
+    """Wall seconds of the whole ``geokeras denoise INPUTS -o OUT --workers N --resume`` process."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "geokeras", "denoise", *inputs, "-o", out, "--workers", str(workers),
+                    "--resume", "--quiet"], env=env, check=True)
+    return time.perf_counter() - t
+
+
 def warm_up(func, path, folder):
     """Run on every worker (``client.run``): load the model, trace the graphs (one warm-up file each)."""
     from geokeras.denoise.executor import FileJob
@@ -108,7 +122,7 @@ def main():
     from dask.distributed import Client
 
     from geokeras.denoise import Denoiser, DenoiseFile, denoise_files
-    from geokeras.denoise.executor import local_cluster
+    from geokeras.denoise.executor import local_cluster, worker_threads
 
     root = args.keep or tempfile.mkdtemp(prefix="bench_scale.")
     os.makedirs(root, exist_ok=True)
@@ -127,7 +141,7 @@ def main():
     runs = {}
     for n in sorted({1, args.workers}):
         t = time.perf_counter()
-        cluster = local_cluster(n, retries=3, silence_logs=logging.CRITICAL)
+        cluster = local_cluster(n, retries=3, silence_logs=logging.CRITICAL, threads=worker_threads(n))
         client = Client(cluster)
         start = time.perf_counter() - t
         t = time.perf_counter()
@@ -149,6 +163,8 @@ def main():
             rewritten = sum(before[k] != v for k, v in mtimes(out).items())
             print(f"resume after the finished run: {again.seconds:.2f} s = {again.seconds / summary.seconds:.1%} "
                   f"of the run, {again.up_to_date} up to date, {again.done} run, {rewritten} files rewritten; {load()}")
+            print(f"the command `geokeras denoise ... --workers {n} --resume` after it, whole process: "
+                  f"{command_resume(inputs, out, n):.2f} s; {load()}")
             t = time.perf_counter()
             client.gather(client.map(noop, range(2000), pure=False))
             per_task = (time.perf_counter() - t) / 2000
@@ -158,7 +174,8 @@ def main():
 
     s1, sn = runs[1], runs[args.workers]
     speedup = s1.seconds / sn.seconds
-    print(f"speed-up {args.workers} vs 1 worker: {speedup:.2f}x (efficiency {speedup / args.workers:.2f}); {load()}")
+    print(f"speed-up {args.workers} vs 1 worker: {speedup:.2f}x (efficiency {speedup / args.workers:.2f}); "
+          f"{args.workers} workers vs the plain run: {plain.seconds / sn.seconds:.2f}x; {load()}")
 
     stages = stage_totals(s1)
     cpu_file = sum(r.cpu_seconds for r in s1.results) / args.files

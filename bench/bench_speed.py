@@ -21,8 +21,12 @@ Figures printed (all measured here):
   (``tf.compat.v1.profiler``, float operations), next to `geokeras.models.denoiser.estimate_flops`
   (a hand count of multiply-adds); and the achieved FLOP rate of the whole call;
 - the model alone: ms per window through denoise's compiled predictor and through ``model.predict``;
-- with ``--profile`` (default), a second run under ``cProfile`` telling where the time goes (model calls,
-  windowing/stitching, resampling, merging, the rest).
+- with ``--profile`` (default), the per-file job of ``geokeras denoise`` (`geokeras.denoise.DenoiseFile`: the
+  day written as float32 MiniSEED, read, denoised, written with its sidecar) under ``cProfile``: a table of
+  where the time goes (reading, checks and merging, detrending, resampling, framing, the model, batching,
+  stitching, output assembly and clipping, writing, the rest).
+
+``--precision bfloat16`` runs the model's Keras layers in bfloat16 (``geokeras denoise --precision``).
 """
 import argparse
 import cProfile
@@ -61,6 +65,10 @@ def make_day(hours=24.0, rate=100.0, components=("HHE", "HHN", "HHZ"), n_events=
                              starttime=obspy.UTCDateTime(2024, 1, 1)))
         st.append(tr)
     return st
+
+
+def _load_text():
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _rss_bytes():
@@ -106,24 +114,64 @@ def graph_flops(model, window_length):
     return int(tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops)
 
 
+# stage -> [(file suffix, function names)] whose cumulative times add up (minus the `_MINUS` ones)
+_STAGES = {
+    "reading (io.read)": [("geokeras/data/io.py", "read")],
+    "checks, merging (_merged_traces)": [("geokeras/data/process.py", "_merged_traces")],
+    "segments to float64 (_segments_to_run)": [("geokeras/data/process.py", "_segments_to_run")],
+    "detrending (detrend)": [("geokeras/data/process.py", "detrend")],
+    "resampling (resample_poly)": [("geokeras/data/process.py", "_resample")],
+    "framing (Windowing.cut)": [("geokeras/data/windows.py", "cut")],
+    "the model (_BatchPredictor.__call__)": [("geokeras/denoise/denoiser.py", "__call__")],
+    "batching (map_batches minus the model)": [("geokeras/data/windows.py", "map_batches")],
+    "stitching (stitch)": [("geokeras/data/windows.py", "stitch")],
+    "output, noise, clipping (_assemble, flush)": [("geokeras/data/process.py", "_assemble|flush")],
+    "writing (io.write, sidecars)": [("geokeras/data/io.py", "write")],
+}
+_MINUS = {"batching (map_batches minus the model)": ["the model (_BatchPredictor.__call__)"],
+          "output, noise, clipping (_assemble, flush)": ["batching (map_batches minus the model)",
+                                                         "the model (_BatchPredictor.__call__)", "stitching (stitch)",
+                                                         "resampling (resample_poly)"]}
+
+
 def profile_breakdown(stats, total):
-    """Cumulative seconds of the main stages in a cProfile run."""
-    wanted = {
-        "model calls (_BatchPredictor.__call__)": ("geokeras/denoise.py", "__call__"),
-        "windowing (Windowing.cut)": ("geokeras/data/windows.py", "cut"),
-        "stitching (stitch)": ("geokeras/data/windows.py", "stitch"),
-        "resampling (resample_poly)": ("scipy/signal/_signaltools.py", "resample_poly"),
-        "merging, checks, detrending": ("geokeras/data/process.py", "_merge_groups|_check_trace|detrend"),
-    }
-    found = {}
+    """``[(stage, seconds)]`` of a cProfile run of the per-file job (read, denoise, write), and the rest.
+
+    Cumulative times of the stage functions; a stage that contains another has the other's time taken out
+    (`_MINUS`); resampling includes both directions (to the model's rate and back), so the flush row is
+    approximate when a record is resampled.
+    """
+    found = dict.fromkeys(_STAGES, 0.0)
     for (filename, _, func), row in stats.stats.items():
-        cumulative = row[3]
-        for label, (file_part, funcs) in wanted.items():
-            if filename.replace(os.sep, "/").endswith(file_part) and func in funcs.split("|"):
-                found[label] = found.get(label, 0.0) + cumulative
-    rows = [(label, found.get(label, 0.0)) for label in wanted]
+        name = filename.replace(os.sep, "/")
+        for label, parts in _STAGES.items():
+            if any(name.endswith(part) and func in funcs.split("|") for part, funcs in parts):
+                found[label] += row[3]
+    for label, others in _MINUS.items():
+        found[label] -= sum(found[o] for o in others if o != label)
+    rows = list(found.items())
     rows.append(("everything else", total - sum(s for _, s in rows)))
     return rows
+
+
+def profile_file_job(st, den, overlap, batch_size, precision="float32"):
+    """Run `geokeras.denoise.DenoiseFile` (read, denoise, write) on ``st`` written as MiniSEED, under cProfile."""
+    import tempfile
+
+    from geokeras.denoise import DenoiseFile, DenoiseOptions
+    from geokeras.denoise.executor import FileJob
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "day.mseed")
+        st.write(path, format="MSEED", encoding="FLOAT32")
+        job = DenoiseFile(den, DenoiseOptions(overlap, batch_size, precision=precision))
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        result = job(FileJob(path, os.path.join(tmp, "out", "day")))
+        prof.disable()
+        total = time.perf_counter() - t0
+    return profile_breakdown(pstats.Stats(prof), total), total, dict(result["stages"])
 
 
 def main(argv=None):
@@ -133,6 +181,7 @@ def main(argv=None):
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: TF's)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile run")
     args = parser.parse_args(argv)
@@ -159,7 +208,8 @@ def main(argv=None):
     model, label, digest = den.model, den.label, den.sha256
     L, model_rate = den.window_length, den.sampling_rate
     warm = st.slice(st[0].stats.starttime, st[0].stats.starttime + 60).copy()
-    denoise(warm, model=den, overlap=args.overlap, batch_size=args.batch_size)  # trace the graphs
+    denoise(warm, model=den, overlap=args.overlap, batch_size=args.batch_size,
+            precision=args.precision)  # trace the graphs
     n_model_samples = int(round(st[0].stats.npts * model_rate / args.rate))
     n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
     print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
@@ -170,7 +220,8 @@ def main(argv=None):
     load_before = os.getloadavg()[0]
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), time.process_time()
-        out = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size)
+        out = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
+                      precision=args.precision)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     load_after = os.getloadavg()[0]
     assert [tr.stats.npts for tr in out] == [tr.stats.npts for tr in st]
@@ -193,7 +244,7 @@ def main(argv=None):
 
     # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
     windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
-    predictor = den.predictor(args.batch_size)
+    predictor = den.predictor(args.batch_size, args.precision)
     model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
     t0 = time.perf_counter()
     map_batches(predictor, windows, args.batch_size)
@@ -205,15 +256,13 @@ def main(argv=None):
           f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
 
     if args.profile:
-        prof = cProfile.Profile()
-        t0 = time.perf_counter()
-        prof.enable()
-        denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size)
-        prof.disable()
-        total = time.perf_counter() - t0
-        print(f"profile (second run under cProfile, {total:.1f} s):")
-        for name, seconds in profile_breakdown(pstats.Stats(prof), total):
-            print(f"  {name:46s} {seconds:7.1f} s  {100 * seconds / total:5.1f} %")
+        rows, total, stages = profile_file_job(st, den, args.overlap, args.batch_size, args.precision)
+        print(f"profile: the per-file job (DenoiseFile: read the day's MiniSEED, denoise, write) under cProfile, "
+              f"{total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in stages.items())}; {_load_text()}):")
+        print("| stage | seconds | share |")
+        print("|---|---:|---:|")
+        for name, seconds in rows:
+            print(f"| {name} | {seconds:.2f} | {100 * seconds / total:.1f} % |")
     return 0
 
 

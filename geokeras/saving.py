@@ -19,8 +19,8 @@ from geokeras.errors import ModelError, one_line
 
 __all__ = ["load_model", "load_model_bytes", "read_model_file", "inspect_config", "MAX_JSON_BYTES", "MAX_ARCHIVE_BYTES"]
 
-MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json, read whole (the shipped model's config: 40 kB)
-MAX_ARCHIVE_BYTES = 8 * 2**30  # every member of a .keras archive together, uncompressed
+from geokeras.utils import MAX_ARCHIVE_BYTES, MAX_JSON_BYTES, read_model_file  # noqa: E402 (Keras-free: the denoise path
+# reads model files without importing Keras)
 _ZIP_MAGIC = b"PK\x03\x04"  # a local file header: what `model.save` writes first
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # at offset 0, 512, 1024, 2048, ... (HDF5 user blocks)
 
@@ -173,20 +173,6 @@ def load_model_bytes(data, custom_objects=None, compile=True, path="<bytes>"):
         except TypeError as err:  # a class the inspection could not foresee
             first = str(err).split(". ")[0]
             raise ModelError(f"Refusing to load {path!r}: {first}.") from None
-
-
-def read_model_file(path):
-    """The bytes of the model file at ``path`` (symlinks resolved), refusing what is not a regular file or is
-    larger than `MAX_ARCHIVE_BYTES`."""
-    path = os.fspath(path)
-    real = os.path.realpath(path)
-    if not os.path.isfile(real):
-        raise _refuse(path, "")
-    size = os.path.getsize(real)
-    if size > MAX_ARCHIVE_BYTES:
-        raise ModelError(f"Refusing to load {path!r}: the file is {size} bytes, more than {MAX_ARCHIVE_BYTES}.")
-    with open(real, "rb") as f:
-        return f.read()
 
 
 def load_model(path, custom_objects=None, compile=True):

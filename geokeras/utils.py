@@ -15,6 +15,10 @@ import re
 import sys
 import tempfile
 
+#: size caps of a `.keras` archive, checked before anything is decompressed (`geokeras.saving`)
+MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json, read whole (the shipped model's config: 40 kB)
+MAX_ARCHIVE_BYTES = 8 * 2**30  # every member of a .keras archive together, uncompressed
+
 __all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "quiet_tensorflow_import", "safe_name",
            "set_threads"]
 
@@ -213,3 +217,20 @@ def set_threads(threads):
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already initialized: keep its settings
         pass
+
+
+def read_model_file(path):
+    """The bytes of the model file at ``path`` (symlinks resolved), refusing what is not a regular file or is
+    larger than `MAX_ARCHIVE_BYTES` (`geokeras.saving` then checks what the bytes are)."""
+    from geokeras.errors import ModelError
+
+    path = os.fspath(path)
+    real = os.path.realpath(path)
+    if not os.path.isfile(real):
+        raise ModelError("Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
+                         f"written by `model.save`). Received path={path!r}.")
+    size = os.path.getsize(real)
+    if size > MAX_ARCHIVE_BYTES:
+        raise ModelError(f"Refusing to load {path!r}: the file is {size} bytes, more than {MAX_ARCHIVE_BYTES}.")
+    with open(real, "rb") as f:
+        return f.read()

@@ -103,6 +103,25 @@ def test_two_workers_write_the_plain_runs_outputs_and_load_the_model_once(data, 
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
 
+def test_on_dask_the_workers_load_the_model_file_and_a_broken_one_fails_before_any_task(data, client, tmp_path):
+    import zipfile
+
+    from geokeras.errors import ModelError
+
+    broken = tmp_path / "broken.keras"  # its config.json is a denoiser's, its weights are not weights
+    with zipfile.ZipFile(data["model"]) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, b"not hdf5" if item.filename.endswith(".h5") else src.read(item))
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="the workers could not get ready, no file was run: .*file signature"):
+        denoise_files(data["inputs"], str(out), model=str(broken), client=client)
+    assert not out.exists() or not list(out.iterdir())  # nothing written
+    assert Denoiser.resolve(str(broken))._model is None  # this process never loaded it: the workers did
+    with pytest.raises(ModelError, match="cannot load the model"):  # in this process: before the first file
+        denoise_files(data["inputs"], str(out), model=str(broken))
+    assert not list(out.iterdir())
+
+
 def test_a_failing_file_is_reported_and_the_others_are_written(data, client, tmp_path):
     import shutil
 
@@ -160,6 +179,28 @@ def test_resume_after_a_finished_run_rewrites_nothing(data, client, tmp_path):
     summary = denoise_files(data["inputs"], out, model=data["model"], client=client, resume=True)
     assert (summary.up_to_date, summary.done) == (N_FILES, 0)
     assert {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in _files(out)} == before
+
+
+def test_resume_with_nothing_to_do_starts_no_cluster_and_no_tensorflow(data, tmp_path):
+    import subprocess
+
+    out = str(tmp_path / "out")
+    denoise_files(data["inputs"], out, model=data["model"])
+    code = (
+        "import sys\n"
+        "from geokeras import cli\n"
+        "from geokeras.denoise import executor\n"
+        "def no_cluster(*a, **k):\n"
+        "    raise AssertionError('a cluster was started')\n"
+        "executor.local_cluster = no_cluster\n"
+        f"rc = cli.main(['denoise', *{data['inputs']!r}, '-o', {out!r}, '--model', {data['model']!r}, "
+        "'--workers', '2', '--resume', '--quiet'])\n"
+        "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "False", "False"], proc.stdout + proc.stderr
 
 
 def test_resume_redoes_missing_stale_and_differently_made_outputs(data, tmp_path):

@@ -62,7 +62,8 @@ def test_default_removes_inband_noise_at_test_stations(default_model):
     assert np.median(metrics.correlation(clean, out)) > np.median(metrics.correlation(clean, noisy)) + 0.1
 
 
-def test_default_is_sign_symmetric_through_the_denoise_path(default_model):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_default_is_sign_symmetric_through_the_denoise_path(default_model, precision):
     from geokeras.denoise import Denoiser, denoise
 
     st = obspy.read()  # ObsPy's example (evaluation only): 3 x 3000 samples at 100 Hz
@@ -74,8 +75,25 @@ def test_default_is_sign_symmetric_through_the_denoise_path(default_model):
     for tr in negative:
         tr.data = -tr.data
     den = Denoiser(default_model)
-    out, out_neg = denoise(st, model=den), denoise(negative, model=den)
+    out, out_neg = denoise(st, model=den, precision=precision), denoise(negative, model=den, precision=precision)
     for a, b in zip(out, out_neg):
         assert np.ma.allequal(np.ma.masked_invalid(b.data), -np.ma.masked_invalid(a.data))
         assert np.array_equal(np.ma.getmaskarray(a.data), np.ma.getmaskarray(b.data))
         assert np.abs(np.ma.filled(a.data, 0.0) + np.ma.filled(b.data, 0.0)).max() == 0.0  # to the last bit
+
+
+def test_bfloat16_inference_stays_close_to_float32_and_is_recorded(default_model):
+    from geokeras.denoise import Denoiser, DenoiseOptions, denoise
+
+    den = Denoiser(default_model)
+    st = obspy.read()
+    ref, fast = denoise(st, model=den), denoise(st, model=den, precision="bfloat16")
+    for a, b in zip(ref, fast):
+        diff = np.abs(a.data - b.data).max() / np.abs(a.data).max()
+        assert 0.0 < diff < 0.05, diff  # rounding of the convolutions' arithmetic, nothing more
+    assert ref[0].stats.processing[-1].endswith("clip=1.1)")  # float32 lines and sidecars as before
+    assert fast[0].stats.processing[-1].endswith("clip=1.1, precision=bfloat16)")
+    assert "precision" not in DenoiseOptions().record(den)
+    assert DenoiseOptions(precision="bfloat16").record(den)["precision"] == "bfloat16"  # resume tells them apart
+    with pytest.raises(ValueError, match="Invalid value for argument `precision`"):
+        denoise(st, model=den, precision="float16")

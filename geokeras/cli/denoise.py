@@ -5,16 +5,16 @@ The shell around `geokeras.denoise.denoise`: everything that can be checked is c
 an output folder that cannot be written, a model that is not a denoiser: exit 1, one line, nothing
 written); then each input file is read, denoised with the one `geokeras.denoise.Denoiser` resolved for
 the command, and written: in this process, or one task per file on Dask (``--workers N``: a local cluster
-of N single-threaded processes; ``--scheduler ADDRESS``: a running cluster), with the same per-file job
+of N processes sharing the cores out; ``--scheduler ADDRESS``: a running cluster), with the same per-file job
 (`geokeras.denoise.DenoiseFile`). ``--resume`` skips the files already denoised with this model and
 these options.
 """
 import sys
 
-from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
+from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int, quiet_tensorflow
 from geokeras.data.windows import check_overlap
 from geokeras.denoise.naming import EXTENSIONS
-from geokeras.denoise.options import OUT_OF_BAND
+from geokeras.denoise.options import OUT_OF_BAND, PRECISIONS
 
 FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
 
@@ -63,17 +63,20 @@ def add_parser(sub, add):
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
     p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
                    help="windows per model call (default 256)")
+    p.add_argument("--precision", default="float32", choices=PRECISIONS,
+                   help="arithmetic of the model's layers: float32 (default, as trained) or bfloat16 (faster on "
+                        "CPUs with bfloat16 units; outputs differ by rounding; recorded in the sidecars)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int("workers"), default=None, metavar="N",
-                       help="denoise the files on a local Dask cluster of N single-threaded worker processes "
-                            "(needs geokeras[dask])")
+                       help="denoise the files on a local Dask cluster of N worker processes, one file at a time "
+                            "each, the cores shared out between their TensorFlow threads (needs geokeras[dask])")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS", type=_scheduler_address,
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs exist and record this model's sha256 and these options")
-    p.set_defaults(func=run, needs_tensorflow=True)
+    p.set_defaults(func=run, needs_tensorflow=False)  # imported (quietly) only when a file is left to denoise
     return p
 
 
@@ -95,7 +98,7 @@ def run(args):
 
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
-                        out_of_band=args.out_of_band)  # every check, before any work
+                        out_of_band=args.out_of_band, precision=args.precision)  # every check, before any work
     check_output_folder(args.output)
     den = plan.denoiser
 
@@ -124,7 +127,7 @@ def run(args):
                 print(f"  note: {note}" if result.status == "done" else f"{result.input}: note: {note}")
 
     summary = plan.run(client=args.scheduler, workers=args.workers, resume=args.resume, progress=show,
-                       on_result=report, raise_errors=args.debug)
+                       on_result=report, raise_errors=args.debug, prepare=None if args.debug else quiet_tensorflow)
     where = f"{summary.workers} worker processes" if summary.workers else "this process"
     say(f"{summary.traces} traces, {summary.windows} windows in {summary.seconds:.1f} s on {where}")
     say(f"denoised {summary.done} of {summary.files} file(s) into {args.output} with model {den.label} "

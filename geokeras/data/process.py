@@ -152,6 +152,8 @@ def segments(mask):
     mask = np.asarray(mask, dtype=bool)
     if mask.size == 0:
         return []
+    if not mask.any():  # a gap-free trace (the common case): no float64 array of its length
+        return [(0, int(mask.size))]
     return [(int(s.start), int(s.stop)) for s in np.ma.clump_unmasked(np.ma.masked_array(np.zeros(mask.size), mask))]
 
 

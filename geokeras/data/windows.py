@@ -83,7 +83,7 @@ class Windowing:
         if x.size < L:
             padded = np.pad(x, (0, L - x.size), mode=pad_mode)
             return padded[None, :].astype(x.dtype), starts
-        return x[starts[:, None] + np.arange(L)], starts
+        return np.lib.stride_tricks.sliding_window_view(x, L)[starts], starts  # a copy, no index array
 
 
 def window_starts(n, window_length, overlap=0.5):

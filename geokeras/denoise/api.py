@@ -121,7 +121,7 @@ class ProgressBar:
 
 
 def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False,
-            out_of_band="refuse", on_error="raise", return_noise=False, return_report=False):
+            out_of_band="refuse", on_error="raise", return_noise=False, return_report=False, precision="float32"):
     """Denoise a seismic record with a denoiser model.
 
     Args:
@@ -143,6 +143,7 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
             in the report (``report.skipped``), the other traces are denoised (Stream/Trace input only).
         return_noise: also return the noise estimate ``input - output`` (same type, headers and gaps;
             for Stream input: after merging, one trace per output trace).
+        precision: ``"float32"`` (default) or ``"bfloat16"`` (see `geokeras.denoise.DenoiseOptions`).
         return_report: also return the `geokeras.data.process.Report` (repairs made to the input:
             merged overlaps, traces kept apart because of differing rates, degenerate segments, traces
             passed through; and the traces skipped).
@@ -162,7 +163,7 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
         geokeras.errors.ModelError: a model that cannot be loaded or is not a denoiser.
     """
     stream = _check_data(data, sampling_rate)
-    options = DenoiseOptions(overlap, batch_size, out_of_band)
+    options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
     check_choice("on_error", on_error, ("raise", "skip") if stream is not None else ("raise",))
     return_noise = check_bool("return_noise", return_noise)
     return_report = check_bool("return_report", return_report)
@@ -201,7 +202,8 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
 
     try:
         return apply_to_stream(
-            stream, denoiser.predictor(options.batch_size), denoiser.window_length, denoiser.sampling_rate,
+            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+            denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
             out_of_band=options.out_of_band, return_noise=True,

@@ -9,6 +9,11 @@ A `Denoiser` pickles as its label, sha256 and the bytes of its ``.keras`` file (
 hashed), so a Dask run sends it to the workers as it is: each worker process loads it at most once
 (`worker_model_loads`) and its processing lines are those of the calling process.
 
+A `Denoiser` of a ``.keras`` file reads its metadata (rates, window length, band) from the file's
+``config.json`` without importing Keras; the model itself is loaded (TensorFlow imported, weights read) at
+the first use of ``Denoiser.model`` or `Denoiser.load`: ``geokeras denoise --resume`` with nothing left to
+do decides so without TensorFlow.
+
 Example:
     >>> from geokeras.models.denoiser import build_denoiser
     >>> den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4, 8)))
@@ -25,13 +30,16 @@ import numpy as np
 
 from geokeras.errors import ModelError, NotADenoiserError
 
-__all__ = ["Denoiser", "worker_model_loads"]
+__all__ = ["Denoiser", "PRECISIONS", "bfloat16_copy", "peek_info", "worker_model_loads"]
+
+PRECISIONS = ("float32", "bfloat16")  # `Denoiser.predictor` precisions
 
 # Denoisers loaded from files: {(realpath, mtime_ns, size): Denoiser}.
 _FILE_DENOISERS = {}
 # Compiled predictors per in-memory model (weakly keyed: a model is not kept alive): model -> {batch: fn}.
 _PREDICTORS = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()  # a file's model loading at its first use
 
 
 # Denoisers unpickled in this process (sent by another one): {(label, sha256): Denoiser}.
@@ -59,12 +67,13 @@ class _BatchPredictor:
     batches is `geokeras.data.windows.map_batches`.
     """
 
-    def __init__(self, model, window_length, batch_size):
+    def __init__(self, model, window_length, batch_size, keep=None):
         import tensorflow as tf
 
         self.window_length = int(window_length)
         self.batch_size = int(batch_size)
         self._model = weakref.ref(model)  # cached weakly by the model: no strong cycle
+        self._keep = keep  # a model made for this predictor (bfloat16_copy): alive as long as it is
         self._tf = tf
         self._graphs = {}
 
@@ -123,7 +132,7 @@ class Denoiser:
             info = denoiser_info(model)
         except ValueError as exc:
             raise NotADenoiserError(str(exc)) from None
-        self.model = model
+        self._model = model
         self.label = label or model.name
         self.sha256 = sha256 or _sha256_weights(model)
         self.sampling_rate = float(info["sampling_rate"])
@@ -131,6 +140,38 @@ class Denoiser:
         self.band_hz = tuple(float(f) for f in info["band_hz"])
         self.sampling_rate_range_hz = tuple(float(r) for r in info["sampling_rate_range_hz"])
         self._data = None  # the bytes of the .keras file, once read or saved (`__reduce__`)
+
+    @classmethod
+    def _lazy(cls, data, label, sha256, info):
+        """A `Denoiser` of the ``.keras`` bytes ``data`` whose model is loaded at its first use."""
+        den = cls.__new__(cls)
+        den._model, den._data, den.label, den.sha256 = None, data, label, sha256
+        den.sampling_rate, den.window_length = info["sampling_rate"], info["window_length"]
+        den.band_hz, den.sampling_rate_range_hz = info["band_hz"], info["sampling_rate_range_hz"]
+        return den
+
+    @property
+    def model(self):
+        """The ``keras.Model`` (loaded here on first use for a `Denoiser` of a file)."""
+        if self._model is None:
+            with _LOAD_LOCK:
+                if self._model is None:
+                    model = _load_bytes(self._data, path=self.label)
+                    loaded = Denoiser(model, label=self.label, sha256=self.sha256)
+                    if (loaded.sampling_rate, loaded.window_length) != (self.sampling_rate, self.window_length):
+                        raise ModelError(f"model {self.label!r}: its config.json and its loaded layers disagree "
+                                         "on the sampling rate or window length")
+                    self._model = model
+        return self._model
+
+    def load(self):
+        """Load the model now (TensorFlow imported, weights read) and return this `Denoiser`.
+
+        Raises:
+            ModelError: the file cannot be loaded safely; NotADenoiserError: it is not a denoiser.
+        """
+        self.model  # noqa: B018 - loads it
+        return self
 
     def __repr__(self):
         return (f"Denoiser({self.label!r}, sha256={self.sha256[:16]}, sampling_rate={self.sampling_rate:g}, "
@@ -152,8 +193,6 @@ class Denoiser:
             FileNotFoundError: the shipped default model is missing from the installation.
             TypeError: any other type.
         """
-        import keras
-
         if isinstance(model, Denoiser):
             return model
         if model is None:
@@ -164,6 +203,8 @@ class Denoiser:
             return _load_file(pretrained.DEFAULT_MODEL_PATH, label="default")
         if isinstance(model, (str, os.PathLike)):
             return _load_file(model)
+        import keras
+
         if isinstance(model, keras.Model):
             return cls(model)
         raise TypeError(
@@ -171,17 +212,30 @@ class Denoiser:
             f"a keras.Model or a Denoiser. Received model of type {type(model).__name__}."
         )
 
-    def predictor(self, batch_size=256):
+    def predictor(self, batch_size=256, precision="float32"):
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
         It runs the model with compiled ``tf.function`` graphs of fixed batch shape (a short batch is
         zero-padded), much faster than ``model.predict`` per batch (``bench/bench_speed.py``).
+
+        Args:
+            batch_size: windows per call.
+            precision: ``"float32"`` (the model as trained) or ``"bfloat16"``: a `bfloat16_copy` of the
+                model (faster on CPUs with bfloat16 units; outputs differ by rounding, see
+                ``bench/bench_precision.py``).
         """
+        from geokeras.validation import check_choice
+
+        check_choice("precision", precision, PRECISIONS)
+        model = self.model
         with _LOCK:
-            cache = _PREDICTORS.setdefault(self.model, {})
-            if batch_size not in cache:
-                cache[batch_size] = _BatchPredictor(self.model, self.window_length, batch_size)
-            return cache[batch_size]
+            cache = _PREDICTORS.setdefault(model, {})
+            key = batch_size if precision == "float32" else (precision, batch_size)
+            if key not in cache:
+                copy = None if precision == "float32" else bfloat16_copy(model)
+                run = model if copy is None else copy
+                cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=copy)
+            return cache[key]
 
     def __call__(self, data, **kwargs):
         """``geokeras.denoise.denoise(data, model=self, **kwargs)``."""
@@ -208,12 +262,87 @@ def _received(label, sha256, data):
     with _LOCK:
         den = _RECEIVED.get(key)
         if den is None:
-            from geokeras.saving import load_model_bytes
-
-            den = _RECEIVED[key] = Denoiser(load_model_bytes(data, path=label), label=label, sha256=sha256)
             den._data = data
             _LOADS[0] += 1
         return den
+
+
+def bfloat16_copy(model):
+    """A copy of ``model`` whose Keras layers (convolutions, additions, padding) compute in bfloat16.
+
+    Keras' ``mixed_bfloat16`` policy on every built-in layer (float32 weights, bfloat16 arithmetic); the
+    geokeras layers (standardization, STFT, sign-invariant features, mask, inverse STFT, rescaling) stay in
+    float32, so a mask denoiser stays odd to the last bit. Inference only.
+
+    Example:
+        >>> from geokeras.models.denoiser import build_denoiser
+        >>> copy = bfloat16_copy(build_denoiser("stftmask", window_length=300, filters=(4,)))
+        >>> sorted({l.dtype_policy.name for l in copy.layers})
+        ['float32', 'mixed_bfloat16']
+    """
+    import keras
+
+    config = model.get_config()
+    policy = keras.dtype_policies.serialize(keras.DTypePolicy("mixed_bfloat16"))
+    for layer in config["layers"]:
+        if layer.get("module") == "keras.layers" and layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = policy
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _load_bytes(data, path="<bytes>"):
+    """The ``keras.Model`` of the bytes of a ``.keras`` file (`geokeras.saving.load_model_bytes`: the checks on
+    exactly these bytes, safe mode).
+
+    Raises:
+        ModelError: the file cannot be loaded (unsafe, damaged).
+    """
+    from geokeras.saving import load_model_bytes
+
+    try:
+        return load_model_bytes(data, path=path)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:  # a damaged archive (weights that are not HDF5, ...)
+        raise ModelError(f"cannot load the model: {type(exc).__name__}: {exc}") from None
+
+
+def peek_info(data):
+    """`geokeras.models.denoiser.denoiser_info` read from the ``config.json`` of a ``.keras`` file's bytes,
+    without Keras; None when it is not there in full (the file is then loaded to find out).
+
+    Example:
+        >>> from geokeras import pretrained
+        >>> info = peek_info(pretrained.DEFAULT_MODEL_PATH.read_bytes())
+        >>> info["sampling_rate"], info["window_length"]
+        (100.0, 3000)
+    """
+    import io
+    import json
+    import zipfile
+
+    from geokeras.utils import MAX_JSON_BYTES
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("config.json") as member:
+            raw = member.read(MAX_JSON_BYTES + 1)  # never more (a decompression bomb is loaded, and refused, at once)
+        if len(raw) > MAX_JSON_BYTES:
+            return None
+        layers = json.loads(raw)["config"]["layers"]
+        for layer in layers:
+            if layer.get("class_name") != "WindowStandardization":
+                continue
+            c = layer["config"]
+            if c.get("window_length") is None or c.get("band_hz") is None or c.get("sampling_rate_range_hz") is None:
+                return None
+            return {"sampling_rate": float(c["sampling_rate"]), "window_length": int(c["window_length"]),
+                    "band_hz": tuple(float(f) for f in c["band_hz"]),
+                    "sampling_rate_range_hz": tuple(float(r) for r in c["sampling_rate_range_hz"])}
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return None
 
 
 def _load_file(path, label=None):
@@ -227,12 +356,15 @@ def _load_file(path, label=None):
     with _LOCK:
         cached = _FILE_DENOISERS.get(key)
     if cached is None:
-        from geokeras.saving import load_model_bytes, read_model_file
+        from geokeras.utils import read_model_file
 
-        data = read_model_file(real)  # hashed, loaded, and kept for `Denoiser.__reduce__`: one read, one content
-        cached = Denoiser(load_model_bytes(data, path=path), label=label or os.path.basename(path),
-                          sha256=hashlib.sha256(data).hexdigest())
-        cached._data = data
+        data = read_model_file(real)  # hashed, and kept for `Denoiser.__reduce__`: the file is read once
+        label, digest, info = label or os.path.basename(path), hashlib.sha256(data).hexdigest(), peek_info(data)
+        if info is not None:  # the model is loaded at its first use (see the module docstring)
+            cached = Denoiser._lazy(data, label, digest, info)
+        else:  # not readable without Keras: load it now (ModelError, NotADenoiserError)
+            cached = Denoiser(_load_bytes(data, path=path), label=label, sha256=digest)
+            cached._data = data
         with _LOCK:
             _FILE_DENOISERS[key] = cached
     return cached

@@ -3,8 +3,9 @@
 `run_files` takes a list of jobs and a picklable job function:
 
 - ``workers=None`` and ``client=None``: the jobs run one after the other in this process (Dask not needed);
-- ``workers=N``: a ``dask.distributed.LocalCluster`` of N single-threaded worker processes is started for
-  the run and closed after it;
+- ``workers=N``: a ``dask.distributed.LocalCluster`` of N worker processes (one task at a time each, the
+  cores shared out between their TensorFlow threads: `worker_threads`) is started for the run and closed
+  after it;
 - ``client=``: a ``dask.distributed.Client``, or the address of a running scheduler (``"tcp://host:8786"``),
   e.g. one started by dask-jobqueue on SLURM or by dask-kubernetes.
 
@@ -12,7 +13,9 @@ One task per file. A job that raises is reported in its `FileResult` and the oth
 dies (killed, out of memory) has its task started again on another worker by the scheduler, up to
 ``retries`` times on a cluster started here (``distributed.scheduler.allowed-failures``; an external
 scheduler uses its own setting). With ``resume=True`` the jobs for which ``func.is_done(job)`` holds are
-up to date: not sent. Every worker runs `geokeras.denoise.worker.WorkerSetup` first (TensorFlow threads, Keras imported).
+up to date: not sent. Every worker runs `geokeras.denoise.worker.WorkerSetup` first (TensorFlow threads, Keras
+imported, and ``func.warm()`` where the job function has one: `geokeras.denoise.DenoiseFile` loads its model
+and traces its graph there, once per worker, all workers at once, before the first task).
 
 The executor knows nothing of what a job does: ``geokeras denoise`` passes `geokeras.denoise.DenoiseFile`,
 which carries its `geokeras.denoise.Denoiser` (pickled as its ``.keras`` bytes, sent once per worker).
@@ -35,7 +38,8 @@ import traceback
 
 from geokeras.errors import one_line
 
-__all__ = ["FileJob", "FileResult", "RunSummary", "run_files", "run_job", "local_cluster", "SINGLE_THREAD_ENV"]
+__all__ = ["FileJob", "FileResult", "RunSummary", "run_files", "run_job", "local_cluster", "SINGLE_THREAD_ENV",
+           "thread_env", "worker_threads"]
 
 FileJob = collections.namedtuple("FileJob", "input output explicit", defaults=(True,))
 FileJob.__doc__ = """One file to process: its ``input`` path, the ``output`` it writes (for `geokeras.denoise.DenoiseFile`:
@@ -117,7 +121,7 @@ def run_job(func, job, raise_errors=False):
 
 
 def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, progress=False, on_result=None,
-              raise_errors=False):
+              raise_errors=False, prepare=None):
     """Run ``func`` on every job, one task per job, and return a `RunSummary`.
 
     Args:
@@ -125,7 +129,8 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
         func: a picklable callable ``func(job) -> dict`` (see `run_job`); with ``resume=True`` it also needs
             ``func.is_done(job) -> bool``.
         client: a ``dask.distributed.Client`` or a scheduler address; None: see ``workers``.
-        workers: start a ``LocalCluster`` of this many single-threaded worker processes for the run; None
+        workers: start a ``LocalCluster`` of this many worker processes for the run (one task at a time each,
+            `worker_threads` TensorFlow threads each: the cores shared out); None
             (with ``client=None``) runs the jobs here, one after the other.
         retries: times a task whose worker died is started again (on a cluster started here).
         resume: skip the jobs for which ``func.is_done(job)`` is true (checked here, before any work).
@@ -133,6 +138,9 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
         on_result: called with each `FileResult` as soon as it is known (in completion order).
         raise_errors: in this process, let the first exception of a job propagate (``--debug``); on Dask
             a failure's traceback is in its result.
+        prepare: None, or a callable run once in this process when some job is left after the ``resume``
+            check, before the first job runs or a cluster starts (e.g. load a model: its errors come before
+            any work, and a run with nothing to do never pays for it).
 
     Returns:
         `RunSummary`.
@@ -169,6 +177,8 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
                 record(i, FileResult(str(job.input), "up_to_date"))
             else:
                 todo.append(i)
+        if todo and prepare is not None:
+            prepare()
         if client is None and workers is None:
             for i in todo:
                 record(i, run_job(func, jobs[i], raise_errors))
@@ -184,16 +194,41 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
 SINGLE_THREAD_ENV = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def local_cluster(n_workers, retries=3, silence_logs=None):
-    """A ``dask.distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes.
+def thread_env(threads):
+    """The environment of a worker process whose TensorFlow uses ``threads`` intra-op threads (and one
+    inter-op thread): `SINGLE_THREAD_ENV` for 1.
 
-    Each worker runs one task at a time and its TensorFlow uses one thread (`SINGLE_THREAD_ENV`), so N workers
-    use N cores; a task whose worker dies is retried up to ``retries`` times.
+    Example:
+        >>> thread_env(2)["TF_NUM_INTRAOP_THREADS"], thread_env(1) == SINGLE_THREAD_ENV
+        ('2', True)
+    """
+    return dict(SINGLE_THREAD_ENV, TF_NUM_INTRAOP_THREADS=str(int(threads)), OMP_NUM_THREADS=str(int(threads)))
+
+
+def worker_threads(n_workers, cores=None):
+    """TensorFlow threads per worker for ``n_workers`` worker processes on ``cores`` cores (default: the cores
+    this process may use): the cores shared out, at least one (``--workers 1`` on 2 cores: 2 threads).
+
+    Example:
+        >>> worker_threads(1, cores=2), worker_threads(2, cores=2), worker_threads(4, cores=2)
+        (2, 1, 1)
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(cores) // int(n_workers))
+
+
+def local_cluster(n_workers, retries=3, silence_logs=None, threads=1):
+    """A ``dask.distributed.LocalCluster`` of ``n_workers`` worker processes, one task at a time each.
+
+    Each worker runs one task at a time and its TensorFlow uses ``threads`` intra-op threads (`thread_env`),
+    so N workers use N x ``threads`` cores; a task whose worker dies is retried up to ``retries`` times.
 
     Args:
         n_workers: number of worker processes.
         retries: ``distributed.scheduler.allowed-failures`` for the cluster's scheduler.
         silence_logs: logging level of the cluster's own messages (default: Dask's).
+        threads: TensorFlow intra-op threads per worker.
     """
     import logging
 
@@ -205,7 +240,7 @@ def local_cluster(n_workers, retries=3, silence_logs=None):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                             silence_logs=logging.WARNING if silence_logs is None else silence_logs,
-                            env=dict(SINGLE_THREAD_ENV))
+                            env=thread_env(threads))
 
 
 def check_scheduler_address(address):
@@ -274,7 +309,8 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
 
     owned = []
     if client is None:
-        cluster = local_cluster(workers, retries=retries, silence_logs=logging.CRITICAL)  # failures: in the results
+        cluster = local_cluster(workers, retries=retries, silence_logs=logging.CRITICAL,  # failures: in the results
+                                threads=worker_threads(workers))
         client = Client(cluster)
         owned = [client, cluster]
     elif isinstance(client, str):
@@ -283,7 +319,10 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
     try:
         from geokeras.denoise.worker import WorkerSetup  # imports dask.distributed: only on this path
 
-        client.register_plugin(WorkerSetup())
+        try:
+            client.register_plugin(WorkerSetup(warm=getattr(func, "warm", None)))
+        except Exception as exc:  # noqa: BLE001 - Dask passes a worker's error on as a bare Exception
+            raise RuntimeError(f"the workers could not get ready, no file was run: {one_line(exc)}") from None
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         [shared] = client.scatter([func], broadcast=True, hash=False)  # sent once, not once per task
         run = f"geokeras-{os.getpid()}-{time.time_ns()}"

@@ -248,6 +248,13 @@ class DenoiseFile:
                     error_types=tuple(type(e).__name__ for e in report.skipped),
                     stages=tuple(zip(("read", "denoise", "write"), np.diff(t).tolist())))
 
+    def warm(self):
+        """Load the model and trace its graph for a full batch (run by each Dask worker at its start-up)."""
+        import numpy as np
+
+        den, n = self.denoiser.load(), self.options.batch_size
+        den.predictor(n, self.options.precision)(np.zeros((n, den.window_length), np.float32))
+
     def is_done(self, job):
         """True when every output exists, none is older than the input, and the sidecar of each waveform
         output (the noise estimate's too, with ``write_noise``) records for every trace this run's
@@ -289,8 +296,13 @@ class DenoisePlan:
         return self.func.denoiser
 
     def run(self, client=None, workers=None, resume=False, retries=3, progress=False, on_result=None,
-            raise_errors=False):
+            raise_errors=False, prepare=None):
         """Run the plan (`geokeras.denoise.executor.run_files`) and return its `~geokeras.denoise.executor.RunSummary`.
+
+        The model is loaded (`Denoiser.load`: ModelError here, before any work) only when some file is left
+        after the ``resume`` check: in this process after ``prepare()`` (e.g. `geokeras.utils.quiet_tensorflow`),
+        or on Dask by each worker at its start-up (`DenoiseFile.warm`; this process does not import
+        TensorFlow for a model file). A run with nothing to do neither imports TensorFlow nor starts a cluster.
 
         Temporary files left by killed runs in the output folders are removed before and after (UserWarning
         per file). ``progress``: a bar over each file's windows in this process, over files on Dask.
@@ -298,14 +310,21 @@ class DenoisePlan:
         serial = client is None and workers is None
         func = dataclasses.replace(self.func, window_progress=bool(progress and serial))
         _clean(self.folders)
+        def before_work():
+            if serial:  # on Dask the workers load it at their start-up (`warm`), this process never
+                if prepare is not None:
+                    prepare()
+                self.denoiser.load()
+
         summary = run_files(self.jobs, func, client=client, workers=workers, retries=retries, resume=resume,
-                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors)
+                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors,
+                            prepare=before_work)
         _clean(self.folders)  # a worker killed during this run left its temporary file
         return summary
 
 
 def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
-                 write_noise=False, out_of_band="refuse"):
+                 write_noise=False, out_of_band="refuse", precision="float32"):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
     Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs.
@@ -323,7 +342,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
     from geokeras.validation import check_choice
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
-    options = DenoiseOptions(overlap, batch_size, out_of_band)
+    options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
              if f.explicit or not os.path.realpath(f.path).startswith(inside)]
@@ -337,7 +356,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
                   overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
-                  progress=False, on_result=None, raise_errors=False):
+                  progress=False, on_result=None, raise_errors=False, precision="float32"):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
 
     ``plan_denoise(...).run(...)``: every check before any work, then one job per file.
@@ -350,7 +369,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         format: ``"MSEED"`` or ``"SAC"``.
         client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
         progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
-        overlap, batch_size, out_of_band: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
+        overlap, batch_size, out_of_band, precision: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
             `DenoiseFile`.
 
     Returns:
@@ -360,7 +379,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         the errors of `plan_denoise`, before any work.
     """
     plan = plan_denoise(inputs, outdir, model=model, format=format, overlap=overlap, batch_size=batch_size,
-                        plot=plot, write_noise=write_noise, out_of_band=out_of_band)
+                        plot=plot, write_noise=write_noise, out_of_band=out_of_band, precision=precision)
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)

@@ -8,7 +8,7 @@ and `DenoiseOptions.processing_line`, the ``stats.processing`` line generated fr
 Example:
     >>> opts = DenoiseOptions(overlap=0.25)
     >>> opts
-    DenoiseOptions(overlap=0.25, batch_size=256, out_of_band='refuse')
+    DenoiseOptions(overlap=0.25, batch_size=256, out_of_band='refuse', precision='float32')
     >>> DenoiseOptions(out_of_band="drop")
     Traceback (most recent call last):
     ...
@@ -18,9 +18,10 @@ import dataclasses
 
 import geokeras
 from geokeras.data.windows import check_overlap
+from geokeras.denoise.denoiser import PRECISIONS  # the arithmetic of the model's layers (`Denoiser.predictor`)
 from geokeras.validation import check_choice, check_positive_int
 
-__all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND"]
+__all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS"]
 
 CLIP_FACTOR = 1.1  # no output sample exceeds this times its segment's demeaned (and detrended) input peak
 DETREND = "linear"  # what each gap-free segment loses before the model
@@ -36,6 +37,8 @@ class DenoiseOptions:
         batch_size: windows per model call (the last batch is padded to a fixed shape).
         out_of_band: for a record whose native rate is outside the model's range: ``"refuse"`` or
             ``"passthrough"`` (see `geokeras.denoise.denoise`).
+        precision: ``"float32"`` (the model as trained) or ``"bfloat16"`` (its Keras layers compute in
+            bfloat16: faster on CPUs with bfloat16 units, outputs differ by rounding; recorded).
 
     Raises:
         ValueError: an option out of range (the message names it).
@@ -44,11 +47,13 @@ class DenoiseOptions:
     overlap: float = 0.5
     batch_size: int = 256
     out_of_band: str = "refuse"
+    precision: str = "float32"
 
     def __post_init__(self):
         object.__setattr__(self, "overlap", check_overlap("overlap", self.overlap))
         object.__setattr__(self, "batch_size", check_positive_int("batch_size", self.batch_size))
         check_choice("out_of_band", self.out_of_band, OUT_OF_BAND)
+        check_choice("precision", self.precision, PRECISIONS)
 
     def record(self, denoiser, output="denoised"):
         """The fields a trace denoised with ``denoiser`` and these options records (JSON types).
@@ -59,11 +64,13 @@ class DenoiseOptions:
         """
         return {"version": geokeras.__version__, "model": denoiser.label, "sha256": denoiser.sha256,
                 "model_sampling_rate": denoiser.sampling_rate, "window_length": denoiser.window_length,
-                "overlap": self.overlap, "detrend": DETREND, "clip": CLIP_FACTOR, "output": output}
+                "overlap": self.overlap, "detrend": DETREND, "clip": CLIP_FACTOR, "output": output,
+                **({"precision": self.precision} if self.precision != "float32" else {})}
 
     def processing_line(self, denoiser):
         """The ``stats.processing`` line of one `geokeras.denoise.denoise` call, generated from `record`."""
         f = self.record(denoiser)
         return (f"geokeras {f['version']}: denoise(model={f['model']}, sha256={f['sha256'][:16]}, "
                 f"model_sampling_rate={f['model_sampling_rate']:g}, window_length={f['window_length']}, "
-                f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g})")
+                f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g}"
+                + (f", precision={f['precision']})" if "precision" in f else ")"))
