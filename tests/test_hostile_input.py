@@ -428,7 +428,7 @@ def test_the_cluster_started_here_retries_a_dead_workers_task(monkeypatch, model
 
     asked = []
 
-    def fake_cluster(n_workers, retries=None, silence_logs=None):
+    def fake_cluster(n_workers, retries=None, silence_logs=None, **kwargs):
         asked.append(retries)
         raise RuntimeError("stop here")
 

@@ -262,6 +262,7 @@ def _received(label, sha256, data):
     with _LOCK:
         den = _RECEIVED.get(key)
         if den is None:
+            den = _RECEIVED[key] = Denoiser(_load_bytes(data, path=label), label=label, sha256=sha256)
             den._data = data
             _LOADS[0] += 1
         return den
@@ -325,6 +326,8 @@ def peek_info(data):
 
     from geokeras.utils import MAX_JSON_BYTES
 
+    if data[:4] != b"PK\x03\x04":  # not a zip from its first byte (an HDF5 file with a zip appended, ...): load
+        return None  # it at once, so that `geokeras.saving` refuses it before any work
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("config.json") as member:
             raw = member.read(MAX_JSON_BYTES + 1)  # never more (a decompression bomb is loaded, and refused, at once)
