@@ -77,9 +77,16 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
 
 
 def _peak(stream):
+    """The largest absolute sample of a Stream (NaN and gaps ignored), without a float64 copy of the samples."""
     import numpy as np
 
-    peaks = [np.nanmax(np.abs(np.ma.compressed(tr.data).astype(np.float64))) for tr in stream if np.ma.count(tr.data)]
+    def peak(tr):
+        x = np.ma.compressed(tr.data) if np.ma.isMaskedArray(tr.data) else tr.data
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all NaN
+            return max(abs(float(np.nanmax(x))), abs(float(np.nanmin(x))))
+
+    peaks = [peak(tr) for tr in stream if np.ma.count(tr.data)]
     return float(np.nanmax(peaks)) if peaks and not np.all(np.isnan(peaks)) else 0.0
 
 
@@ -147,7 +154,7 @@ class DenoiseFile:
 
         try:
             cleaned, noise, report = denoise_stream(stream, self.denoiser, self.options, progress=progress,
-                                                    on_error="skip")
+                                                    on_error="skip", return_noise=self.write_noise)
         finally:
             if bar is not None:
                 bar.close()
