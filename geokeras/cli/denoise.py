@@ -9,11 +9,14 @@ of N single-threaded processes; ``--scheduler ADDRESS``: a running cluster), wit
 (`geokeras.denoise.DenoiseFile`). ``--resume`` skips the files already denoised with this model and
 these options.
 """
+import argparse
 import sys
 
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int
 from geokeras.data.windows import check_overlap
+from geokeras.denoise.files import LAYOUTS
 from geokeras.denoise.naming import EXTENSIONS
+from geokeras.denoise.sds import check_channel_code
 from geokeras.denoise.options import OUT_OF_BAND
 
 FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
@@ -70,18 +73,51 @@ def add_parser(sub, add):
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
-                   help="skip inputs whose outputs exist and record this model's sha256 and these options")
+                   help="skip inputs whose outputs exist and record this model's sha256 and these options (with "
+                        "--layout sds: and the input's size and modification time, so a grown day file is redone)")
+    p.add_argument("--layout", default="mirror", choices=LAYOUTS,
+                   help="mirror: the input tree mirrored (default); sds: an SDS archive OUTDIR/YEAR/NET/STA/CHA.D/"
+                        "NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day, merged with what is there")
+    p.add_argument("--channel-code", default=None, metavar="X", type=argument_type_str(check_channel_code, "channel_code"),
+                   help="with --layout sds: replace the instrument code (second letter) of every output channel, "
+                        "HHZ -> HXZ for X; a code that makes an input channel is refused")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
+
+
+def argument_type_str(check, name):
+    """An ``argparse`` ``type=`` for a string checked by ``check(name, value)`` (a failure: exit status 2)."""
+    def parse(text):
+        try:
+            return check(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = name
+    return parse
+
+
+def _check_layout_usage(args):
+    """Usage errors of --layout and --channel-code: one line, exit status 2 (as argparse's), before any work."""
+    bad = [flag for flag, used in (("--format SAC", args.format != "MSEED"), ("--plot", args.plot),
+                                   ("--write-noise", args.write_noise)) if used and args.layout == "sds"]
+    message = (f"argument {bad[0]}: not allowed with --layout sds (SDS day files hold MiniSEED, no figure, no "
+               "noise estimate)" if bad else "argument --channel-code: needs --layout sds"
+               if args.layout == "mirror" and args.channel_code is not None else None)
+    if message:
+        print(f"geokeras denoise: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def run(args):
     """Run ``geokeras denoise``; return the exit status."""
     from geokeras.denoise.files import plan_denoise
 
+    _check_layout_usage(args)
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
-                        out_of_band=args.out_of_band)  # every check, before any work
+                        out_of_band=args.out_of_band, layout=args.layout,
+                        channel_code=args.channel_code)  # every check, before any work
     check_output_folder(args.output)
     den = plan.denoiser
 
