@@ -12,9 +12,10 @@ resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the
 - ``api``: ``geokeras.data.io.read(file)`` then ``geokeras.denoise.denoise(stream)`` (the shipped model);
 - ``cli``: ``geokeras denoise FILE -o OUT`` (the command's Python path), reading, denoising and writing.
 
-Printed per case and tree: peak RSS of the process (GiB), the RSS after imports, model and data were loaded
-(the floor the run cannot go under), the wall time and the load average before and after (the machine is
-shared: wall times are only comparable within a pair).
+Printed per case and tree: peak RSS of the process (GiB, and GB for the targets); the RSS once TensorFlow and
+the model are loaded, after ``io.read`` and the peak of the read (``api``); the peak sampled during the
+``denoise`` call or the command (``PeakRSS`` of ``bench/bench_speed.py``); the wall time and the load average
+before and after (the machine is shared: wall times are only comparable within a pair).
 """
 import argparse
 import json
@@ -47,25 +48,30 @@ def measure(path, mode, out):
     """Run one case in this (fresh) process and print a JSON line of what was measured."""
     import resource
 
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_speed import PeakRSS, _rss_bytes
+
     from geokeras.data import io
     from geokeras.denoise import Denoiser, denoise
 
     den = Denoiser.resolve(None)
+    model_rss = _rss_bytes()
     stream = io.read(path) if mode == "api" else None
-    with open("/proc/self/statm") as f:
-        floor = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    floor, read_peak = _rss_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    if mode == "api":
-        denoise(stream, model=den)
-    else:
-        from geokeras.cli import main
+    with PeakRSS() as mem:
+        if mode == "api":
+            denoise(stream, model=den)
+        else:
+            from geokeras.cli import main
 
-        rc = main(["denoise", path, "-o", out, "--quiet"])
-        assert rc == 0, rc
+            rc = main(["denoise", path, "-o", out, "--quiet"])
+            assert rc == 0, rc
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps(dict(peak=peak, floor=floor, wall=wall, load=[load, os.getloadavg()[0]])))
+    print(json.dumps(dict(peak=peak, floor=floor, model=model_rss, read_peak=read_peak, call_peak=mem.peak,
+                          wall=wall, load=[load, os.getloadavg()[0]])))
 
 
 def main(argv=None):
@@ -97,9 +103,12 @@ def main(argv=None):
                         continue
                     r = json.loads(done.stdout.strip().splitlines()[-1])
                     target = TARGETS_GB.get(case)
-                    print(f"  {mode:3s} {tree}: peak RSS {r['peak'] / 2**30:.2f} GiB ({r['peak'] / 1e9:.2f} GB"
-                          + (f"; target <= {target} GB" if target else "") + f"), RSS before the run "
-                          f"{r['floor'] / 2**30:.2f} GiB, {r['wall']:.0f} s wall, load average "
+                    gib = {k: r[k] / 2 ** 30 for k in ("peak", "model", "floor", "read_peak", "call_peak")}
+                    print(f"  {mode:3s} {tree}: peak RSS {gib['peak']:.2f} GiB ({r['peak'] / 1e9:.2f} GB"
+                          + (f"; target <= {target} GB" if target else "") + f"); RSS with the model loaded "
+                          f"{gib['model']:.2f} GiB" + (f", after io.read {gib['floor']:.2f} GiB (read peak "
+                          f"{gib['read_peak']:.2f} GiB)" if mode == "api" else "") + f", peak in the call "
+                          f"{gib['call_peak']:.2f} GiB; {r['wall']:.0f} s wall, load average "
                           f"{r['load'][0]:.1f} -> {r['load'][1]:.1f}", flush=True)
             os.unlink(path)
     return 0

@@ -298,7 +298,9 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
 
 
 def _prepare_for_write(stream):
-    st = read(stream)  # a copy
+    # new traces with copied headers that share the samples (only replaced below, never changed in place)
+    st = obspy.Stream([obspy.Trace(data=tr.data, header=tr.stats.copy()) for tr in (
+        [stream] if isinstance(stream, obspy.Trace) else stream)])
     for tr in st:
         if not tr.data.size:
             warnings.warn(f"Trace {tr.id} ({tr.stats.starttime}) has no sample: it is not written.",

@@ -212,7 +212,8 @@ def _merge_groups(st, notes):
     return merged
 
 
-CHUNK_SAMPLES = 2 ** 21  # native samples per piece of a long segment: what bounds the memory of a long record
+CHUNK_SAMPLES = 2 ** 19  # native samples per piece of a long segment: what bounds the memory of a long record
+PENDING_SAMPLES = 2 ** 22  # window samples queued for ``fn`` before they run (at least one batch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -331,7 +332,7 @@ class _SegmentRunner:
         self.detrend, self.clip, self.chunk = detrend, clip, chunk
         self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
         self.progress, self.total, self.done = progress, total, 0
-        self.flush_at = max(int(batch_size) * 16, 1)
+        self.flush_at = max(int(batch_size), min(16 * int(batch_size), PENDING_SAMPLES // windowing.window_length))
         self.pending, self.windows, self.n_windows = [], [], 0
 
     def add(self, x, native_rate, out):
