@@ -153,3 +153,22 @@ def set_threads(threads):
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already initialized: keep its settings
         pass
+
+
+def release_free_memory():
+    """Give the C heap's free pages back to the operating system (glibc ``malloc_trim``; elsewhere nothing).
+
+    Readers that allocate and free many buffers (libmseed, under ``obspy.read``) leave freed memory in the
+    heap that NumPy's large arrays never reuse: on a long MiniSEED record about as much as the samples.
+
+    Returns:
+        True when memory was released.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc
+        return False
