@@ -69,11 +69,15 @@ def test_day_files_across_midnight_and_new_year_read_back_with_the_sds_client(tm
 
 
 def test_merge_day_new_samples_replace_those_they_cover_the_others_kept():
-    old = _trace("2020-01-01T00:00:00", 10.0, seed=3)
-    new = _trace("2020-01-01T00:00:05", 10.0, seed=4)
-    merged = merge_day(obspy.Stream([old]), obspy.Stream([new]))
-    assert len(merged) == 1 and merged[0].stats.npts == 1500
-    assert np.array_equal(merged[0].data[:500], old.data[:500]) and np.array_equal(merged[0].data[500:], new.data)
+    for old_start, new_start in (("00:00:00", "00:00:05"), ("00:00:05", "00:00:00")):  # new after, before
+        old = _trace(f"2020-01-01T{old_start}", 10.0, seed=3)
+        new = _trace(f"2020-01-01T{new_start}", 10.0, seed=4)
+        merged = merge_day(obspy.Stream([old]), obspy.Stream([new]))
+        assert len(merged) == 1 and merged[0].stats.npts == 1500
+        at = int(round((new.stats.starttime - merged[0].stats.starttime) * 100))
+        assert np.array_equal(merged[0].data[at:at + 1000], new.data)  # the new samples win where both are
+        kept = np.delete(merged[0].data, np.s_[at:at + 1000])
+        assert np.array_equal(kept, old.data[:500] if at else old.data[500:])
 
 
 def test_collisions_refused_before_any_work_in_one_line(tmp_path, model, capsys):
@@ -118,8 +122,25 @@ def test_resume_in_place_redoes_only_the_day_whose_input_grew(tmp_path, model):
     assert [r.status for r in third.results] == ["up_to_date", "done"]
     assert os.stat(out1).st_mtime_ns == stamp
     back = obspy.read(sds_path(root, "XX.STA.00.HXZ", 2020, 2))
+    assert sum(tr.stats.npts for tr in back) == grown.stats.npts  # stored once each (before any merge)
     back.merge()
     assert len(back) == 1 and back[0].stats.npts == grown.stats.npts  # no sample lost or duplicated
     assert np.array_equal(back[0].data, denoise(grown, model=model).data)
     assert run().up_to_date == 2
     assert os.path.isfile(day1)
+
+
+def test_a_record_across_midnight_merges_into_the_next_day_without_loss_or_duplicates(tmp_path, model):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    whole = _trace("2020-01-01T23:59:00", 180.0, seed=7)
+    t = whole.stats.starttime
+    _write_sds(src, whole.slice(t, t + 89.995))  # slarchive: the record across midnight stays in day 001
+    _write_sds(src, whole.slice(t + 90, None))
+    for _ in range(2):  # a rerun replaces the samples it covers: nothing is duplicated
+        assert denoise_files(src, root, model=model, layout="sds", channel_code="X").done == 2
+        day2 = obspy.read(sds_path(root, "XX.STA.00.HXZ", 2020, 2))
+        assert sum(tr.stats.npts for tr in day2) == 12000  # stored once each (before any merge)
+        day2.merge()
+        assert len(day2) == 1 and day2[0].stats.starttime == T("2020-01-02") and day2[0].stats.npts == 12000
+        day1 = obspy.read(sds_path(root, "XX.STA.00.HXZ", 2020, 1))
+        assert day1[0].stats.npts == 6000 and day1[0].stats.endtime < T("2020-01-02")
