@@ -36,6 +36,9 @@ named, without .mseed/.miniseed/.ms/.msd/.sac):
   <output>.processing.json          stats.processing and the headers the format cannot hold (MiniSEED:
                                     calib), read back by geokeras.data.io.read
   OUTDIR/REL.png                    --plot: waveforms and spectrograms before/after
+  --layout sds: OUTDIR/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day,
+                merged with the samples already there (--channel-code X: HHZ -> HXZ; --resume redoes the
+                day files whose input grew)
 every record keeps its ids, start time, sampling rate and number of samples (float32 samples). Each gap-free
 segment loses its mean and linear trend, and no output sample exceeds 1.1 x the segment's demeaned input
 peak. A record sampled outside the model's range is refused (or passed through: --out-of-band passthrough).
