@@ -297,3 +297,39 @@ def test_clip_bounds_every_segment_and_detrend_removes_offset_and_trend(detrende
         neg.data = -tr.data
         np.testing.assert_array_equal(apply_to_stream(neg, lambda b: 10.0 * b, 400, 100.0, detrend=True,
                                                       clip=1.1)[0].data, -out)
+
+
+def _grid_sensitive(b):
+    """A nonlinear fn whose output depends on where each window starts (it reverses the window)."""
+    return np.tanh(b / 30.0) * 40.0 + 0.5 * b[:, ::-1]
+
+
+@pytest.mark.parametrize("rate", [100.0, 40.0, 250.0, 200.0])
+def test_long_segments_in_pieces_equal_one_piece_within_float_rounding(rate):
+    tr = make_trace(n=int(rate * 60), rate=rate, seed=3, dtype=np.float32)
+    tr.data += np.linspace(-50, 80, tr.stats.npts).astype(np.float32)  # an offset and a trend to remove
+    tr.data[: tr.stats.npts // 7] *= 20  # an event: the clip bound is set by the whole segment
+    gappy = tr.copy()
+    gappy.data = np.ma.masked_array(gappy.data, mask=np.zeros(gappy.stats.npts, bool))
+    gappy.data.mask[int(rate * 41):int(rate * 43)] = True
+    for st in (obspy.Stream([tr]), obspy.Stream([gappy])):
+        kw = dict(window_length=400, sampling_rate=100.0, detrend=True, clip=1.1, return_noise=True)
+        whole, whole_noise = apply_to_stream(st, _grid_sensitive, **kw)
+        for chunk in (997, 1600, 2 * 400 * 3):
+            parts, parts_noise = apply_to_stream(st, _grid_sensitive, chunk_samples=chunk, **kw)
+            peak = np.abs(whole[0].data).max()
+            np.testing.assert_allclose(parts[0].data, whole[0].data, rtol=0, atol=2e-6 * peak)
+            np.testing.assert_allclose(parts_noise[0].data, whole_noise[0].data, rtol=0, atol=2e-6 * peak)
+            assert np.array_equal(np.ma.getmaskarray(parts[0].data), np.ma.getmaskarray(whole[0].data))
+            assert parts[0].stats.processing == whole[0].stats.processing
+
+
+def test_pieces_run_every_window_of_the_whole_segment_and_report_progress():
+    tr = make_trace(n=6000, dtype=np.float32)
+    calls = []
+    apply_to_stream(tr, identity, window_length=400, sampling_rate=100.0, batch_size=8, chunk_samples=1000,
+                    progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1][0] == calls[-1][1] and len({t for _, t in calls}) == 1
+    whole = apply_to_stream(tr, identity, window_length=400, sampling_rate=100.0)
+    assert np.array_equal(apply_to_stream(tr, identity, window_length=400, sampling_rate=100.0,
+                                          chunk_samples=1000)[0].data, whole[0].data)

@@ -9,10 +9,12 @@ of N processes sharing the cores out; ``--scheduler ADDRESS``: a running cluster
 (`geokeras.denoise.DenoiseFile`). ``--resume`` skips the files already denoised with this model and
 these options.
 """
+import argparse
 import sys
 
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, positive_int, quiet_tensorflow
 from geokeras.data.windows import check_overlap
+from geokeras.denoise.files import LAYOUTS
 from geokeras.denoise.naming import EXTENSIONS
 from geokeras.denoise.options import OUT_OF_BAND, PRECISIONS
 
@@ -34,6 +36,9 @@ named, without .mseed/.miniseed/.ms/.msd/.sac):
   <output>.processing.json          stats.processing and the headers the format cannot hold (MiniSEED:
                                     calib), read back by geokeras.data.io.read
   OUTDIR/REL.png                    --plot: waveforms and spectrograms before/after
+  --layout sds: OUTDIR/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day,
+                merged with the samples already there (--channel-code X: HHZ -> HXZ; --resume redoes the
+                day files whose input grew)
 every record keeps its ids, start time, sampling rate and number of samples (float32 samples). Each gap-free
 segment loses its mean and linear trend, and no output sample exceeds 1.1 x the segment's demeaned input
 peak. A record sampled outside the model's range is refused (or passed through: --out-of-band passthrough).
@@ -75,15 +80,43 @@ def add_parser(sub, add):
     where.add_argument("--scheduler", default=None, metavar="ADDRESS", type=_scheduler_address,
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
-                   help="skip inputs whose outputs exist and record this model's sha256 and these options")
+                   help="skip inputs whose outputs exist and record this model's sha256 and these options (with "
+                        "--layout sds: and the input's size and modification time, so a grown day file is redone)")
+    p.add_argument("--layout", default="mirror", choices=LAYOUTS,
+                   help="mirror: the input tree mirrored (default); sds: an SDS archive OUTDIR/YEAR/NET/STA/CHA.D/"
+                        "NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day, merged with what is there")
+    p.add_argument("--channel-code", default=None, metavar="X", type=_channel_code,
+                   help="with --layout sds: replace the instrument code (second letter) of every output channel, "
+                        "HHZ -> HXZ for X; a code that makes an input channel is refused")
     p.set_defaults(func=run, needs_tensorflow=False)  # imported (quietly) only when a file is left to denoise
     return p
 
 
+def _channel_code(text):
+    """``--channel-code``: one letter or digit (`geokeras.denoise.sds.check_channel_code`; a usage error
+    otherwise). ObsPy is imported only here, so the command starts without it."""
+    from geokeras.denoise.sds import check_channel_code
+
+    try:
+        return check_channel_code("channel_code", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_layout_usage(args):
+    """Usage errors of --layout and --channel-code: one line, exit status 2 (as argparse's), before any work."""
+    bad = [flag for flag, used in (("--format SAC", args.format != "MSEED"), ("--plot", args.plot),
+                                   ("--write-noise", args.write_noise)) if used and args.layout == "sds"]
+    message = (f"argument {bad[0]}: not allowed with --layout sds (SDS day files hold MiniSEED, no figure, no "
+               "noise estimate)" if bad else "argument --channel-code: needs --layout sds"
+               if args.layout == "mirror" and args.channel_code is not None else None)
+    if message:
+        print(f"geokeras denoise: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _scheduler_address(text):
     """``--scheduler``: a Dask address (checked without connecting; a usage error otherwise)."""
-    import argparse
-
     from geokeras.denoise.executor import check_scheduler_address
 
     try:
@@ -96,9 +129,11 @@ def run(args):
     """Run ``geokeras denoise``; return the exit status."""
     from geokeras.denoise.files import plan_denoise
 
+    _check_layout_usage(args)
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
-                        out_of_band=args.out_of_band, precision=args.precision)  # every check, before any work
+                        out_of_band=args.out_of_band, precision=args.precision, layout=args.layout,
+                        channel_code=args.channel_code)  # every check, before any work
     check_output_folder(args.output)
     den = plan.denoiser
 

@@ -70,13 +70,14 @@ import numpy as np
 import obspy
 
 from geokeras.errors import FormatError, InputError, UnknownFormatError
-from geokeras.utils import atomic_path, safe_name
+from geokeras.utils import atomic_path, release_free_memory, safe_name
 
 __all__ = ["read", "read_sds", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
            "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
 _SINGLE_TRACE_FORMATS = {"SAC", "SACXY"}
+_RELEASE_AFTER = 2 ** 25  # bytes of samples read from files after which the heap the reader freed is released
 _ENCODING_DTYPES = {"FLOAT32": "float32", "FLOAT64": "float64", "INT32": "int32", "STEIM1": "int32",
                     "STEIM2": "int32", "INT16": "int16"}
 
@@ -256,6 +257,8 @@ def read(source, format=None, merge=False, **kwargs):
                           + ", ".join(skipped), UserWarning, stacklevel=2)
         if len(st) == 0:
             raise InputError(f"Cannot read {os.fspath(source)!r}: it holds no readable waveform file.")
+        if sum(tr.data.nbytes for tr in st) >= _RELEASE_AFTER:
+            release_free_memory()  # what the reader freed, as much again as the samples (long records)
     else:
         raise ValueError("Invalid value for argument `source`. Expected a path, glob, directory, obspy.Stream or "
                          f"obspy.Trace. Received {type(source).__name__}.")
@@ -297,14 +300,10 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
     return st
 
 
-def _writable_encodings():
-    from obspy.io.mseed.headers import ENCODINGS
-
-    return {name for name, _, _, writable in ENCODINGS.values() if writable}
-
-
 def _prepare_for_write(stream, fmt="MSEED"):
-    st = read(stream)  # a copy
+    # new traces with copied headers that share the samples (only replaced below, never changed in place)
+    st = obspy.Stream([obspy.Trace(data=tr.data, header=tr.stats.copy()) for tr in (
+        [stream] if isinstance(stream, obspy.Trace) else stream)])
     for tr in st:
         if not tr.data.size:
             warnings.warn(f"Trace {tr.id} ({tr.stats.starttime}) has no sample: it is not written.",

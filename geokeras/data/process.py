@@ -99,12 +99,21 @@ class Report:
 
 
 def _as_stream(stream):
+    """A new Stream of new Traces with copied headers that share the input's samples (only read here)."""
     if isinstance(stream, obspy.Trace):
-        return obspy.Stream([stream.copy()])
+        return obspy.Stream([_with_data(stream, stream.data)])
     if isinstance(stream, obspy.Stream):
-        return stream.copy()
+        return obspy.Stream([_with_data(tr, tr.data) for tr in stream])
     raise TypeError(f"Invalid value for argument `stream`. Expected an obspy.Stream or obspy.Trace. "
                     f"Received {type(stream).__name__}.")
+
+
+def _with_data(tr, data):
+    """A new Trace with a copy of ``tr``'s headers and the samples ``data`` (not copied)."""
+    out = obspy.Trace(data=data)
+    out.stats = tr.stats.copy()
+    out.stats.npts = len(data)
+    return out
 
 
 def resample_ratio(native_rate, model_rate, max_denominator=1000):
@@ -195,10 +204,8 @@ def _merge_groups(st, notes):
         if len(trs) == 1:
             merged.append((trs[0], []))
             continue
-        sub = obspy.Stream([t.copy() for t in trs])
-        for t in sub:
-            if not np.issubdtype(t.data.dtype, np.float64):
-                t.data = t.data.astype(np.float64)
+        common = np.result_type(*[t.data.dtype for t in trs])  # ObsPy merges one dtype (int + float: float64)
+        sub = obspy.Stream([_with_data(t, t.data.astype(common)) for t in trs])
         overlaps = [g for g in sub.get_gaps() if g[6] < 0]
         try:
             sub.merge(method=1, fill_value=None)
@@ -215,50 +222,167 @@ def _merge_groups(st, notes):
     return merged
 
 
+CHUNK_SAMPLES = 2 ** 19  # native samples per piece of a long segment: what bounds the memory of a long record
+PENDING_SAMPLES = 2 ** 22  # window samples queued for ``fn`` before they run (at least one batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Trend:
+    """The whole-segment parameters of a segment, from a first cheap pass over chunks (`_trend`):
+    its mean, its linear trend's slope (0 without detrending) and the clip bound (None: no clip)."""
+
+    n: int
+    mean: float
+    slope: float
+    bound: float
+    detrend: bool
+
+    def samples(self, x, a, b):
+        """Samples ``a:b`` of the segment ``x`` as the model path sees them (float64, detrended if asked):
+        bit for bit the slice of `detrend` of the whole segment when its parameters came from one chunk."""
+        xa = np.asarray(x[a:b], dtype=np.float64)
+        if not self.detrend:
+            return xa
+        xc = xa - self.mean
+        if self.n < 2:
+            return xc
+        return xc - (np.arange(a, b, dtype=np.float64) - (self.n - 1) / 2.0) * self.slope
+
+
+def _trend(x, detrend, clip, chunk):
+    """`_Trend` of segment ``x`` computed over chunks of ``chunk`` samples (float64 one chunk at a time).
+
+    With one chunk the arithmetic is that of `detrend` (same bits); with several, the sums are split and
+    may differ in the last bits."""
+    n = x.size
+    spans = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
+    mean = sum(np.sum(np.asarray(x[a:b], dtype=np.float64)) for a, b in spans) / n
+    slope = 0.0
+    if detrend and n >= 2:
+        half = (n - 1) / 2.0
+        tx = tt = 0.0
+        for a, b in spans:
+            t = np.arange(a, b, dtype=np.float64) - half
+            tx += np.dot(t, np.asarray(x[a:b], dtype=np.float64) - mean)
+            tt += np.dot(t, t)
+        slope = tx / tt
+    trend = _Trend(n, mean, slope, None, detrend)
+    if clip is None:
+        return trend
+    demeaned = max(float(np.max(np.abs(np.asarray(x[a:b], dtype=np.float64) - mean))) for a, b in spans)
+    if detrend:
+        demeaned = min(demeaned, max(float(np.max(np.abs(trend.samples(x, a, b)))) for a, b in spans))
+    return dataclasses.replace(trend, bound=clip * demeaned)
+
+
+def _resampled_length(n, up, down):
+    """``resample_poly``'s output length for ``n`` samples."""
+    return n if up == down else -(-n * up // down)
+
+
+def _margin(up, down):
+    """Samples at the rate ``native * up`` that reach past a piece's edge through ``resample_poly``'s
+    filter (``10 * max(up, down)`` each side), doubled."""
+    return 2 * (11 * max(up, down) + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Piece:
+    """What one piece of a segment needs: native output samples ``a:b``, from the model-rate samples
+    ``ka:kb`` (stitched from windows ``j0:j1``; ``ka`` a multiple of ``up`` when resampling)."""
+
+    a: int
+    b: int
+    ka: int
+    kb: int
+    j0: int
+    j1: int
+
+
+def _pieces(n, up, down, windowing, chunk, resamplable=True):
+    """The `_Piece` s of an ``n``-sample segment resampled by ``up/down``: one piece (the whole segment)
+    when it is at most ``chunk`` samples long, else pieces of ``chunk`` native samples whose windows are
+    those of the whole segment (a window across a boundary runs in both pieces)."""
+    m = _resampled_length(n, up, down)
+    starts = windowing.starts(m)
+    L = windowing.window_length
+    if n <= chunk or m < 2 * L or not resamplable:
+        return starts, [_Piece(0, n, 0, m, 0, len(starts))]
+    margin = _margin(up, down)
+    pieces = []
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        if up == down:
+            ka, kb = a, b
+        else:
+            ka = max(0, a * up // down - margin // down - 2)
+            ka -= ka % up
+            kb = min(m, -(-b * up // down) + margin // down + 2)
+        j0 = int(np.searchsorted(starts + L, ka, side="right"))
+        j1 = int(np.searchsorted(starts, kb, side="left"))
+        pieces.append(_Piece(a, b, ka, kb, j0, j1))
+    return starts, pieces
+
+
 class _SegmentRunner:
     """Windows of many segments share the calls of ``fn``: few, full batches even on gappy streams.
 
-    Each segment is (optionally detrended,) resampled to the model rate and windowed when added; the
-    windows run through ``fn`` (`map_batches`, the one batching loop) when enough are pending (or at the
-    end), then every finished segment is stitched, resampled back, cut to its native length and clipped.
+    Each segment's whole-segment parameters (mean, trend, clip bound) come from a first cheap pass
+    (`_trend`); then the segment is cut into pieces (`_pieces`: one for a segment of at most
+    ``chunk`` samples), and each piece is detrended, resampled to the model rate and windowed when added.
+    The windows run through ``fn`` (`map_batches`, the one batching loop) when enough are pending (or at
+    the end), then every finished piece is stitched, resampled back, cut to its native samples and
+    clipped. Memory holds a few pieces, whatever the length of the record.
     """
 
     def __init__(self, fn, windowing, model_rate, batch_size, max_denominator, detrend, clip, progress, total,
-                 scale_windows=False):
+                 scale_windows=False, chunk=CHUNK_SAMPLES):
         self.fn, self.windowing, self.rate = fn, windowing, float(model_rate)
         self.batch_size, self.max_denominator = batch_size, max_denominator
-        self.detrend, self.clip, self.scale_windows = detrend, clip, scale_windows
+        self.detrend, self.clip, self.chunk, self.scale_windows = detrend, clip, chunk, scale_windows
         self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
         self.progress, self.total, self.done = progress, total, 0
-        self.flush_at = max(int(batch_size) * 16, 1)
+        self.flush_at = max(int(batch_size), min(16 * int(batch_size), PENDING_SAMPLES // windowing.window_length))
         self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
 
     def add(self, x, native_rate, out, key=None):
-        """Queue segment ``x`` (float64, native rate); its result is written into ``out`` (same length).
+        """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
 
         ``key`` names the segment's trace in `failed` when ``fn``'s output for it is not finite."""
-        bound = None
-        if self.detrend:
-            xd = detrend(x)
-            if self.clip is not None:
-                bound = self.clip * min(np.max(np.abs(x - np.mean(x))), np.max(np.abs(xd)))
-            x = xd
-        elif self.clip is not None:
-            bound = self.clip * np.max(np.abs(x - np.mean(x)))
+        trend = _trend(x, self.detrend, self.clip, self.chunk)
         up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
-        xm = x if up == down else _resample(x, up, down, self.padtype)
-        w, starts = self.windowing.cut(xm)
-        exponents = np.zeros(len(w), dtype=np.int64)
-        if self.scale_windows:  # peak in [0.5, 1): exact (a power of two), far from float32's limits
-            exponents = np.frexp(np.max(np.abs(w), axis=1))[1]
-            w = np.ldexp(w, -exponents[:, None])
-        self.pending.append((starts, xm.size, up, down, out, bound, key))
-        self.windows.append(w.astype(np.float32))
-        self.exponents.append(exponents)
-        self.n_windows += len(w)
-        if self.n_windows >= self.flush_at:
-            self.flush()
+        # padtype "line" fits a line to the whole input: only zero padding can be resampled piece by piece
+        starts, pieces = _pieces(x.size, up, down, self.windowing, self.chunk, up == down or self.detrend)
+        for piece in pieces:
+            xm = self._model_rate(x, trend, up, down, starts, piece)
+            L = self.windowing.window_length
+            w = self.windowing.cut(xm)[0] if len(pieces) == 1 else \
+                xm[(starts[piece.j0:piece.j1] - starts[piece.j0])[:, None] + np.arange(L)]
+            exponents = np.zeros(len(w), dtype=np.int64)
+            if self.scale_windows and len(w):  # peak in [0.5, 1): exact (a power of two), far from float32's limits
+                exponents = np.frexp(np.max(np.abs(w), axis=1))[1]
+                w = np.ldexp(w, -exponents[:, None])
+            self.pending.append((piece, starts, up, down, out, trend.bound, key))
+            self.windows.append(w.astype(np.float32))
+            self.exponents.append(exponents)
+            self.n_windows += len(w)
+            if self.n_windows >= self.flush_at:
+                self.flush()
+    def _model_rate(self, x, trend, up, down, starts, piece):
+        """The model-rate samples under the piece's windows (from ``starts[j0]``)."""
+        m = _resampled_length(x.size, up, down)
+        sa, sb = int(starts[piece.j0]), min(m, int(starts[piece.j1 - 1]) + self.windowing.window_length)
+        if up == down:
+            return trend.samples(x, sa, sb)
+        if sa == 0 and sb == m:  # the whole segment
+            return _resample(trend.samples(x, 0, x.size), up, down, self.padtype)
+        margin = _margin(up, down)
+        a = max(0, sa * down // up - margin // up - 2)
+        a -= a % down  # native sample a lands on model sample a * up / down: the same filter phases
+        b = min(x.size, -(-sb * down // up) + margin // up + 2)
+        y = _resample(trend.samples(x, a, b), up, down, self.padtype)
+        return y[sa - a // down * up:sb - a // down * up]
 
     def _advance(self, rows, _):
         if self.progress is not None:
@@ -273,31 +397,40 @@ class _SegmentRunner:
             y_all = np.ldexp(y_all.astype(np.float64), np.concatenate(self.exponents)[:, None])
         self.done += len(y_all)
         i = 0
-        for starts, m, up, down, out, bound, key in self.pending:
-            ym = stitch(y_all[i:i + len(starts)], starts, m)
-            i += len(starts)
-            if up == down:
-                y = ym
-            else:
-                y = _resample(ym.astype(np.float64), down, up, self.padtype)[:out.size]  # never shorter
-            with np.errstate(over="ignore", invalid="ignore"):
-                out[:] = y if bound is None else np.clip(y, -bound, bound)
-            if not np.all(np.isfinite(out)):
-                self.failed.setdefault(key, f"the output peak {np.max(np.abs(y)):.3g} exceeds float32's range"
-                                       if np.all(np.isfinite(y)) else "the model's output holds NaN or inf")
+        for piece, starts, up, down, out, bound, key in self.pending:
+            k = piece.j1 - piece.j0
+            self._finish(piece, starts, up, down, out, bound, y_all[i:i + k], key)
+            i += k
         self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
 
+    def _finish(self, piece, starts, up, down, out, bound, y_win, key):
+        """Stitch a piece's window outputs, resample them back and write its samples, clipped, into ``out``
+        (a piece whose samples are not finite there marks ``key`` in `failed`)."""
+        s = starts[piece.j0:piece.j1]
+        first = int(s[0])
+        ym = stitch(y_win, s - first, piece.kb - first)[piece.ka - first:]
+        if up == down:
+            y = ym[piece.a - piece.ka:piece.b - piece.ka]
+        else:  # never shorter than the piece (see `_pieces`)
+            q = piece.ka // up * down
+            y = _resample(ym.astype(np.float64), down, up, self.padtype)[piece.a - q:piece.b - q]
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[piece.a:piece.b] = y if bound is None else np.clip(y, -bound, bound)
+        if not np.all(np.isfinite(out[piece.a:piece.b])):
+            self.failed.setdefault(key, f"the output peak {np.max(np.abs(y)):.3g} exceeds float32's range"
+                                   if np.all(np.isfinite(y)) else "the model's output holds NaN or inf")
 
-def _windows_of(windowing, n, native_rate, model_rate, max_denominator):
+
+def _windows_of(windowing, n, native_rate, model_rate, max_denominator, chunk, detrend):
+    """Windows run for an ``n``-sample segment (those across piece boundaries count once per piece)."""
     up, down = resample_ratio(native_rate, model_rate, max_denominator)
-    m = n if up == down else -(-n * up // down)  # resample_poly's output length
-    return len(windowing.starts(m))
+    return sum(p.j1 - p.j0 for p in _pieces(n, up, down, windowing, chunk, up == down or detrend)[1])
 
 
 def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch_size=256, progress=None,
                     return_report=False, max_denominator=1000, detrend=False, clip=None, on_error="raise",
                     rate_range=None, out_of_band="refuse", return_noise=False, processing=None,
-                    scale_windows=False):
+                   scale_windows=False, chunk_samples=CHUNK_SAMPLES):
     """Apply ``fn`` window by window to every trace of a Stream and return a Stream just like the input.
 
     See the module docstring for what happens to each kind of input (merging, gaps, resampling,
@@ -331,6 +464,9 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
             two that brings its peak into ``[0.5, 1)`` before ``fn`` and divided by it after. Exact in
             floating point, so ordinary records give the same numbers, while records of any amplitude
             (1e-20 m/s, 1e30 counts) stay clear of float32's underflow and overflow.
+        chunk_samples: a gap-free segment longer than this (native samples) is processed in pieces of this
+            many samples, so that memory does not grow with the record's length; the output equals that
+            of one piece within float rounding (the sums behind its mean, trend and clip bound are split).
 
     Returns:
         ``obspy.Stream``; with ``return_noise`` and/or ``return_report``, a tuple
@@ -353,6 +489,7 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
     windowing = Windowing(window_length, overlap)
     sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
     batch_size = check_positive_int("batch_size", batch_size)
+    chunk_samples = check_positive_int("chunk_samples", chunk_samples)
     detrend = check_bool("detrend", detrend)
     if clip is not None:
         clip = check_number("clip", clip, low=0.0, low_open=True)
@@ -378,19 +515,21 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
                                            out_of_band, refuse, report)
 
     failed = _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress,
-                  scale_windows)
+                  scale_windows, chunk_samples)
     kept = _drop_failed(kept, failed, refuse, report)
     result, noise = _assemble(kept, outputs, processing, return_noise)
     extra = ([noise] if return_noise else []) + ([report] if return_report else [])
     return (result, *extra) if extra else result
 
 
-def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, scale_windows):
+def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, scale_windows,
+         chunk):
     """Run every segment through ``fn`` (`_SegmentRunner`: shared batches), writing into their outputs; return
     ``{id(trace): reason}`` of the traces whose output is not finite."""
-    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator) for x, rate, _, _ in jobs)
-    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress, total,
-                            scale_windows)
+    total = sum(_windows_of(windowing, x.size, rate, sampling_rate, max_denominator, chunk, detrend)
+                for x, rate, _, _ in jobs)
+    runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress,
+                            total, scale_windows, chunk)
     for x, rate, out, key in jobs:
         runner.add(x, rate, out, key)
     runner.flush()
@@ -477,17 +616,17 @@ def _note_inexact_ratio(tr, sampling_rate, max_denominator, report, notes):
 
 
 def _segment_jobs(tr, out, detrend, report, notes):
-    """``[(segment float64, rate, output view), ...]`` of a trace's gap-free segments; degenerate segments
+    """``[(segment view, rate, output view), ...]`` of a trace's gap-free segments; degenerate segments
     (1 sample, constant) are written into ``out`` here, with a note."""
     jobs = []
     for a, b in segments(np.ma.getmaskarray(tr.data)):
-        x = np.asarray(np.ma.getdata(tr.data)[a:b], dtype=np.float64)
+        x = np.ma.getdata(tr.data)[a:b]  # a view: converted piece by piece (`_SegmentRunner`)
         where = f"{tr.id} samples {a}:{b} ({tr.stats.starttime + a * tr.stats.delta})"
         note = None
         if x.size == 1:
             note = f"{where}: 1-sample segment " + ("set to 0 (its mean removed)" if detrend else
                                                     "passed through unchanged")
-        elif np.all(x == x[0]):
+        elif x.min() == x.max():
             note = f"{where}: constant segment (value {x[0]:g}) " + (
                 "set to zeros (its mean removed)" if detrend else "passed through unchanged")
         if note:
@@ -505,9 +644,11 @@ def _assemble(kept, outputs, processing, return_noise):
         mask = np.ma.getmaskarray(tr.data)
         line = processing + (NOTES_SEPARATOR + "; ".join(notes) if notes else "")
         if return_noise:
-            res = tr.copy()
-            removed = (np.asarray(np.ma.getdata(tr.data), dtype=np.float64) - outputs[id(tr)]).astype(np.float32)
-            res.data = np.ma.masked_array(removed, mask=mask) if mask.any() else removed
+            data, removed = np.ma.getdata(tr.data), np.empty(tr.stats.npts, dtype=np.float32)
+            for a in range(0, removed.size, CHUNK_SAMPLES):  # float64 a piece at a time
+                b = a + CHUNK_SAMPLES
+                removed[a:b] = np.asarray(data[a:b], dtype=np.float64) - outputs[id(tr)][a:b]
+            res = _with_data(tr, np.ma.masked_array(removed, mask=mask) if mask.any() else removed)
             res.stats.setdefault("processing", []).append(line + RESIDUAL_NOTE)
             noise.append(res)
         tr.data = np.ma.masked_array(outputs[id(tr)], mask=mask) if mask.any() else outputs[id(tr)]

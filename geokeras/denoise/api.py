@@ -176,7 +176,7 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
     bar = ProgressBar() if progress is True else None
     try:
         result, noise, report = denoise_stream(stream, den, options, progress=bar or progress or None,
-                                               on_error=on_error)
+                                               on_error=on_error, return_noise=return_noise)
     finally:
         if bar is not None:
             bar.close()
@@ -188,11 +188,12 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
     return out if len(out) > 1 else out[0]
 
 
-def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
+def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", return_noise=True):
     """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
 
     Returns:
-        ``(denoised Stream, noise Stream, geokeras.data.process.Report)``.
+        ``(denoised Stream, noise Stream, geokeras.data.process.Report)``; the noise Stream is None with
+        ``return_noise=False`` (it is as large as the record).
 
     Raises:
         the errors of `geokeras.data.process.apply_to_stream`; an ``OutOfBandError`` says how to pass the
@@ -201,13 +202,14 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise"):
     from geokeras.data.process import apply_to_stream
 
     try:
-        return apply_to_stream(
+        out = apply_to_stream(
             stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
             denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
-            out_of_band=options.out_of_band, return_noise=True,
-            return_report=True, processing=options.processing_line(denoiser), scale_windows=True)
+            out_of_band=options.out_of_band, return_noise=bool(return_noise), return_report=True,
+            processing=options.processing_line(denoiser), scale_windows=True)
+        return out if return_noise else (out[0], None, out[1])
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None

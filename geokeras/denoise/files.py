@@ -111,17 +111,20 @@ def plan_outputs(files, outdir, fmt, plot=False, noise=False):
 
 
 def _peak(stream):
-    """The largest finite unmasked absolute sample of a stream (0.0 for none)."""
+    """The largest finite absolute sample of a Stream (NaN, inf and gaps ignored; 0.0 for none), without a
+    float64 copy of the samples."""
     import numpy as np
 
-    peaks = [0.0]
-    for tr in stream:
-        with np.errstate(invalid="ignore"):  # a signalling NaN (SH files hold some) warns when cast
-            x = np.asarray(np.ma.getdata(tr.data), dtype=np.float64)[~np.ma.getmaskarray(tr.data)]
-        x = x[np.isfinite(x)]
-        if x.size:
-            peaks.append(float(np.max(np.abs(x))))
-    return max(peaks)
+    def peak(tr):
+        x = np.ma.compressed(tr.data) if np.ma.isMaskedArray(tr.data) else tr.data
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a signalling NaN (SH files hold some)
+            if x.dtype.kind == "f":
+                finite = np.isfinite(x)
+                x = x if finite.all() else x[finite]
+            return max(abs(float(x.max())), abs(float(x.min()))) if x.size else 0.0
+
+    return max([0.0] + [peak(tr) for tr in stream if np.ma.count(tr.data)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +211,7 @@ class DenoiseFile:
 
         try:
             cleaned, noise, report = denoise_stream(stream, self.denoiser, self.options, progress=progress,
-                                                    on_error="skip")
+                                                    on_error="skip", return_noise=self.write_noise)
         finally:
             if bar is not None:
                 bar.close()
@@ -324,10 +327,16 @@ class DenoisePlan:
 
 
 def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
-                 write_noise=False, out_of_band="refuse", precision="float32"):
+                 write_noise=False, out_of_band="refuse", precision="float32", layout="mirror", channel_code=None):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
-    Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs.
+    Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs; with
+    ``layout="sds"`` only those that are outputs of an earlier run (`geokeras.denoise.sds.is_output`) are left
+    out, so an SDS archive can be denoised into itself under another channel code.
+
+    ``layout``: ``"mirror"`` (the input tree mirrored, `plan_outputs`) or ``"sds"`` (one MiniSEED file per id and
+    UTC day in the SDS archive ``outdir``, channels renamed with ``channel_code``: `geokeras.denoise.sds`;
+    MiniSEED only, without ``plot`` and ``write_noise``).
 
     Returns:
         `DenoisePlan`.
@@ -343,20 +352,49 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
     options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
+    sds = _check_layout(layout, channel_code, format, plot, write_noise)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
-             if f.explicit or not os.path.realpath(f.path).startswith(inside)]
+             if f.explicit or not os.path.realpath(f.path).startswith(inside) or (sds and not sds.is_output(f.path))]
     if not files:
         raise InputError(f"no input file outside the output folder {os.fspath(outdir)!r}")
+    if sds:
+        found, folders = sds.plan_sds(files, outdir, channel_code)
+        func = sds.DenoiseToSDS(Denoiser.resolve(model), options, inputs=frozenset(found), channel_code=channel_code)
+        return DenoisePlan(tuple(FileJob(f.path, os.fspath(outdir), f.explicit) for f in files), func, folders)
     bases, found = plan_outputs(files, outdir, format, plot=plot, noise=write_noise)
     func = DenoiseFile(Denoiser.resolve(model), options, format, bool(plot), bool(write_noise), frozenset(found))
     jobs = tuple(FileJob(f.path, bases[f], f.explicit) for f in files)
     return DenoisePlan(jobs, func, tuple(sorted({os.path.dirname(b) for b in bases.values()})))
 
 
+LAYOUTS = ("mirror", "sds")  # the output layouts of ``geokeras denoise``
+
+
+def _check_layout(layout, channel_code, format, plot, write_noise):
+    """Check the layout options; return the `geokeras.denoise.sds` module for ``layout="sds"``, else None."""
+    from geokeras.validation import check_choice
+
+    if check_choice("layout", layout, LAYOUTS) == "mirror":
+        if channel_code is not None:
+            raise ValueError("Invalid value for argument `channel_code`. Expected None with layout='mirror' (a new "
+                             f"channel code names SDS day files). Received channel_code={channel_code!r}.")
+        return None
+    from geokeras.denoise import sds
+
+    if channel_code is not None:
+        sds.check_channel_code("channel_code", channel_code)
+    for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False), ("write_noise", write_noise, False)):
+        if value != allowed:
+            raise ValueError(f"Invalid value for argument `{name}`. Expected {allowed!r} with layout='sds'. "
+                             f"Received {name}={value!r}.")
+    return sds
+
+
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
                   overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
-                  progress=False, on_result=None, raise_errors=False, precision="float32"):
+                  progress=False, on_result=None, raise_errors=False, precision="float32", layout="mirror",
+                  channel_code=None):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
 
     ``plan_denoise(...).run(...)``: every check before any work, then one job per file.
@@ -370,7 +408,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
         progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
         overlap, batch_size, out_of_band, precision: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
-            `DenoiseFile`.
+            `DenoiseFile`; layout, channel_code: see `plan_denoise`.
 
     Returns:
         `geokeras.denoise.executor.RunSummary` (``summary.failures``: the files with errors).
@@ -379,7 +417,8 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         the errors of `plan_denoise`, before any work.
     """
     plan = plan_denoise(inputs, outdir, model=model, format=format, overlap=overlap, batch_size=batch_size,
-                        plot=plot, write_noise=write_noise, out_of_band=out_of_band, precision=precision)
+                        plot=plot, write_noise=write_noise, out_of_band=out_of_band, precision=precision,
+                        layout=layout, channel_code=channel_code)
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)

@@ -16,7 +16,7 @@ Example:
 import dataclasses
 import os
 
-__all__ = ["OutputNames", "output_base", "output_names", "EXTENSIONS", "SEISMIC_EXTENSIONS", "NOISE_SUFFIX"]
+__all__ = ["OutputNames", "output_base", "output_names", "sds_path", "EXTENSIONS", "SEISMIC_EXTENSIONS", "NOISE_SUFFIX"]
 
 SEISMIC_EXTENSIONS = (".mseed", ".miniseed", ".ms", ".msd", ".sac")  # left out of an output's base
 EXTENSIONS = {"MSEED": ".mseed", "SAC": ".sac"}  # the output formats of ``geokeras denoise``
@@ -69,3 +69,32 @@ def output_names(base, format, stream=None, noise=False, plot=False):
     ext = EXTENSIONS[format]
     return OutputNames(expand(base + ext), expand(base + NOISE_SUFFIX + ext) if noise else [],
                        base + ".png" if plot else None)
+
+
+SDS_CODE = r"[A-Za-z0-9_-]*"  # what a SEED code may hold in an SDS path (nothing that walks out of the tree)
+
+
+def sds_path(root, trace_id, year, julday):
+    """``ROOT/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY``: the SDS day file of a SEED id (the layout of
+    slarchive, SeisComP and ``obspy.clients.filesystem.sds``).
+
+    Raises:
+        geokeras.errors.InputError: an id with an empty network, station or channel code, or a code holding
+            anything but letters, digits, ``_`` and ``-`` (a path separator, ``..``, a space).
+
+    Example:
+        >>> sds_path("SDS", "XX.STA.00.HXZ", 2020, 1)
+        'SDS/2020/XX/STA/HXZ.D/XX.STA.00.HXZ.D.2020.001'
+    """
+    import re
+
+    from geokeras.errors import InputError
+
+    codes = str(trace_id).split(".")
+    if (len(codes) != 4 or not all(re.fullmatch(SDS_CODE, c) for c in codes)
+            or not all(codes[i] for i in (0, 1, 3))):
+        raise InputError(f"trace id {trace_id!r} cannot name an SDS file: expected NET.STA.LOC.CHA with non-empty "
+                         "network, station and channel codes of letters, digits, '_' and '-'")
+    net, sta, loc, cha = codes
+    year = f"{int(year):04d}"
+    return os.path.join(os.fspath(root), year, net, sta, f"{cha}.D", f"{net}.{sta}.{loc}.{cha}.D.{year}.{int(julday):03d}")

@@ -1,0 +1,262 @@
+"""Denoise into an SDS archive: one MiniSEED file per id and UTC day, merged with what is there (``--layout sds``).
+
+An SDS archive (slarchive, SeisComP, ``obspy.clients.filesystem.sds.Client``) holds
+``ROOT/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY`` (`geokeras.denoise.naming.sds_path`). `DenoiseToSDS` is
+the per-file job of ``geokeras denoise --layout sds``: it denoises one input file like
+`geokeras.denoise.DenoiseFile`, renames the channel (``channel_code="X"``: HHZ -> HXZ, `rename_channel`),
+cuts each output trace at UTC midnights (`split_days`) and writes each day into its day file, merged with the
+samples already there (`merge_day`: the new samples replace those they cover, the others are kept; nothing is
+lost or duplicated), atomically and under a lock, so that inputs that share a day (a record across midnight)
+may be written one after the other or by parallel workers.
+
+Inputs may be an SDS tree themselves, even the output tree (the cron job of the seisDAE convention): files in
+the output tree that are outputs of an earlier run (their sidecar records a denoise) are never inputs.
+
+Each day file's ``.processing.json`` sidecar stores, as fields, the `~geokeras.denoise.DenoiseOptions.record`
+of the run (``"denoise"``) and the size and modification time of every input written into it
+(``"inputs"``: ``{real path: [bytes, mtime_ns]}``, taken before the input was read). ``resume`` skips an input
+whose day files record it as it is now, so a day file whose input grew since is redone and the rest skipped.
+
+Example:
+    >>> import obspy
+    >>> tr = obspy.Trace(np.zeros(500, "float32"), header=dict(sampling_rate=100.0, channel="HHZ",
+    ...                  starttime=obspy.UTCDateTime(2019, 12, 31, 23, 59, 58)))
+    >>> [(day.year, day.julday, piece.stats.npts) for day, piece in split_days(tr)]
+    [(2019, 365, 200), (2020, 1, 300)]
+    >>> rename_channel("HHZ", "X")
+    'HXZ'
+"""
+import collections
+import contextlib
+import dataclasses
+import os
+import re
+
+import numpy as np
+import obspy
+
+from geokeras.denoise.files import SIDECAR_FIELD, DenoiseFile, _check_not_input
+from geokeras.denoise.naming import sds_path
+
+__all__ = ["DenoiseToSDS", "split_days", "merge_day", "rename_channel", "check_channel_code", "plan_sds",
+           "INPUTS_FIELD"]
+
+INPUTS_FIELD = "inputs"  # the sidecar field: {input real path: [bytes, mtime_ns]} of the inputs in a day file
+_SDS_NAME = re.compile(r"([^.]*)\.([^.]*)\.([^.]*)\.([^.]*)\.D\.(\d{4})\.(\d{3})")
+_DAY = 86400.0
+
+SDSTarget = collections.namedtuple("SDSTarget", "root source")
+SDSTarget.__doc__ = """The ``output`` of a job while it runs: the SDS ``root`` and the input's ``[bytes, mtime_ns]``
+before it was read (what the day files record for ``resume``)."""
+
+
+def check_channel_code(name, value):
+    """Return ``value``, one letter or digit (the instrument code that replaces a channel's second letter).
+
+    >>> check_channel_code("channel_code", "XY")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `channel_code`. Expected one letter or digit. Received channel_code='XY'.
+    """
+    if not (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9]", value)):
+        raise ValueError(f"Invalid value for argument `{name}`. Expected one letter or digit. Received {name}={value!r}.")
+    return value
+
+
+def rename_channel(channel, code):
+    """The channel code with its instrument code (second letter) replaced by ``code`` (None: unchanged).
+
+    Raises:
+        geokeras.errors.InputError: a channel code shorter than 2 characters.
+    """
+    from geokeras.errors import InputError
+
+    if code is None:
+        return channel
+    if len(channel) < 2:
+        raise InputError(f"channel code {channel!r} has no instrument code (second letter) to replace")
+    return channel[0] + code + channel[2:]
+
+
+def _renamed(trace_id, code):
+    net, sta, loc, cha = trace_id.split(".")
+    return ".".join((net, sta, loc, rename_channel(cha, code)))
+
+
+def split_days(trace):
+    """``[(UTC midnight, Trace), ...]``: ``trace`` cut at UTC midnights, each sample in the day of its time.
+
+    The pieces share the trace's samples (views) and carry copies of its headers with their start times.
+    """
+    t0, rate, n = trace.stats.starttime, trace.stats.sampling_rate, trace.stats.npts
+    day = obspy.UTCDateTime(year=t0.year, julday=t0.julday)
+    pieces, k = [], 0
+    while k < n:
+        nxt = day + _DAY
+        stop = min(n, max(k, int(np.ceil((nxt - t0) * rate - 1e-6))))  # first sample at or after midnight
+        if stop > k:
+            piece = obspy.Trace(data=trace.data[k:stop])
+            piece.stats = trace.stats.copy()
+            piece.stats.npts = stop - k
+            piece.stats.starttime = t0 + k / rate
+            pieces.append((day, piece))
+        k, day = stop, nxt
+    return pieces
+
+
+def merge_day(existing, new):
+    """The Stream of a day file: ``existing`` traces with the samples the ``new`` traces of the same id cover
+    (within half a sample) removed, plus ``new``; merged per id (gaps masked, written as separate records)."""
+    from geokeras.data.process import segments
+
+    kept = obspy.Stream()
+    for old in existing:
+        delta, t0 = old.stats.delta, old.stats.starttime
+        covered = np.ma.getmaskarray(old.data).copy()
+        for tr in new:
+            if tr.id == old.id:
+                lo = max(0, int(np.ceil((tr.stats.starttime - delta / 2 - t0) / delta)))
+                hi = int(np.floor((tr.stats.endtime + delta / 2 - t0) / delta)) + 1
+                covered[lo:max(lo, hi)] = True
+        for a, b in segments(covered):
+            piece = obspy.Trace(data=np.ma.getdata(old.data)[a:b])
+            piece.stats = old.stats.copy()
+            piece.stats.npts, piece.stats.starttime = b - a, t0 + a * delta
+            kept.append(piece)
+    merged = kept + obspy.Stream([tr for tr in new if np.ma.count(tr.data)])
+    for tr in merged:
+        tr.data = tr.data.astype(np.float32)
+    merged.sort(["network", "station", "location", "channel", "starttime"])
+    merged.merge(method=1, fill_value=None)
+    return merged
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``path`` (read-modify-write of one day file)."""
+    import fcntl
+
+    lock = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _source(path):
+    st = os.stat(path)
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+
+def input_days(path):
+    """``[(id, year, julday), ...]`` of an input: from its name for an SDS day file, else from its headers."""
+    match = _SDS_NAME.fullmatch(os.path.basename(path))
+    if match:
+        net, sta, loc, cha, year, doy = match.groups()
+        return [(f"{net}.{sta}.{loc}.{cha}", int(year), int(doy))]
+    days = []
+    for tr in obspy.read(path, headonly=True):
+        day = obspy.UTCDateTime(year=tr.stats.starttime.year, julday=tr.stats.starttime.julday)
+        while day <= tr.stats.endtime:
+            days.append((tr.id, day.year, day.julday))
+            day += _DAY
+    return sorted(set(days))
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiseToSDS(DenoiseFile):
+    """The job for one file into an SDS archive (see the module docstring); ``job.output`` is the SDS root.
+
+    Args:
+        channel_code: the instrument code of the output channels (None: the input's).
+        (the others: see `geokeras.denoise.DenoiseFile`; ``format`` is MiniSEED, no plot, no noise estimate)
+    """
+
+    channel_code: str = None
+
+    def __call__(self, job):
+        return super().__call__(job._replace(output=SDSTarget(job.output, _source(job.input))))
+
+    def _write(self, job, stream, cleaned, noise):
+        """Write each day of each output trace into its day file; return the files written."""
+        from geokeras.data import io
+
+        days = {}
+        for tr in cleaned:
+            tr.stats.channel = rename_channel(tr.stats.channel, self.channel_code)
+            for day, piece in split_days(tr):
+                days.setdefault(sds_path(job.output.root, tr.id, day.year, day.julday), []).append(piece)
+        record, key = self.options.record(self.denoiser, "denoised"), os.path.realpath(job.input)
+        for path in days:
+            _check_not_input(path, self.inputs)
+        for path, pieces in days.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with _locked(path):
+                existing = io.read(path) if os.path.isfile(path) else obspy.Stream()
+                sources = {k: v for e in io.read_sidecar(path) for k, v in (e.get(INPUTS_FIELD) or {}).items()}
+                sources[key] = job.output.source
+                io.write(merge_day(existing, obspy.Stream(pieces)), path, format="MSEED", encoding="FLOAT32",
+                         sidecar_fields={SIDECAR_FIELD: record, INPUTS_FIELD: sources})
+        return list(days)
+
+    def is_done(self, job):
+        """True when every day file of the input records this run's options and the input as it is now."""
+        from geokeras.data import io
+
+        try:
+            source, key = _source(job.input), os.path.realpath(job.input)
+            want = self.options.record(self.denoiser, "denoised")
+            for tid, year, julday in input_days(job.input):
+                entries = io.read_sidecar(sds_path(job.output, _renamed(tid, self.channel_code), year, julday))
+                if not entries or any(e.get(SIDECAR_FIELD) != want or (e.get(INPUTS_FIELD) or {}).get(key) != source
+                                      for e in entries):
+                    return False
+        except Exception:  # noqa: BLE001 - unreadable input or sidecar: not up to date (the run reports why)
+            return False
+        return True
+
+
+def is_output(path):
+    """True for a file written by a denoise run (its sidecar records a denoise): never an input."""
+    from geokeras.data import io
+
+    try:
+        return any(SIDECAR_FIELD in e for e in io.read_sidecar(path))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def plan_sds(files, root, channel_code):
+    """Check the inputs of an SDS run before any work: their ids (from SDS names, else headers) and the
+    output channels and day files.
+
+    Returns:
+        ``({real path: path} of the inputs, the output folders known before reading)``.
+
+    Raises:
+        geokeras.errors.InputError: ``channel_code`` makes an output channel that is an input channel, a
+            day file would overwrite an input, an id cannot name an SDS file.
+    """
+    from geokeras.errors import InputError
+
+    inputs = {os.path.realpath(f.path): f.path for f in files}
+    ids, folders = {}, set()
+    for f in files:
+        try:
+            days = input_days(f.path)
+        except Exception:  # noqa: BLE001 - not a waveform (skipped) or unreadable: the job reports it
+            continue
+        for tid, year, julday in days:
+            ids.setdefault(tid, f.path)
+            path = sds_path(root, _renamed(tid, channel_code), year, julday)  # refuses ids that cannot name a file
+            _check_not_input(path, inputs)
+            folders.add(os.path.dirname(path))
+    if channel_code is not None:
+        for tid in ids:
+            out = _renamed(tid, channel_code)
+            if out in ids:
+                raise InputError(f"--channel-code {channel_code}: output channel {out} (from {tid}) would collide "
+                                 f"with input channel {out} ({ids[out]}); choose another code")
+    return inputs, tuple(sorted(folders))
