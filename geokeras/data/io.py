@@ -300,6 +300,12 @@ def read_sds(root, network, station, location, channel, starttime, endtime, merg
     return st
 
 
+def _writable_encodings():
+    from obspy.io.mseed.headers import ENCODINGS
+
+    return {name for name, _, _, writable in ENCODINGS.values() if writable}
+
+
 def _prepare_for_write(stream, fmt="MSEED"):
     # new traces with copied headers that share the samples (only replaced below, never changed in place)
     st = obspy.Stream([obspy.Trace(data=tr.data, header=tr.stats.copy()) for tr in (

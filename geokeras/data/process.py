@@ -100,19 +100,21 @@ class Report:
 
 def _as_stream(stream):
     """A new Stream of new Traces with copied headers that share the input's samples (only read here)."""
+    # the header's npts is kept as read: `_check_trace` refuses a trace whose header and samples disagree
     if isinstance(stream, obspy.Trace):
-        return obspy.Stream([_with_data(stream, stream.data)])
+        return obspy.Stream([_with_data(stream, stream.data, stream.stats.npts)])
     if isinstance(stream, obspy.Stream):
-        return obspy.Stream([_with_data(tr, tr.data) for tr in stream])
+        return obspy.Stream([_with_data(tr, tr.data, tr.stats.npts) for tr in stream])
     raise TypeError(f"Invalid value for argument `stream`. Expected an obspy.Stream or obspy.Trace. "
                     f"Received {type(stream).__name__}.")
 
 
-def _with_data(tr, data):
-    """A new Trace with a copy of ``tr``'s headers and the samples ``data`` (not copied)."""
+def _with_data(tr, data, npts=None):
+    """A new Trace with a copy of ``tr``'s headers and the samples ``data`` (not copied); ``npts`` (default:
+    the number of samples) goes into its header."""
     out = obspy.Trace(data=data)
     out.stats = tr.stats.copy()
-    out.stats.npts = len(data)
+    out.stats.npts = len(data) if npts is None else npts
     return out
 
 
