@@ -10,3 +10,12 @@ if _backend != "tensorflow":
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``geokeras.adapt`` (`geokeras.adaptation.adapt`), imported on first use: ``import geokeras`` stays light."""
+    if name == "adapt":
+        from geokeras.adaptation import adapt
+
+        return adapt
+    raise AttributeError(f"module 'geokeras' has no attribute {name!r}")

@@ -15,7 +15,8 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "FormatError", "NothingToProcessError", "one_line",
+    "OutOfBandError", "FormatError", "NothingToProcessError", "NotEnoughNoiseError", "SeveralStationsError",
+    "one_line",
 ]
 
 
@@ -68,6 +69,22 @@ class TraceError(InputError):
 
 class OutOfBandError(TraceError):
     """A trace whose sampling rate is outside the range the model is valid for."""
+
+
+class NotEnoughNoiseError(InputError):
+    """A record holds less noise than an adaptation needs (`geokeras.adaptation`); the message says how much."""
+
+
+class SeveralStationsError(InputError):
+    """Records of several stations where one station's are expected; ``stations`` lists them."""
+
+    def __init__(self, stations, hint=""):
+        self.stations, self.hint = sorted(stations), hint
+        super().__init__(f"The records hold {len(self.stations)} stations ({', '.join(self.stations)}); "
+                         f"expected one station{hint}")
+
+    def __reduce__(self):
+        return type(self), (self.stations, self.hint)
 
 
 class FormatError(GeokerasError, ValueError):
