@@ -113,7 +113,8 @@ def _standardization(model):
 
 def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, min_noise_minutes=MIN_NOISE_MINUTES,
           learning_rate=3e-4, batch_size=32, steps_per_epoch=50, max_epochs=None, n_synthetic=1000,
-          snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0, threads=None, log=None):
+          snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0, threads=None, log=None,
+          jit_compile="auto"):
     """Fine-tune a denoiser on one station's continuous noise.
 
     Args:
@@ -131,6 +132,7 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
         detection_hours: length of the held-out detection record (0: no recall figures).
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
         log: optional callable taking one line at a time (the CLI prints them on stderr).
+        jit_compile: passed to ``model.compile`` (``"auto"``: XLA when every layer supports it).
 
     Returns:
         tuple ``(model, report)``: the adapted ``keras.Model`` (uncompiled; ``denoiser_info(model)
@@ -147,7 +149,8 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
     return _adapt_one(st, station, den, base, **dict(
         minutes=minutes, seed=seed, output=output, min_noise_minutes=min_noise_minutes, learning_rate=learning_rate,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, n_synthetic=n_synthetic,
-        snr_levels=snr_levels, n_per_level=n_per_level, detection_hours=detection_hours, threads=threads, log=log))
+        snr_levels=snr_levels, n_per_level=n_per_level, detection_hours=detection_hours, threads=threads, log=log,
+        jit_compile=jit_compile))
 
 
 def adapt_per_station(records, output, base=None, force=False, min_noise_minutes=MIN_NOISE_MINUTES, minutes=10.0,
@@ -166,7 +169,8 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
 
 
 def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes, learning_rate, batch_size,
-               steps_per_epoch, max_epochs, n_synthetic, snr_levels, n_per_level, detection_hours, threads, log):
+               steps_per_epoch, max_epochs, n_synthetic, snr_levels, n_per_level, detection_hours, threads, log,
+               jit_compile="auto"):
     from geokeras.adaptation.fit import adaptation_signals, fine_tune
     from geokeras.adaptation.report import before_after
     from geokeras.utils import set_threads
@@ -181,7 +185,8 @@ def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes,
     model = _copy(den.model)
     fit = fine_tune(model, signals, [p.data for p in train], val_signals, [p.data for p in val], 60.0 * minutes,
                     den.window_length, den.sampling_rate, seed=seed, learning_rate=learning_rate,
-                    batch_size=batch_size, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, log=log)
+                    batch_size=batch_size, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, log=log,
+                    jit_compile=jit_compile)
     figures = before_after(den.model, model, val_signals, [p.data for p in heldout], den.sampling_rate, snr_levels,
                            n_per_level, detection_hours, seed)
     report = _report(station, st, den, base, hours, dropped, fit, figures, minutes, seed, detection_hours)

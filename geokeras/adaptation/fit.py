@@ -124,6 +124,6 @@ def fine_tune(model, signals, noise, val_signals, val_noise, seconds, window_len
     callback = _budget_callback(seconds, base_loss, log)
     t0 = time.perf_counter()
     model.fit(ds, epochs=int(max_epochs or 10 ** 6), steps_per_epoch=steps_per_epoch, validation_data=(xv, yv),
-              validation_batch_size=64, callbacks=[callback], verbose=0)
+              validation_batch_size=64, callbacks=[callback], verbose=0, shuffle=False)
     return {"base_val_loss": base_loss, "best_val_loss": float(callback.best), "best_epoch": callback.best_epoch,
             "epochs": callback.epochs, "steps": callback.steps, "train_s": time.perf_counter() - t0}

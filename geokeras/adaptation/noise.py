@@ -7,7 +7,8 @@ stations or sampling rates outside the base model's range. `find_noise` cuts eve
 1. ``stalta``: ObsPy's recursive STA/LTA (`geokeras.detection.characteristic_function`, 0.5 s / 10 s, on
    the segment high-passed at 1 Hz) above `STALTA_ON`;
 2. ``model``: the base model's signal estimate (its output) with a 1-s RMS above `MODEL_RATIO` times the
-   segment's median: the mask opened, something that looks like signal to the model;
+   segment's median for `MODEL_MIN_S` seconds in a row: the mask opened, something that looks like signal
+   to the model;
 3. each flagged sample is widened by `EVENT_MARGIN_S` (a margin before P, a coda after), the first long
    window of each segment (``startup``) is dropped, what is left is cut into pieces of `PIECE_S` seconds;
 4. ``transient``: `geokeras.detection.quiet_noise`'s screen (no 1-s RMS above 3 x the piece's median, no runs
@@ -31,14 +32,17 @@ import numpy as np
 from geokeras.errors import InputError, OutOfBandError, SeveralStationsError
 
 __all__ = ["NoisePiece", "station_traces", "find_noise", "split_by_time", "STALTA_ON", "MODEL_RATIO",
-           "EVENT_MARGIN_S", "PIECE_S", "MIN_PIECE_S"]
+           "MODEL_MIN_S", "EVENT_MARGIN_S", "PIECE_S", "MIN_PIECE_S"]
 
 STALTA_ON = 4.5
 """Recursive STA/LTA (0.5 s / 10 s, 1 Hz high-pass) level above which a sample looks like an event (raw noise
 reaches about 5 at 2 false triggers per hour on the bundled stations, `geokeras.detection`: 3 drops much noise)."""
 
-MODEL_RATIO = 3.0
-"""1-s RMS of the base model's output above this times its segment median: the model sees signal there."""
+MODEL_RATIO = 4.0
+"""1-s RMS of the base model's output above this times its segment median for at least `MODEL_MIN_S` seconds:
+the model sees signal there (brief noise bursts that open the mask for a second are not flagged)."""
+
+MODEL_MIN_S = 2
 
 EVENT_MARGIN_S = (20.0, 90.0)
 """Seconds dropped before and after every flagged sample (the P margin, an event's coda)."""
@@ -148,6 +152,8 @@ def _event_flags(data, sampling_rate, denoiser):
         if nb >= 3:
             rms = np.sqrt(np.mean(y[: nb * block].reshape(nb, block) ** 2, axis=1))
             loud = rms > MODEL_RATIO * max(np.median(rms), 1e-30)
+            runs = np.convolve(loud, np.ones(MODEL_MIN_S), "valid") >= MODEL_MIN_S  # MODEL_MIN_S loud blocks in a row
+            loud = np.convolve(runs, np.ones(MODEL_MIN_S), "full")[: loud.size] > 0 if runs.size else loud & False
             model[: nb * block] = np.repeat(loud, block)
     return stalta, model
 
