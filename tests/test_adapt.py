@@ -216,3 +216,27 @@ def test_adapt_per_station_writes_one_model_each(tiny_base, tmp_path, capsys, mo
     assert seen == [("XX.AAA", str(tmp_path / "site.XX.AAA.keras"), 2.0),
                     ("XX.BBB", str(tmp_path / "site.XX.BBB.keras"), 2.0)]
     assert "XX.AAA: 1.00 h of noise kept; median SNR gain on held-out noise 5.00 -> 7.00 dB" in cap.out
+
+
+# ------------------------------------------------------------------------------------------- the noise search
+def test_find_noise_drops_events_with_their_margins_and_gaps():
+    from geokeras.adaptation.noise import EVENT_MARGIN_S, find_noise
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60_000)  # 10 min at 100 Hz
+    p = 30_000
+    x[p:p + 1500] += 30.0 * rng.normal(size=1500) * np.exp(-np.arange(1500) / 400.0)  # an event at 300 s
+    a = obspy.Trace(x[:45_000].astype(np.float32), header={"station": "STA", "network": "XX", "sampling_rate": 100.0,
+                                                           "starttime": START})
+    b = a.copy()
+    b.data = x[48_000:].astype(np.float32)
+    b.stats.starttime = START + 480.0  # a 30-s gap
+    pieces, report = find_noise(obspy.Stream([a, b]), 100.0)
+    t_event = START.timestamp + 300.0
+    assert report["stalta_s"] > 60.0 and report["gaps_s"] == pytest.approx(30.0, abs=0.02)
+    for piece in pieces:
+        assert piece.end <= t_event - EVENT_MARGIN_S[0] + 1 or piece.start >= t_event + EVENT_MARGIN_S[1]
+    kept = sum(piece.data.size for piece in pieces) / 100.0
+    assert kept == pytest.approx(report["kept_s"]) and 300.0 < kept < 540.0
+    parts = report["total_s"] - sum(v for k, v in report.items() if k not in ("total_s", "kept_s"))
+    assert parts == pytest.approx(kept, abs=1.0)  # every second is kept or dropped for one reason

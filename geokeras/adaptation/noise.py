@@ -110,7 +110,7 @@ def station_traces(records, sampling_rate_range_hz, per_station=False):
 def _segments(st, sampling_rate):
     """Gap-free segments of every trace at ``sampling_rate`` (demeaned float64), and the gap seconds."""
     st = st.copy()
-    st.merge(method=-1)  # overlaps of equal data merge, gaps stay gaps
+    st.merge(method=1, fill_value=None)  # one trace per channel, gaps masked (split below)
     segments, gap_s = [], 0.0
     for tr in st:
         span = tr.stats.endtime - tr.stats.starttime + tr.stats.delta
