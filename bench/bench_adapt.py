@@ -1,4 +1,4 @@
-"""Does `geokeras adapt` help at a station? Fine-tune the default on a test station's noise, score on its held-out noise.
+"""Does `geokeras adapt` help at a station? Fine-tune the default on a test station's noise, score on held-out noise.
 
 Usage:
     python bench/bench_adapt.py --minutes 2 --hours 2 --stations 3          # a quick run
@@ -77,8 +77,9 @@ def adapt_station(sta, windows, hours, minutes, seed, threads):
 
     data = overlap_add_noise(windows, int(hours * 3600 * RATE), RATE, seed=seed)
     net, code = sta.split(".")
-    tr = obspy.Trace(data.astype(np.float32), header={"network": net, "station": code, "channel": "HHZ",
-                                                      "sampling_rate": RATE, "starttime": obspy.UTCDateTime(2024, 1, 1)})
+    header = {"network": net, "station": code, "channel": "HHZ", "sampling_rate": RATE,
+              "starttime": obspy.UTCDateTime(2024, 1, 1)}
+    tr = obspy.Trace(data.astype(np.float32), header=header)
     t0 = time.perf_counter()
     model, report = geokeras.adapt(obspy.Stream([tr]), minutes=minutes, seed=seed, threads=threads,
                                    detection_hours=0.5, n_per_level=30,

@@ -76,7 +76,8 @@ def test_adapted_file_round_trips_safely_stays_odd_and_carries_its_provenance(ad
     assert np.array_equal(y, model.predict(x, verbose=0))
     assert np.array_equal(loaded.predict(-x, verbose=0), -y)  # exactly odd, to the last bit
     info, base_info = denoiser_info(loaded), denoiser_info(load_model(tiny_base))
-    assert (info["band_hz"], info["sampling_rate_range_hz"]) == (base_info["band_hz"], base_info["sampling_rate_range_hz"])
+    for key in ("band_hz", "sampling_rate_range_hz", "sampling_rate", "window_length"):
+        assert info[key] == base_info[key], key
     prov = info["provenance"]
     assert prov["station"] == "XX.WIND" and len(prov["base_sha256"]) == 64
     assert prov["noise_hours"]["train"] == pytest.approx(report["noise_hours"]["train"])

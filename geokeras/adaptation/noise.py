@@ -245,8 +245,7 @@ def split_by_time(pieces, fractions):
     for a, b in zip(bounds[:-1], bounds[1:]):
         part = []
         for p in pieces:
-            i = int(np.clip(np.ceil((a - p.start) * p.sampling_rate), 0, p.data.size)) if np.isfinite(a) else 0
-            j = int(np.clip(np.ceil((b - p.start) * p.sampling_rate), 0, p.data.size)) if np.isfinite(b) else p.data.size
+            i, j = (int(np.clip(np.ceil((t - p.start) * p.sampling_rate), 0, p.data.size)) for t in (a, b))
             if j > i:
                 part.append(NoisePiece(p.trace_id, p.start + i / p.sampling_rate, p.sampling_rate, p.data[i:j]))
         parts.append(part)
