@@ -21,7 +21,7 @@ def add_parser(sub, add):
     p = add("adapt", "fine-tune the default denoiser on one station's continuous noise (geokeras.adapt)",
             "Fine-tune a denoiser (default: the shipped model) on the noise of one station's continuous records: "
             "noise-only stretches are found automatically (STA/LTA and the base model's signal estimate), the "
-            "last 20 %% by time is held out, and the before/after figures on it (SNR gain per level, STA/LTA "
+            "last 20 % by time is held out, and the before/after figures on it (SNR gain per level, STA/LTA "
             "recall at 2 false triggers per hour) go into the model's metadata and a .md card beside OUTPUT.")
     p.add_argument("records", nargs="+", metavar="RECORD", help="continuous data of one station (files, globs, "
                    "folders; any ObsPy format, gaps, any channel)")
