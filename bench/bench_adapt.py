@@ -68,7 +68,7 @@ def other_signals(station):
     return [s for s, st in zip(signals, sig_sta) if st != station]
 
 
-def adapt_station(sta, windows, hours, minutes, seed, threads):
+def adapt_station(sta, windows, hours, minutes, seed, threads, learning_rate):
     """Build the continuous adaptation record and run `geokeras.adapt` on it: ``(model, report, wall_s)``."""
     import obspy
 
@@ -82,6 +82,7 @@ def adapt_station(sta, windows, hours, minutes, seed, threads):
     tr = obspy.Trace(data.astype(np.float32), header=header)
     t0 = time.perf_counter()
     model, report = geokeras.adapt(obspy.Stream([tr]), minutes=minutes, seed=seed, threads=threads,
+                                   learning_rate=learning_rate,
                                    detection_hours=0.5, n_per_level=30,
                                    log=lambda s: print("   ", s, file=sys.stderr, flush=True))
     return model, report, time.perf_counter() - t0
@@ -110,6 +111,8 @@ def main(argv=None):
     parser.add_argument("--detection-hours", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="of the fine-tuning (geokeras.adapt's)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NET.STA", help="just these of the stations")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
@@ -118,9 +121,12 @@ def main(argv=None):
     default = load_default()
     results = []
     for sta, adapt_w, held_w, minutes in station_noise(args.stations):
+        if args.only and sta not in args.only:
+            continue
         print(f"{sta}: {minutes[0]:.2f} min of real noise for adaptation ({len(adapt_w)} windows), "
               f"{minutes[1]:.2f} min held out ({len(held_w)} windows)", flush=True)
-        model, report, wall = adapt_station(sta, adapt_w, args.hours, args.minutes, args.seed, args.threads)
+        model, report, wall = adapt_station(sta, adapt_w, args.hours, args.minutes, args.seed, args.threads,
+                                            args.learning_rate)
         load = os.getloadavg()
         gains, recall, n_events = score({"default": default, "adapted": model}, other_signals(sta), held_w,
                                         args.n_per_level, args.detection_hours, args.seed)
@@ -141,7 +147,8 @@ def main(argv=None):
 
 def print_table(results, args):
     levels = ["-10", "-5", "0", "5", "10", "all"]
-    print(f"\nheld-out noise, in band; --hours {args.hours:g} --minutes {args.minutes:g} --threads {args.threads}")
+    print(f"\nheld-out noise, in band; --hours {args.hours:g} --minutes {args.minutes:g} --threads {args.threads} "
+          f"--learning-rate {args.learning_rate:g}")
     print("| station | real noise min (adapt / held out) | adapt min | gain default / adapted (dB), "
           + " / ".join(levels) + " | recall at 2 false/h default / adapted | targets |")
     print("|---|---|---|---|---|---|")
