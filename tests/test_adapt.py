@@ -84,6 +84,7 @@ def test_adapted_file_round_trips_safely_stays_odd_and_carries_its_provenance(ad
     assert prov["figures"]["gain_db"]["adapted"]["all"] == pytest.approx(report["figures"]["gain_db"]["adapted"]["all"])
     card = out.with_suffix(".md").read_text()
     assert "XX.WIND" in card and prov["base_sha256"] in card and "Median SNR gain" in card
+    assert report["exactly_odd"] and "holds to the last bit" in card
     assert "mask_smoothing" in [layer.name for layer in loaded.layers]
 
 

@@ -190,6 +190,7 @@ def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes,
     figures = before_after(den.model, model, val_signals, [p.data for p in heldout], den.sampling_rate, snr_levels,
                            n_per_level, detection_hours, seed)
     report = _report(station, st, den, base, hours, dropped, fit, figures, minutes, seed, detection_hours)
+    report["exactly_odd"] = _exactly_odd(model, den.window_length, seed)
     report["wall_s"] = time.perf_counter() - t0
     _standardization(model).provenance = _provenance(report)
     model = _copy(model)
@@ -197,6 +198,14 @@ def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes,
         _write(model, report, output)
     _say(log, _summary(report))
     return model, report
+
+
+def _exactly_odd(model, window_length, seed):
+    """Whether ``model(-x) == -model(x)`` to the last bit on random windows (a sign-invariant base stays so)."""
+    import numpy as np
+
+    x = np.random.default_rng(seed).normal(size=(2, window_length, 1)).astype("float32") * 1000.0
+    return bool(np.array_equal(model.predict(-x, verbose=0), -model.predict(x, verbose=0)))
 
 
 def _report(station, st, den, base, hours, dropped, fit, figures, minutes, seed, detection_hours):

@@ -109,8 +109,10 @@ def card_text(report):
                       f"({fig['detection_events']} events on a {report['detection_hours']:g}-h record of the "
                       "held-out noise):", ""]
         lines += _table("method", fig["recall"], lambda v: f"{v:.0%}")
+    odd = ("`model(-x) == -model(x)` holds to the last bit (checked after fine-tuning)" if report.get("exactly_odd")
+           else "the base was not exactly odd, and neither is this model")
     lines += ["", "## Kept from the base", "",
-              "The graph (mask floor, sign-invariant features: `model(-x) == -model(x)` exactly), the declared band "
-              f"{report['band_hz']} Hz and record rates {report['sampling_rate_range_hz']} Hz. "
-              "`denoiser_info(model)['provenance']` holds this card's figures.", ""]
+              f"The graph, mask floor included ({odd}), the declared band {report['band_hz']} Hz and the record "
+              f"rates {report['sampling_rate_range_hz']} Hz. `denoiser_info(model)['provenance']` holds this card's "
+              "figures.", ""]
     return "\n".join(lines)
