@@ -9,10 +9,13 @@ per component and event): the test stations with the most of it have 6-9 minutes
 station's minutes). For each of the ``--stations`` test stations (`geokeras.data.datasets.TEST_STATIONS`)
 with the most screened noise (`geokeras.detection.quiet_noise`), its events are sorted by time and split:
 
-- the noise windows of the earlier two thirds of its events are the *adaptation noise*: they are overlap-added
-  with 2-s equal-power cross-fades, random polarity and time reversal (`geokeras.detection.overlap_add_noise`,
-  as `geokeras.detection.benchmark_records` does) into a continuous record of ``--hours`` hours, written as an
-  ObsPy trace of that station, and `geokeras.adapt` runs on it (``--minutes`` of fine-tuning);
+- the noise windows of the earlier two thirds of its events are the *adaptation noise*: each event's windows
+  (its three components) are overlap-added with 2-s equal-power cross-fades, random polarity and time
+  reversal (`geokeras.detection.overlap_add_noise`, as `geokeras.detection.benchmark_records` does) into an
+  equal share of a continuous record of ``--hours`` hours, in the events' time order, so that the record's
+  noise changes over time as a real station's does (and `geokeras.adapt`'s time split puts the noise of
+  the last events into its validation part); the record is written as an ObsPy trace of that station, and
+  `geokeras.adapt` runs on it (``--minutes`` of fine-tuning);
 - the noise windows of the last third of its events are *held out* and score the default and the adapted
   model: the median SNR gain over ``--n-per-level`` in-band mixtures per level at -10..10 dB
   (`geokeras.evaluate.evaluate`), and the recall of recursive STA/LTA at 2 false triggers per hour on a
@@ -38,7 +41,7 @@ RATE = 100.0
 
 
 def station_noise(n_stations):
-    """``[(station, adapt_windows, heldout_windows, minutes)]`` for the test stations with the most noise."""
+    """``[(station, adapt_windows_per_event, heldout_windows, minutes)]`` for the test stations with the most noise."""
     from geokeras.data import datasets, pairs
     from geokeras.detection import quiet_noise
 
@@ -51,12 +54,11 @@ def station_noise(n_stations):
         n_held = int(np.ceil(len(recs) / 3))
         if len(recs) < 3:
             continue
-        parts = []
-        for group in (recs[:-n_held], recs[-n_held:]):
-            _, noise = pairs.sources_from_events(group)
-            parts.append(quiet_noise(noise, RATE)[0])
-        minutes = [sum(x.size for x in p) / RATE / 60 for p in parts]
-        out.append((sta, parts[0], parts[1], minutes))
+        per_event = [quiet_noise(pairs.sources_from_events([r])[1], RATE)[0] for r in recs]
+        adapt_w = [w for w in per_event[:-n_held] if w]
+        held = [x for w in per_event[-n_held:] for x in w]
+        minutes = [sum(x.size for w in adapt_w for x in w) / RATE / 60, sum(x.size for x in held) / RATE / 60]
+        out.append((sta, adapt_w, held, minutes))
     out.sort(key=lambda s: -sum(s[3]))
     return out[:n_stations]
 
@@ -75,7 +77,11 @@ def adapt_station(sta, windows, hours, minutes, seed, threads, learning_rate):
     import geokeras
     from geokeras.detection import overlap_add_noise
 
-    data = overlap_add_noise(windows, int(hours * 3600 * RATE), RATE, seed=seed)
+    n = int(hours * 3600 * RATE)
+    bounds = np.linspace(0, n, len(windows) + 1).astype(int)
+    data = np.zeros(n)
+    for i, event_windows in enumerate(windows):  # each event's noise in its share of the record, in time order
+        data[bounds[i]:bounds[i + 1]] = overlap_add_noise(event_windows, bounds[i + 1] - bounds[i], RATE, seed=seed + i)
     net, code = sta.split(".")
     header = {"network": net, "station": code, "channel": "HHZ", "sampling_rate": RATE,
               "starttime": obspy.UTCDateTime(2024, 1, 1)}
@@ -123,7 +129,8 @@ def main(argv=None):
     for sta, adapt_w, held_w, minutes in station_noise(args.stations):
         if args.only and sta not in args.only:
             continue
-        print(f"{sta}: {minutes[0]:.2f} min of real noise for adaptation ({len(adapt_w)} windows), "
+        print(f"{sta}: {minutes[0]:.2f} min of real noise for adaptation ({sum(map(len, adapt_w))} windows of "
+              f"{len(adapt_w)} events), "
               f"{minutes[1]:.2f} min held out ({len(held_w)} windows)", flush=True)
         model, report, wall = adapt_station(sta, adapt_w, args.hours, args.minutes, args.seed, args.threads,
                                             args.learning_rate)
