@@ -28,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-from geokeras.errors import NotEnoughNoiseError
+from geokeras.errors import NotEnoughNoiseError, SeveralStationsError
 
 __all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "MIN_NOISE_MINUTES", "SPLIT"]
 
@@ -67,7 +67,7 @@ def _check(records, base, minutes, min_noise_minutes, output, force, per_station
     den = Denoiser.resolve(base)
     groups = station_traces(records, den.sampling_rate_range_hz, per_station=True)
     if not per_station and len(groups) > 1:
-        station_traces(records, den.sampling_rate_range_hz)  # raises SeveralStationsError, the list in it
+        raise SeveralStationsError(groups, " (--per-station adapts one model for each)")
     for station, st in groups.items():
         seconds = sum(tr.stats.npts / tr.stats.sampling_rate for tr in st)
         if seconds < 60.0 * min_noise_minutes:
