@@ -13,3 +13,12 @@ from geokeras.utils import quiet_tensorflow_import as _quiet_tensorflow_import  
 _quiet_tensorflow_import()
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``geokeras.adapt`` (`geokeras.adaptation.adapt`), imported on first use: ``import geokeras`` stays light."""
+    if name == "adapt":
+        from geokeras.adaptation import adapt
+
+        return adapt
+    raise AttributeError(f"module 'geokeras' has no attribute {name!r}")

@@ -15,7 +15,8 @@ Example:
 
 __all__ = [
     "GeokerasError", "ModelError", "NotADenoiserError", "InputError", "UnknownFormatError", "TraceError",
-    "OutOfBandError", "PacketError", "FormatError", "NothingToProcessError", "SchedulerError", "one_line",
+    "OutOfBandError", "PacketError", "FormatError", "NothingToProcessError", "SchedulerError", "NotEnoughNoiseError",
+    "SeveralStationsError", "one_line",
 ]
 
 
@@ -73,6 +74,22 @@ class OutOfBandError(TraceError):
 class PacketError(TraceError):
     """A packet `geokeras.stream.StreamingDenoiser` refuses (out of order, overlapping, another rate, NaN);
     the denoiser's state is as before the packet."""
+
+
+class NotEnoughNoiseError(InputError):
+    """A record holds less noise than an adaptation needs (`geokeras.adaptation`); the message says how much."""
+
+
+class SeveralStationsError(InputError):
+    """Records of several stations where one station's are expected; ``stations`` lists them."""
+
+    def __init__(self, stations, hint=""):
+        self.stations, self.hint = sorted(stations), hint
+        super().__init__(f"The records hold {len(self.stations)} stations ({', '.join(self.stations)}); "
+                         f"expected one station{hint}")
+
+    def __reduce__(self):
+        return type(self), (self.stations, self.hint)
 
 
 class FormatError(GeokerasError, ValueError):

@@ -336,8 +336,9 @@ def test_train_options_parse():
          "--model-option", "filters=(8, 16)", "--stretch", "0.6", "1.8", "--inband-fraction", "0.5"])
     kwargs = cli_train.train_kwargs(args)
     assert kwargs["family"] == "stftmask" and kwargs["validation"] == ["XX.AAA", "XX.BBB"] and kwargs["resume"]
-    assert kwargs["model_kwargs"] == {"filters": (8, 16)} and kwargs["stretch"] == (0.6, 1.8)
-    assert kwargs["inband_fraction"] == 0.5 and kwargs["shift"] is True
+    assert kwargs["model_kwargs"] == {"filters": (8, 16), "sign_invariant": True, "frame_length": 64,
+                                      "frame_step": 32}  # the recipe's, with the key given replaced
+    assert kwargs["stretch"] == (0.6, 1.8) and kwargs["inband_fraction"] == 0.5 and kwargs["shift"] == (-1000, 2000)
     assert kwargs["verbose"] == (1 if sys.stderr.isatty() else 2)  # Keras's bar on a terminal only
     import inspect
 
@@ -580,6 +581,31 @@ def test_model_card_training_command_parses():
     assert kwargs["model_kwargs"] == {"filters": (8, 16, 32, 64), "sign_invariant": True, "frame_length": 64,
                                       "frame_step": 32}
     assert kwargs["min_record_snr_db"] == 15.0 and kwargs["stretch"] == (0.6, 1.8)
+    assert (kwargs["family"], kwargs["epochs"], kwargs["steps_per_epoch"]) == ("stftmask", 1000, 200)
+    assert kwargs["patience"] == 40
+
+
+def test_train_defaults_are_the_shipped_recipe(capsys):
+    # `geokeras train -o m.keras` trains the shipped network (model card "Reproduce"); the old defaults
+    # (unet1d, no augmentation, shift 0 .. L/2, patience 5) gave a weaker model
+    from geokeras.training.recipe import SHIPPED_MODEL_KWARGS, SHIPPED_RECIPE
+
+    import inspect
+
+    import geokeras.training
+
+    kwargs = cli_train.train_kwargs(cli.build_parser().parse_args(["train", "-o", "m.keras"]))
+    defaults = {k: p.default for k, p in inspect.signature(geokeras.training.train_denoiser).parameters.items()}
+    for key, value in SHIPPED_RECIPE.items():  # options the command does not expose: train_denoiser's default
+        assert kwargs.get(key, defaults[key]) == value, key
+    assert kwargs["model_kwargs"] == SHIPPED_MODEL_KWARGS and kwargs["shift"] == (-1000, 2000)
+    off = cli_train.train_kwargs(cli.build_parser().parse_args(
+        ["train", "-o", "m.keras", "--no-noise-augment", "--no-stretch", "--family", "unet1d",
+         "--window-length", "600"]))
+    assert not off["noise_augment"] and off["stretch"] is None and off["model_kwargs"] is None
+    assert off["shift"] == (-200, 400)
+    kwargs["log"]("training: 1 signal traces")
+    assert capsys.readouterr().err == "training: 1 signal traces\n"
 
 
 def test_integer_train_options_refuse_fractions(capsys):

@@ -102,3 +102,15 @@ def test_resumed_run_continues_the_uninterrupted_pair_sequence(tmp_path, rng):
     last_b = keras.saving.load_model(tmp_path / "b.keras.ckpt" / "last.keras", safe_mode=True)
     for wa, wb in zip(last_a.get_weights(), last_b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
+
+
+def test_a_run_describes_its_records_and_stations():
+    # `geokeras train` prints what it trains and validates on (issue 16)
+    from geokeras.data import datasets
+    from geokeras.training.sources import bundled_sources, describe_sources
+
+    text = describe_sources(bundled_sources(min_record_snr_db=15.0))
+    train, val, left = text.splitlines()
+    assert "93 bundled records (pre/post-P SNR >= 15 dB), noise of 136 records; 78 station(s)" in train
+    assert "validation:" in val and "18 station(s)" in val and all(s in val for s in datasets.VALIDATION_STATIONS)
+    assert "28 test stations" in left and not any(s in train + val for s in datasets.TEST_STATIONS)

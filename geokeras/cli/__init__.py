@@ -4,13 +4,14 @@ Usage::
 
     geokeras denoise INPUT... -o OUTDIR [--model MODEL.keras] [--format MSEED|SAC] [--plot] [--write-noise]
     geokeras train [--signals ... --noise ...] -o model.keras [...]
+    geokeras adapt RECORD... -o station.keras [--model BASE] [--minutes M] [--seed S] [--force] [--per-station]
     geokeras evaluate MODEL [--plot PNG] [...]
     geokeras export MODEL OUTDIR
     geokeras --version
 
 also as ``python -m geokeras``. One module per subcommand (`geokeras.cli.denoise`, `~geokeras.cli.train`,
-`~geokeras.cli.evaluate`, `~geokeras.cli.export`), each with ``add_parser`` and ``run``; the library
-below raises typed exceptions (`geokeras.errors`), never matched by message here.
+`~geokeras.cli.adapt`, `~geokeras.cli.evaluate`, `~geokeras.cli.export`), each with ``add_parser`` and
+``run``; the library below raises typed exceptions (`geokeras.errors`), never matched by message here.
 
 Errors: usage errors (a bad option value such as ``--overlap 1.5``, a train output that is not ``.keras``)
 exit with status 2 and one argparse message, before any work. Errors in the input (unreadable file, bad
@@ -23,12 +24,12 @@ import argparse
 import sys
 
 import geokeras
-from geokeras.cli import denoise, evaluate, export, train
+from geokeras.cli import adapt, denoise, evaluate, export, train
 from geokeras.cli.common import one_line, quiet_tensorflow
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (denoise, train, evaluate, export)
+SUBCOMMANDS = (denoise, train, adapt, evaluate, export)
 
 
 def build_parser():

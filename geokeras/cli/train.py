@@ -3,6 +3,10 @@
 The output is checked before any training: it must be a ``.keras`` file (usage error, exit 2), in a folder
 that can be written, and it must not exist unless ``--force`` (replace it) or ``--resume`` (continue from
 ``OUTPUT.ckpt/``) is given. Keras' progress bar goes to stderr (``--quiet``: none); the result line to stdout.
+
+The defaults are the shipped model's recipe (`geokeras.training.recipe`): ``geokeras train -o v3.keras``
+trains the network of ``default.keras`` on the bundled training stations. The records and stations the run
+trains and validates on are printed to stderr before the first epoch.
 """
 import argparse
 import ast
@@ -13,6 +17,7 @@ import sys
 from geokeras.validation import check_number
 from geokeras.cli.common import CommandError, argument_type, check_output_folder, finite_float, positive_int
 from geokeras.training.families import DENOISER_FAMILIES
+from geokeras.training.recipe import SHIPPED_MODEL_KWARGS, SHIPPED_RECIPE as R, recipe_shift
 from geokeras.training.strategies import STRATEGIES
 
 
@@ -60,54 +65,61 @@ def positive(name):
 def add_parser(sub, add):
     """Add the ``train`` subcommand (every option of `geokeras.training.train_denoiser` the command exposes)."""
     p = add("train", "train a denoiser on signal and noise records (geokeras.training.train_denoiser)",
-            "Train a denoiser and save the best model to OUTPUT (geokeras.training.train_denoiser).")
+            "Train a denoiser and save the best model to OUTPUT (geokeras.training.train_denoiser). The defaults "
+            "are the shipped model's recipe (geokeras.training.recipe): `geokeras train -o v3.keras` trains its "
+            "network on the bundled training stations. The records and stations it trains and validates on "
+            "are printed first.")
     p.formatter_class = HelpFormatter
     p.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
     p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
     p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
     p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
-    p.add_argument("--family", choices=DENOISER_FAMILIES, default="unet1d", help="denoiser architecture")
-    p.add_argument("--window-length", type=positive_int("window_length"), default=3000,
+    p.add_argument("--family", choices=DENOISER_FAMILIES, default=R["family"], help="denoiser architecture")
+    p.add_argument("--window-length", type=positive_int("window_length"), default=R["window_length"],
                    help="samples per training window (at --sampling-rate)")
-    p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=100.0,
+    p.add_argument("--sampling-rate", type=positive("sampling_rate"), default=R["sampling_rate"],
                    help="the model's sampling rate, Hz (records are resampled to it)")
-    p.add_argument("--epochs", type=positive_int("epochs"), default=20, help="training epochs (at most)")
-    p.add_argument("--steps-per-epoch", type=positive_int("steps_per_epoch"), default=100,
+    p.add_argument("--epochs", type=positive_int("epochs"), default=R["epochs"], help="training epochs (at most)")
+    p.add_argument("--steps-per-epoch", type=positive_int("steps_per_epoch"), default=R["steps_per_epoch"],
                    help="batches per epoch")
-    p.add_argument("--batch-size", type=positive_int("batch_size"), default=32, help="windows per batch")
+    p.add_argument("--batch-size", type=positive_int("batch_size"), default=R["batch_size"], help="windows per batch")
     p.add_argument("--validation", nargs="+", default=None,
                    help="held-out NET.STA codes, or one fraction of stations (default: bundled hold-out / 0.2)")
     p.add_argument("--no-validation", action="store_true", help="train without validation (keeps the last model)")
-    p.add_argument("--validation-steps", type=positive_int("validation_steps"), default=20,
+    p.add_argument("--validation-steps", type=positive_int("validation_steps"), default=R["validation_steps"],
                    help="validation batches (drawn once, seeded)")
-    p.add_argument("--patience", type=positive_int("patience"), default=5,
+    p.add_argument("--patience", type=positive_int("patience"), default=R["patience"],
                    help="EarlyStopping patience in epochs (the learning rate is halved after patience // 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pair generators, synthetic signals and weights")
-    p.add_argument("--learning-rate", type=positive("learning_rate"), default=1e-3, help="Adam learning rate")
-    p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=(-10.0, 10.0), metavar=("LOW", "HIGH"),
+    p.add_argument("--seed", type=int, default=R["seed"], help="seed of the pair generators, synthetic signals and weights")
+    p.add_argument("--learning-rate", type=positive("learning_rate"), default=R["learning_rate"],
+                   help="Adam learning rate")
+    p.add_argument("--snr-db", type=finite_float("snr_db"), nargs=2, default=R["snr_db"], metavar=("LOW", "HIGH"),
                    help="training SNR range, dB (window power ratio)")
-    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", integer=True, low=0), default=1000,
-                   help="synthetic seismograms added to the training signals")
-    p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=20.0,
+    p.add_argument("--n-synthetic", type=argument_type(check_number, "n_synthetic", integer=True, low=0),
+                   default=R["n_synthetic"], help="synthetic seismograms added to the training signals")
+    p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=R["min_record_snr_db"],
                    help="bundled data only: minimum pre/post-P SNR of the records used as signals, dB")
     p.add_argument("--tensorboard-dir", default=None, help="write TensorBoard logs here")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
     p.add_argument("--threads", type=positive_int("threads"), default=None,
                    help="TensorFlow intra-op threads (default: TensorFlow's)")
     p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable")
+                   help="builder option, Python literal value (e.g. filters=(8,16,32) or log_power=True); repeatable; "
+                        "for stftmask it replaces that key of the recipe's "
+                        + ", ".join(f"{k}={v}" for k, v in SHIPPED_MODEL_KWARGS.items()))
     p.add_argument("--time-limit-s", type=positive("time_limit_s"), default=None,
                    help="stop after this many seconds of training")
-    p.add_argument("--noise-augment", action="store_true",
+    p.add_argument("--noise-augment", action=argparse.BooleanOptionalAction, default=R["noise_augment"],
                    help="random polarity flips, time reversals and sums of two noise windows")
-    p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=0.0,
+    p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=R["inband_fraction"],
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
-    p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=None, metavar=("LOW", "HIGH"),
+    p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=R["stretch"], metavar=("LOW", "HIGH"),
                    help="add two time-stretched copies of each training signal (factors in [LOW, HIGH])")
+    p.add_argument("--no-stretch", dest="stretch", action="store_const", const=None, help="no stretched copies")
     p.add_argument("--shift", type=argument_type(check_number, "shift", integer=True), nargs=2, default=None,
                    metavar=("LOW", "HIGH"),
                    help="signal start in the window, samples; negative starts the window inside the signal "
-                        "(default 0 .. window_length // 2; the shipped recipe uses -1000 2000)")
+                        "(default: the recipe's -window_length // 3 .. 2 * window_length // 3, -1000 2000 for 3000)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress (otherwise a bar on a terminal, one line per epoch elsewhere)")
     p.add_argument("--strategy", choices=[s for s in STRATEGIES if s], default=None,
@@ -151,11 +163,22 @@ def train_kwargs(args):
         learning_rate=args.learning_rate, snr_db=tuple(args.snr_db), n_synthetic=args.n_synthetic,
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
         threads=args.threads, verbose=_verbosity(args.quiet), time_limit_s=args.time_limit_s,
-        model_kwargs=dict(args.model_option) or None, noise_augment=args.noise_augment,
+        model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
-        shift=tuple(args.shift) if args.shift else True, strategy=args.strategy,
-        devices=args.devices,
+        shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
+        devices=args.devices, log=_log,
     )
+
+
+def _model_kwargs(args):
+    """The builder options: for ``stftmask`` the recipe's (`SHIPPED_MODEL_KWARGS`), updated by ``--model-option``."""
+    base = dict(SHIPPED_MODEL_KWARGS) if args.family == "stftmask" else {}
+    return {**base, **dict(args.model_option)} or None
+
+
+def _log(text):
+    """The records and stations of the run, on stderr (stdout keeps the result line)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def run(args):

@@ -51,13 +51,16 @@ class WindowStandardization(keras.layers.Layer):
         band_hz: optional metadata ``(fmin, fmax)``: the frequency band a denoiser was trained for.
         sampling_rate_range_hz: optional metadata ``(low, high)``: the record sampling rates a denoiser
             accepts (records are resampled to ``sampling_rate`` and back).
+        provenance: optional metadata, a JSON-friendly dict (str keys; str, numbers, lists, dicts): where the
+            weights come from (``geokeras adapt`` writes the base model's sha256, the station, the noise
+            hours and the before/after figures there). Left out of the config when None.
 
     Input shape: ``(batch, time, channels)``. Outputs: ``[normalized (batch, time, channels),
     std (batch, 1, channels)]``.
     """
 
     def __init__(self, epsilon=1e-20, sampling_rate=None, window_length=None, band_hz=None,
-                 sampling_rate_range_hz=None, **kwargs):
+                 sampling_rate_range_hz=None, provenance=None, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
         self.sampling_rate = (None if sampling_rate is None
@@ -65,6 +68,10 @@ class WindowStandardization(keras.layers.Layer):
         self.window_length = check_positive_int("window_length", window_length, allow_none=True, allow_float=True)
         self.band_hz = _pair("band_hz", band_hz)
         self.sampling_rate_range_hz = _pair("sampling_rate_range_hz", sampling_rate_range_hz)
+        if provenance is not None and not isinstance(provenance, dict):
+            raise ValueError("Invalid value for argument `provenance`. Expected None or a dict. "
+                             f"Received provenance of type {type(provenance).__name__}.")
+        self.provenance = provenance
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
@@ -80,6 +87,8 @@ class WindowStandardization(keras.layers.Layer):
         config = super().get_config()
         config.update(epsilon=self.epsilon, sampling_rate=self.sampling_rate, window_length=self.window_length,
                       band_hz=self.band_hz, sampling_rate_range_hz=self.sampling_rate_range_hz)
+        if self.provenance is not None:  # absent otherwise: the configs of earlier files are unchanged
+            config["provenance"] = self.provenance
         return config
 
 

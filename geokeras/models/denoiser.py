@@ -190,7 +190,9 @@ def denoiser_info(model):
 
     Returns:
         dict with ``sampling_rate`` (Hz), ``window_length`` (samples), ``band_hz`` and
-        ``sampling_rate_range_hz`` (tuples; the defaults of the builders for models saved without them).
+        ``sampling_rate_range_hz`` (tuples; the defaults of the builders for models saved without them),
+        and ``provenance`` (a dict, for example that of an adapted model, `geokeras.adaptation`) when the
+        model carries one.
 
     Raises:
         ValueError: if the model has no `WindowStandardization` layer carrying that metadata.
@@ -199,8 +201,11 @@ def denoiser_info(model):
         if isinstance(layer, WindowStandardization) and layer.window_length is not None:
             rate = layer.sampling_rate
             band, rates = _default_validity(rate, layer.band_hz, layer.sampling_rate_range_hz)
-            return {"sampling_rate": rate, "window_length": layer.window_length, "band_hz": band,
+            info = {"sampling_rate": rate, "window_length": layer.window_length, "band_hz": band,
                     "sampling_rate_range_hz": rates}
+            if getattr(layer, "provenance", None) is not None:
+                info["provenance"] = layer.provenance
+            return info
     raise ValueError(
         f"Model {model.name!r} is not a geokeras denoiser: no WindowStandardization layer with "
         "`sampling_rate` and `window_length` metadata."

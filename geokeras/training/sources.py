@@ -12,7 +12,8 @@ import numpy as np
 
 from geokeras.data.datasets import station_split
 
-__all__ = ["load_sources", "bundled_sources", "file_sources", "training_sources", "training_signals"]
+__all__ = ["load_sources", "bundled_sources", "file_sources", "training_sources", "training_signals",
+           "describe_sources"]
 
 
 def load_sources(paths, sampling_rate=100.0, min_length=1):
@@ -86,6 +87,9 @@ def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_
     return dict(
         train_signals=train_signals, train_noise=train_noise, val_signals=val_signals, val_noise=val_noise,
         train_stations=sorted({r.station_id for r in train}), val_stations=sorted({r.station_id for r in val}),
+        records={"train_signals": len(ranked), "train_noise": len(train), "val_signals": len(val_ranked or val),
+                 "val_noise": len(val), "test_left_out": len(datasets.TEST_STATIONS),
+                 "min_record_snr_db": min_record_snr_db},
     )
 
 
@@ -170,6 +174,36 @@ def training_sources(signals, noise, validation, sampling_rate, window_length, s
     if isinstance(validation, tuple) and len(validation) == 2 and not isinstance(validation[0], str):
         src["val_signals"], src["val_noise"] = list(validation[0]), list(validation[1])
     return src
+
+
+def describe_sources(src):
+    """Lines that say which records and stations a run trains and validates on (printed by ``geokeras train``).
+
+    Example:
+        >>> print(describe_sources({"train_signals": [1, 2], "train_noise": [3], "val_signals": None,
+        ...                         "train_stations": ["XX.A"], "val_stations": []}))
+        training: 2 signal traces, 1 noise traces; 1 station(s): XX.A
+        validation: none
+    """
+    rec = src.get("records")
+    if rec:  # the bundled events
+        lines = [f"training: {len(src['train_signals'])} signal traces of {rec['train_signals']} bundled records "
+                 f"(pre/post-P SNR >= {rec['min_record_snr_db']:g} dB), noise of {rec['train_noise']} records"]
+    else:
+        lines = [f"training: {len(src['train_signals'])} signal traces, {len(src['train_noise'])} noise traces"]
+    stations = src.get("train_stations")
+    lines[0] += f"; {len(stations)} station(s): {', '.join(stations)}" if stations else ""
+    if not src.get("val_signals"):
+        lines.append("validation: none")
+    else:
+        how = (f"{len(src['val_signals'])} signal traces of {rec['val_signals']} records, noise of "
+               f"{rec['val_noise']} records" if rec else
+               f"{len(src['val_signals'])} signal traces, {len(src['val_noise'])} noise traces")
+        val = src.get("val_stations") or []
+        lines.append(f"validation: {how}" + (f"; {len(val)} station(s): {', '.join(val)}" if val else ""))
+    if rec:
+        lines.append(f"left out: the {rec['test_left_out']} test stations (geokeras.data.datasets.TEST_STATIONS)")
+    return "\n".join(lines)
 
 
 def training_signals(sources, stretch, n_synthetic, window_length, sampling_rate, seed):

@@ -34,9 +34,10 @@ Example (the training run itself is exercised in ``tests/test_train.py``):
     >>> noisy.astype(float).round(3).tolist(), clean.astype(float).round(3).tolist()
     ([[-1.342, -0.447, 0.447, 1.342]], [[0.0, 0.894, 0.894, 0.0]])
 
-Command line: ``geokeras train`` (options in `geokeras.cli.train`)::
+Command line: ``geokeras train`` (options in `geokeras.cli.train`); its defaults are the shipped model's
+recipe (`geokeras.training.recipe`), this function's are small and generic::
 
-    geokeras train -o model.keras --family stftmask --epochs 20 --threads 2
+    geokeras train -o model.keras --threads 2
 """
 import json
 import time
@@ -45,7 +46,7 @@ from pathlib import Path
 from geokeras.data.normalize import normalize_pairs  # noqa: F401 (public here too: the training normalization)
 from geokeras.training.callbacks import training_callbacks
 from geokeras.training.families import check_family
-from geokeras.training.sources import training_signals, training_sources
+from geokeras.training.sources import describe_sources, training_signals, training_sources
 from geokeras.utils import atomic_path, set_threads
 from geokeras.validation import check_positive_int
 
@@ -100,7 +101,7 @@ def train_denoiser(
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
-    strategy=None, devices=None,
+    strategy=None, devices=None, log=None,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -145,6 +146,8 @@ def train_denoiser(
             model is built and compiled in its scope (`geokeras.training.strategies.make_strategy`); ``batch_size`` is the
             global batch, split between the replicas.
         devices: device names for ``strategy="mirrored"``.
+        log: optional callable taking one string: it receives the records and stations of the run
+            (`geokeras.training.sources.describe_sources`) before training (``geokeras train`` prints them).
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -152,6 +155,8 @@ def train_denoiser(
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
+    if log is not None:
+        log(describe_sources(src))
     train_signals = training_signals(src["train_signals"], stretch, n_synthetic, window_length, sampling_rate, seed)
     augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
     val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
