@@ -451,8 +451,12 @@ def test_train_help_explains_every_option_with_its_default(capsys):
     entries = re.split(r"\n  (?=-)", options)[1:]
     bare = [e.split()[0] for e in entries if len(e.split("\n")[0].split("  ")) < 2 and len(e.split("\n")) < 2]
     assert bare == [], bare  # every option has a help text
-    for flag, default in (("--epochs", "20"), ("--seed", "0"), ("--patience", "5"), ("--family", "unet1d"),
-                          ("--learning-rate", "0.001"), ("--inband-fraction", "0.0"), ("--validation-steps", "20")):
+    from geokeras.training.recipe import SHIPPED_RECIPE as R  # the command's defaults are the shipped recipe
+
+    for flag, key in (("--epochs", "epochs"), ("--seed", "seed"), ("--patience", "patience"), ("--family", "family"),
+                      ("--learning-rate", "learning_rate"), ("--inband-fraction", "inband_fraction"),
+                      ("--validation-steps", "validation_steps")):
+        default = R[key]
         [entry] = [e for e in entries if e.split()[0].rstrip(",") == flag or f" {flag} " in e.split("\n")[0] + " "]
         assert f"(default: {default})" in " ".join(entry.split()), entry
 
