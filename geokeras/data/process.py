@@ -98,12 +98,33 @@ class Report:
     skipped: list = dataclasses.field(default_factory=list)
 
 
+def _checked_arguments(window_length, overlap, sampling_rate, batch_size, chunk_samples, detrend, clip, on_error,
+                       out_of_band, rate_range):
+    """`apply_to_stream`'s options checked: ``(windowing, sampling_rate, batch_size, chunk_samples, detrend,
+    clip, rate_range)``."""
+    windowing = Windowing(window_length, overlap)
+    sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
+    batch_size = check_positive_int("batch_size", batch_size)
+    chunk_samples = check_positive_int("chunk_samples", chunk_samples)
+    detrend = check_bool("detrend", detrend)
+    if clip is not None:
+        clip = check_number("clip", clip, low=0.0, low_open=True)
+    check_choice("on_error", on_error, ("raise", "skip"))
+    check_choice("out_of_band", out_of_band, ("refuse", "passthrough"))
+    if rate_range is not None:
+        rate_range = tuple(check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
+    return windowing, sampling_rate, batch_size, chunk_samples, detrend, clip, rate_range
+
+
 def _as_stream(stream):
     """A new Stream of new Traces with copied headers that share the input's samples (only read here)."""
     # the header's npts is kept as read: `_check_trace` refuses a trace whose header and samples disagree
     if isinstance(stream, obspy.Trace):
         return obspy.Stream([_with_data(stream, stream.data, stream.stats.npts)])
     if isinstance(stream, obspy.Stream):
+        if len(stream) == 0:
+            raise ValueError("Invalid value for argument `stream`. Expected at least one trace. Received an empty "
+                             "Stream.")
         return obspy.Stream([_with_data(tr, tr.data, tr.stats.npts) for tr in stream])
     raise TypeError(f"Invalid value for argument `stream`. Expected an obspy.Stream or obspy.Trace. "
                     f"Received {type(stream).__name__}.")
@@ -461,14 +482,11 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         return_noise: also return the Stream ``input - output`` (same headers, gaps kept): what was removed,
             the noise estimate of a denoiser.
         processing: the ``stats.processing`` line of this call (default names this function).
-        scale_windows: ``fn`` is scale-equivariant (``fn(a * x) == a * fn(x)`` for ``a > 0``, as a geokeras
-            denoiser is: it standardizes each window in its graph): each window is multiplied by a power of
-            two that brings its peak into ``[0.5, 1)`` before ``fn`` and divided by it after. Exact in
-            floating point, so ordinary records give the same numbers, while records of any amplitude
-            (1e-20 m/s, 1e30 counts) stay clear of float32's underflow and overflow.
-        chunk_samples: a gap-free segment longer than this (native samples) is processed in pieces of this
-            many samples, so that memory does not grow with the record's length; the output equals that
-            of one piece within float rounding (the sums behind its mean, trend and clip bound are split).
+        scale_windows: ``fn`` is scale-equivariant (``fn(a * x) == a * fn(x)``, ``a > 0``, as a geokeras denoiser):
+            each window's peak is brought into ``[0.5, 1)`` by a power of two before ``fn`` and back after;
+            exact, so any amplitude (1e-20, 1e30) stays clear of float32's underflow and overflow.
+        chunk_samples: a gap-free segment longer than this (native samples) runs in pieces of this many samples
+            (memory that does not grow with the record); equal to one piece within float rounding.
 
     Returns:
         ``obspy.Stream``; with ``return_noise`` and/or ``return_report``, a tuple
@@ -488,20 +506,10 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         >>> bool(np.allclose(out[0].data, st[0].data, rtol=1e-6, atol=1e-3))
         True
     """
-    windowing = Windowing(window_length, overlap)
-    sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
-    batch_size = check_positive_int("batch_size", batch_size)
-    chunk_samples = check_positive_int("chunk_samples", chunk_samples)
-    detrend = check_bool("detrend", detrend)
-    if clip is not None:
-        clip = check_number("clip", clip, low=0.0, low_open=True)
-    check_choice("on_error", on_error, ("raise", "skip"))
-    check_choice("out_of_band", out_of_band, ("refuse", "passthrough"))
-    if rate_range is not None:
-        rate_range = tuple(check_number("rate_range", r, low=0.0, low_open=True) for r in rate_range)
+    windowing, sampling_rate, batch_size, chunk_samples, detrend, clip, rate_range = _checked_arguments(
+        window_length, overlap, sampling_rate, batch_size, chunk_samples, detrend, clip, on_error, out_of_band,
+        rate_range)
     st = _as_stream(stream)
-    if len(st) == 0:
-        raise ValueError("Invalid value for argument `stream`. Expected at least one trace. Received an empty Stream.")
     report = Report()
 
     def refuse(err):

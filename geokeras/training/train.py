@@ -142,10 +142,8 @@ def train_denoiser(
         stretch: ``(low, high)``: add two time-stretched copies of each training signal
             (`geokeras.data.pairs.time_stretch`); None for none.
         shift: signal start in the window (`geokeras.data.pairs.PairGenerator`'s ``shift``).
-        strategy: None, ``"mirrored"`` (all local GPUs, or ``devices``) or a ``tf.distribute.Strategy``: the
-            model is built and compiled in its scope (`geokeras.training.strategies.make_strategy`); ``batch_size`` is the
-            global batch, split between the replicas.
-        devices: device names for ``strategy="mirrored"``.
+        strategy, devices: None, ``"mirrored"`` (all local GPUs, or the device names ``devices``) or a
+            ``tf.distribute.Strategy`` (`geokeras.training.strategies.make_strategy`); ``batch_size`` is global.
         log: optional callable taking one string: it receives the records and stations of the run
             (`geokeras.training.sources.describe_sources`) before training (``geokeras train`` prints them).
 
