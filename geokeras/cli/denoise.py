@@ -104,15 +104,15 @@ def _channel_code(text):
 
 
 def _check_layout_usage(args):
-    """Usage errors of --layout and --channel-code: one line, exit status 2 (as argparse's), before any work."""
-    bad = [flag for flag, used in (("--format SAC", args.format != "MSEED"), ("--plot", args.plot),
-                                   ("--write-noise", args.write_noise)) if used and args.layout == "sds"]
-    message = (f"argument {bad[0]}: not allowed with --layout sds (SDS day files hold MiniSEED, no figure, no "
-               "noise estimate)" if bad else "argument --channel-code: needs --layout sds"
-               if args.layout == "mirror" and args.channel_code is not None else None)
-    if message:
-        print(f"geokeras denoise: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+    """--layout and --channel-code against the other options (`geokeras.denoise.files.check_layout`): a usage
+    error, one line and exit status 2 as argparse's, before any work."""
+    from geokeras.denoise.files import check_layout
+
+    try:
+        check_layout(args.layout, args.channel_code, args.format, args.plot, args.write_noise)
+    except ValueError as exc:
+        print(f"geokeras denoise: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _scheduler_address(text):

@@ -352,7 +352,7 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
     options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
-    sds = _check_layout(layout, channel_code, format, plot, write_noise)
+    sds = check_layout(layout, channel_code, format, plot, write_noise)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
              if f.explicit or not os.path.realpath(f.path).startswith(inside) or (sds and not sds.is_output(f.path))]
@@ -371,8 +371,14 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 LAYOUTS = ("mirror", "sds")  # the output layouts of ``geokeras denoise``
 
 
-def _check_layout(layout, channel_code, format, plot, write_noise):
-    """Check the layout options; return the `geokeras.denoise.sds` module for ``layout="sds"``, else None."""
+def check_layout(layout, channel_code, format, plot, write_noise):
+    """Check the layout options (the one check: `plan_denoise` and ``geokeras denoise``); return the
+    `geokeras.denoise.sds` module for ``layout="sds"``, else None.
+
+    Raises:
+        ValueError: an unknown layout, a channel code without ``layout="sds"`` or not one letter or digit, or
+            ``format``, ``plot`` or ``write_noise`` that SDS day files cannot hold.
+    """
     from geokeras.validation import check_choice
 
     if check_choice("layout", layout, LAYOUTS) == "mirror":
