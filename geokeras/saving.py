@@ -16,12 +16,11 @@ import zipfile
 import keras
 
 from geokeras.errors import ModelError, one_line
+# Keras-free, so that the denoise path reads and checks model files without importing Keras
+from geokeras.utils import MAX_ARCHIVE_BYTES, MAX_JSON_BYTES, ZIP_MAGIC, not_a_model_file, read_model_file
 
 __all__ = ["load_model", "load_model_bytes", "read_model_file", "inspect_config", "MAX_JSON_BYTES", "MAX_ARCHIVE_BYTES"]
 
-from geokeras.utils import MAX_ARCHIVE_BYTES, MAX_JSON_BYTES, read_model_file  # noqa: E402 (Keras-free: the denoise path
-# reads model files without importing Keras)
-_ZIP_MAGIC = b"PK\x03\x04"  # a local file header: what `model.save` writes first
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"  # at offset 0, 512, 1024, 2048, ... (HDF5 user blocks)
 
 _KERAS_PACKAGES = {"keras", "keras_hub", "keras_cv", "keras_nlp"}
@@ -95,11 +94,6 @@ def inspect_config(config, custom_objects=None):
             )
 
 
-def _refuse(path, detail):
-    return ModelError("Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
-                      f"written by `model.save`). Received path={path!r}{detail}.")
-
-
 def _hdf5_offset(data):
     offset = 0
     while offset + 8 <= len(data):
@@ -126,10 +120,10 @@ def _inspect_archive(data, path):
     """The parsed ``config.json`` of the ``.keras`` bytes ``data``, every size checked first."""
     hdf5 = _hdf5_offset(data)
     if hdf5 is not None:
-        raise _refuse(path, f" (an HDF5 file: its signature is at byte {hdf5}; legacy HDF5 models are refused, "
+        raise not_a_model_file(path, f" (an HDF5 file: its signature is at byte {hdf5}; legacy HDF5 models are refused, "
                       "Keras's safe mode does not cover them: re-save the model as `.keras`)")
-    if data[:4] != _ZIP_MAGIC:
-        raise _refuse(path, "")
+    if data[:4] != ZIP_MAGIC:
+        raise not_a_model_file(path)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()

@@ -18,6 +18,7 @@ import tempfile
 #: size caps of a `.keras` archive, checked before anything is decompressed (`geokeras.saving`)
 MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json, read whole (the shipped model's config: 40 kB)
 MAX_ARCHIVE_BYTES = 8 * 2**30  # every member of a .keras archive together, uncompressed
+ZIP_MAGIC = b"PK\x03\x04"  # a zip's first local file header: what `model.save` writes first
 
 __all__ = ["atomic_path", "clean_stale_temporaries", "quiet_tensorflow", "quiet_tensorflow_import", "safe_name",
            "set_threads"]
@@ -219,6 +220,14 @@ def set_threads(threads):
         pass
 
 
+def not_a_model_file(path, detail=""):
+    """The `~geokeras.errors.ModelError` for ``path`` that is not a ``.keras`` file (``detail`` says why)."""
+    from geokeras.errors import ModelError
+
+    return ModelError("Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
+                      f"written by `model.save`). Received path={path!r}{detail}.")
+
+
 def read_model_file(path):
     """The bytes of the model file at ``path`` (symlinks resolved), refusing what is not a regular file or is
     larger than `MAX_ARCHIVE_BYTES` (`geokeras.saving` then checks what the bytes are)."""
@@ -227,8 +236,7 @@ def read_model_file(path):
     path = os.fspath(path)
     real = os.path.realpath(path)
     if not os.path.isfile(real):
-        raise ModelError("Invalid value for argument `path`. Expected an existing `.keras` file (a zip archive "
-                         f"written by `model.save`). Received path={path!r}.")
+        raise not_a_model_file(path)
     size = os.path.getsize(real)
     if size > MAX_ARCHIVE_BYTES:
         raise ModelError(f"Refusing to load {path!r}: the file is {size} bytes, more than {MAX_ARCHIVE_BYTES}.")

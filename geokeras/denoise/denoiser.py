@@ -324,9 +324,9 @@ def peek_info(data):
     import json
     import zipfile
 
-    from geokeras.utils import MAX_JSON_BYTES
+    from geokeras.utils import MAX_JSON_BYTES, ZIP_MAGIC
 
-    if data[:4] != b"PK\x03\x04":  # not a zip from its first byte (an HDF5 file with a zip appended, ...): load
+    if data[:4] != ZIP_MAGIC:  # not a zip from its first byte (an HDF5 file with a zip appended, ...): load
         return None  # it at once, so that `geokeras.saving` refuses it before any work
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open("config.json") as member:
