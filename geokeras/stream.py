@@ -57,7 +57,7 @@ import obspy
 
 import geokeras
 from geokeras.data.process import detrend
-from geokeras.data.windows import Windowing, crossfade_weights, map_batches, stitch
+from geokeras.data.windows import Windowing, crossfade_weights, map_batches, scale_to_unit_peak, stitch
 from geokeras.denoise.denoiser import Denoiser
 from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
 from geokeras.errors import PacketError
@@ -248,7 +248,7 @@ class StreamingDenoiser:
         live = bounds > 0  # a window with nothing in it gives zeros without the model
         out = np.zeros_like(rows)
         if live.any():
-            out[live] = map_batches(self._fn, rows[live].astype(np.float32), BATCH_SIZE)
+            out[live] = self._model_of(rows[live])
         out = np.clip(out, -bounds[:, None], bounds[:, None])
         for (s, _), y in zip(spans, out):
             seg.add(s, y, self._weights)
@@ -272,9 +272,16 @@ class StreamingDenoiser:
             return np.zeros(x.size)
         xd = detrend(x)
         bound = CLIP_FACTOR * min(np.max(np.abs(x - np.mean(x))), np.max(np.abs(xd)))
-        windows, starts = self.windowing.cut(xd.astype(np.float32))
-        y = stitch(map_batches(self._fn, windows, BATCH_SIZE), starts, x.size)
+        windows, starts = self.windowing.cut(xd)
+        y = stitch(self._model_of(windows), starts, x.size)
         return np.clip(y, -bound, bound)
+
+    def _model_of(self, windows):
+        """The model's output for float64 ``windows``, scaled as the batch path scales them
+        (`geokeras.data.windows.scale_to_unit_peak`: any amplitude, the same numbers)."""
+        scaled, exponents = scale_to_unit_peak(windows)
+        y = map_batches(self._fn, scaled.astype(np.float32), BATCH_SIZE, check_finite=False)
+        return np.ldexp(y.astype(np.float64), exponents[:, None])
 
     def _trace(self, seg, data):
         """A Trace of the samples ``[emitted - len(data), emitted)`` of a segment."""

@@ -232,3 +232,22 @@ def test_replayed_seedlink_records_in_random_packet_sizes(tiny):
         whole = ref.push(src) + ref.flush()
         np.testing.assert_allclose(tr.data, np.concatenate([t.data for t in whole]), rtol=0,
                                    atol=1e-6 * np.max(np.abs(tr.data)))
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e30])
+def test_any_amplitude_gives_the_scaled_output_like_the_batch_path(tiny, scale):
+    """The stream scales windows by powers of two around the model, as `denoise` does (issue 18): a record of
+    peak 1e-18 or 1e32 gives the scaled output of the same record at ordinary amplitude, not float32's
+    underflow (without the scaling the 1e-20 record came out about 100x the batch output)."""
+    x = record(3 * L, seed_=4)
+    outs = {}
+    for a in (1.0, scale):
+        sd = StreamingDenoiser(tiny)
+        outs[a] = joined(replay(sd, a * x, [37] * (3 * L // 37 + 1)) + sd.flush(), "XX.STA.00.HHZ")
+    [(key, plain)] = outs[1.0].items()
+    np.testing.assert_allclose(outs[scale][key] / scale, plain, rtol=0, atol=1e-5 * np.abs(plain).max())
+    short = packet(scale * x[:L], T0)  # one window: seen whole, the batch path exactly
+    sd = StreamingDenoiser(tiny)
+    got = np.concatenate([t.data for t in sd.push(short.copy()) + sd.flush()]).astype(np.float64)
+    want = np.asarray(denoise(obspy.Stream([short]), model=tiny)[0].data, np.float64)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-3 * np.abs(want).max())

@@ -75,7 +75,7 @@ import obspy
 from scipy import signal as sps
 
 from geokeras.validation import check_bool, check_choice, check_number, check_positive_int
-from geokeras.data.windows import Windowing, map_batches, stitch
+from geokeras.data.windows import Windowing, map_batches, scale_to_unit_peak, stitch
 from geokeras.errors import NothingToProcessError, OutOfBandError, TraceError
 
 __all__ = ["apply_to_stream", "Report", "detrend", "resample_ratio", "segments"]
@@ -382,10 +382,9 @@ class _SegmentRunner:
             L = self.windowing.window_length
             w = self.windowing.cut(xm)[0] if len(pieces) == 1 else \
                 xm[(starts[piece.j0:piece.j1] - starts[piece.j0])[:, None] + np.arange(L)]
-            exponents = np.zeros(len(w), dtype=np.int64)
-            if self.scale_windows and len(w):  # peak in [0.5, 1): exact (a power of two), far from float32's limits
-                exponents = np.frexp(np.max(np.abs(w), axis=1))[1]
-                w = np.ldexp(w, -exponents[:, None])
+            exponents = np.zeros(len(w), dtype=np.int32)
+            if self.scale_windows:  # exact, far from float32's limits (undone in `flush`)
+                w, exponents = scale_to_unit_peak(w)
             self.pending.append((piece, starts, up, down, out, trend.bound, key))
             self.windows.append(w.astype(np.float32))
             self.exponents.append(exponents)

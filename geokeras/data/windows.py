@@ -28,7 +28,7 @@ import numpy as np
 from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["check_overlap", "Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
-           "window_starts"]
+           "window_starts", "scale_to_unit_peak"]
 
 
 def check_overlap(name, value):
@@ -172,6 +172,22 @@ def apply_windowed(x, fn, window_length, overlap=0.5, batch_size=256, pad_mode="
     """
     windows, starts = sliding_windows(np.asarray(x, dtype=np.float32), window_length, overlap, pad_mode)
     return stitch(map_batches(fn, windows, batch_size, progress), starts, len(x))
+
+
+def scale_to_unit_peak(windows):
+    """``(scaled, exponents)``: each row of ``windows`` times the power of two ``2**-exponents[i]`` that brings
+    its peak into ``[0.5, 1)`` (all-zero rows unchanged). Exact in floating point; for a scale-equivariant
+    ``fn`` (a geokeras denoiser standardizes each window in its graph) ``np.ldexp(fn(scaled), exponents[:, None])``
+    is ``fn(windows)`` for records of any amplitude, clear of float32's underflow and overflow.
+
+    Example:
+        >>> scaled, exponents = scale_to_unit_peak(np.array([[1e-20, -3e-20], [0.0, 0.0], [4.0, 2.0]]))
+        >>> np.abs(scaled).max(axis=1).tolist(), exponents.tolist()
+        ([0.5534023222112866, 0.0, 0.5], [-64, 0, 3])
+    """
+    windows = np.asarray(windows)
+    exponents = np.frexp(np.max(np.abs(windows), axis=1))[1] if len(windows) else np.zeros(0, dtype=np.int32)
+    return np.ldexp(windows, -exponents[:, None]), exponents
 
 
 def map_batches(fn, windows, batch_size=256, progress=None, check_finite=True):
