@@ -74,6 +74,16 @@ def _window_starts(m, window_length, hop):
     return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
 
 
+def _scaled_to_unit_peak(windows):
+    """``(windows / scale, scale)``: each float64 row divided by a power of two near its peak (exact), as
+    `geokeras.data.windows.scale_to_unit_peak` does on the `denoise` path, so records of any amplitude stay
+    clear of float32's underflow and overflow inside the model."""
+    peak = tf.reduce_max(tf.abs(windows), axis=1, keepdims=True)
+    exponent = tf.where(peak > 0, tf.floor(tf.math.log(peak) / tf.math.log(tf.constant(2.0, tf.float64))) + 1.0, 0.0)
+    scale = tf.pow(tf.constant(2.0, tf.float64), exponent)
+    return windows / scale, scale
+
+
 def _run_windows(model, windows, chunk):
     """The model on ``[k, L]`` float32 windows, ``chunk`` at a time (the last chunk zero-padded)."""
     k, L = tf.shape(windows)[0], tf.shape(windows)[1]
@@ -124,9 +134,10 @@ def denoise_trace_function(model, overlap=0.5, clip=None, chunk_size=TRACE_CHUNK
         x = tf.cast(trace, tf.float64)
         xd, bound = _detrend_and_bound(x, clip)
         m = tf.maximum(n, L)
-        xp = tf.pad(tf.cast(xd, tf.float32), [[0, m - n]])  # a short trace: zero-padded to one window
+        xp = tf.pad(xd, [[0, m - n]])  # a short trace: zero-padded to one window
         index = _window_starts(m, L, hop)[:, None] + tf.range(L)[None, :]
-        y = tf.cast(_run_windows(model, tf.gather(xp, index), chunk), tf.float64)
+        windows, scale = _scaled_to_unit_peak(tf.gather(xp, index))
+        y = tf.cast(_run_windows(model, tf.cast(windows, tf.float32), chunk), tf.float64) * scale
         flat = tf.reshape(index, [-1])
         acc = tf.math.unsorted_segment_sum(tf.reshape(y * weights, [-1]), flat, m)
         norm = tf.math.unsorted_segment_sum(tf.reshape(tf.ones_like(y) * weights, [-1]), flat, m)

@@ -156,6 +156,11 @@ def test_denoise_trace_equals_denoise_for_any_length(tiny_denoiser, tiny_saved_m
         assert np.max(np.abs(got - expected)) <= 1e-3 * peak, n
         if n <= 2:
             assert not np.any(got)  # 1 sample, or 2 on a line: nothing left after detrending
+    for scale in (1e-20, 1e30):  # any amplitude, as `denoise` (windows scaled by powers of two in the graph)
+        x = (trace_of(1000).astype(np.float64) * scale).astype(np.float32)
+        expected = denoise(x, model=den)
+        got = loaded.denoise_trace(tf.constant(x)).numpy()
+        assert np.max(np.abs(got - expected)) <= 1e-3 * np.max(np.abs(expected)), scale
     const = loaded.denoise_trace(tf.constant(np.full(500, 7.0, np.float32))).numpy()
     assert not np.any(const)
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
