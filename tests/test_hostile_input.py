@@ -455,7 +455,7 @@ def test_train_help_explains_every_option_with_its_default(capsys):
 
     for flag, key in (("--epochs", "epochs"), ("--seed", "seed"), ("--patience", "patience"), ("--family", "family"),
                       ("--learning-rate", "learning_rate"), ("--inband-fraction", "inband_fraction"),
-                      ("--validation-steps", "validation_steps")):
+                      ("--noise-only-fraction", "noise_only_fraction"), ("--validation-steps", "validation_steps")):
         default = R[key]
         [entry] = [e for e in entries if e.split()[0].rstrip(",") == flag or f" {flag} " in e.split("\n")[0] + " "]
         assert f"(default: {default})" in " ".join(entry.split()), entry
