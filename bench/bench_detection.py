@@ -4,6 +4,8 @@ Usage:
     python bench/bench_detection.py                                  # shipped model, test stations
     python bench/bench_detection.py a.keras b.keras --split validation   # model choice: validation only
     python bench/bench_detection.py --stations 8 --hours 2 --plot recall.png --json out.json
+    python bench/bench_detection.py a.keras b.keras --split validation --stations 10 --min-noise-s 55 --repeats 2
+                                                                     # the model-choice set (300 events a level)
 
 The records (`geokeras.detection.benchmark_records`): for each of ``--stations`` stations of the split (those
 with the most real pre-P noise, >= 90 s), the station's real noise windows are overlap-added with 2-s
@@ -81,6 +83,10 @@ def main(argv=None):
     parser.add_argument("--stations", type=int, default=8, help="records, one per noise station (default 8)")
     parser.add_argument("--hours", type=float, default=2.0, help="length of each record (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-noise-s", type=float, default=90.0,
+                        help="stations with less screened noise are left out (default 90)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="records per station, each with its own seed (default 1)")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
@@ -89,11 +95,14 @@ def main(argv=None):
                                     pooled_stationarity, standard_methods)
 
     t0 = time.time()
-    records = benchmark_records(args.split, n_stations=args.stations, hours=args.hours, seed=args.seed)
+    records = benchmark_records(args.split, n_stations=args.stations, hours=args.hours, seed=args.seed,
+                                min_noise_s=args.min_noise_s, repeats=args.repeats)
     n_events = sum(len(r["events"]) for r in records)
-    print(f"{args.split} stations, {len(records)} records x {args.hours:g} h ({', '.join(r['station'] for r in records)}), "
+    stations = list(dict.fromkeys(r["station"] for r in records))
+    print(f"{args.split} stations, {len(records)} records x {args.hours:g} h ({', '.join(stations)}; "
+          f"{args.repeats} record(s) each), "
           f"{n_events} events at {LEVELS} dB; load average {os.getloadavg()[0]:.2f}")
-    for r in records:
+    for r in {r["station"]: r for r in records}.values():  # once per station (repeats share the noise)
         rep = r["noise_report"]
         if rep:
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
@@ -116,6 +125,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"split": args.split, "stations": [r["station"] for r in records], "hours": args.hours,
+                   "repeats": args.repeats, "min_noise_s": args.min_noise_s,
                        "tables": {"|".join(map(str, k)): v for k, v in tables.items()},
                        "stationarity": stationarity}, f, indent=1)
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from geokeras.validation import check_positive_int
+
 DETECTORS = ("recursive", "classic")
 """The ObsPy STA/LTA characteristic functions: ``recursive_sta_lta`` and ``classic_sta_lta``."""
 
@@ -512,7 +514,7 @@ def summarize(scores, snr_levels, detector="recursive", rate=2.0):
 
 # ----------------------------------------------------------------------------------- the benchmark
 def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5, 0, 5), seed=0,
-                      highpass_hz=1.0, min_noise_s=90.0, screen=True):
+                      highpass_hz=1.0, min_noise_s=90.0, screen=True, repeats=1):
     """Continuous records for the detection benchmark, from the bundled events of one station split.
 
     The ``n_stations`` stations of the split with the most pre-P noise (at least ``min_noise_s`` seconds,
@@ -527,10 +529,12 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
         n_stations: records (one per noise station).
         hours: length of each record.
         snr_levels: window SNRs of the events (dB).
-        seed: seed of record ``i`` is ``seed + 1000 * i``.
+        seed: seed of record ``i`` is ``seed + 1000 * i`` (and ``+ 100000 * r`` for its repeat ``r``).
         highpass_hz: in-band filter, or None for the noise as recorded.
         min_noise_s: stations with less (screened) pre-P noise are not used for noise.
         screen: keep only the quiet stretches of the noise windows (`quiet_noise`).
+        repeats: records per station, each with its own seed (other cross-fades of the same noise, other
+            events at other times): more events per level where a split has few stations with enough noise.
 
     Returns:
         list of dicts ``{"station", "noisy", "clean", "events", "sampling_rate", "noise_report"}``
@@ -556,13 +560,15 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
     amount = {sta: sum(len(x) for x in v) / 100.0 for sta, v in noises.items()}
     stations = sorted((s for s in amount if amount[s] >= min_noise_s), key=lambda s: (-amount[s], s))[:n_stations]
     out = []
-    for i, sta in enumerate(stations):
-        keep = [k for k, s in enumerate(signal_stations) if s != sta]
-        noisy, clean, events = continuous_record(
-            noises[sta], [signals[k] for k in keep], hours * 3600.0, 100.0, snr_levels=snr_levels,
-            highpass_hz=highpass_hz, seed=seed + 1000 * i, signal_stations=[signal_stations[k] for k in keep])
-        out.append({"station": sta, "noisy": noisy, "clean": clean, "events": events, "sampling_rate": 100.0,
-                    "noise_report": reports.get(sta)})
+    for r in range(check_positive_int("repeats", repeats)):
+        for i, sta in enumerate(stations):
+            keep = [k for k, s in enumerate(signal_stations) if s != sta]
+            noisy, clean, events = continuous_record(
+                noises[sta], [signals[k] for k in keep], hours * 3600.0, 100.0, snr_levels=snr_levels,
+                highpass_hz=highpass_hz, seed=seed + 1000 * i + 100000 * r,
+                signal_stations=[signal_stations[k] for k in keep])
+            out.append({"station": sta, "noisy": noisy, "clean": clean, "events": events, "sampling_rate": 100.0,
+                        "noise_report": reports.get(sta)})
     return out
 
 

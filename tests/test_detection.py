@@ -121,3 +121,13 @@ def test_arguments_are_checked():
         detection.characteristic_function(np.zeros(100), -1.0)
     with pytest.raises(ValueError, match="split"):
         detection.benchmark_records("train")
+
+
+def test_repeats_add_records_with_their_own_seed_and_keep_the_first():
+    one = detection.benchmark_records("validation", n_stations=1, hours=0.1)
+    two = detection.benchmark_records("validation", n_stations=1, hours=0.1, repeats=2)
+    assert [r["station"] for r in two] == [one[0]["station"]] * 2
+    np.testing.assert_array_equal(two[0]["noisy"], one[0]["noisy"])  # repeat 0 is the record without repeats
+    assert [e.p_index for e in two[1]["events"]] != [e.p_index for e in two[0]["events"]]
+    with pytest.raises(ValueError, match="repeats"):
+        detection.benchmark_records("validation", n_stations=1, hours=0.1, repeats=0)

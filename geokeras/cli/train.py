@@ -113,6 +113,9 @@ def add_parser(sub, add):
                    help="random polarity flips, time reversals and sums of two noise windows")
     p.add_argument("--noise-only-fraction", type=fraction("noise_only_fraction"), default=R["noise_only_fraction"],
                    help="fraction of noise-only pairs (target zero)")
+    p.add_argument("--stationarity-weight", type=argument_type(check_number, "stationarity_weight", low=0.0),
+                   default=R.get("stationarity_weight", 0.0),
+                   help="weight of the penalty on bursty output in noise-only pairs (default: 0, plain MSE)")
     p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=R["inband_fraction"],
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
     p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=R["stretch"], metavar=("LOW", "HIGH"),
@@ -166,7 +169,7 @@ def train_kwargs(args):
         min_record_snr_db=args.min_record_snr_db, tensorboard_dir=args.tensorboard_dir, resume=args.resume,
         threads=args.threads, verbose=_verbosity(args.quiet), time_limit_s=args.time_limit_s,
         model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
-        noise_only_fraction=args.noise_only_fraction,
+        noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,

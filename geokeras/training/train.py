@@ -101,7 +101,7 @@ def train_denoiser(
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
-    strategy=None, devices=None, log=None,
+    strategy=None, devices=None, log=None, stationarity_weight=0.0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -146,6 +146,9 @@ def train_denoiser(
             ``tf.distribute.Strategy`` (`geokeras.training.strategies.make_strategy`); ``batch_size`` is global.
         log: optional callable taking one string: it receives the records and stations of the run
             (`geokeras.training.sources.describe_sources`) before training (``geokeras train`` prints them).
+        stationarity_weight: 0 (default) trains on the mean squared error; above 0, on
+            `geokeras.training.losses.NoiseStationarityMSE` with this weight (a penalty on bursty output in
+            the noise-only pairs; see ``noise_only_fraction``).
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -164,7 +167,7 @@ def train_denoiser(
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
-                                        model_kwargs, learning_rate, jit_compile)
+                                        model_kwargs, learning_rate, jit_compile, stationarity_weight)
     ds = _training_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
                            initial_epoch * steps_per_epoch, snr_db, noise_only_fraction, shift, augment, initial_epoch)
     callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
@@ -221,15 +224,17 @@ def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction,
 
 
 def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, model_kwargs, learning_rate,
-           jit_compile):
+           jit_compile, stationarity_weight=0.0):
     """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` or built anew,
     in the strategy's scope."""
     import keras
 
     from geokeras.models.denoiser import build_denoiser
     from geokeras.saving import load_model
+    from geokeras.training.losses import NoiseStationarityMSE  # registered before a checkpoint is loaded
     from geokeras.training.strategies import strategy_scope
 
+    loss = NoiseStationarityMSE(stationarity_weight) if stationarity_weight else "mse"
     initial_epoch, best = 0, None
     with strategy_scope(dist):  # no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
@@ -240,7 +245,7 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
             keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
             model = build_denoiser(family, window_length=window_length, sampling_rate=sampling_rate,
                                    **(model_kwargs or {}))
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse", jit_compile=jit_compile)
+            model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=jit_compile)
     return model, initial_epoch, best
 
 

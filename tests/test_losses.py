@@ -1,0 +1,56 @@
+"""NoiseStationarityMSE: MSE on signal pairs, + block-power variability on noise-only pairs; trains and resumes."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from geokeras.training import train_denoiser
+from geokeras.training.losses import NoiseStationarityMSE
+
+
+def test_signal_pairs_get_the_mean_squared_error_only(rng):
+    clean = rng.normal(size=(3, 400, 1)).astype("float32")
+    pred = clean + rng.normal(size=(3, 400, 1)).astype("float32") * 10.0 ** rng.uniform(-2, 0, size=(3, 1, 1))
+    expected = np.mean((pred - clean) ** 2, axis=(1, 2))
+    got = np.asarray(NoiseStationarityMSE(weight=5.0, block=50).call(clean, pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(keras.losses.MeanSquaredError()(clean, pred)), expected.mean(), rtol=1e-5)
+
+
+def test_noise_only_pairs_add_the_variance_of_log_block_power(rng):
+    pred = rng.normal(size=(1, 400)).astype("float32")
+    pred[:, :100] *= 10.0
+    power = np.mean(pred.reshape(4, 100).astype("float64") ** 2, axis=1)
+    expected = np.mean(pred.astype("float64") ** 2) + 0.5 * np.var(np.log(power + 1e-3))
+    got = np.asarray(NoiseStationarityMSE(weight=0.5, block=100).call(np.zeros_like(pred), pred))
+    np.testing.assert_allclose(got, [expected], rtol=1e-4)
+    zero_weight = np.asarray(NoiseStationarityMSE(weight=0.0).call(np.zeros_like(pred), pred))
+    np.testing.assert_allclose(zero_weight, [np.mean(pred.astype("float64") ** 2)], rtol=1e-5)
+    silent = np.asarray(NoiseStationarityMSE(weight=1.0, block=100).call(np.zeros((1, 400)), np.zeros((1, 400))))
+    assert silent.tolist() == [0.0]  # no residual at all is steady
+
+
+def test_arguments_and_config_round_trip():
+    loss = NoiseStationarityMSE(weight=0.1, block=64, eps=1e-4)
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert (again.weight, again.block, again.eps) == (0.1, 64, 1e-4)
+    with pytest.raises(ValueError, match="Received weight=-1"):
+        NoiseStationarityMSE(weight=-1)
+    with pytest.raises(ValueError, match="Received block=500"):
+        NoiseStationarityMSE(weight=1.0, block=500).call(np.zeros((1, 400)), np.ones((1, 400)))
+
+
+def test_training_with_it_resumes_and_saves_a_plain_model(tmp_path, rng):
+    t = np.arange(600) / 50.0
+    signals = [np.sin(2 * np.pi * f * t) * np.exp(-t / 3.0) for f in (2.0, 4.0)]
+    noises = [rng.standard_normal(900) for _ in range(2)]
+    out = tmp_path / "m.keras"
+    kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=2, batch_size=4, validation=(signals, noises),
+              validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
+              jit_compile=False, noise_only_fraction=0.5, stationarity_weight=0.1)
+    train_denoiser(signals, noises, out, epochs=1, **kw)
+    _, history = train_denoiser(signals, noises, out, epochs=2, resume=True, **kw)  # last.keras holds the loss
+    assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
+    assert json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())["epoch"] == 2
+    assert not keras.saving.load_model(out, safe_mode=True).compiled
