@@ -21,24 +21,22 @@ What happens to each packet:
 **Delay.** A sample is final once the sample one window later has arrived: ``latency_s`` is the window
 length in seconds (plus the packet's own length: a sample waits for the packet that completes its delay).
 
-**Semantics, and how they relate to `geokeras.denoise.denoise`.** The batch path removes each gap-free
-segment's least-squares line (mean and trend) and clips the output at 1.1 x the segment's peak; both depend
-on the whole segment, up to its last sample, which a stream with a fixed delay does not have. The stream
-therefore uses what is known when a window is computed:
+**Semantics: those of `geokeras.denoise.denoise`.** Both use one causal definition,
+`geokeras.data.process.window_frames` (a window depends on no sample after its end):
 
 - the windows, the model and the cross-fade stitching are those of the batch path (same starts, the last
-  window aligned to the segment's end, same weights);
+  window aligned to the segment's end, same weights, same powers-of-two scaling);
 - each window loses the least-squares line of its segment *from the segment's start up to the window's
-  end* (the "prefix line"; the model removes each window's mean itself, so only the slope matters);
-- each window's output is clipped at 1.1 x the window's peak (the smaller of its peak about the prefix
-  mean and about the prefix line) before stitching, so no output sample exceeds 1.1 x the peak of the
-  windows covering it;
-- a segment shorter than one window is only ever seen whole: it goes through the batch path as is.
+  end* (the "prefix line"; the model removes each window's mean itself, so only the slope matters); the
+  last window, aligned to the segment's end, loses the whole segment's line;
+- each window's output is clipped at 1.1 x the window's input peak (the smaller of its peak about the
+  prefix mean and about the prefix line) before stitching, so no output sample exceeds 1.1 x the peak of
+  the windows covering it;
+- a segment shorter than one window is one zero-padded window, detrended whole.
 
-Consequences: the output does not depend on how the data are cut into packets (tested over random packet
-sizes and gaps); a segment of at most one window equals the batch ``denoise`` exactly; on a longer
-segment the prefix line tends to the segment's line and the stream to the batch output as the segment
-grows, but the first windows of a segment differ (the bench `bench/bench_stream.py` reports by how much).
+So joined, the output equals ``denoise`` of the same data (to float rounding: the running sums are added
+packet by packet), for segments of any length, and it does not depend on how the data are cut into
+packets (tested over random packet sizes and gaps; `bench/bench_stream.py` reports the difference).
 
 Example:
     >>> import numpy as np, obspy
@@ -56,8 +54,8 @@ import numpy as np
 import obspy
 
 import geokeras
-from geokeras.data.process import detrend
-from geokeras.data.windows import Windowing, crossfade_weights, map_batches, scale_to_unit_peak, stitch
+from geokeras.data.process import PrefixLine, window_frames
+from geokeras.data.windows import Windowing, crossfade_weights, map_batches, scale_to_unit_peak
 from geokeras.denoise.denoiser import Denoiser
 from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
 from geokeras.errors import PacketError
@@ -76,8 +74,7 @@ class _Segment:
         self.start = start  # time of the segment's sample 0
         self.n = 0  # samples received
         self.buf, self.buf_start = np.empty(0), 0  # raw samples [buf_start, n)
-        self.x0 = None  # first sample: the sums are of x - x0 (no cancellation on large offsets)
-        self.summed, self.s1, self.s2 = 0, 0.0, 0.0  # sum (x_i - x0) and sum i (x_i - x0) over i < summed
+        self.prefix = PrefixLine()  # the running sums of the prefix lines (shared with the batch path)
         self.next_start = 0  # start of the next regular window
         self.acc, self.norm, self.emitted = np.empty(0), np.empty(0), 0  # overlap-add of [emitted, ...)
 
@@ -88,22 +85,8 @@ class _Segment:
         return self.buf[a - self.buf_start:b - self.buf_start]
 
     def append(self, x):
-        if self.x0 is None:
-            self.x0 = float(x[0])
         self.buf = np.concatenate([self.buf, x])
         self.n += x.size
-
-    def prefix_line(self, e):
-        """``(mean, slope, tbar)`` of the least-squares line of ``x - x0`` over samples ``[0, e)``."""
-        if e > self.summed:
-            y = self.samples(self.summed, e) - self.x0
-            self.s1 += float(np.sum(y))
-            self.s2 += float(np.dot(np.arange(self.summed, e, dtype=np.float64), y))
-            self.summed = e
-        tbar = (e - 1) / 2.0
-        stt = e * (e * e - 1.0) / 12.0
-        slope = (self.s2 - tbar * self.s1) / stt if e > 1 else 0.0
-        return self.s1 / e, slope, tbar
 
     def add(self, start, y, weights):
         """Overlap-add window output ``y`` (already clipped) starting at ``start``."""
@@ -229,52 +212,38 @@ class StreamingDenoiser:
         L, hop = self.windowing.window_length, self.windowing.hop
         starts = list(range(seg.next_start, seg.n - L + 1, hop))
         if starts:
-            self._run(seg, [(s, s + L) for s in starts])
+            self._run(seg, starts)
             seg.next_start = starts[-1] + hop
         if seg.n - L > seg.emitted:
             out.append(self._trace(seg, seg.take(seg.n - L)))
         seg.trim(L)
         return out
 
-    def _run(self, seg, spans):
-        """Run windows ``[(start, prefix end), ...]`` through the model, clipped, into the overlap-add."""
+    def _run(self, seg, starts):
+        """Run the windows starting at ``starts`` through the model (framed and clipped by
+        `geokeras.data.process.window_frames`, as the batch path), into the overlap-add."""
         L = self.windowing.window_length
-        rows, bounds = np.empty((len(spans), L)), np.empty(len(spans))
-        for i, (s, e) in enumerate(spans):
-            mean, slope, tbar = seg.prefix_line(e)
-            y = seg.samples(s, s + L) - seg.x0
-            rows[i] = y - (mean + slope * (np.arange(s, s + L) - tbar))
-            bounds[i] = CLIP_FACTOR * min(np.max(np.abs(y - mean)), np.max(np.abs(rows[i])))
+        starts = np.asarray(starts, dtype=np.int64)
+        rows, bounds = window_frames(seg.buf, seg.buf_start, starts, np.minimum(starts + L, seg.n), L, seg.prefix,
+                                     CLIP_FACTOR)
         live = bounds > 0  # a window with nothing in it gives zeros without the model
         out = np.zeros_like(rows)
         if live.any():
             out[live] = self._model_of(rows[live])
         out = np.clip(out, -bounds[:, None], bounds[:, None])
-        for (s, _), y in zip(spans, out):
-            seg.add(s, y, self._weights)
+        for s, y in zip(starts, out):
+            seg.add(int(s), y, self._weights)
 
     def _finish(self, seg):
         """The rest of a segment that ends here (a gap, a flush, a rate change)."""
         L, n = self.windowing.window_length, seg.n
         if n == 0:
             return []
-        if n < L:  # seen whole: the batch path
-            seg.emitted = n
-            return [self._trace(seg, self._short_segment(seg.samples(0, n)))]
-        last = seg.next_start - self.windowing.hop
-        if last + L < n:  # the window aligned to the end, with the whole segment's line
-            self._run(seg, [(n - L, n)])
+        if n < L:  # one zero-padded window, seen whole
+            self._run(seg, [0])
+        elif seg.next_start - self.windowing.hop + L < n:  # the window aligned to the end
+            self._run(seg, [n - L])
         return [self._trace(seg, seg.take(n))]
-
-    def _short_segment(self, x):
-        """What `geokeras.data.process.apply_to_stream` does with a segment shorter than a window."""
-        if x.size == 1 or np.all(x == x[0]):
-            return np.zeros(x.size)
-        xd = detrend(x)
-        bound = CLIP_FACTOR * min(np.max(np.abs(x - np.mean(x))), np.max(np.abs(xd)))
-        windows, starts = self.windowing.cut(xd)
-        y = stitch(self._model_of(windows), starts, x.size)
-        return np.clip(y, -bound, bound)
 
     def _model_of(self, windows):
         """The model's output for float64 ``windows``, scaled as the batch path scales them
