@@ -88,16 +88,19 @@ class _Segment:
         self.buf = np.concatenate([self.buf, x])
         self.n += x.size
 
-    def add(self, start, y, weights):
-        """Overlap-add window output ``y`` (already clipped) starting at ``start``."""
-        end = start + y.size - self.emitted
-        if end > self.acc.size:
-            grow = end - self.acc.size
+    def grow(self, end):
+        """Make room in the overlap-add for the samples up to ``end`` (once per run of windows)."""
+        if end - self.emitted > self.acc.size:
+            grow = end - self.emitted - self.acc.size
             self.acc = np.concatenate([self.acc, np.zeros(grow)])
             self.norm = np.concatenate([self.norm, np.zeros(grow)])
+
+    def add(self, start, y, weights):
+        """Overlap-add window output ``y`` (already clipped) starting at ``start``."""
+        self.grow(start + y.size)
         a = start - self.emitted
-        self.acc[a:end] += weights * y
-        self.norm[a:end] += weights
+        self.acc[a:a + y.size] += weights * y
+        self.norm[a:a + y.size] += weights
 
     def take(self, stop):
         """The stitched samples ``[emitted, stop)``, dropped from the state."""
@@ -118,15 +121,18 @@ class StreamingDenoiser:
     Args:
         model: what `geokeras.denoise.Denoiser.resolve` takes (``None``: the shipped default model).
         overlap: window overlap in ``[0, 1)``, as in `geokeras.denoise.denoise`.
+        batch_size, precision: windows per model call and the model's arithmetic, as in
+            `geokeras.denoise.DenoiseOptions`.
 
     Attributes:
         denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds.
     """
 
-    def __init__(self, model=None, overlap=0.5):
+    def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="float32"):
         self.denoiser = Denoiser.resolve(model)
         self.windowing = Windowing(self.denoiser.window_length, overlap)
-        self._fn = self.denoiser.predictor(BATCH_SIZE)
+        self.batch_size = DenoiseOptions(overlap, batch_size, precision=precision).batch_size
+        self._fn = self.denoiser.predictor(self.batch_size, precision)
         self._weights = crossfade_weights(self.windowing.window_length)
         self._segments = {}  # trace id -> _Segment
         self._pending = []  # outputs of segments ended by a refused packet
@@ -231,6 +237,7 @@ class StreamingDenoiser:
         if live.any():
             out[live] = self._model_of(rows[live])
         out = np.clip(out, -bounds[:, None], bounds[:, None])
+        seg.grow(int(starts[-1]) + L)
         for s, y in zip(starts, out):
             seg.add(int(s), y, self._weights)
 
@@ -249,7 +256,7 @@ class StreamingDenoiser:
         """The model's output for float64 ``windows``, scaled as the batch path scales them
         (`geokeras.data.windows.scale_to_unit_peak`: any amplitude, the same numbers)."""
         scaled, exponents = scale_to_unit_peak(windows)
-        y = map_batches(self._fn, scaled.astype(np.float32), BATCH_SIZE, check_finite=False)
+        y = map_batches(self._fn, scaled.astype(np.float32), self.batch_size, check_finite=False)
         return np.ldexp(y.astype(np.float64), exponents[:, None])
 
     def _trace(self, seg, data):

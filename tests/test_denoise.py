@@ -146,7 +146,7 @@ def test_stream_in_stream_out_keeps_headers_and_adds_one_processing_line(tiny):
         assert len(a.stats.processing) == len(b.stats.get("processing", [])) + 1  # exactly one line per call
         line = a.stats.processing[-1]
         assert line.startswith("geokeras 0.1.0: denoise(model=unet1d_denoiser, sha256=")
-        assert f"window_length={L}" in line and "detrend=linear, clip=1.1" in line
+        assert f"window_length={L}" in line and "detrend=prefix-linear, clip=1.1" in line
     for a, b in zip(st, before):  # input untouched
         np.testing.assert_array_equal(a.data, b.data)
         assert a.stats.get("processing") == b.stats.get("processing")

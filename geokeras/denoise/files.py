@@ -172,6 +172,9 @@ class DenoiseFile:
     def _run(self, job):
         from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
 
+        done = self._in_pieces(job)
+        if done is not None:
+            return done
         t = [time.perf_counter()]
         try:
             stream = self._read(job)
@@ -189,6 +192,23 @@ class DenoiseFile:
         written = self._write(job, stream, cleaned, noise)
         t.append(time.perf_counter())
         return self._result(stream, cleaned, report, windows, written, t)
+
+    def _in_pieces(self, job):
+        """The result of a long MiniSEED file denoised a piece at a time (`geokeras.denoise.pieces`: memory that
+        does not grow with the file), or None when the file takes the whole-file path."""
+        from geokeras.denoise import pieces
+
+        if self.format != "MSEED" or self.plot or self.write_noise or not pieces.piecewise_candidate(job.input):
+            return None
+        target = output_names(job.output, self.format).waveforms[0]
+        _check_not_input(target, self.inputs)
+        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+        try:
+            result = pieces.denoise_mseed_in_pieces(job.input, target, self.denoiser.load(), self.options,
+                                                    fields={SIDECAR_FIELD: self.options.record(self.denoiser)})
+        except pieces.NotPiecewise:
+            return None
+        return dict(result, outputs=[target], errors=(), error_types=())
 
     def _read(self, job):
         from geokeras.data import io
