@@ -203,11 +203,20 @@ class DenoiseFile:
         target = output_names(job.output, self.format).waveforms[0]
         _check_not_input(target, self.inputs)
         os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+        bar = None
+        if self.window_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=os.path.getsize(job.input), desc=os.path.basename(job.input), unit="B", unit_scale=True)
         try:
             result = pieces.denoise_mseed_in_pieces(job.input, target, self.denoiser.load(), self.options,
-                                                    fields={SIDECAR_FIELD: self.options.record(self.denoiser)})
+                                                    fields={SIDECAR_FIELD: self.options.record(self.denoiser)},
+                                                    progress=bar and (lambda done, _: bar.update(done - bar.n)))
         except pieces.NotPiecewise:
             return None
+        finally:
+            if bar is not None:
+                bar.close()
         return dict(result, outputs=[target], errors=(), error_types=())
 
     def _read(self, job):

@@ -117,11 +117,12 @@ def _outputs(outs, ids):
     return traces
 
 
-def _run(path, f, sd, ids, t):
+def _run(path, f, sd, ids, t, progress=None):
     """Push every piece of ``path`` through ``sd`` and append the final samples to ``f``; ``t``: seconds spent
-    reading, denoising and writing."""
+    reading, denoising and writing; ``progress(bytes done, bytes in all)`` after each piece."""
     from geokeras.data import io
 
+    size, done = os.path.getsize(path), 0
     try:
         pieces = iter(_pieces(path))
         while True:
@@ -140,6 +141,9 @@ def _run(path, f, sd, ids, t):
             if outs:
                 io.append_mseed(f, _outputs(outs, ids))
             t += np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
+            done = size if st is None else min(size, done + PIECE_BYTES)  # pieces: at most PIECE_BYTES
+            if progress is not None:
+                progress(done, size)
             if st is None:
                 return t
     except PacketError as exc:  # out of order, overlapping: ObsPy's merge decides
@@ -169,13 +173,14 @@ def _sidecar_entries(ids, line, fields):
     return entries, notes
 
 
-def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None):
+def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None):
     """Denoise the MiniSEED file ``path`` into ``output`` (MiniSEED, and its sidecar) a piece at a time.
 
     Args:
         path: the input file; output: the output file (replaced atomically).
         denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions`.
         fields: JSON fields stored in every sidecar entry (`geokeras.data.io.write`'s ``sidecar_fields``).
+        progress: None, or ``progress(bytes_read, file_size)`` called after each piece.
 
     Returns:
         ``{"traces", "samples", "windows", "ids", "peaks", "notes", "stages"}`` of
@@ -185,13 +190,13 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None):
         NotPiecewise: the file needs the whole-file path (nothing was written).
     """
     from geokeras.data import io
-    from geokeras.stream import StreamingDenoiser
+    from geokeras.denoise.stream import StreamingDenoiser
     from geokeras.utils import atomic_path
 
     sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision)
     ids = {}
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
-        t = _run(path, f, sd, ids, np.zeros(3))
+        t = _run(path, f, sd, ids, np.zeros(3), progress)
         f.close()
         entries, notes = _sidecar_entries(ids, options.processing_line(denoiser), fields)
     io.write_sidecar(output, entries)
