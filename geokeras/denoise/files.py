@@ -10,7 +10,10 @@ lines do not depend on where a file was denoised.
 Per file (`DenoiseFile`): read; refuse ids the format would change (`geokeras.data.io.check_ids`);
 `geokeras.denoise.denoise_stream` (bad traces are left out and reported, the others written); write the
 output, its ``.processing.json`` sidecar (which also stores `geokeras.denoise.DenoiseOptions.record` as the
-field ``"denoise"``), optionally the noise estimate and a figure, all atomically.
+field ``"denoise"``), optionally the noise estimate and a figure, all atomically. A MiniSEED file of
+`geokeras.denoise.pieces.MIN_BYTES` or more (MiniSEED out, no figure, no noise estimate) is denoised a piece of
+records at a time instead (`geokeras.denoise.pieces`: the same outputs, in memory that does not grow with the
+file), unless it needs the whole-file path (overlaps, another rate, ...).
 
 ``resume=True`` skips an input whose outputs exist, are not older than the input, and whose sidecars record
 for every trace this run's fields (same model sha256, overlap, geokeras version, ...): rerunning an

@@ -135,7 +135,7 @@ def _run(path, f, sd, ids, t, progress=None):
                 outs = []
                 for tr in st:
                     _check_piece(tr, sd.denoiser)
-                    ids.setdefault(tr.id, _Id(tr)).add_input(tr)
+                    (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr)
                     outs += sd.push(tr)
             t2 = time.perf_counter()
             if outs:
