@@ -10,7 +10,9 @@ Each case is a MiniSEED file (float32, one record per component, made here from 
 resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the run alone:
 
 - ``api``: ``geokeras.data.io.read(file)`` then ``geokeras.denoise.denoise(stream)`` (the shipped model);
-- ``cli``: ``geokeras denoise FILE -o OUT`` (the command's Python path), reading, denoising and writing.
+- ``cli``: ``geokeras denoise FILE -o OUT`` (the command's Python path), reading, denoising and writing (a
+  MiniSEED file of 16 MiB or more a piece of records at a time: `geokeras.denoise.pieces`; the issue's
+  targets are for this path).
 
 Printed per case and tree: peak RSS of the process (GiB, and GB for the targets); the RSS once TensorFlow and
 the model are loaded, after ``io.read`` and the peak of the read (``api``); the peak sampled during the

@@ -4,16 +4,18 @@ Every SavedModel has the window signature ``serve`` (the model on a batch of win
 ``denoise_trace``: a whole gap-free trace of any length ``n >= 1`` at the model's rate in, the denoised trace
 of ``n`` samples out, with what `geokeras.denoise.denoise` does around the model inside the graph:
 
-- the trace loses its mean and least-squares linear trend (`geokeras.data.process.detrend`);
-- it is cut into windows of the model's length every ``hop`` samples, the last one aligned to the end
-  (a trace shorter than one window is zero-padded to one window: `geokeras.data.windows.Windowing`);
+- each window loses the least-squares line of the trace from its start up to the window's end (the
+  "prefix line" of `geokeras.data.process.window_frames`, the definition `geokeras.denoise.denoise` and
+  `geokeras.stream.StreamingDenoiser` use too; the last window, aligned to the end, loses the whole trace's
+  line); windows of the model's length start every ``hop`` samples, the last one aligned to the end (a
+  trace shorter than one window is detrended whole and zero-padded to one window);
 - the windows run through the model (which standardizes each window itself), ``chunk_size`` windows at a
   time, so the model's activations do not grow with the trace; the windows and their overlap-add do (a
   few times the trace's size in float64), so cut long records into days;
-- they are stitched back by weighted overlap-add (`geokeras.data.windows.stitch`, the cross-fade
-  ``sin(pi (j + 0.5) / L)^2`` normalized by the summed weights);
-- the output is clipped to ``1.1`` times the trace's demeaned (and detrended) input peak
-  (`geokeras.denoise.CLIP_FACTOR`); a 1-sample or constant trace gives zeros.
+- each window's output is clipped to ``1.1`` times its input peak (the smaller of its peak about the prefix
+  mean and about the prefix line; `geokeras.denoise.CLIP_FACTOR`), then the windows are stitched back by
+  weighted overlap-add (`geokeras.data.windows.stitch`, the cross-fade ``sin(pi (j + 0.5) / L)^2``
+  normalized by the summed weights); a 1-sample or constant trace gives zeros.
 
 So ``denoise_trace(x)`` equals ``geokeras.denoise.denoise(x, sampling_rate=<model rate>)`` for a gap-free
 float32 trace (to float rounding; ``tests/test_export.py`` checks 1e-3 of the peak). A trace with gaps is
@@ -55,16 +57,28 @@ def model_input_shape(model):
     )
 
 
-def _detrend_and_bound(x, clip):
-    """``(detrended x, clip bound)`` of a float64 ``[n]`` tensor (`geokeras.data.process.detrend`, in tf ops)."""
+def _window_frames(x, starts, L, clip):
+    """`geokeras.data.process.window_frames` of a whole float64 trace ``[n]`` in tf ops: ``(rows [k, L], bounds
+    [k])``. Window ``j`` loses the least-squares line of the samples ``[0, e_j)`` (``e_j = min(starts[j] + L,
+    n)``: from the trace's start to the window's end), from running sums of ``x - x[0]`` and ``i (x_i - x[0])``;
+    its bound is ``clip`` x the smaller of its peak about that prefix's mean and about that line."""
     n = tf.size(x)
-    xc = x - tf.reduce_mean(x)
-    t = tf.range(n, dtype=tf.float64) - tf.cast(n - 1, tf.float64) / 2.0
-    tt = tf.reduce_sum(t * t)
-    slope = tf.math.divide_no_nan(tf.reduce_sum(t * xc), tt)
-    xd = xc - t * slope
-    bound = clip * tf.minimum(tf.reduce_max(tf.abs(xc)), tf.reduce_max(tf.abs(xd)))
-    return xd, bound
+    t = tf.range(n, dtype=tf.float64)
+    y = x - x[0]
+    c1, c2 = tf.cumsum(y), tf.cumsum(t * y)
+    ends = tf.minimum(starts + L, n)
+    s1, s2 = tf.gather(c1, ends - 1), tf.gather(c2, ends - 1)
+    e = tf.cast(ends, tf.float64)
+    mean, tbar = s1 / e, (e - 1.0) / 2.0
+    slope = tf.math.divide_no_nan(s2 - tbar * s1, e * (e * e - 1.0) / 12.0)
+    index = starts[:, None] + tf.range(L)[None, :]
+    valid = index < ends[:, None]
+    raw = tf.gather(y, tf.minimum(index, n - 1))
+    about_mean = tf.where(valid, raw - mean[:, None], 0.0)
+    ti = tf.cast(index, tf.float64)
+    rows = tf.where(valid, about_mean - slope[:, None] * (ti - tbar[:, None]), 0.0)
+    peak = tf.minimum(tf.reduce_max(tf.abs(about_mean), axis=1), tf.reduce_max(tf.abs(rows), axis=1))
+    return rows, clip * peak
 
 
 def _window_starts(m, window_length, hop):
@@ -132,17 +146,16 @@ def denoise_trace_function(model, overlap=0.5, clip=None, chunk_size=TRACE_CHUNK
         tf.debugging.assert_positive(n, message="denoise_trace: expected a trace of at least 1 sample")
         tf.debugging.assert_all_finite(trace, "denoise_trace: the trace holds NaN or inf samples")
         x = tf.cast(trace, tf.float64)
-        xd, bound = _detrend_and_bound(x, clip)
-        m = tf.maximum(n, L)
-        xp = tf.pad(xd, [[0, m - n]])  # a short trace: zero-padded to one window
-        index = _window_starts(m, L, hop)[:, None] + tf.range(L)[None, :]
-        windows, scale = _scaled_to_unit_peak(tf.gather(xp, index))
+        m = tf.maximum(n, L)  # a short trace: one zero-padded window
+        starts = _window_starts(m, L, hop)
+        rows, bound = _window_frames(x, starts, L, clip)
+        windows, scale = _scaled_to_unit_peak(rows)
         y = tf.cast(_run_windows(model, tf.cast(windows, tf.float32), chunk), tf.float64) * scale
-        flat = tf.reshape(index, [-1])
+        y = tf.clip_by_value(y, -bound[:, None], bound[:, None])  # each window at its own bound
+        flat = tf.reshape(starts[:, None] + tf.range(L)[None, :], [-1])
         acc = tf.math.unsorted_segment_sum(tf.reshape(y * weights, [-1]), flat, m)
         norm = tf.math.unsorted_segment_sum(tf.reshape(tf.ones_like(y) * weights, [-1]), flat, m)
-        out = tf.cast(acc / norm, tf.float32)[:n]
-        out = tf.clip_by_value(tf.cast(out, tf.float64), -bound, bound)
+        out = (acc / norm)[:n]
         degenerate = tf.reduce_all(tf.equal(trace, trace[0]))  # 1 sample or constant: its mean, 0
         return tf.where(degenerate, tf.zeros_like(trace), tf.cast(out, tf.float32))
 

@@ -33,7 +33,7 @@ def test_the_processing_line_is_generated_from_the_record(den):
     assert opts.record(den, "noise")["output"] == "noise"
     line = opts.processing_line(den)
     assert line == (f"geokeras {record['version']}: denoise(model=tiny, sha256={den.sha256[:16]}, "
-                    "model_sampling_rate=100, window_length=300, overlap=0.25, detrend=linear, clip=1.1)")
+                    "model_sampling_rate=100, window_length=300, overlap=0.25, detrend=prefix-linear, clip=1.1)")
     out = denoise(obspy.read(), model=den, overlap=0.25)
     assert all(tr.stats.processing[-1] == line for tr in out)
 

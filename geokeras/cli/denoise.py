@@ -39,9 +39,11 @@ named, without .mseed/.miniseed/.ms/.msd/.sac):
   --layout sds: OUTDIR/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day,
                 merged with the samples already there (--channel-code X: HHZ -> HXZ; --resume redoes the
                 day files whose input grew)
-every record keeps its ids, start time, sampling rate and number of samples (float32 samples). Each gap-free
-segment loses its mean and linear trend, and no output sample exceeds 1.1 x the segment's demeaned input
-peak. A record sampled outside the model's range is refused (or passed through: --out-of-band passthrough).
+every record keeps its ids, start time, sampling rate and number of samples (float32 samples). Each window
+loses the mean and linear trend of its gap-free segment from the segment's start up to the window's end, and
+its output is clipped at 1.1 x its own input peak (as the streaming denoiser does: one definition). A record
+sampled outside the model's range is refused (or passed through: --out-of-band passthrough). A MiniSEED file
+of 16 MiB or more is read and written a piece at a time (memory that does not grow with the file).
 
 exit status: 0 all inputs denoised (repairs such as merged overlaps are printed once, as notes);
              1 an input, a trace or the model could not be used (one line per problem on stderr; the other

@@ -72,7 +72,7 @@ import obspy
 from geokeras.errors import FormatError, InputError, UnknownFormatError
 from geokeras.utils import atomic_path, release_free_memory, safe_name
 
-__all__ = ["read", "read_sds", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
+__all__ = ["read", "read_sds", "read_mseed_pieces", "append_mseed", "write_sidecar", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
            "SIDECAR_SUFFIX"]
 
 SIDECAR_SUFFIX = ".processing.json"
@@ -267,6 +267,64 @@ def read(source, format=None, merge=False, **kwargs):
     return st
 
 
+PIECE_BYTES = 2 ** 21  # bytes of MiniSEED records per piece of `read_mseed_pieces`
+
+
+def read_mseed_pieces(path, piece_bytes=PIECE_BYTES):
+    """Yield the records of a MiniSEED file as Streams of about ``piece_bytes`` of whole records, in file order.
+
+    Each piece is read into memory and given to ObsPy's reader (``obspy.read`` of a ``BytesIO``), so only one
+    piece is held at a time, whatever the size of the file; traces are not merged across pieces.
+
+    Raises:
+        InputError: the file cannot be cut into pieces of whole records (its size is not a multiple of its
+            first record's length, a piece does not start with a record of that length) or ObsPy remarks on
+            a piece (a damaged record): read it whole (`read`) to have the reason.
+    """
+    import io as bytes_io
+
+    from obspy.io.mseed.util import get_record_information
+
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    try:
+        reclen = int(get_record_information(path)["record_length"])
+    except Exception as exc:  # noqa: BLE001 - not a MiniSEED record
+        raise InputError(f"Cannot read {path!r} in pieces: {exc}") from None
+    if reclen <= 0 or size % reclen:
+        raise InputError(f"Cannot read {path!r} in pieces: its size {size} is not a multiple of its record length "
+                         f"{reclen}")
+    step = max(1, piece_bytes // reclen) * reclen
+    with open(path, "rb") as f:
+        for offset in range(0, size, step):
+            try:
+                same = offset == 0 or int(get_record_information(f, offset)["record_length"]) == reclen
+            except Exception:  # noqa: BLE001 - not a record there
+                same = False
+            if not same:
+                raise InputError(f"Cannot read {path!r} in pieces: no record of {reclen} bytes at byte {offset}")
+            f.seek(offset)
+            buf = f.read(step)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                st = obspy.read(bytes_io.BytesIO(buf), format="MSEED")
+            if caught:
+                raise InputError(f"Cannot read {path!r} in pieces: {caught[0].message}")
+            yield st
+
+
+def append_mseed(f, traces):
+    """Encode ``traces`` (as `write` would: see the module docstring) as MiniSEED records appended to the open
+    binary file ``f``; a piece of a file written piece by piece (records of one id that continue one another
+    read back as one trace)."""
+    import io as bytes_io
+
+    st = _prepare_for_write(obspy.Stream(list(traces)), "MSEED")
+    buf = bytes_io.BytesIO()
+    st.write(buf, format="MSEED")
+    f.write(buf.getbuffer())
+
+
 def read_sds(root, network, station, location, channel, starttime, endtime, merge=False, **kwargs):
     """Read a time span from an SDS archive (``ROOT/YEAR/NET/STA/CHAN.D/NET.STA.LOC.CHAN.D.YEAR.DOY``).
 
@@ -407,6 +465,17 @@ def read_sidecar(path):
         return []
 
 
+def write_sidecar(path, entries):
+    """Write the sidecar of the waveform file ``path`` atomically: a list of dicts as `read_sidecar` returns
+    (``id``, ``starttime``, ``endtime``, ``processing`` and any fields); none removes a stale one."""
+    sidecar = str(path) + SIDECAR_SUFFIX
+    if entries:
+        with atomic_path(sidecar) as tmp, open(tmp, "w") as f:
+            json.dump(entries, f, indent=1)
+    elif os.path.exists(sidecar):
+        os.unlink(sidecar)  # a stale history from an older file at this path would be wrong
+
+
 def _write_sidecar(st, path, held, fields):
     entries = []
     for i, tr in enumerate(st):
@@ -416,12 +485,7 @@ def _write_sidecar(st, path, held, fields):
             if i in held:
                 entry["stats"] = held[i]
             entries.append(entry)
-    sidecar = str(path) + SIDECAR_SUFFIX
-    if entries:
-        with atomic_path(sidecar) as tmp, open(tmp, "w") as f:
-            json.dump(entries, f, indent=1)
-    elif os.path.exists(sidecar):
-        os.unlink(sidecar)  # a stale history from an older file at this path would be wrong
+    write_sidecar(path, entries)
 
 
 def write(stream, path, format="MSEED", processing_sidecar=True, sidecar_fields=None, **kwargs):

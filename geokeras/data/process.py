@@ -49,13 +49,21 @@ any amplitude (1e-20, 1e30)       with ``scale_windows=True`` (the denoise path)
 
 Fidelity options (`geokeras.denoise` turns both on):
 
-- ``detrend=True``: each gap-free segment loses its mean and least-squares linear trend (at its native
-  rate) before it is resampled and windowed; the output is the processed detrended segment (offsets
-  and trends are not signal, and a step from an offset to the zero padding of a window would be an
-  invented arrival). Computed in closed form, so that ``detrend(-x) == -detrend(x)`` exactly.
-- ``clip=c``: every output sample of a segment is clipped to ``+-c`` times the segment's input peak
-  ``min(max|x - mean(x)|, max|detrend(x)|)``: an output never exceeds ``c`` times the demeaned (and
-  the detrended) input peak, whatever ``fn`` does.
+Both act per window and are causal (`window_frames`, the one definition shared with
+`geokeras.stream.StreamingDenoiser` and the SavedModel's ``denoise_trace``): a window depends on no sample
+after its end, so a stream with a fixed delay gives the same output as this batch path.
+
+- ``detrend=True``: each window loses the least-squares line (mean and linear trend) of its segment's
+  samples from the segment's start up to the window's end (the "prefix line"; the last window, aligned to
+  the segment's end, loses the whole segment's line; a segment shorter than one window is detrended whole
+  and zero-padded). Offsets and trends are not signal, and a step from an offset to the zero padding of a
+  window would be an invented arrival. A segment at another rate than ``sampling_rate`` first loses its
+  whole mean and trend at its native rate (closed form, `detrend`), since the resampler pads with zeros.
+- ``clip=c``: each window's output is clipped to ``+-c`` times that window's input peak (the smaller of its
+  peak about the prefix mean and about the prefix line) before the windows are stitched, so no output
+  sample exceeds ``c`` times the peak of the windows that cover it, whatever ``fn`` does; a segment at
+  another rate is also clipped, once resampled back, at ``c`` times its whole demeaned (and detrended) peak,
+  as the resampler may overshoot.
 
 Both are odd functions of the input, as is the rest of the path (resampling, windowing, stitching):
 ``apply_to_stream(-x, fn)`` is ``-apply_to_stream(x, fn)`` whenever ``fn`` is odd.
@@ -78,7 +86,7 @@ from geokeras.validation import check_bool, check_choice, check_number, check_po
 from geokeras.data.windows import Windowing, map_batches, scale_to_unit_peak, stitch
 from geokeras.errors import NothingToProcessError, OutOfBandError, TraceError
 
-__all__ = ["apply_to_stream", "Report", "detrend", "resample_ratio", "segments"]
+__all__ = ["apply_to_stream", "PrefixLine", "Report", "detrend", "resample_ratio", "segments", "window_frames"]
 
 NOTES_SEPARATOR = "; notes: "  # processing line + NOTES_SEPARATOR + the repairs made to that trace
 RESIDUAL_NOTE = "; residual: input - output"  # ends the processing line of a noise estimate
@@ -251,37 +259,32 @@ PENDING_SAMPLES = 2 ** 22  # window samples queued for ``fn`` before they run (a
 
 @dataclasses.dataclass(frozen=True)
 class _Trend:
-    """The whole-segment parameters of a segment, from a first cheap pass over chunks (`_trend`):
-    its mean, its linear trend's slope (0 without detrending) and the clip bound (None: no clip)."""
+    """The whole-segment mean and linear trend's slope of a segment at its native rate, from a first cheap
+    pass over chunks (`_trend`): what a segment at another rate than the model's loses before it is resampled
+    (the resampler pads with zeros); and the bound its output is clipped at once resampled back (None: no
+    clip), ``clip`` x its whole demeaned and detrended peak, since the resampler may overshoot the windows'."""
 
     n: int
     mean: float
     slope: float
-    bound: float
-    detrend: bool
+    bound: float = None
 
     def samples(self, x, a, b):
-        """Samples ``a:b`` of the segment ``x`` as the model path sees them (float64, detrended if asked):
-        bit for bit the slice of `detrend` of the whole segment when its parameters came from one chunk."""
-        xa = np.asarray(x[a:b], dtype=np.float64)
-        if not self.detrend:
-            return xa
-        xc = xa - self.mean
+        """Samples ``a:b`` of the segment ``x`` detrended (float64): the slice of `detrend` of the whole
+        segment, to float rounding."""
+        xc = np.asarray(x[a:b], dtype=np.float64) - self.mean
         if self.n < 2:
             return xc
         return xc - (np.arange(a, b, dtype=np.float64) - (self.n - 1) / 2.0) * self.slope
 
 
-def _trend(x, detrend, clip, chunk):
-    """`_Trend` of segment ``x`` computed over chunks of ``chunk`` samples (float64 one chunk at a time).
-
-    With one chunk the arithmetic is that of `detrend` (same bits); with several, the sums are split and
-    may differ in the last bits."""
+def _trend(x, chunk, clip=None):
+    """`_Trend` of segment ``x`` computed over chunks of ``chunk`` samples (float64 one chunk at a time)."""
     n = x.size
     spans = [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
     mean = sum(np.sum(np.asarray(x[a:b], dtype=np.float64)) for a, b in spans) / n
     slope = 0.0
-    if detrend and n >= 2:
+    if n >= 2:
         half = (n - 1) / 2.0
         tx = tt = 0.0
         for a, b in spans:
@@ -289,13 +292,107 @@ def _trend(x, detrend, clip, chunk):
             tx += np.dot(t, np.asarray(x[a:b], dtype=np.float64) - mean)
             tt += np.dot(t, t)
         slope = tx / tt
-    trend = _Trend(n, mean, slope, None, detrend)
+    trend = _Trend(n, mean, slope)
     if clip is None:
         return trend
     demeaned = max(float(np.max(np.abs(np.asarray(x[a:b], dtype=np.float64) - mean))) for a, b in spans)
-    if detrend:
-        demeaned = min(demeaned, max(float(np.max(np.abs(trend.samples(x, a, b)))) for a, b in spans))
-    return dataclasses.replace(trend, bound=clip * demeaned)
+    detrended = max(float(np.max(np.abs(trend.samples(x, a, b)))) for a, b in spans)
+    return dataclasses.replace(trend, bound=clip * min(demeaned, detrended))
+
+
+class PrefixLine:
+    """Running sums of a gap-free segment, for the least-squares line of its first ``e`` samples.
+
+    The sums are of ``x_i - x0`` and ``i (x_i - x0)`` (``x0`` the segment's first sample: no cancellation on a
+    large offset), float64, from the segment's start up to `pos`; `window_frames` reads them at each
+    window's end. Both the batch path (`apply_to_stream`) and `geokeras.stream.StreamingDenoiser` keep one per
+    segment, so both compute the same lines whatever the pieces or packets.
+    """
+
+    def __init__(self):
+        self.x0, self.pos, self.s1, self.s2 = None, 0, 0.0, 0.0
+
+    def sums_at(self, x, offset, ends, advance_to=None):
+        """``(S1, S2)`` at each of ``ends`` (each ``>= pos``), then the state moved to ``advance_to``
+        (default: the last end). ``x`` holds the samples ``[offset, offset + len(x))`` of the segment,
+        ``offset <= pos`` and ``max(ends) <= offset + len(x)``."""
+        if self.x0 is None:
+            self.x0 = float(x[0])
+        ends = np.asarray(ends, dtype=np.int64)
+        top = int(ends.max())
+        y = np.asarray(x[self.pos - offset:top - offset], dtype=np.float64) - self.x0
+        c1 = np.concatenate([[self.s1], self.s1 + np.cumsum(y)])
+        c2 = np.concatenate([[self.s2], self.s2 + np.cumsum(np.arange(self.pos, top, dtype=np.float64) * y)])
+        s1, s2 = c1[ends - self.pos], c2[ends - self.pos]
+        to = top if advance_to is None else int(advance_to)
+        self.s1, self.s2, self.pos = float(c1[to - self.pos]), float(c2[to - self.pos]), to
+        return s1, s2
+
+
+FRAME_BLOCK = 64  # windows per block of `window_frames` (bounds its float64 temporaries)
+
+
+def window_frames(x, offset, starts, ends, window_length, prefix, clip=None, detrend=True, advance_to=None):
+    """What the model sees of each window of a gap-free segment, and the window's clip bound.
+
+    This is the one definition of the denoise path, used by `apply_to_stream` (``detrend=True``), by
+    `geokeras.stream.StreamingDenoiser` and, in TensorFlow ops, by the ``denoise_trace`` signature of
+    `geokeras.export`. It is causal: a window depends on no sample after its end, so a stream with a fixed
+    delay computes exactly what the batch path computes. For window ``j`` (``starts[j]``, ``ends[j] =
+    min(starts[j] + L, n)``):
+
+    - it loses the least-squares line of the segment's samples ``[0, ends[j])`` (the "prefix line": from the
+      segment's start to the window's end; on the last window, aligned to the segment's end, the whole
+      segment's line); without ``detrend`` it is the samples as they are; samples past the segment's end (a
+      segment shorter than one window) are zeros;
+    - its output is to be clipped at ``clip`` times its input peak, the smaller of its peak about the prefix
+      mean and about the prefix line (about the prefix mean alone without ``detrend``): a denoiser may
+      remove signal, never invent it.
+
+    Args:
+        x: float samples ``[offset, offset + len(x))`` of the segment (every window's and the prefix's
+            samples not yet summed).
+        offset: index of ``x[0]`` in the segment.
+        starts, ends: int arrays ``(k,)``.
+        window_length: ``L``.
+        prefix: the segment's `PrefixLine` (advanced here).
+        clip: the clip factor, or None (bounds are then inf).
+        advance_to: where `PrefixLine.sums_at` leaves the sums (default: the last end).
+
+    Returns:
+        ``(rows, bounds)``: float64 ``(k, L)`` and ``(k,)``.
+
+    Example:
+        >>> rows, bounds = window_frames(np.arange(6.0) ** 2, 0, np.array([0, 2]), np.array([4, 6]), 4,
+        ...                              PrefixLine(), clip=1.1)
+        >>> rows.round(2).tolist(), bounds.round(2).tolist()
+        ([[1.0, -1.0, -1.0, 1.0], [-2.67, -2.67, -0.67, 3.33]], [1.1, 3.67])
+    """
+    starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    s1, s2 = prefix.sums_at(x, offset, ends, advance_to)
+    e = ends.astype(np.float64)
+    mean, tbar = s1 / e, (e - 1.0) / 2.0
+    slope = np.zeros_like(e)
+    np.divide(s2 - tbar * s1, e * (e * e - 1.0) / 12.0, out=slope, where=e > 1)
+    L = int(window_length)
+    rows, bounds = np.empty((starts.size, L)), np.full(starts.size, np.inf)
+    x = np.asarray(x)
+    for i in range(0, starts.size, FRAME_BLOCK):
+        blk = slice(i, i + FRAME_BLOCK)
+        t = starts[blk, None] + np.arange(L)
+        valid = t < ends[blk, None]
+        raw = np.where(valid, x[np.minimum(t, ends[blk, None] - 1) - offset], 0.0)
+        about_mean = raw - prefix.x0 - mean[blk, None]
+        if detrend:
+            rows[blk] = np.where(valid, about_mean - slope[blk, None] * (t - tbar[blk, None]), 0.0)
+        else:
+            rows[blk] = raw
+        if clip is not None:
+            peak = np.max(np.abs(np.where(valid, about_mean, 0.0)), axis=1)
+            if detrend:
+                peak = np.minimum(peak, np.max(np.abs(rows[blk]), axis=1))
+            bounds[blk] = clip * peak
+    return rows, bounds
 
 
 def _resampled_length(n, up, down):
@@ -350,12 +447,14 @@ def _pieces(n, up, down, windowing, chunk, resamplable=True):
 class _SegmentRunner:
     """Windows of many segments share the calls of ``fn``: few, full batches even on gappy streams.
 
-    Each segment's whole-segment parameters (mean, trend, clip bound) come from a first cheap pass
-    (`_trend`); then the segment is cut into pieces (`_pieces`: one for a segment of at most
-    ``chunk`` samples), and each piece is detrended, resampled to the model rate and windowed when added.
-    The windows run through ``fn`` (`map_batches`, the one batching loop) when enough are pending (or at
-    the end), then every finished piece is stitched, resampled back, cut to its native samples and
-    clipped. Memory holds a few pieces, whatever the length of the record.
+    A segment is cut into pieces (`_pieces`: one for a segment of at most ``chunk`` samples); each piece is
+    brought to the model rate and framed when added (`window_frames`: each window loses its prefix line and
+    gets its clip bound; the segment's `PrefixLine` carries the sums from piece to piece). A segment at
+    another rate first loses its whole mean and trend at its native rate (`_trend`, a first cheap pass:
+    the resampler pads with zeros). The windows run through ``fn`` (`map_batches`, the one batching loop)
+    when enough are pending (or at the end); then each window's output is clipped at its bound and every
+    finished piece is stitched, resampled back and cut to its native samples. Memory holds a few pieces,
+    whatever the length of the record.
     """
 
     def __init__(self, fn, windowing, model_rate, batch_size, max_denominator, detrend, clip, progress, total,
@@ -373,37 +472,42 @@ class _SegmentRunner:
         """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
 
         ``key`` names the segment's trace in `failed` when ``fn``'s output for it is not finite."""
-        trend = _trend(x, self.detrend, self.clip, self.chunk)
         up, down = resample_ratio(native_rate, self.rate, self.max_denominator)
+        trend = _trend(x, self.chunk, self.clip) if up != down and self.detrend else None
         # padtype "line" fits a line to the whole input: only zero padding can be resampled piece by piece
         starts, pieces = _pieces(x.size, up, down, self.windowing, self.chunk, up == down or self.detrend)
-        for piece in pieces:
+        m, L, prefix = _resampled_length(x.size, up, down), self.windowing.window_length, PrefixLine()
+        for i, piece in enumerate(pieces):
             xm = self._model_rate(x, trend, up, down, starts, piece)
-            L = self.windowing.window_length
-            w = self.windowing.cut(xm)[0] if len(pieces) == 1 else \
-                xm[(starts[piece.j0:piece.j1] - starts[piece.j0])[:, None] + np.arange(L)]
+            s = starts[piece.j0:piece.j1]
+            nxt = starts[pieces[i + 1].j0] if i + 1 < len(pieces) else None
+            w, bounds = window_frames(xm, int(s[0]), s, np.minimum(s + L, m), L, prefix, self.clip, self.detrend, nxt)
             exponents = np.zeros(len(w), dtype=np.int32)
             if self.scale_windows:  # exact, far from float32's limits (undone in `flush`)
                 w, exponents = scale_to_unit_peak(w)
-            self.pending.append((piece, starts, up, down, out, trend.bound, key))
+            self.pending.append((piece, starts, up, down, out, (bounds, trend and trend.bound), key))
             self.windows.append(w.astype(np.float32))
             self.exponents.append(exponents)
             self.n_windows += len(w)
             if self.n_windows >= self.flush_at:
                 self.flush()
+
     def _model_rate(self, x, trend, up, down, starts, piece):
-        """The model-rate samples under the piece's windows (from ``starts[j0]``)."""
+        """The model-rate samples under the piece's windows (from ``starts[j0]``; float64)."""
+        def native(a, b):
+            return np.asarray(x[a:b], dtype=np.float64) if trend is None else trend.samples(x, a, b)
+
         m = _resampled_length(x.size, up, down)
         sa, sb = int(starts[piece.j0]), min(m, int(starts[piece.j1 - 1]) + self.windowing.window_length)
         if up == down:
-            return trend.samples(x, sa, sb)
+            return native(sa, sb)
         if sa == 0 and sb == m:  # the whole segment
-            return _resample(trend.samples(x, 0, x.size), up, down, self.padtype)
+            return _resample(native(0, x.size), up, down, self.padtype)
         margin = _margin(up, down)
         a = max(0, sa * down // up - margin // up - 2)
         a -= a % down  # native sample a lands on model sample a * up / down: the same filter phases
         b = min(x.size, -(-sb * down // up) + margin // up + 2)
-        y = _resample(trend.samples(x, a, b), up, down, self.padtype)
+        y = _resample(native(a, b), up, down, self.padtype)
         return y[sa - a // down * up:sb - a // down * up]
 
     def _advance(self, rows, _):
@@ -419,15 +523,22 @@ class _SegmentRunner:
             y_all = np.ldexp(y_all.astype(np.float64), np.concatenate(self.exponents)[:, None])
         self.done += len(y_all)
         i = 0
-        for piece, starts, up, down, out, bound, key in self.pending:
+        for piece, starts, up, down, out, bounds, key in self.pending:
             k = piece.j1 - piece.j0
-            self._finish(piece, starts, up, down, out, bound, y_all[i:i + k], key)
+            self._finish(piece, starts, up, down, out, bounds, y_all[i:i + k], key)
             i += k
         self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
 
-    def _finish(self, piece, starts, up, down, out, bound, y_win, key):
-        """Stitch a piece's window outputs, resample them back and write its samples, clipped, into ``out``
-        (a piece whose samples are not finite there marks ``key`` in `failed`)."""
+    def _finish(self, piece, starts, up, down, out, bounds, y_win, key):
+        """Clip a piece's window outputs at their bounds, stitch them, resample them back (clipped at the
+        segment's bound) and write its samples into ``out`` (a piece whose outputs are not finite marks
+        ``key`` in `failed`)."""
+        bounds, native_bound = bounds
+        if not np.all(np.isfinite(y_win)):
+            self.failed.setdefault(key, "the model's output holds NaN or inf")
+            return
+        if self.clip is not None:
+            y_win = np.clip(y_win, -bounds[:, None], bounds[:, None])
         s = starts[piece.j0:piece.j1]
         first = int(s[0])
         ym = stitch(y_win, s - first, piece.kb - first)[piece.ka - first:]
@@ -436,11 +547,12 @@ class _SegmentRunner:
         else:  # never shorter than the piece (see `_pieces`)
             q = piece.ka // up * down
             y = _resample(ym.astype(np.float64), down, up, self.padtype)[piece.a - q:piece.b - q]
+            if native_bound is not None:
+                y = np.clip(y, -native_bound, native_bound)
         with np.errstate(over="ignore", invalid="ignore"):
-            out[piece.a:piece.b] = y if bound is None else np.clip(y, -bound, bound)
+            out[piece.a:piece.b] = y
         if not np.all(np.isfinite(out[piece.a:piece.b])):
-            self.failed.setdefault(key, f"the output peak {np.max(np.abs(y)):.3g} exceeds float32's range"
-                                   if np.all(np.isfinite(y)) else "the model's output holds NaN or inf")
+            self.failed.setdefault(key, f"the output peak {np.max(np.abs(y)):.3g} exceeds float32's range")
 
 
 def _windows_of(windowing, n, native_rate, model_rate, max_denominator, chunk, detrend):
@@ -471,8 +583,8 @@ def apply_to_stream(stream, fn, window_length, sampling_rate, overlap=0.5, batch
         progress: None, or a callable ``progress(windows_done, windows_total)`` called after each batch.
         return_report: also return the `Report` (repairs and skipped traces).
         max_denominator: largest ``down`` factor of the rational resampling ratio.
-        detrend: remove each segment's mean and linear trend before ``fn`` (see the module docstring).
-        clip: None, or ``c > 0``: clip each segment's output to ``c`` times its input peak.
+        detrend: remove from each window its segment's prefix line before ``fn`` (see the module docstring).
+        clip: None, or ``c > 0``: clip each window's output to ``c`` times its input peak (module docstring).
         on_error: ``"raise"`` (default) raises the first `~geokeras.errors.TraceError`; ``"skip"`` leaves
             bad traces out and lists their errors in ``Report.skipped`` (ValueError if none is left).
         rate_range: None, or ``(low, high)`` in Hz: the native sampling rates ``fn`` is valid for.

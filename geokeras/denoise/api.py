@@ -6,9 +6,11 @@ back the same type (`denoise_stream` is its core, for callers that checked their
   - continuous records of any length are cut into overlapping windows of the model's length,
     denoised in fixed-size batches and stitched back (``geokeras.data.process.apply_to_stream``);
   - each component is denoised on its own (the models are single-channel);
-  - each gap-free segment loses its mean and linear trend before the model (offsets and trends are not
-    signal), and the output is clipped to 1.1 times the segment's demeaned (and detrended) input peak:
-    a denoiser may remove signal, never invent it;
+  - each window loses the mean and linear trend of its gap-free segment from the segment's start up to the
+    window's end before the model (offsets and trends are not signal), and its output is clipped to 1.1
+    times its own demeaned (and detrended) input peak before the windows are stitched: a denoiser may remove
+    signal, never invent it. This definition is causal (`geokeras.data.process.window_frames`), so
+    `geokeras.stream.StreamingDenoiser` gives the same output packet by packet;
   - records at another sampling rate within the model's range are resampled to the model's rate and the
     result is brought back to the record's own rate: the output always has the input's rate, start time
     and number of samples; a record outside the range is refused (``OutOfBandError`` naming its id and

@@ -10,7 +10,10 @@ lines do not depend on where a file was denoised.
 Per file (`DenoiseFile`): read; refuse ids the format would change (`geokeras.data.io.check_ids`);
 `geokeras.denoise.denoise_stream` (bad traces are left out and reported, the others written); write the
 output, its ``.processing.json`` sidecar (which also stores `geokeras.denoise.DenoiseOptions.record` as the
-field ``"denoise"``), optionally the noise estimate and a figure, all atomically.
+field ``"denoise"``), optionally the noise estimate and a figure, all atomically. A MiniSEED file of
+`geokeras.denoise.pieces.MIN_BYTES` or more (MiniSEED out, no figure, no noise estimate) is denoised a piece of
+records at a time instead (`geokeras.denoise.pieces`: the same outputs, in memory that does not grow with the
+file), unless it needs the whole-file path (overlaps, another rate, ...).
 
 ``resume=True`` skips an input whose outputs exist, are not older than the input, and whose sidecars record
 for every trace this run's fields (same model sha256, overlap, geokeras version, ...): rerunning an
@@ -172,6 +175,9 @@ class DenoiseFile:
     def _run(self, job):
         from geokeras.errors import NothingToProcessError, UnknownFormatError, one_line
 
+        done = self._in_pieces(job)
+        if done is not None:
+            return done
         t = [time.perf_counter()]
         try:
             stream = self._read(job)
@@ -189,6 +195,32 @@ class DenoiseFile:
         written = self._write(job, stream, cleaned, noise)
         t.append(time.perf_counter())
         return self._result(stream, cleaned, report, windows, written, t)
+
+    def _in_pieces(self, job):
+        """The result of a long MiniSEED file denoised a piece at a time (`geokeras.denoise.pieces`: memory that
+        does not grow with the file), or None when the file takes the whole-file path."""
+        from geokeras.denoise import pieces
+
+        if self.format != "MSEED" or self.plot or self.write_noise or not pieces.piecewise_candidate(job.input):
+            return None
+        target = output_names(job.output, self.format).waveforms[0]
+        _check_not_input(target, self.inputs)
+        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+        bar = None
+        if self.window_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=os.path.getsize(job.input), desc=os.path.basename(job.input), unit="B", unit_scale=True)
+        try:
+            result = pieces.denoise_mseed_in_pieces(job.input, target, self.denoiser.load(), self.options,
+                                                    fields={SIDECAR_FIELD: self.options.record(self.denoiser)},
+                                                    progress=bar and (lambda done, _: bar.update(done - bar.n)))
+        except pieces.NotPiecewise:
+            return None
+        finally:
+            if bar is not None:
+                bar.close()
+        return dict(result, outputs=[target], errors=(), error_types=())
 
     def _read(self, job):
         from geokeras.data import io

@@ -23,8 +23,10 @@ from geokeras.validation import check_choice, check_positive_int
 
 __all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS"]
 
-CLIP_FACTOR = 1.1  # no output sample exceeds this times its segment's demeaned (and detrended) input peak
-DETREND = "linear"  # what each gap-free segment loses before the model
+CLIP_FACTOR = 1.1  # each window's output is clipped at this times its input peak (`geokeras.data.process.window_frames`)
+# what each window loses before the model: its segment's least-squares line from the segment's start to the window's
+# end (recorded in sidecars: outputs of the whole-segment "linear" definition are redone by --resume)
+DETREND = "prefix-linear"
 OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
 
 

@@ -1,0 +1,209 @@
+"""Denoise a long MiniSEED file a piece of records at a time, in memory that does not grow with the file.
+
+`denoise_mseed_in_pieces` reads the file's records a piece at a time (`geokeras.data.io.read_mseed_pieces`),
+pushes each piece's traces through a `geokeras.stream.StreamingDenoiser` and appends the samples that are
+final to the output's temporary file as MiniSEED records (`geokeras.data.io.append_mseed`); the file is moved
+into place, with its sidecar, only once every record is written (an output file is never half-written).
+
+The result is `geokeras.denoise.denoise` of the whole file, to float rounding: the stream and the batch path
+share one causal definition (`geokeras.data.process.window_frames`), so no first pass over the file is
+needed. The same traces, gaps, headers, processing lines and notes come out (a 1-sample or constant segment
+is set to zeros and noted, as `denoise` notes it).
+
+It serves the files that need nothing else of the batch path; for any other file it raises `NotPiecewise`
+before moving anything into place, and the caller denoises the file whole: records of one id that overlap or
+go back in time, a trace at another rate than the model's (resampling needs the whole segment), NaN or inf
+samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar.
+"""
+import dataclasses
+import os
+import time
+
+import numpy as np
+from obspy import UTCDateTime
+
+from geokeras.data.process import NOTES_SEPARATOR
+from geokeras.data.windows import Windowing
+from geokeras.errors import InputError, PacketError
+
+__all__ = ["MIN_BYTES", "NotPiecewise", "denoise_mseed_in_pieces", "piecewise_candidate"]
+
+MIN_BYTES = 2 ** 24  # files at least this large go piece by piece (smaller ones: the whole-file path)
+PIECE_BYTES = 2 ** 21  # bytes of records read at a time
+
+
+class NotPiecewise(Exception):
+    """The file needs the whole-file path (the reason is the message); nothing was written."""
+
+
+def piecewise_candidate(path, min_bytes=None):
+    """True for a MiniSEED file of at least ``min_bytes`` (default `MIN_BYTES`) with no sidecar
+    (`geokeras.data.io.read` would restore headers from one)."""
+    from obspy.io.mseed.core import _is_mseed
+
+    from geokeras.data.io import SIDECAR_SUFFIX
+
+    try:
+        return (os.path.getsize(path) >= (MIN_BYTES if min_bytes is None else min_bytes) and not os.path.exists(str(path) + SIDECAR_SUFFIX)
+                and bool(_is_mseed(path)))
+    except OSError:
+        return False
+
+
+@dataclasses.dataclass
+class _Segment:
+    """A gap-free segment of one id as read: where it is in the merged trace, and what `denoise` notes."""
+
+    start: object  # UTCDateTime of its first sample
+    index: int  # its first sample's index in the merged trace (ObsPy's merge)
+    n: int = 0
+    first: object = None
+    low: float = np.inf
+    high: float = -np.inf
+
+
+class _Id:
+    """What one id needs: the header of its first trace (the merged trace's), its segments, its peaks."""
+
+    def __init__(self, tr):
+        self.stats = tr.stats.copy()
+        self.segments = []
+        self.in_peak = self.out_peak = 0.0
+
+    def add_input(self, tr):
+        rate = tr.stats.sampling_rate
+        x = tr.data
+        seg = self.segments[-1] if self.segments else None
+        shift = None if seg is None else (tr.stats.starttime - (seg.start + seg.n / rate)) * rate
+        if seg is None or shift >= 0.5:  # the stream's gap rule; ObsPy's merge puts it at this index
+            index = 0 if seg is None else seg.index + seg.n + int(round(shift))
+            seg = _Segment(tr.stats.starttime, index, first=x[0])
+            self.segments.append(seg)
+        seg.n += x.size
+        seg.low, seg.high = min(seg.low, float(x.min())), max(seg.high, float(x.max()))
+        self.in_peak = max(self.in_peak, abs(float(x.min())), abs(float(x.max())))
+
+    def notes(self, tid):
+        """The notes `geokeras.data.process.apply_to_stream` gives this id's degenerate segments."""
+        t0, delta, out = self.segments[0].start, self.stats.delta, []
+        for seg in self.segments:
+            where = f"{tid} samples {seg.index}:{seg.index + seg.n} ({t0 + seg.index * delta})"
+            if seg.n == 1:
+                out.append(f"{where}: 1-sample segment set to 0 (its mean removed)")
+            elif seg.low == seg.high:
+                out.append(f"{where}: constant segment (value {seg.first:g}) set to zeros (its mean removed)")
+        return out
+
+
+def _check_piece(tr, denoiser):
+    """Raise `NotPiecewise` for a trace of a piece that the whole-file path must handle."""
+    if tr.stats.sampling_rate != denoiser.sampling_rate:
+        raise NotPiecewise(f"{tr.id}: {tr.stats.sampling_rate:g} Hz is not the model's rate")
+    if not tr.data.size or tr.data.dtype.kind not in "iuf" or (tr.data.dtype.kind == "f" and not np.all(np.isfinite(tr.data))):
+        raise NotPiecewise(f"{tr.id}: samples the whole-file path reports")
+
+
+def _outputs(outs, ids):
+    """The stream's output traces with the headers of their id's merged trace (as `denoise` keeps them)."""
+    traces = []
+    for out in outs:
+        state = ids[out.id]
+        tr = out.copy()
+        tr.stats = state.stats.copy()
+        tr.stats.starttime, tr.stats.npts = out.stats.starttime, out.stats.npts
+        tr.stats.pop("processing", None)
+        state.out_peak = max(state.out_peak, float(np.max(np.abs(out.data))))
+        traces.append(tr)
+    return traces
+
+
+def _run(path, f, sd, ids, t, progress=None):
+    """Push every piece of ``path`` through ``sd`` and append the final samples to ``f``; ``t``: seconds spent
+    reading, denoising and writing; ``progress(bytes done, bytes in all)`` after each piece."""
+    from geokeras.data import io
+
+    size, done = os.path.getsize(path), 0
+    try:
+        pieces = iter(_pieces(path))
+        while True:
+            t0 = time.perf_counter()
+            st = next(pieces, None)
+            t1 = time.perf_counter()
+            if st is None:
+                outs = sd.flush()
+            else:
+                outs = []
+                for tr in st:
+                    _check_piece(tr, sd.denoiser)
+                    (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr)
+                    outs += sd.push(tr)
+            t2 = time.perf_counter()
+            if outs:
+                io.append_mseed(f, _outputs(outs, ids))
+            t += np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
+            done = size if st is None else min(size, done + PIECE_BYTES)  # pieces: at most PIECE_BYTES
+            if progress is not None:
+                progress(done, size)
+            if st is None:
+                return t
+    except PacketError as exc:  # out of order, overlapping: ObsPy's merge decides
+        raise NotPiecewise(str(exc)) from None
+
+
+def _pieces(path):
+    from geokeras.data import io
+
+    try:
+        yield from io.read_mseed_pieces(path, PIECE_BYTES)
+    except InputError as exc:
+        raise NotPiecewise(str(exc)) from None
+
+
+def _sidecar_entries(ids, line, fields):
+    """The sidecar entries `geokeras.data.io.write` would give the merged traces, split at their gaps."""
+    entries, notes = [], []
+    for tid, state in ids.items():
+        own = state.notes(tid)
+        notes += own
+        processing = [line + (NOTES_SEPARATOR + "; ".join(own) if own else "")]
+        for seg in state.segments:
+            end = UTCDateTime(ns=seg.start.ns + int(round(float(seg.n - 1) * state.stats.delta * 1e9)))  # as ObsPy
+            entries.append(dict(id=tid, starttime=str(seg.start), endtime=str(end), processing=processing,
+                                **(fields or {})))
+    return entries, notes
+
+
+def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None):
+    """Denoise the MiniSEED file ``path`` into ``output`` (MiniSEED, and its sidecar) a piece at a time.
+
+    Args:
+        path: the input file; output: the output file (replaced atomically).
+        denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions`.
+        fields: JSON fields stored in every sidecar entry (`geokeras.data.io.write`'s ``sidecar_fields``).
+        progress: None, or ``progress(bytes_read, file_size)`` called after each piece.
+
+    Returns:
+        ``{"traces", "samples", "windows", "ids", "peaks", "notes", "stages"}`` of
+        `geokeras.denoise.executor.FileResult` (one trace per id, as `denoise` merges them).
+
+    Raises:
+        NotPiecewise: the file needs the whole-file path (nothing was written).
+    """
+    from geokeras.data import io
+    from geokeras.denoise.stream import StreamingDenoiser
+    from geokeras.utils import atomic_path
+
+    sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision)
+    ids = {}
+    with atomic_path(output) as tmp, open(tmp, "wb") as f:
+        t = _run(path, f, sd, ids, np.zeros(3), progress)
+        f.close()
+        entries, notes = _sidecar_entries(ids, options.processing_line(denoiser), fields)
+    io.write_sidecar(output, entries)
+    windowing = Windowing(denoiser.window_length, options.overlap)
+    windows = sum(windowing.starts(seg.n).size for state in ids.values() for seg in state.segments
+                  if seg.n > 1 and seg.low != seg.high)
+    return dict(traces=len(ids), samples=sum(seg.n for s in ids.values() for seg in s.segments),
+                windows=windows, ids=tuple(sorted(ids)), notes=tuple(notes),
+                peaks=(max(s.in_peak for s in ids.values()), max(s.out_peak for s in ids.values())),
+                stages=tuple(zip(("read", "denoise", "write"), t.tolist())))

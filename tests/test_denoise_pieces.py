@@ -1,0 +1,127 @@
+"""Long MiniSEED files denoised a piece of records at a time (geokeras.denoise.pieces): the outputs, sidecars and
+notes of the whole-file path; the files it cannot serve take the whole-file path."""
+import io as bytes_io
+import json
+import os
+
+import keras
+import numpy as np
+import obspy
+import pytest
+
+from geokeras.data import io
+from geokeras.denoise import Denoiser, denoise_files, pieces
+from geokeras.errors import InputError
+from geokeras.models.denoiser import build_denoiser
+
+T0 = obspy.UTCDateTime(2020, 12, 31, 23, 59, 30)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    return Denoiser(build_denoiser("unet1d", window_length=64, sampling_rate=100.0, filters=(2, 4)))
+
+
+def _trace(sta, cha, data, start):
+    return obspy.Trace(np.asarray(data), dict(network="XX", station=sta, channel=cha, sampling_rate=100.0,
+                                              starttime=start))
+
+
+def _records(traces, reclen=512):
+    buf = bytes_io.BytesIO()
+    obspy.Stream(traces).write(buf, format="MSEED", reclen=reclen, encoding="STEIM2")
+    return buf.getvalue()
+
+
+def _file(path, extra=()):
+    """Two ids whose records interleave, an offset and a trend, a gap, a constant and a 1-sample segment."""
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=6000) * 100 + 3000 + 0.3 * np.arange(6000)).astype(np.int32)
+    y = (rng.normal(size=5000) * 50).astype(np.int32)
+    parts = [[_trace("A", "HHZ", x[:2000], T0)], [_trace("B", "HHE", y[:2500], T0 + 5)],
+             [_trace("A", "HHZ", x[2000:3000], T0 + 20)], [_trace("A", "HHZ", x[3300:], T0 + 33)],
+             [_trace("B", "HHE", y[2500:], T0 + 30)],
+             [_trace("A", "HHZ", np.full(40, 7, np.int32), T0 + 70), _trace("A", "HHZ", np.array([5], np.int32), T0 + 71)],
+             list(extra)]
+    with open(path, "wb") as f:
+        for p in parts:
+            if p:
+                f.write(_records(p))
+    return path
+
+
+def _outputs(folder):
+    st = io.read(os.path.join(folder, "x.mseed"))
+    with open(os.path.join(folder, "x.mseed.processing.json")) as f:
+        return sorted(st, key=lambda t: (t.id, t.stats.starttime)), json.load(f)
+
+
+def _run(path, out, tiny, monkeypatch, piecewise):
+    calls = []
+    real = pieces.denoise_mseed_in_pieces
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pieces, "denoise_mseed_in_pieces", spy)
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0 if piecewise else 2 ** 62)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2048)  # several pieces, records of both ids in each
+    summary = denoise_files(path, out, model=tiny)
+    assert summary.done == 1 and summary.failed == 0
+    return summary, calls
+
+
+def _assert_same(a_dir, b_dir):
+    (a, side_a), (b, side_b) = _outputs(a_dir), _outputs(b_dir)
+    assert [(t.id, t.stats.starttime, t.stats.npts, t.stats.mseed.encoding) for t in a] == \
+           [(t.id, t.stats.starttime, t.stats.npts, t.stats.mseed.encoding) for t in b]
+    for ta, tb in zip(a, b):
+        peak = max(float(np.max(np.abs(tb.data))), 1e-12)
+        assert np.max(np.abs(ta.data - tb.data)) <= 1e-6 * peak, ta.id
+    assert side_a == side_b  # processing lines with the same notes, the same fields for --resume
+
+
+def test_a_long_file_in_pieces_gives_the_whole_file_paths_outputs(tiny, tmp_path, monkeypatch):
+    path = _file(str(tmp_path / "x.mseed"))
+    whole, calls = _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    assert not calls
+    parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path]
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+    (rw,), (rp,) = whole.results, parts.results
+    assert (rp.traces, rp.samples, rp.ids, rp.notes) == (rw.traces, rw.samples, rw.ids, rw.notes)
+    assert len(rp.notes) == 2 and "constant segment" in rp.notes[0] and "1-sample" in rp.notes[1]
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0)
+    assert denoise_files(path, str(tmp_path / "parts"), model=tiny, resume=True).up_to_date == 1
+
+
+@pytest.mark.parametrize("extra", ["overlap", "rate"])
+def test_a_file_the_pieces_cannot_serve_takes_the_whole_file_path(tiny, tmp_path, monkeypatch, extra):
+    rng = np.random.default_rng(2)
+    if extra == "overlap":  # records of A that go back in time: ObsPy's merge decides (a note)
+        tr = _trace("A", "HHZ", (rng.normal(size=500) * 100).astype(np.int32), T0 + 10)
+    else:  # another rate: resampling needs the whole segment
+        tr = _trace("C", "BHZ", (rng.normal(size=500) * 100).astype(np.int32), T0)
+        tr.stats.sampling_rate = 40.0
+    path = _file(str(tmp_path / "x.mseed"), extra=[tr])
+    _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path]  # tried, refused (NotPiecewise), then denoised whole
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+
+
+def test_pieces_are_whole_records_and_a_cut_file_is_refused(tmp_path):
+    path = _file(str(tmp_path / "x.mseed"))
+    got = [st for st in io.read_mseed_pieces(path, 2048)]
+    assert len(got) == os.path.getsize(path) // 2048
+    merged = obspy.Stream([tr for st in got for tr in st]).merge(method=1)
+    assert sorted((t.id, int(np.ma.count(t.data))) for t in merged) == [("XX.A..HHZ", 5741), ("XX.B..HHE", 5000)]
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(InputError, match="not a multiple of its record length"):
+        list(io.read_mseed_pieces(path, 2048))
+    assert not pieces.piecewise_candidate(path, min_bytes=2 ** 40)
+    open(path + ".processing.json", "w").write("[]")
+    assert not pieces.piecewise_candidate(path, min_bytes=0)  # a sidecar to restore: the whole-file path
