@@ -30,13 +30,19 @@ from pathlib import Path
 
 from geokeras.errors import NotEnoughNoiseError, SeveralStationsError
 
-__all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "MIN_NOISE_MINUTES", "SPLIT"]
+__all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "GENERAL_NOISE", "MIN_NOISE_MINUTES",
+           "SPLIT"]
 
 MIN_NOISE_MINUTES = 30.0
 """Least noise-only data (minutes, all channels) an adaptation accepts: 21 min to fine-tune, 6 held out."""
 
 SPLIT = (0.7, 0.1, 0.2)
 """Fractions of the kept noise, in time order: fine-tuning, validation (epoch choice), held out (figures)."""
+
+GENERAL_NOISE = 0.0
+"""Share of the fine-tuning noise drawn from the bundled training-station noise (`geokeras.adaptation.fit.
+mixed_noise`) rather than the station's: a little of everything the base learned, against overfitting the
+station's few hours (``bench/bench_adapt.py`` chose it)."""
 
 
 def card_path(output):
@@ -113,8 +119,8 @@ def _standardization(model):
 
 def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, min_noise_minutes=MIN_NOISE_MINUTES,
           learning_rate=3e-4, batch_size=32, steps_per_epoch=50, max_epochs=None, n_synthetic=1000,
-          general_noise=0.0, snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0, threads=None,
-          log=None, jit_compile="auto"):
+          general_noise=GENERAL_NOISE, snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0,
+          threads=None, log=None, jit_compile="auto"):
     """Fine-tune a denoiser on one station's continuous noise.
 
     Args:
@@ -129,7 +135,7 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
         learning_rate, batch_size, steps_per_epoch, max_epochs: of the fine-tuning (`geokeras.adaptation.fit`).
         n_synthetic: synthetic seismograms among the training signals.
         general_noise: share of the fine-tuning noise drawn from the bundled training-station noise instead of
-            the station's (`geokeras.adaptation.fit.mixed_noise`; 0: the station's alone).
+            the station's (`GENERAL_NOISE`, `geokeras.adaptation.fit.mixed_noise`; 0: the station's alone).
         snr_levels, n_per_level: the SNR-gain table of the figures.
         detection_hours: length of the held-out detection record (0: no recall figures).
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
@@ -172,7 +178,7 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
 
 def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes, learning_rate, batch_size,
                steps_per_epoch, max_epochs, n_synthetic, snr_levels, n_per_level, detection_hours, threads, log,
-               jit_compile="auto", general_noise=0.0):
+               jit_compile="auto", general_noise=GENERAL_NOISE):
     from geokeras.adaptation.fit import adaptation_signals, at_rate, fine_tune, mixed_noise
     from geokeras.adaptation.report import before_after
     from geokeras.utils import set_threads
@@ -194,6 +200,7 @@ def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes,
     figures = before_after(den.model, model, val_signals, [p.data for p in heldout], den.sampling_rate, snr_levels,
                            n_per_level, detection_hours, seed)
     report = _report(station, st, den, base, hours, dropped, fit, figures, minutes, seed, detection_hours)
+    report["fine_tune"].update(learning_rate=learning_rate, general_noise=general_noise)
     report["exactly_odd"] = _exactly_odd(model, den.window_length, seed)
     report["wall_s"] = time.perf_counter() - t0
     _standardization(model).provenance = _provenance(report)
