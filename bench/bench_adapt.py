@@ -3,6 +3,7 @@
 Usage:
     python bench/bench_adapt.py --minutes 2 --hours 2 --stations 3          # a quick run
     python bench/bench_adapt.py --minutes 10 --hours 2 --stations 3 --json adapt.json
+    python bench/bench_adapt.py --minutes 2 --only BK.SAO --general-noise 0 --learning-rate 1e-4   # one setting
 
 The bundled data hold no continuous records, only the pre-P noise windows of the bundled events (about 30 s
 per component and event): the test stations with the most of it have 6-9 minutes (the script prints each
@@ -118,12 +119,17 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="of the fine-tuning (geokeras.adapt's)")
-    parser.add_argument("--general-noise", type=float, default=0.0,
-                        help="share of bundled training-station noise in the fine-tuning noise (geokeras.adapt's)")
+    parser.add_argument("--general-noise", type=float, default=None,
+                        help="share of bundled training-station noise in the fine-tuning noise (default: "
+                             "geokeras.adapt's, geokeras.adaptation.GENERAL_NOISE)")
     parser.add_argument("--steps-per-epoch", type=int, default=50, help="of the fine-tuning (geokeras.adapt's)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NET.STA", help="just these of the stations")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.general_noise is None:
+        from geokeras.adaptation import GENERAL_NOISE
+
+        args.general_noise = GENERAL_NOISE
 
     from geokeras.pretrained import load_default
 

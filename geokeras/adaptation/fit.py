@@ -5,8 +5,10 @@ of records with a pre/post-P SNR of at least 15 dB, two time-stretched copies of
 seismograms, mixed into the station's training noise with the shipped recipe's augmentation
 (`geokeras.training.recipe.SHIPPED_AUGMENTATION`: polarity flips, time reversals, sums of two noise
 windows, half the pairs high-passed at 1 Hz, SNR in [-10, 10] dB, 5 % noise-only pairs, signal starts
-``-L/3 .. 2L/3``). Validation pairs: *validation-station* events (at least 20 dB) in the station's
-validation noise, drawn once. The loss is the training loss of `geokeras.training.train_denoiser`.
+``-L/3 .. 2L/3``); with ``general_noise`` (`mixed_noise`), that share of the noise draws comes from the
+bundled training-station noise instead, against overfitting a few hours of one station. Validation pairs:
+*validation-station* events (at least 20 dB) in the station's validation noise, drawn once. The loss is
+the training loss of `geokeras.training.train_denoiser`.
 
 The whole model is fine-tuned as it is, its `geokeras.layers.MaskSmoothing` floor included (the floor has
 no weights: the network learns under the floor it is deployed with), so every property of the base that
