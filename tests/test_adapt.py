@@ -202,6 +202,7 @@ def cli_run(argv, capsys):
 @pytest.mark.parametrize("argv, text", [
     (["adapt", "r.mseed", "-o", "x.model"], "Expected a path ending in .keras"),
     (["adapt", "r.mseed", "-o", "x.keras", "--minutes", "0"], "Received minutes=0"),
+    (["adapt", "r.mseed", "-o", "x.keras", "--general-noise", "1"], "Received general_noise=1"),
 ])
 def test_adapt_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, text):
     monkeypatch.chdir(tmp_path)

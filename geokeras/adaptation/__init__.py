@@ -39,7 +39,7 @@ MIN_NOISE_MINUTES = 30.0
 SPLIT = (0.7, 0.1, 0.2)
 """Fractions of the kept noise, in time order: fine-tuning, validation (epoch choice), held out (figures)."""
 
-GENERAL_NOISE = 0.0
+GENERAL_NOISE = 0.75
 """Share of the fine-tuning noise drawn from the bundled training-station noise (`geokeras.adaptation.fit.
 mixed_noise`) rather than the station's: a little of everything the base learned, against overfitting the
 station's few hours (``bench/bench_adapt.py`` chose it)."""
