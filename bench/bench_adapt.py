@@ -3,6 +3,7 @@
 Usage:
     python bench/bench_adapt.py --minutes 2 --hours 2 --stations 3          # a quick run
     python bench/bench_adapt.py --minutes 10 --hours 2 --stations 3 --json adapt.json
+    python bench/bench_adapt.py --minutes 2 --only BK.SAO --general-noise 0 --learning-rate 1e-4   # one setting
 
 The bundled data hold no continuous records, only the pre-P noise windows of the bundled events (about 30 s
 per component and event): the test stations with the most of it have 6-9 minutes (the script prints each
@@ -70,7 +71,7 @@ def other_signals(station):
     return [s for s, st in zip(signals, sig_sta) if st != station]
 
 
-def adapt_station(sta, windows, hours, minutes, seed, threads, learning_rate):
+def adapt_station(sta, windows, hours, minutes, seed, threads, learning_rate, **options):
     """Build the continuous adaptation record and run `geokeras.adapt` on it: ``(model, report, wall_s)``."""
     import obspy
 
@@ -88,7 +89,7 @@ def adapt_station(sta, windows, hours, minutes, seed, threads, learning_rate):
     tr = obspy.Trace(data.astype(np.float32), header=header)
     t0 = time.perf_counter()
     model, report = geokeras.adapt(obspy.Stream([tr]), minutes=minutes, seed=seed, threads=threads,
-                                   learning_rate=learning_rate,
+                                   learning_rate=learning_rate, **options,
                                    detection_hours=0.5, n_per_level=30,
                                    log=lambda s: print("   ", s, file=sys.stderr, flush=True))
     return model, report, time.perf_counter() - t0
@@ -118,9 +119,17 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="of the fine-tuning (geokeras.adapt's)")
+    parser.add_argument("--general-noise", type=float, default=None,
+                        help="share of bundled training-station noise in the fine-tuning noise (default: "
+                             "geokeras.adapt's, geokeras.adaptation.GENERAL_NOISE)")
+    parser.add_argument("--steps-per-epoch", type=int, default=50, help="of the fine-tuning (geokeras.adapt's)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NET.STA", help="just these of the stations")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.general_noise is None:
+        from geokeras.adaptation import GENERAL_NOISE
+
+        args.general_noise = GENERAL_NOISE
 
     from geokeras.pretrained import load_default
 
@@ -133,7 +142,8 @@ def main(argv=None):
               f"{len(adapt_w)} events), "
               f"{minutes[1]:.2f} min held out ({len(held_w)} windows)", flush=True)
         model, report, wall = adapt_station(sta, adapt_w, args.hours, args.minutes, args.seed, args.threads,
-                                            args.learning_rate)
+                                            args.learning_rate, general_noise=args.general_noise,
+                                            steps_per_epoch=args.steps_per_epoch)
         load = os.getloadavg()
         gains, recall, n_events = score({"default": default, "adapted": model}, other_signals(sta), held_w,
                                         args.n_per_level, args.detection_hours, args.seed)
@@ -141,7 +151,8 @@ def main(argv=None):
                "fine_tune": report["fine_tune"], "noise_hours": report["noise_hours"], "gain_db": gains,
                "recall": recall, "detection_events": n_events}
         results.append(row)
-        print(f"{sta}: adapt {wall / 60:.1f} min (load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+        print(f"{sta}: adapt {wall / 60:.1f} min ({report['fine_tune']['train_s'] / 60:.1f} min fine-tuning; "
+              f"load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
               f"{report['fine_tune']['steps']} steps, best epoch {report['fine_tune']['best_epoch']}); held-out "
               f"median gain {gains['default']['all']:.2f} -> {gains['adapted']['all']:.2f} dB; recall at 2 false/h "
               f"{recall['default']['all']:.0%} -> {recall['adapted']['all']:.0%} (raw {recall['raw']['all']:.0%}, "
@@ -155,7 +166,8 @@ def main(argv=None):
 def print_table(results, args):
     levels = ["-10", "-5", "0", "5", "10", "all"]
     print(f"\nheld-out noise, in band; --hours {args.hours:g} --minutes {args.minutes:g} --threads {args.threads} "
-          f"--learning-rate {args.learning_rate:g}")
+          f"--learning-rate {args.learning_rate:g} --general-noise {args.general_noise:g} "
+          f"--steps-per-epoch {args.steps_per_epoch}")
     print("| station | real noise min (adapt / held out) | adapt min | gain default / adapted (dB), "
           + " / ".join(levels) + " | recall at 2 false/h default / adapted | targets |")
     print("|---|---|---|---|---|---|")

@@ -103,6 +103,36 @@ def test_denoise_accepts_the_adapted_model(adapted, tmp_path, capsys):
     assert obspy.read(str(tmp_path / "out" / "rec.mseed"))[0].stats.npts == tr.stats.npts
 
 
+def _band_share(x, low, high, rate=100.0):
+    power = np.abs(np.fft.rfft(x - np.mean(x))) ** 2
+    f = np.fft.rfftfreq(x.size, 1.0 / rate)
+    return power[(f >= low) & (f <= high)].sum() / power.sum()
+
+
+def test_general_noise_mixes_bundled_noise_into_the_station_noise(tiny_base, monkeypatch):
+    import geokeras.adaptation.fit
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(model, signals, noise, *args, **kwargs):
+        seen["noise"] = noise
+        raise Stop
+
+    monkeypatch.setattr(geokeras.adaptation.fit, "fine_tune", capture)
+    for share in (0.0, 0.5):
+        with pytest.raises(Stop):
+            geokeras.adapt(obspy.Stream([coloured_trace(5.0)]), base=tiny_base, min_noise_minutes=4.0,
+                           general_noise=share)
+        station = [x for x in seen["noise"] if _band_share(x, 4.0, 7.0) > 0.8]  # the coloured trace's pieces
+        if share == 0.0:
+            assert len(station) == len(seen["noise"]) >= 1
+        else:
+            assert abs(len(station) / len(seen["noise"]) - 0.5) < 0.02, (len(station), len(seen["noise"]))
+
+
 # ------------------------------------------------------------------------------------------------- refusals
 @pytest.fixture
 def no_work(monkeypatch):
@@ -172,6 +202,7 @@ def cli_run(argv, capsys):
 @pytest.mark.parametrize("argv, text", [
     (["adapt", "r.mseed", "-o", "x.model"], "Expected a path ending in .keras"),
     (["adapt", "r.mseed", "-o", "x.keras", "--minutes", "0"], "Received minutes=0"),
+    (["adapt", "r.mseed", "-o", "x.keras", "--general-noise", "1"], "Received general_noise=1"),
 ])
 def test_adapt_usage_errors_exit_2(tmp_path, capsys, monkeypatch, argv, text):
     monkeypatch.chdir(tmp_path)

@@ -114,3 +114,67 @@ def test_a_run_describes_its_records_and_stations():
     assert "93 bundled records (pre/post-P SNR >= 15 dB), noise of 136 records; 78 station(s)" in train
     assert "validation:" in val and "18 station(s)" in val and all(s in val for s in datasets.VALIDATION_STATIONS)
     assert "28 test stations" in left and not any(s in train + val for s in datasets.TEST_STATIONS)
+
+
+def _dense_fit(callbacks, learning_rate=0.05, epochs=4, steps=5):
+    """A one-layer regression fitted with ``callbacks``; return the model and the per-epoch validation losses."""
+    from geokeras.training.train import fit
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], dtype="float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
+    history = fit(model, ds, epochs=epochs, steps_per_epoch=steps, validation_data=(x[:16], y[:16]), verbose=0,
+                  shuffle=False, callbacks=callbacks)
+    return model, history
+
+
+def test_time_limit_stops_after_the_batch_that_spends_the_budget():
+    from geokeras.training.callbacks import time_limit
+
+    batches = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+    budget = time_limit(0.0)
+    _, history = _dense_fit([budget, counter], epochs=3, steps=5)
+    assert budget.steps == 1 and batches == [0]  # not the 5 batches of the epoch
+    assert len(history["val_loss"]) == 1  # the short epoch is still validated
+
+
+def test_best_weights_restores_the_best_epoch_or_the_starting_weights():
+    from geokeras.training.callbacks import best_weights
+
+    snapshots = []
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(keep.model.get_weights()))
+    best = best_weights("val_loss")
+    model, history = _dense_fit([keep, best], learning_rate=0.3)  # a rate that makes the loss oscillate
+    i = int(np.argmin(history["val_loss"]))
+    assert (best.best_epoch, best.epochs, best.best) == (i + 1, 4, min(history["val_loss"]))
+    for got, want in zip(model.get_weights(), snapshots[i]):
+        np.testing.assert_array_equal(got, want)
+
+    unbeatable = best_weights("val_loss", baseline=-1.0)  # no epoch beats the starting weights
+    keras.utils.set_random_seed(0)
+    start = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]).get_weights()
+    model, _ = _dense_fit([unbeatable])
+    assert unbeatable.best_epoch == 0
+    for got, want in zip(model.get_weights(), start):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_validation_pairs_are_drawn_once_with_the_offset_seed(rng):
+    from geokeras.data.pairs import PairGenerator
+    from geokeras.training import validation_pairs
+
+    signals, noises = _tiny_sources(rng)
+    x, y = validation_pairs(signals, noises, 128, 6, seed=3, snr_db=(0.0, 5.0), shift=(-20, 60))
+    noisy, clean = PairGenerator(signals, noises, window_length=128, seed=10_003, snr_db=(0.0, 5.0),
+                                 shift=(-20, 60)).sample(6)
+    scale = (noisy - noisy.mean(axis=1, keepdims=True)).std(axis=1, keepdims=True)
+    np.testing.assert_allclose(y[..., 0], clean / scale, rtol=1e-5, atol=1e-6)
+    x2, _ = validation_pairs(signals, noises, 128, 6, seed=3, snr_db=(0.0, 5.0), shift=(-20, 60))
+    np.testing.assert_array_equal(x, x2)

@@ -30,13 +30,19 @@ from pathlib import Path
 
 from geokeras.errors import NotEnoughNoiseError, SeveralStationsError
 
-__all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "MIN_NOISE_MINUTES", "SPLIT"]
+__all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "GENERAL_NOISE", "MIN_NOISE_MINUTES",
+           "SPLIT"]
 
 MIN_NOISE_MINUTES = 30.0
 """Least noise-only data (minutes, all channels) an adaptation accepts: 21 min to fine-tune, 6 held out."""
 
 SPLIT = (0.7, 0.1, 0.2)
 """Fractions of the kept noise, in time order: fine-tuning, validation (epoch choice), held out (figures)."""
+
+GENERAL_NOISE = 0.75
+"""Share of the fine-tuning noise drawn from the bundled training-station noise (`geokeras.adaptation.fit.
+mixed_noise`) rather than the station's: a little of everything the base learned, against overfitting the
+station's few hours (``bench/bench_adapt.py`` chose it)."""
 
 
 def card_path(output):
@@ -113,8 +119,8 @@ def _standardization(model):
 
 def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, min_noise_minutes=MIN_NOISE_MINUTES,
           learning_rate=3e-4, batch_size=32, steps_per_epoch=50, max_epochs=None, n_synthetic=1000,
-          snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0, threads=None, log=None,
-          jit_compile="auto"):
+          general_noise=GENERAL_NOISE, snr_levels=(-10, -5, 0, 5, 10), n_per_level=50, detection_hours=1.0,
+          threads=None, log=None, jit_compile="auto"):
     """Fine-tune a denoiser on one station's continuous noise.
 
     Args:
@@ -128,6 +134,8 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
         min_noise_minutes: least noise-only data accepted (`MIN_NOISE_MINUTES`).
         learning_rate, batch_size, steps_per_epoch, max_epochs: of the fine-tuning (`geokeras.adaptation.fit`).
         n_synthetic: synthetic seismograms among the training signals.
+        general_noise: share of the fine-tuning noise drawn from the bundled training-station noise instead of
+            the station's (`GENERAL_NOISE`, `geokeras.adaptation.fit.mixed_noise`; 0: the station's alone).
         snr_levels, n_per_level: the SNR-gain table of the figures.
         detection_hours: length of the held-out detection record (0: no recall figures).
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
@@ -149,8 +157,8 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
     return _adapt_one(st, station, den, base, **dict(
         minutes=minutes, seed=seed, output=output, min_noise_minutes=min_noise_minutes, learning_rate=learning_rate,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, n_synthetic=n_synthetic,
-        snr_levels=snr_levels, n_per_level=n_per_level, detection_hours=detection_hours, threads=threads, log=log,
-        jit_compile=jit_compile))
+        general_noise=general_noise, snr_levels=snr_levels, n_per_level=n_per_level, detection_hours=detection_hours,
+        threads=threads, log=log, jit_compile=jit_compile))
 
 
 def adapt_per_station(records, output, base=None, force=False, min_noise_minutes=MIN_NOISE_MINUTES, minutes=10.0,
@@ -170,26 +178,29 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
 
 def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes, learning_rate, batch_size,
                steps_per_epoch, max_epochs, n_synthetic, snr_levels, n_per_level, detection_hours, threads, log,
-               jit_compile="auto"):
-    from geokeras.adaptation.fit import adaptation_signals, fine_tune
+               jit_compile="auto", general_noise=GENERAL_NOISE):
+    from geokeras.adaptation.fit import adaptation_signals, at_rate, fine_tune, mixed_noise
     from geokeras.adaptation.report import before_after
     from geokeras.utils import set_threads
 
     t0 = time.perf_counter()
     set_threads(threads)
     (train, val, heldout), hours, dropped = _noise_parts(st, den, station, min_noise_minutes, log)
-    signals, val_signals, _ = adaptation_signals(den.window_length, den.sampling_rate, n_synthetic, seed)
+    signals, val_signals, src = adaptation_signals(den.window_length, den.sampling_rate, n_synthetic, seed)
+    noise = mixed_noise([p.data for p in train], at_rate(src["train_noise"], den.sampling_rate), general_noise,
+                        den.window_length, seed)
     _say(log, f"{station}: fine-tuning on {hours['train']:.2f} h ({len(signals)} signals: training-station events, "
               f"stretched copies, synthetics), epoch choice on {hours['validation']:.2f} h, "
               f"{hours['heldout']:.2f} h held out; budget {minutes:g} min")
     model = _copy(den.model)
-    fit = fine_tune(model, signals, [p.data for p in train], val_signals, [p.data for p in val], 60.0 * minutes,
+    fit = fine_tune(model, signals, noise, val_signals, [p.data for p in val], 60.0 * minutes,
                     den.window_length, den.sampling_rate, seed=seed, learning_rate=learning_rate,
                     batch_size=batch_size, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs, log=log,
                     jit_compile=jit_compile)
     figures = before_after(den.model, model, val_signals, [p.data for p in heldout], den.sampling_rate, snr_levels,
                            n_per_level, detection_hours, seed)
     report = _report(station, st, den, base, hours, dropped, fit, figures, minutes, seed, detection_hours)
+    report["fine_tune"].update(learning_rate=learning_rate, general_noise=general_noise)
     report["exactly_odd"] = _exactly_odd(model, den.window_length, seed)
     report["wall_s"] = time.perf_counter() - t0
     _standardization(model).provenance = _provenance(report)

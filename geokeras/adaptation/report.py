@@ -95,8 +95,11 @@ def card_text(report):
              f"- split by time: fine-tuning {noise['train']:.2f} h, validation (epoch choice) "
              f"{noise['validation']:.2f} h, held out for the figures below {noise['heldout']:.2f} h (the last part).",
              "", "## Fine-tuning", "",
-             f"- pairs: bundled training-station events and synthetics in this noise, the shipped recipe's "
-             f"augmentation; validation on validation-station events; seed {report['seed']}.",
+             f"- pairs: bundled training-station events and synthetics in this noise"
+             + (f" ({fit['general_noise']:.0%} of the noise draws from the bundled training stations' noise)"
+                if fit.get("general_noise") else "")
+             + f", the shipped recipe's augmentation; validation on validation-station events; Adam at "
+             f"{fit.get('learning_rate', float('nan')):g}; seed {report['seed']}.",
              f"- {fit['steps']} steps in {fit['epochs']} epochs, {fit['train_s']:.0f} s (budget "
              f"{report['minutes']:g} min); validation loss {fit['base_val_loss']:.4f} (base) -> "
              f"{fit['best_val_loss']:.4f} (epoch {fit['best_epoch']}" + (", the base kept" if not fit['best_epoch']

@@ -16,7 +16,7 @@ from geokeras.validation import check_number
 
 def add_parser(sub, add):
     """Add the ``adapt`` subcommand."""
-    from geokeras.adaptation import MIN_NOISE_MINUTES
+    from geokeras.adaptation import GENERAL_NOISE, MIN_NOISE_MINUTES
 
     p = add("adapt", "fine-tune the default denoiser on one station's continuous noise (geokeras.adapt)",
             "Fine-tune a denoiser (default: the shipped model) on the noise of one station's continuous records: "
@@ -37,6 +37,10 @@ def add_parser(sub, add):
                    default=MIN_NOISE_MINUTES, help=f"least noise-only data accepted (default {MIN_NOISE_MINUTES:g})")
     p.add_argument("--detection-hours", type=argument_type(check_number, "detection_hours", low=0.0), default=1.0,
                    help="length of the held-out detection record (0: no recall figures)")
+    p.add_argument("--general-noise", type=argument_type(check_number, "general_noise", low=0.0, high=1.0,
+                                                         high_open=True), default=GENERAL_NOISE,
+                   help="share of the bundled training-station noise mixed into the station's for the fine-tuning "
+                        f"pairs, against overfitting a few hours of one station (default {GENERAL_NOISE:g})")
     p.add_argument("--threads", type=argument_type(check_number, "threads", integer=True, low=1), default=None,
                    help="TensorFlow intra-op threads")
     p.set_defaults(func=run, needs_tensorflow=True)
@@ -58,6 +62,7 @@ def run(args):
     check_output_folder(os.path.dirname(os.path.abspath(args.output)))
     kwargs = dict(base=args.model, minutes=args.minutes, seed=args.seed, force=args.force,
                   min_noise_minutes=args.min_noise_minutes, detection_hours=args.detection_hours,
+                  general_noise=args.general_noise,
                   threads=args.threads, log=_log)
     with contextlib.redirect_stdout(sys.stderr):
         try:

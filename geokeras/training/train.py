@@ -50,7 +50,7 @@ from geokeras.training.sources import describe_sources, training_signals, traini
 from geokeras.utils import atomic_path, set_threads
 from geokeras.validation import check_positive_int
 
-__all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf"]
+__all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit"]
 
 
 def normalize_pairs_tf(noisy, clean):
@@ -133,7 +133,9 @@ def train_denoiser(
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
         verbose: Keras verbosity (1: progress bar).
         model_kwargs: extra keyword arguments for the model builder.
-        time_limit_s: stop after the epoch during which this many seconds of training have passed.
+        time_limit_s: stop after the batch during which this many seconds of training have passed
+            (`geokeras.training.callbacks.time_limit`); that last epoch is shorter, validated and checkpointed
+            (a resume goes on with the next epoch's pairs).
         jit_compile: passed to ``model.compile`` (``"auto"``: XLA when every layer supports it).
         noise_augment: polarity flips, time reversals and sums of two noise windows
             (`geokeras.data.pairs.PairGenerator`).
@@ -168,22 +170,17 @@ def train_denoiser(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
                                         model_kwargs, learning_rate, jit_compile, stationarity_weight)
-    ds = _training_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
-                           initial_epoch * steps_per_epoch, snr_db, noise_only_fraction, shift, augment, initial_epoch)
+    ds = pair_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
+                      first_batch=initial_epoch * steps_per_epoch, initial_epoch=initial_epoch, snr_db=snr_db,
+                      noise_only_fraction=noise_only_fraction, shift=shift, **augment)
     callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
     t0 = time.perf_counter()
-    history = {} if initial_epoch >= epochs else _fit(
+    history = {} if initial_epoch >= epochs else fit(
         model, ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
         initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
     model = _best_model(ckpt_dir, model)
     _save_history(ckpt_dir / "history.json", history, resume, time.perf_counter() - t0)
     return _export_clean(model, output), history
-
-
-def _fit(model, ds, **kwargs):
-    """``model.fit(ds, **kwargs)``; return its history as a dict of per-epoch float lists."""
-    hist = model.fit(ds, **kwargs)
-    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
 def _best_model(ckpt_dir, model):
@@ -212,13 +209,37 @@ def _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_p
 
 
 def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate):
-    """``(noisy, clean)`` validation pairs (normalized, drawn once with a fixed seed), or None."""
+    """The run's validation pairs (`validation_pairs` of the validation sources), or None without them."""
     if not (src.get("val_signals") and src.get("val_noise")):
         return None
+    return validation_pairs(src["val_signals"], src["val_noise"], window_length, n_pairs, seed, snr_db=snr_db,
+                            inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+
+
+def validation_pairs(signals, noise, window_length, n_pairs, seed, **pair_options):
+    """Validation pairs drawn once: ``(noisy, clean)`` float32 arrays ``(n_pairs, window_length, 1)``, normalized.
+
+    A `geokeras.data.pairs.PairGenerator` of ``signals`` in ``noise`` seeded with ``seed + 10_000`` (never the
+    training pairs' seed), normalized with `normalize_pairs`: the same pairs for every epoch and every run with
+    that seed, so validation losses compare. `train_denoiser` and the fine-tuning of `geokeras.adaptation` use it.
+
+    Args:
+        signals, noise: lists of 1-D arrays.
+        window_length: samples per window.
+        n_pairs: number of pairs.
+        seed: the run's seed.
+        **pair_options: further `PairGenerator` options (``snr_db``, ``inband_fraction``, ``shift``, ...).
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> x, y = validation_pairs([rng.normal(size=300)], [rng.normal(size=500)], 100, 4, seed=0)
+        >>> x.shape, y.shape, bool(np.allclose(x.std(axis=1), 1.0))
+        ((4, 100, 1), (4, 100, 1), True)
+    """
     from geokeras.data.pairs import PairGenerator
 
-    gen = PairGenerator(src["val_signals"], src["val_noise"], window_length=window_length, snr_db=snr_db,
-                        seed=seed + 10_000, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+    gen = PairGenerator(signals, noise, window_length=window_length, seed=seed + 10_000, **pair_options)
     noisy, clean = normalize_pairs(*gen.sample(n_pairs))
     return noisy[..., None], clean[..., None]
 
@@ -249,19 +270,39 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
     return model, initial_epoch, best
 
 
-def _training_dataset(signals, noise, window_length, batch_size, seed, first_batch, snr_db, noise_only_fraction,
-                      shift, augment, initial_epoch):
-    """The ``tf.data`` pipeline of normalized training pairs; one pair sequence for the whole run: epoch e gets
-    batches ``e * steps_per_epoch`` on, also after a resume."""
+def pair_dataset(signals, noise, window_length, batch_size, seed, first_batch=0, initial_epoch=0, **pair_options):
+    """The ``tf.data`` pipeline of normalized training pairs (`geokeras.data.pairs.make_pair_dataset`, then
+    `normalize_pairs_tf`), endless, one pair sequence per seed: batch ``i`` is the same whichever batch the
+    pipeline starts at (``first_batch``, e.g. ``epoch * steps_per_epoch`` after a resume). Keras's random
+    seed is set to ``seed + initial_epoch`` first. `train_denoiser` and `geokeras.adaptation` use it.
+
+    Args:
+        signals, noise: lists of 1-D arrays.
+        window_length, batch_size: of the pairs.
+        seed: seed of the pair sequence.
+        first_batch: index of the first batch drawn.
+        initial_epoch: the epoch a resumed run starts at (for Keras's seed).
+        **pair_options: further `PairGenerator` options (``snr_db``, ``noise_only_fraction``, ``shift``,
+            ``noise_augment``, ...).
+
+    Returns:
+        a ``tf.data.Dataset`` of ``(noisy, clean)`` batches ``(batch_size, window_length, 1)``.
+    """
     import keras
 
     from geokeras.data.pairs import make_pair_dataset
 
     keras.utils.set_random_seed(seed + initial_epoch)
-    return make_pair_dataset(
-        signals, noise, window_length=window_length, batch_size=batch_size, seed=seed, first_batch=first_batch,
-        snr_db=snr_db, noise_only_fraction=noise_only_fraction, shift=shift, **augment,
-    ).map(_no_autograph(normalize_pairs_tf))
+    return make_pair_dataset(signals, noise, window_length=window_length, batch_size=batch_size, seed=seed,
+                             first_batch=first_batch, **pair_options).map(_no_autograph(normalize_pairs_tf))
+
+
+def fit(model, ds, **kwargs):
+    """``model.fit(ds, **kwargs)`` (a compiled model, pairs from `pair_dataset`); return its history as a dict
+    of per-epoch float lists. Budget and best weights come with the callbacks (`geokeras.training.callbacks`:
+    `time_limit`, `best_weights`)."""
+    hist = model.fit(ds, **kwargs)
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
 
 def _save_history(history_file, history, resume, wall_s):
