@@ -180,14 +180,14 @@ def profile_file_job(st, den, overlap, batch_size, precision="float32"):
     return profile_breakdown(pstats.Stats(prof), total), total, dict(result["stages"])
 
 
-def _child(cmd, env):
+def _child(cmd, env, cwd=None):
     """``(wall s, CPU s, load average before)`` of one child process run to its end."""
     import subprocess
 
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -215,7 +215,7 @@ def paired_trees(st, trees, rounds, extra=()):
                 out = os.path.join(tmp, label)
                 shutil.rmtree(out, ignore_errors=True)  # a fresh output folder every run
                 cmd = [sys.executable, "-m", "geokeras", "denoise", day, "-o", out, "--quiet", *extra]
-                wall, cpu, load = _child(cmd, env)
+                wall, cpu, load = _child(cmd, env, cwd=tmp)  # not here: `-m` would import this tree's geokeras
                 times[label].append((wall, cpu))
                 print(f"round {r + 1} {label}: wall {wall:.2f} s, CPU {cpu:.2f} s (load average before "
                       f"{load:.2f})", flush=True)
