@@ -34,7 +34,8 @@ import numpy as np
 
 from geokeras.layers.stft import SignInvariantFeatures
 
-__all__ = ["inference_model", "phase_kernel_taps", "PhaseConvTranspose", "XlaCompiled"]
+__all__ = ["inference_model", "phase_kernel_taps", "supports_phases", "PhaseConvTranspose", "XlaCompiled",
+           "XLA_LAYERS", "XLA_MIN_BATCH"]
 
 #: the layers `inference_model` runs through XLA (element-wise work only: no convolution, no FFT); the others
 #: gain less from it than the compilation of each batch shape costs
@@ -86,7 +87,6 @@ def _phase_indices(kernel_size, strides):
     return paddings, index, offsets
 
 
-@keras.saving.register_keras_serializable(package="geokeras")
 class PhaseConvTranspose(keras.layers.Layer):
     """A ``"same"`` strided ``Conv1DTranspose``/``Conv2DTranspose`` computed as one convolution per phase.
 
@@ -154,9 +154,9 @@ def supports_phases(layer):
             and any(s > 1 for s in layer.strides) and getattr(layer, "output_padding", None) is None)
 
 
-@keras.saving.register_keras_serializable(package="geokeras")
 class XlaCompiled(keras.layers.Layer):
-    """Run a (weightless, element-wise) layer's ``call`` as an XLA-compiled function. Inference only."""
+    """Run a (weightless, element-wise) layer's ``call`` as an XLA-compiled function, for static batches of
+    `XLA_MIN_BATCH` windows or more (smaller ones run the layer's own ``call``). Inference only, never saved."""
 
     def __init__(self, layer, **kwargs):
         super().__init__(name=f"{layer.name}_xla", **kwargs)
