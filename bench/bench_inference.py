@@ -12,7 +12,8 @@ What is measured (all here; the load average is printed with every timing):
   `Denoiser.predictor` (which runs the inference graph) against ``model(x)``; whether ``f(-x) == -f(x)``
   holds exactly through the predictor;
 - quality: median SNR gain (dB) per level on in-band validation-station windows (`geokeras.evaluate`, the
-  same windows for both graphs; ``--n-per-level`` per level) and the largest per-window difference;
+  same windows for every graph; ``--n-per-level`` per level), float32 and bfloat16, and the largest
+  per-window difference from the float32 model;
 - speed of the model alone: CPU and wall ms per window of the compiled batch graph (``tf.function`` of a
   batch of ``--batch-size`` windows) of the model and of its inference graph, float32 and bfloat16,
   interleaved rounds (A B B A ...) on the same random windows, medians and ratios.
@@ -98,7 +99,10 @@ def main(argv=None):
 
     if args.quality:
         t0 = time.perf_counter()
-        table = quality({"model": den.model, "inference graph": inference_model(den.model)}, val, args.n_per_level)
+        bf16 = bfloat16_copy(den.model)
+        table = quality({"model": den.model, "inference graph": inference_model(den.model),
+                         "model bfloat16": bf16, "inference graph bfloat16": inference_model(bf16)},
+                        val, args.n_per_level)
         levels = list(table["model"][0])
         print(f"median SNR gain (dB), in-band, validation stations, {args.n_per_level} windows per level "
               f"({time.perf_counter() - t0:.0f} s):")
@@ -110,7 +114,8 @@ def main(argv=None):
     models = {"model float32": den.model, "inference float32": inference_model(den.model),
               "model bfloat16": bf16, "inference bfloat16": inference_model(bf16)}
     times = time_graphs(models, args.batch_size, args.rounds, L)
-    print(f"model alone, batch {args.batch_size}, {args.threads} threads, {args.rounds} interleaved rounds ({_load()}):")
+    print(f"model alone, batch {args.batch_size}, {args.threads} threads, {args.rounds} interleaved rounds "
+          f"({_load()}):")
     for name, (cpu, wall) in times.items():
         base = times[name.replace("inference", "model")]
         print(f"  {name:20s}: CPU {cpu:.3f} ms/window, wall {wall:.3f} ms/window; model graph / this: CPU "

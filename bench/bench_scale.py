@@ -162,7 +162,8 @@ def main():
         worst, equal, total = compare(out, os.path.join(root, "plain"))
         runs[n, threads] = summary
         cpu = sum(r.cpu_seconds for r in summary.results)
-        print(f"{n} worker(s) x {threads} TensorFlow thread(s): {summary.seconds:.1f} s (+{start:.1f} s cluster start, +{warm:.1f} s warm-up: "
+        print(f"{n} worker(s) x {threads} TensorFlow thread(s): {summary.seconds:.1f} s (+{start:.1f} s cluster "
+              f"start, +{warm:.1f} s warm-up: "
               f"model load and graph tracing on a 1 h file per worker), {summary.done} files, "
               f"{cpu:.1f} s CPU in the jobs (CPU/wall {cpu / summary.seconds:.2f}), "
               f"max |diff| / peak vs plain {worst:.1e} ({equal} of {total} traces bit-identical); {load()}")

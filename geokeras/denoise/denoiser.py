@@ -216,7 +216,7 @@ class Denoiser:
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
         It runs the model's `geokeras.models.inference.inference_model` (the same weights and outputs to
-        float32 rounding; transposed convolutions by phases, element-wise layers through XLA) with compiled
+        float32 rounding; transposed convolutions by phases, the sign-invariant features through XLA) with compiled
         ``tf.function`` graphs of fixed batch shape (a short batch is zero-padded), much faster than
         ``model.predict`` per batch (``bench/bench_speed.py``).
 
