@@ -47,6 +47,8 @@ def peer_run(path, out, threads):
     st = obspy.read(path)
     with torch.no_grad():
         ann = model.annotate(st)
+    for tr in ann:  # "DeepDenoiser_HHZ" and the like: MiniSEED channel codes have at most 3 characters
+        tr.stats.channel = tr.stats.channel.split("_")[-1][-3:]
     ann.write(out, format="MSEED", encoding="FLOAT32")
     return len(ann)
 
