@@ -13,6 +13,12 @@ they change later) with two rewrites of the forward pass:
   windows or more: its two dozen element-wise operations become one loop instead of two dozen passes over
   memory (5x less CPU time for that layer).
 
+Reproducibility: for a given number of TensorFlow intra-op threads the outputs are the same bits on every run.
+XLA splits the features' loop between those threads, and one channel of the features (the imaginary part of
+the phase step across frequency bins) is rounded differently with 1 thread than with 2, so ``--workers 2``
+(one thread per worker) and the plain run (two threads) differ by ~1e-7 of a window's peak where the model's
+own graph gave the same bits. Setting `XLA_LAYERS` to ``()`` trades that back for ~10 % of the model's time.
+
 Sign symmetry is kept: the rewrites change the order of additions, not which products are summed, and XLA's
 element-wise code computes the same products for ``x`` and ``-x``, so ``f(-x) == -f(x)`` stays exact for a
 sign-invariant mask denoiser (``tests/test_inference_model.py``). Nothing here is saved: the ``.keras`` file
