@@ -2,8 +2,10 @@
 
 Usage::
 
-    # once: SeisBench and PyTorch in a venv of their own (never part of `make test`, never geokeras' venv)
-    python3 -m venv /work/peer-venv && /work/peer-venv/bin/pip install seisbench
+    # once: SeisBench and PyTorch in a venv of their own (never part of `make test`, never geokeras' venv);
+    # torch first, pinned to a CPU build (a bare `pip install seisbench` pulls a CUDA build of several GB)
+    python3.11 -m venv /work/peer-venv && /work/peer-venv/bin/pip install torch==2.13.0 \
+        && /work/peer-venv/bin/pip install seisbench torch==2.13.0
     # then, from the repository root, with geokeras' interpreter:
     python bench/bench_peer.py --peer-python /work/peer-venv/bin/python            # 24 h x 3C, 2 pairs
     python bench/bench_peer.py --hours 3 --pairs 3 --threads 2 --precision bfloat16
@@ -45,6 +47,8 @@ def peer_run(path, out, threads):
     st = obspy.read(path)
     with torch.no_grad():
         ann = model.annotate(st)
+    for tr in ann:  # "DeepDenoiser_HHZ" and the like: MiniSEED channel codes have at most 3 characters
+        tr.stats.channel = tr.stats.channel.split("_")[-1][-3:]
     ann.write(out, format="MSEED", encoding="FLOAT32")
     return len(ann)
 
@@ -77,8 +81,9 @@ def main(argv=None):
         print(peer_run(*args.peer_run, args.threads))
         return 0
     if not os.path.exists(args.peer_python):
-        print(f"skipped: no peer interpreter at {args.peer_python}; create it with:\n  python3 -m venv "
-              "/work/peer-venv && /work/peer-venv/bin/pip install seisbench")
+        print(f"skipped: no peer interpreter at {args.peer_python}; create it with:\n  python3.11 -m venv "
+              "/work/peer-venv && /work/peer-venv/bin/pip install torch==2.13.0 && /work/peer-venv/bin/pip "
+              "install seisbench torch==2.13.0")
         return 0  # `make bench` goes on
 
     sys.path.insert(0, HERE)

@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_scale.py                       # 8 files x 3 h x 3 components at 100 Hz, default model
     python bench/bench_scale.py --files 4 --hours 1   # quicker
+    python bench/bench_scale.py --files 16 --hours 24 # issue 19's 16 station-days (~15 min on an idle machine)
 
 Data: ``--files`` MiniSEED files (STEIM2, int32 counts) of ``--hours`` h x 3 components at 100 Hz, each a
 different synthetic continuous record of `bench_speed.make_day` (pink noise, microseism, local events).
@@ -13,7 +14,11 @@ Measured (all here, with the load average of the machine next to each figure):
 1. the plain run (`geokeras.denoise.denoise_files` in this process, TensorFlow's own threads): reference;
 2. the same files on a ``LocalCluster`` of 1 and of 2 worker processes, the cores shared out between their
    TensorFlow threads as ``--workers`` does (`geokeras.denoise.executor.worker_threads`; cluster start-up
-   timed apart): speed-up, scaling efficiency and ratio to the plain run; samples compared with the plain run;
+   timed apart): speed-up, scaling efficiency and ratio to the plain run; samples compared with the plain run.
+   Also (unless ``--no-single-core``) one worker with one TensorFlow thread: the scaling from one core to two
+   (1 worker x 1 thread -> 2 workers x 1 thread each), next to the speed-up over one worker that has both
+   cores (1 worker x 2 threads; its model already uses both cores, so that ratio measures how much of a file's
+   job one process leaves on one core: reading, detrending, stitching, writing);
 3. ``resume=True`` after the finished 2-worker run: its wall time and whether any output was rewritten, and
    the whole ``geokeras denoise --workers 2 --resume`` process (which decides before starting a cluster);
 4. the per-file cost in the 1-worker run split into reading, the model (denoise) and writing, and Dask's
@@ -115,6 +120,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--fs-gbps", type=float, default=2.0, help="assumed aggregate filesystem bandwidth, GB/s")
     parser.add_argument("--keep", default=None, help="keep the files in this folder")
+    parser.add_argument("--no-single-core", dest="single_core", action="store_false",
+                        help="skip the run of one worker with one TensorFlow thread")
     args = parser.parse_args()
 
     import logging
@@ -139,25 +146,28 @@ def main():
     print(f"plain run (this process): {plain.seconds:.1f} s, {plain}; outputs {out_bytes / 1e6:.1f} MB; {load()}")
 
     runs = {}
-    for n in sorted({1, args.workers}):
+    configs = [(1, 1)] if args.single_core and worker_threads(1) > 1 else []
+    configs += [(n, worker_threads(n)) for n in sorted({1, args.workers})]
+    for n, threads in configs:
         t = time.perf_counter()
-        cluster = local_cluster(n, retries=3, silence_logs=logging.CRITICAL, threads=worker_threads(n))
+        cluster = local_cluster(n, retries=3, silence_logs=logging.CRITICAL, threads=threads)
         client = Client(cluster)
         start = time.perf_counter() - t
         t = time.perf_counter()
         client.run(warm_up, DenoiseFile(Denoiser.resolve(None)), warm_file, os.path.join(root, "warm"))
         warm = time.perf_counter() - t
-        out = os.path.join(root, f"w{n}")
+        out = os.path.join(root, f"w{n}x{threads}")
         summary = denoise_files(inputs, out, client=client)
         assert summary.done == args.files, summary.failures
         worst, equal, total = compare(out, os.path.join(root, "plain"))
-        runs[n] = summary
+        runs[n, threads] = summary
         cpu = sum(r.cpu_seconds for r in summary.results)
-        print(f"{n} worker(s): {summary.seconds:.1f} s (+{start:.1f} s cluster start, +{warm:.1f} s warm-up: "
+        print(f"{n} worker(s) x {threads} TensorFlow thread(s): {summary.seconds:.1f} s (+{start:.1f} s cluster "
+              f"start, +{warm:.1f} s warm-up: "
               f"model load and graph tracing on a 1 h file per worker), {summary.done} files, "
               f"{cpu:.1f} s CPU in the jobs (CPU/wall {cpu / summary.seconds:.2f}), "
               f"max |diff| / peak vs plain {worst:.1e} ({equal} of {total} traces bit-identical); {load()}")
-        if n == args.workers:
+        if n == args.workers and (n, threads) == configs[-1]:
             before = mtimes(out)
             again = denoise_files(inputs, out, client=client, resume=True)
             rewritten = sum(before[k] != v for k, v in mtimes(out).items())
@@ -172,10 +182,15 @@ def main():
         client.close()
         cluster.close()
 
-    s1, sn = runs[1], runs[args.workers]
+    s1, sn = runs[1, worker_threads(1)], runs[args.workers, worker_threads(args.workers)]
     speedup = s1.seconds / sn.seconds
-    print(f"speed-up {args.workers} vs 1 worker: {speedup:.2f}x (efficiency {speedup / args.workers:.2f}); "
+    print(f"speed-up {args.workers} vs 1 worker ({worker_threads(1)} threads): {speedup:.2f}x; "
           f"{args.workers} workers vs the plain run: {plain.seconds / sn.seconds:.2f}x; {load()}")
+    if (1, 1) in runs and worker_threads(1) > 1:
+        single = runs[1, 1].seconds / sn.seconds
+        print(f"scaling from one core to {args.workers} workers x {worker_threads(args.workers)} thread(s): "
+              f"{single:.2f}x (1 worker x 1 thread {runs[1, 1].seconds:.1f} s; efficiency "
+              f"{single / (args.workers * worker_threads(args.workers)):.2f}); {load()}")
 
     stages = stage_totals(s1)
     cpu_file = sum(r.cpu_seconds for r in s1.results) / args.files

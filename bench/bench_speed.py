@@ -27,6 +27,12 @@ Figures printed (all measured here):
   stitching, output assembly and clipping, writing, the rest).
 
 ``--precision bfloat16`` runs the model's Keras layers in bfloat16 (``geokeras denoise --precision``).
+
+``--paired-with OTHER_TREE`` measures instead whole ``geokeras denoise DAY -o OUT --quiet`` processes of this
+source tree (A) and of another checkout (B, for example ``git worktree add /tmp/base main``), alternated
+A B B A A B ... for ``--rounds`` pairs on the same day written once as float32 MiniSEED: wall and CPU time of
+each child (``RUSAGE_CHILDREN``), the load average before each run, the medians and the ratio B / A (>1: this
+tree is faster); the outputs of the last pair are compared sample by sample.
 """
 import argparse
 import cProfile
@@ -174,6 +180,58 @@ def profile_file_job(st, den, overlap, batch_size, precision="float32"):
     return profile_breakdown(pstats.Stats(prof), total), total, dict(result["stages"])
 
 
+def _child(cmd, env, cwd=None):
+    """``(wall s, CPU s, load average before)`` of one child process run to its end."""
+    import subprocess
+
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), load
+
+
+def paired_trees(st, trees, rounds, extra=()):
+    """Whole ``python -m geokeras denoise`` processes of each source tree in ``trees`` ({label: path}) on ``st``
+    written once as MiniSEED, alternated per round; prints every run, the medians and the ratios."""
+    import shutil
+    import sys
+    import tempfile
+
+    import obspy
+
+    labels = list(trees)
+    times = {label: [] for label in labels}
+    with tempfile.TemporaryDirectory() as tmp:
+        day = os.path.join(tmp, "XX.BENCH.day.mseed")
+        st.write(day, format="MSEED", encoding="FLOAT32")
+        for r in range(rounds):
+            for label in (labels if r % 2 == 0 else labels[::-1]):
+                env = dict(os.environ, PYTHONPATH=os.path.abspath(trees[label]))
+                out = os.path.join(tmp, label)
+                shutil.rmtree(out, ignore_errors=True)  # a fresh output folder every run
+                cmd = [sys.executable, "-m", "geokeras", "denoise", day, "-o", out, "--quiet", *extra]
+                wall, cpu, load = _child(cmd, env, cwd=tmp)  # not here: `-m` would import this tree's geokeras
+                times[label].append((wall, cpu))
+                print(f"round {r + 1} {label}: wall {wall:.2f} s, CPU {cpu:.2f} s (load average before "
+                      f"{load:.2f})", flush=True)
+        outs = [obspy.read(os.path.join(tmp, label, "*.mseed")) for label in labels]
+    med = {label: np.median(np.array(v), axis=0) for label, v in times.items()}
+    a = labels[0]
+    for label in labels:
+        print(f"median {label}: wall {med[label][0]:.2f} s, CPU {med[label][1]:.2f} s; ratio {label} / {a}: "
+              f"wall {med[label][0] / med[a][0]:.3f}, CPU {med[label][1] / med[a][1]:.3f}")
+    for tr_a, tr_b in zip(*outs[:2]):
+        diff = np.max(np.abs(tr_a.data.astype(np.float64) - tr_b.data))
+        print(f"{tr_a.id}: max |{labels[0]} - {labels[1]}| = {diff:.3g} ({diff / np.max(np.abs(tr_a.data)):.2e} of "
+              "the peak)")
+    print(_load_text())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
     parser.add_argument("--hours", type=float, default=24.0)
@@ -184,7 +242,15 @@ def main(argv=None):
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: TF's)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile run")
+    parser.add_argument("--paired-with", default=None, metavar="OTHER_TREE",
+                        help="whole-process A/B runs of `geokeras denoise` against another source tree")
+    parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
     args = parser.parse_args(argv)
+    if args.paired_with:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        extra = ["--precision", args.precision] if args.precision != "float32" else []
+        paired_trees(make_day(args.hours, args.rate), {"this": here, "other": args.paired_with}, args.rounds, extra)
+        return 0
 
     import tensorflow as tf
 

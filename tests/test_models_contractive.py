@@ -240,3 +240,47 @@ def test_forward_penalty_leaves_xla_off_by_default_and_warns_when_forced():
     with pytest.warns(UserWarning, match=r"penalty='forward' with jit_compile=True"):
         cae.compile("adam", "mse", jit_compile=True)
     assert cae.jit_compile is True  # an explicit choice is respected
+
+
+@pytest.mark.parametrize("activations", [("sigmoid",), ("tanh", "relu"), ("sigmoid", "linear")])
+def test_forward_dense_chain_path_equals_the_forward_accumulator(activations, rng, monkeypatch):
+    """A chain of plain Dense layers gets its Jacobian-vector product from `_dense_stack_jvp` (one matrix product
+    per layer for the input and the tangent); the value and the weights' gradients are those of
+    ``tf.autodiff.ForwardAccumulator`` on the same projection."""
+    from geokeras.models import contractive
+
+    inputs = keras.Input((6,))
+    h = inputs
+    for k, act in enumerate(activations):
+        h = keras.layers.Dense(5 - k, activation=act, bias_initializer="random_normal")(h)
+    functional = keras.Model(inputs, h)
+    sequential = _encoder((4, 3), "tanh")
+    x = tf.constant(rng.normal(size=(4, 6)).astype("float32"))
+
+    def penalty_and_grads(enc):
+        with tf.GradientTape() as tape:
+            pen = jacobian_penalty(enc, x, "forward", n_projections=2, seed=7)
+        grads = tape.gradient(pen, enc.trainable_weights)  # None: a bias the penalty does not depend on
+        return [float(pen)] + [np.zeros(w.shape) if g is None else np.asarray(g)
+                               for g, w in zip(grads, enc.trainable_weights)]
+
+    for enc in (functional, sequential):
+        assert contractive._plain_dense_stack(enc) is not None
+        fast = penalty_and_grads(enc)
+        monkeypatch.setattr(contractive, "_plain_dense_stack", lambda e: None)  # the generic path
+        slow = penalty_and_grads(enc)
+        monkeypatch.undo()
+        for a, b in zip(fast, slow):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_forward_generic_path_for_other_encoders():
+    from geokeras.models import contractive
+
+    inputs = keras.Input((6,))
+    branch = keras.layers.Dense(3, activation="sigmoid")(inputs)
+    two_outputs = keras.Model(inputs, [branch, keras.layers.Dense(2)(branch)])
+    dropout = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3), keras.layers.Dropout(0.1)])
+    softplus = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softplus")])
+    for enc in (two_outputs, dropout, softplus, keras.layers.Dense(3)):
+        assert contractive._plain_dense_stack(enc) is None

@@ -73,7 +73,7 @@ class _BatchPredictor:
         self.window_length = int(window_length)
         self.batch_size = int(batch_size)
         self._model = weakref.ref(model)  # cached weakly by the model: no strong cycle
-        self._keep = keep  # a model made for this predictor (bfloat16_copy): alive as long as it is
+        self._keep = keep  # the model made for this predictor (inference_model): alive as long as it is
         self._tf = tf
         self._graphs = {}
 
@@ -215,8 +215,10 @@ class Denoiser:
     def predictor(self, batch_size=256, precision="float32"):
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
-        It runs the model with compiled ``tf.function`` graphs of fixed batch shape (a short batch is
-        zero-padded), much faster than ``model.predict`` per batch (``bench/bench_speed.py``).
+        It runs the model's `geokeras.models.inference.inference_model` (the same weights and outputs to
+        float32 rounding; transposed convolutions by phases, the sign-invariant features through XLA) with compiled
+        ``tf.function`` graphs of fixed batch shape (a short batch is zero-padded), much faster than
+        ``model.predict`` per batch (``bench/bench_speed.py``).
 
         Args:
             batch_size: windows per call.
@@ -232,9 +234,11 @@ class Denoiser:
             cache = _PREDICTORS.setdefault(model, {})
             key = batch_size if precision == "float32" else (precision, batch_size)
             if key not in cache:
-                copy = None if precision == "float32" else bfloat16_copy(model)
-                run = model if copy is None else copy
-                cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=copy)
+                from geokeras.models.inference import inference_model
+
+                run = inference_model(model if precision == "float32" else bfloat16_copy(model))
+                keep = None if run is model else run  # never the cache's (weak) key itself
+                cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=keep)
             return cache[key]
 
     def __call__(self, data, **kwargs):
