@@ -32,6 +32,7 @@ def _register_geokeras():
     import geokeras.models  # noqa: F401
     import geokeras.regularizers  # noqa: F401
     import geokeras.models.denoiser  # noqa: F401  (registers the denoiser layers)
+    import geokeras.training.losses  # noqa: F401  (a compiled checkpoint names its training loss)
 
 
 def _walk(node, path="config"):

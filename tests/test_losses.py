@@ -54,3 +54,17 @@ def test_training_with_it_resumes_and_saves_a_plain_model(tmp_path, rng):
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     assert json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())["epoch"] == 2
     assert not keras.saving.load_model(out, safe_mode=True).compiled
+
+
+def test_a_model_compiled_with_it_loads_through_the_safe_loader(tmp_path):
+    import subprocess
+    import sys
+
+    inp = keras.Input((64, 1))
+    model = keras.Model(inp, keras.layers.Conv1D(1, 3, padding="same")(inp))
+    model.compile(optimizer="adam", loss=NoiseStationarityMSE(0.2, block=16))
+    model.save(tmp_path / "m.keras")
+    code = ("from geokeras.saving import load_model; import sys; "  # a fresh process: nothing imported the loss
+            f"m = load_model({str(tmp_path / 'm.keras')!r}); print(type(m.loss).__name__, m.loss.weight)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[-2:] == ["NoiseStationarityMSE", "0.2"]
