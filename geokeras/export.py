@@ -142,9 +142,14 @@ def denoise_trace_function(model, overlap=0.5, clip=None, chunk_size=TRACE_CHUNK
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="trace")])
     def denoise_trace(trace):
+        # Every later op reads `trace` through these checks, so they run first (a graph does not order
+        # independent ops: an empty trace could fail in a slice before its own check).
+        empty = tf.debugging.assert_positive(
+            tf.size(trace), message="denoise_trace: expected a trace of at least 1 sample")
+        with tf.control_dependencies([empty]):
+            trace = tf.debugging.assert_all_finite(
+                tf.identity(trace), "denoise_trace: the trace holds NaN or inf samples")
         n = tf.size(trace)
-        tf.debugging.assert_positive(n, message="denoise_trace: expected a trace of at least 1 sample")
-        tf.debugging.assert_all_finite(trace, "denoise_trace: the trace holds NaN or inf samples")
         x = tf.cast(trace, tf.float64)
         m = tf.maximum(n, L)  # a short trace: one zero-padded window
         starts = _window_starts(m, L, hop)
