@@ -6,6 +6,8 @@ Usage:
     python bench/bench_detection.py --stations 8 --hours 2 --plot recall.png --json out.json
     python bench/bench_detection.py a.keras b.keras --split validation --stations 10 --min-noise-s 55 --repeats 2 \
         --levels -15 -10 -5 0 5                                      # the model-choice set (240 events a level)
+    python bench/bench_detection.py a.keras b.keras --split validation --stations 10 --min-noise-s 55 --no-screen \
+        --levels -15 -10 -5 0 5                                      # the same stations, noise transients kept
 
 The records (`geokeras.detection.benchmark_records`): for each of ``--stations`` stations of the split (those
 with the most real pre-P noise, >= 90 s), the station's real noise windows are overlap-added with 2-s
@@ -90,6 +92,9 @@ def main(argv=None):
                              "checked only for those)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="records per station, each with its own seed (default 1)")
+    parser.add_argument("--no-screen", dest="screen", action="store_false",
+                        help="keep the noise windows whole, transients included (a burstier record; the "
+                             "default screens them with geokeras.detection.quiet_noise)")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
@@ -100,7 +105,8 @@ def main(argv=None):
     t0 = time.time()
     levels = tuple(int(lv) if float(lv).is_integer() else lv for lv in args.levels)
     records = benchmark_records(args.split, n_stations=args.stations, hours=args.hours, seed=args.seed,
-                                min_noise_s=args.min_noise_s, repeats=args.repeats, snr_levels=levels)
+                                min_noise_s=args.min_noise_s, repeats=args.repeats, snr_levels=levels,
+                                screen=args.screen)
     n_events = sum(len(r["events"]) for r in records)
     stations = list(dict.fromkeys(r["station"] for r in records))
     print(f"{args.split} stations, {len(records)} records x {args.hours:g} h ({', '.join(stations)}; "
@@ -129,7 +135,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"split": args.split, "levels": levels, "stations": [r["station"] for r in records], "hours": args.hours,
-                   "repeats": args.repeats, "min_noise_s": args.min_noise_s,
+                       "repeats": args.repeats, "min_noise_s": args.min_noise_s, "screen": args.screen,
                        "tables": {"|".join(map(str, k)): v for k, v in tables.items()},
                        "stationarity": stationarity}, f, indent=1)
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")

@@ -89,6 +89,9 @@ def test_short_noise_sources_are_mirror_extended():
     (dict(amplitude=(0, 1)), "amplitude"),
     (dict(noise_only_fraction=1.5), "noise_only_fraction"),
     (dict(shift=(0, 400)), "shift"),
+    (dict(noise_burst_fraction=-0.1), "noise_burst_fraction"),
+    (dict(burst_db=(6, 0)), "burst_db"),
+    (dict(burst_seconds=(0, 2)), "burst_seconds"),
 ])
 def test_bad_arguments(sources, kwargs, match):
     kw = dict(window_length=300)
@@ -215,3 +218,31 @@ def test_endless_dataset_continues_from_first_batch():
     np.testing.assert_array_equal(later[0], full[3])
     np.testing.assert_array_equal(later[1], full[4])
     assert not np.array_equal(full[0], full[1])
+
+
+def test_noise_bursts_are_noise_transients_left_out_of_the_target():
+    """A burst lifts a stretch of the noise by ``burst_db`` (RMS under its Hann envelope), the clean target is
+    untouched and the SNR stays exact; without bursts the pairs are those of a generator without the option."""
+    t = np.arange(6000) / 100.0
+    signals = [np.sin(2 * np.pi * 3 * t[:1500]) * np.exp(-t[:1500])]
+    noises = list(np.random.default_rng(0).standard_normal((3, 6000)))
+    kw = dict(window_length=3000, seed=4, snr_db=(-5.0, 5.0))
+    plain, _ = PairGenerator(signals, noises, **kw).sample(16)
+    same, _ = PairGenerator(signals, noises, noise_burst_fraction=0.0, **kw).sample(16)
+    np.testing.assert_array_equal(plain, same)
+
+    gen = PairGenerator(signals, noises, noise_burst_fraction=1.0, burst_db=(12.0, 12.0), burst_seconds=(4.0, 4.0),
+                        noise_only_fraction=1.0, **kw)
+    noise, clean = gen.sample(64)
+    assert not clean.any()
+    sec = np.sqrt((noise.reshape(64, 30, 100) ** 2).mean(axis=2))
+    ratio = sec.max(axis=1) / np.median(sec, axis=1)
+    # white noise alone: max/median of 30 one-second RMS values ~1.2; a +12 dB burst (4x RMS over 4 s) ~5-7x
+    assert np.all(ratio > 3.5) and np.all(ratio < 9.0)
+    loud = (sec > 2.5 * np.median(sec, axis=1, keepdims=True)).sum(axis=1)
+    assert np.all((loud >= 1) & (loud <= 4))  # one burst of 4 s, not a louder window
+
+    gen = PairGenerator(signals, noises, noise_burst_fraction=1.0, **kw)
+    noisy, clean, info = gen.sample(32, return_info=True)
+    np.testing.assert_array_equal(clean, PairGenerator(signals, noises, **kw).sample(32)[1])
+    np.testing.assert_allclose(snr_db(clean, noisy - clean), info["snr_db"], atol=0.01)

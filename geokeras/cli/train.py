@@ -116,6 +116,10 @@ def add_parser(sub, add):
     p.add_argument("--stationarity-weight", type=argument_type(check_number, "stationarity_weight", low=0.0),
                    default=R.get("stationarity_weight", 0.0),
                    help="weight of the penalty on bursty output in noise-only pairs (default: 0, plain MSE)")
+    p.add_argument("--noise-burst-fraction", type=fraction("noise_burst_fraction"),
+                   default=R.get("noise_burst_fraction", 0.0),
+                   help="fraction of noise windows given a noise burst (0-12 dB, 0.5-6 s) that the target "
+                        "leaves out: teaches the network not to pass noise transients (default: 0)")
     p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=R["inband_fraction"],
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
     p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=R["stretch"], metavar=("LOW", "HIGH"),
@@ -170,6 +174,7 @@ def train_kwargs(args):
         threads=args.threads, verbose=_verbosity(args.quiet), time_limit_s=args.time_limit_s,
         model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
         noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
+        noise_burst_fraction=args.noise_burst_fraction,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,

@@ -337,6 +337,14 @@ class PairGenerator:
     until they reach at least ``window_length`` samples. Whole batches are drawn at once with
     fancy indexing. Calls with the same seed give the same sequence of pairs.
 
+    Noise bursts (off by default): with probability ``noise_burst_fraction`` a noise window gets a
+    *burst*: a second noise window (another random source, any station) under a Hann envelope of
+    ``burst_seconds`` duration at a random place in the window, scaled so that its RMS over the envelope's
+    span is ``burst_db`` above the window's own RMS, is added before the SNR scaling. The target stays
+    the clean signal: the network learns that a transient with the character of noise is noise (real
+    continuous records hold such transients; a denoiser that passes them leaves a bursty residual on
+    which an STA/LTA detector triggers falsely).
+
     Args:
         signals: list of 1-D arrays (or a 2-D array of rows), any lengths.
         noises: list of 1-D arrays of real noise.
@@ -352,6 +360,9 @@ class PairGenerator:
         inband_fraction: probability of an in-band pair (signal and noise high-passed), in ``[0, 1]``.
         highpass_hz: corner of the in-band high-pass (Hz).
         sampling_rate: sampling rate of the sources (Hz), for the in-band high-pass.
+        noise_burst_fraction: probability that a noise window gets a burst, in ``[0, 1]``.
+        burst_db: ``(low, high)`` level of a burst above its window's RMS, dB, drawn uniformly.
+        burst_seconds: ``(low, high)`` duration of a burst's envelope, seconds (at ``sampling_rate``).
         signal_groups, noise_groups: optional labels (e.g. ``"NET.STA"``) of each signal and noise source;
             when both are given, a noise window from the signal's own group is redrawn (noise always from
             another station than the signal).
@@ -360,7 +371,8 @@ class PairGenerator:
     def __init__(self, signals, noises, window_length=3000, snr_db=(-10.0, 10.0), shift=True,
                  amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0, noise_augment=False,
                  noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0,
-                 signal_groups=None, noise_groups=None):
+                 signal_groups=None, noise_groups=None, noise_burst_fraction=0.0, burst_db=(0.0, 12.0),
+                 burst_seconds=(0.5, 6.0)):
         self.window_length = L = check_positive_int("window_length", window_length, allow_float=True)
         self.snr_range = check_range("snr_db", snr_db, allow_scalar=True)
         self.amplitude_range = check_range("amplitude", amplitude, low=0.0, low_open=True, allow_scalar=True)
@@ -378,6 +390,9 @@ class PairGenerator:
         self.noise_sum_fraction = check_number("noise_sum_fraction", noise_sum_fraction, low=0.0, high=1.0)
         self.inband_fraction = check_number("inband_fraction", inband_fraction, low=0.0, high=1.0)
         self.noise_augment = bool(noise_augment)
+        self.noise_burst_fraction = check_number("noise_burst_fraction", noise_burst_fraction, low=0.0, high=1.0)
+        self.burst_db = check_range("burst_db", burst_db, allow_scalar=True)
+        self.burst_seconds = check_range("burst_seconds", burst_seconds, low=0.0, low_open=True, allow_scalar=True)
         if self.inband_fraction and not 0.0 < float(highpass_hz) < 0.5 * float(sampling_rate):
             raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
                              f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
@@ -448,8 +463,29 @@ class PairGenerator:
             if add.any():
                 other, _ = self._cut_noise(int(add.sum()), rng, None if inband is None else inband[add])
                 win[add] += weight[add, None] * other
+        if self.noise_burst_fraction:
+            burst = rng.random(n) < self.noise_burst_fraction
+            if burst.any():
+                other, _ = self._cut_noise(int(burst.sum()), rng, None if inband is None else inband[burst])
+                win[burst] += self._bursts(win[burst], other, rng)
         win -= win.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         return win, idx
+
+    def _bursts(self, win, other, rng):
+        """``other`` under random Hann envelopes, scaled ``burst_db`` above the RMS of ``win`` (rows)."""
+        n, L = win.shape
+        width = np.clip(np.round(rng.uniform(*self.burst_seconds, n) * self.sampling_rate), 4, L).astype(np.int64)
+        start = (rng.random(n) * (L - width + 1)).astype(np.int64)
+        level = 10.0 ** (rng.uniform(*self.burst_db, n) / 20.0)
+        t = np.arange(L)[None, :] - start[:, None]
+        inside = (t >= 0) & (t < width[:, None])
+        env = np.where(inside, 0.5 - 0.5 * np.cos(2 * np.pi * (t + 0.5) / width[:, None]), 0.0)
+        other = other - other.mean(axis=1, keepdims=True)
+        rms_other = np.sqrt((other ** 2 * inside).sum(axis=1) / width)
+        rms_win = np.sqrt(_power(win) / L)
+        # the Hann envelope's RMS is sqrt(3/8) of its peak; scale so the burst's RMS under it is `level` x win's
+        scale = level * rms_win / np.where(rms_other > 0, rms_other * np.sqrt(3.0 / 8.0), 1.0)
+        return (env * other * scale[:, None]).astype(np.float32)
 
     def _signal_windows(self, n, rng, inband=None):
         L = self.window_length

@@ -101,7 +101,7 @@ def train_denoiser(
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
-    strategy=None, devices=None, log=None, stationarity_weight=0.0,
+    strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -151,6 +151,9 @@ def train_denoiser(
         stationarity_weight: 0 (default) trains on the mean squared error; above 0, on
             `geokeras.training.losses.NoiseStationarityMSE` with this weight (a penalty on bursty output in
             the noise-only pairs; see ``noise_only_fraction``).
+        noise_burst_fraction: fraction of training noise windows that get a noise burst (a tapered piece of
+            other noise 0-12 dB above the window's RMS; `geokeras.data.pairs.PairGenerator`): the network
+            learns not to pass noise transients. 0 (default): none.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -161,9 +164,10 @@ def train_denoiser(
     if log is not None:
         log(describe_sources(src))
     train_signals = training_signals(src["train_signals"], stretch, n_synthetic, window_length, sampling_rate, seed)
-    augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+    augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate,
+                   noise_burst_fraction=noise_burst_fraction)
     val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
-                                sampling_rate)
+                                sampling_rate, noise_burst_fraction)
     monitor = "val_loss" if val_data is not None else "loss"
 
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
@@ -208,12 +212,15 @@ def _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_p
     return dist
 
 
-def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate):
-    """The run's validation pairs (`validation_pairs` of the validation sources), or None without them."""
+def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate,
+                     noise_burst_fraction=0.0):
+    """The run's validation pairs (`validation_pairs` of the validation sources), or None without them. Noise
+    bursts are drawn into them as into the training pairs: the best epoch is the best at the task trained."""
     if not (src.get("val_signals") and src.get("val_noise")):
         return None
+    bursts = {"noise_burst_fraction": noise_burst_fraction} if noise_burst_fraction else {}
     return validation_pairs(src["val_signals"], src["val_noise"], window_length, n_pairs, seed, snr_db=snr_db,
-                            inband_fraction=inband_fraction, sampling_rate=sampling_rate)
+                            inband_fraction=inband_fraction, sampling_rate=sampling_rate, **bursts)
 
 
 def validation_pairs(signals, noise, window_length, n_pairs, seed, **pair_options):
