@@ -159,3 +159,15 @@ def test_record_times_off_the_grid_give_the_whole_file_paths_segments_and_times(
     _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
     (rw,), (rp,) = whole.results, parts.results
     assert (rp.traces, rp.samples, rp.notes) == (rw.traces, rw.samples, rw.notes)
+
+
+def test_a_model_output_that_is_not_finite_is_never_written(tiny, tmp_path, monkeypatch):
+    path = _file(str(tmp_path / "x.mseed"))
+    monkeypatch.setattr(Denoiser, "predictor", lambda self, *a, **k: lambda b: np.full_like(b, np.nan))
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2048)
+    summary = denoise_files(path, str(tmp_path / "out"), model=tiny)
+    [result] = summary.results
+    assert result.status == "failed" and not os.path.exists(tmp_path / "out" / "x.mseed")
+    assert sorted(e.split(":")[0] for e in result.errors) == ["Invalid trace XX.A..HHZ", "Invalid trace XX.B..HHE"]
+    assert all("NaN or inf" in e for e in result.errors)  # as the whole-file path names them

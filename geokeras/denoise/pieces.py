@@ -15,7 +15,8 @@ sample of the previous record's end continue it, a gap off the grid becomes whol
 It serves the files that need nothing else of the batch path; for any other file it raises `NotPiecewise`
 before moving anything into place, and the caller denoises the file whole: records of one id that overlap or
 go back in time, a trace at another rate than the model's (resampling needs the whole segment), NaN or inf
-samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar.
+samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar, a model output
+that is not finite (NaN, inf, beyond float32: the whole-file path names the trace and leaves it out).
 """
 import dataclasses
 import os
@@ -132,9 +133,16 @@ def _check_piece(tr, denoiser):
 
 
 def _outputs(outs, ids):
-    """The stream's output traces with the headers of their id's merged trace (as `denoise` keeps them)."""
+    """The stream's output traces with the headers of their id's merged trace (as `denoise` keeps them).
+
+    Raises:
+        NotPiecewise: an output that is not finite (the model's NaN or inf, beyond float32): the whole-file path
+            names its trace and leaves it out.
+    """
     traces = []
     for out in outs:
+        if not np.all(np.isfinite(out.data)):
+            raise NotPiecewise(f"{out.id}: the model's output holds NaN or inf")
         state = ids[out.id]
         tr = out.copy()
         tr.stats = state.stats.copy()
