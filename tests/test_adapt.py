@@ -278,3 +278,17 @@ def test_find_noise_drops_events_with_their_margins_and_gaps():
     assert kept == pytest.approx(report["kept_s"]) and 300.0 < kept < 540.0
     parts = report["total_s"] - sum(v for k, v in report.items() if k not in ("total_s", "kept_s"))
     assert parts == pytest.approx(kept, abs=1.0)  # every second is kept or dropped for one reason
+
+
+def test_per_station_outputs_stay_in_the_folder_and_never_share_a_name(tiny_base, tmp_path, monkeypatch):
+    import geokeras.adaptation
+    from geokeras.errors import InputError
+
+    path = geokeras.adaptation.per_station_path(tmp_path / "x.keras", "XX.A/../B")  # a code read from a file
+    assert path == tmp_path / "x.XX.A_.._B.keras"
+    seen = []
+    monkeypatch.setattr(geokeras.adaptation, "_adapt_one", lambda *a, **k: seen.append(k["output"]) or (None, {}))
+    st = obspy.Stream([coloured_trace(5.0, "A/B"), coloured_trace(5.0, "A_B")])
+    with pytest.raises(InputError, match=r"XX\.A/B and XX\.A_B would both be written to .*x\.XX\.A_B\.keras"):
+        geokeras.adaptation.adapt_per_station(st, str(tmp_path / "x.keras"), base=tiny_base, min_noise_minutes=4.0)
+    assert not seen  # refused before any work (the second would have replaced the first)

@@ -28,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-from geokeras.errors import NotEnoughNoiseError, SeveralStationsError
+from geokeras.errors import InputError, NotEnoughNoiseError, SeveralStationsError
 
 __all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "GENERAL_NOISE", "MIN_NOISE_MINUTES",
            "SPLIT"]
@@ -51,8 +51,16 @@ def card_path(output):
 
 
 def per_station_path(output, station):
-    """The output of one station with ``--per-station``: ``x.keras`` -> ``x.NET.STA.keras``."""
-    return Path(output).with_suffix(f".{station}.keras")
+    """The output of one station with ``--per-station``: ``x.keras`` -> ``x.NET.STA.keras``, beside ``output``
+    (the codes read from the records made safe in a file name: `geokeras.utils.safe_name`).
+
+    Example:
+        >>> str(per_station_path("out/x.keras", "XX.A/B"))
+        'out/x.XX.A_B.keras'
+    """
+    from geokeras.utils import safe_name
+
+    return Path(output).with_suffix(f".{safe_name(station)}.keras")
 
 
 def _say(log, text):
@@ -168,7 +176,12 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
     Every refusal (any station's) comes before any work. Returns ``{station: (model, report)}``.
     """
     den, groups = _check(records, base, minutes, min_noise_minutes, None, force, per_station=True)
-    outputs = {sta: str(per_station_path(output, sta)) for sta in groups}
+    outputs, by_path = {sta: str(per_station_path(output, sta)) for sta in groups}, {}
+    for sta, path in outputs.items():
+        if path in by_path:
+            raise InputError(f"Invalid value for argument `records`. Expected stations whose outputs differ. Received "
+                             f"stations {by_path[path]} and {sta} would both be written to {path!r}.")
+        by_path[path] = sta
     for path in outputs.values():
         if os.path.exists(path) and not force:
             raise FileExistsError(f"refusing to overwrite {path!r}: it exists (force=True / --force replaces it)")
