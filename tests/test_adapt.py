@@ -292,3 +292,13 @@ def test_per_station_outputs_stay_in_the_folder_and_never_share_a_name(tiny_base
     with pytest.raises(InputError, match=r"XX\.A/B and XX\.A_B would both be written to .*x\.XX\.A_B\.keras"):
         geokeras.adaptation.adapt_per_station(st, str(tmp_path / "x.keras"), base=tiny_base, min_noise_minutes=4.0)
     assert not seen  # refused before any work (the second would have replaced the first)
+
+
+@pytest.mark.parametrize("minutes", [0.5, 1.5])  # no noise piece kept; no piece of 10 s in the validation part
+def test_a_part_without_noise_is_refused_even_with_no_minimum(tiny_base, monkeypatch, minutes):
+    import geokeras.adaptation.fit
+
+    monkeypatch.setattr(geokeras.adaptation.fit, "fine_tune", lambda *a, **k: pytest.fail("fine-tuned"))
+    monkeypatch.setattr(geokeras.adaptation.fit, "adaptation_signals", lambda *a, **k: pytest.fail("signals built"))
+    with pytest.raises(NotEnoughNoiseError, match=r"Not enough noise at XX\.WIND: .* min of noise-only data kept"):
+        geokeras.adapt(obspy.Stream([coloured_trace(minutes)]), base=tiny_base, min_noise_minutes=0.0)

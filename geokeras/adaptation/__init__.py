@@ -93,7 +93,7 @@ def _check(records, base, minutes, min_noise_minutes, output, force, per_station
 
 def _noise_parts(st, den, station, min_noise_minutes, log):
     """Find the noise, refuse too little, split it by time: ``(parts, hours, dropped_hours)``."""
-    from geokeras.adaptation.noise import find_noise, split_by_time
+    from geokeras.adaptation.noise import MIN_PIECE_S, find_noise, split_by_time
 
     pieces, rep = find_noise(st, den.sampling_rate, den)
     h = {k: v / 3600.0 for k, v in rep.items()}
@@ -101,11 +101,20 @@ def _noise_parts(st, den, station, min_noise_minutes, log):
                "events by the base model": h["model_s"], "transients": h["transient_s"], "short pieces": h["short_s"]}
     _say(log, f"{station}: kept {h['kept_s']:.2f} h of noise of {h['total_s']:.2f} h (all channels); dropped "
               + ", ".join(f"{k} {v:.2f} h" for k, v in dropped.items()))
-    if rep["kept_s"] < 60.0 * min_noise_minutes:
+
+    def refuse(why):
         raise NotEnoughNoiseError(
             f"Not enough noise at {station}: {rep['kept_s'] / 60.0:.1f} min of noise-only data kept of "
-            f"{rep['total_s'] / 60.0:.1f} min; adapting needs at least {min_noise_minutes:g} min.")
+            f"{rep['total_s'] / 60.0:.1f} min; {why}")
+
+    if rep["kept_s"] < 60.0 * min_noise_minutes:
+        refuse(f"adapting needs at least {min_noise_minutes:g} min.")
+    if not pieces:
+        refuse(f"no noise-only stretch of {MIN_PIECE_S:g} s or more was found.")
     parts = [[p for p in part if p.data.size >= 10.0 * den.sampling_rate] for part in split_by_time(pieces, SPLIT)]
+    for name, part, share in zip(("fine-tuning", "validation", "held-out"), parts, SPLIT):
+        if not part:  # possible below the default minimum (--min-noise-minutes)
+            refuse(f"its {name} part ({share:.0%} by time) holds no noise piece of 10 s or more.")
     hours = {"total": h["total_s"], "kept": h["kept_s"]}
     for name, part in zip(("train", "validation", "heldout"), parts):
         hours[name] = sum(p.data.size for p in part) / den.sampling_rate / 3600.0
@@ -158,7 +167,8 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
     Raises:
         NotADenoiserError: ``base`` is not a denoiser. SeveralStationsError: records of several stations.
         OutOfBandError: a trace sampled outside the base's rates. NotEnoughNoiseError: less noise than
-        ``min_noise_minutes``. FileExistsError: ``output`` exists and not ``force``.
+        ``min_noise_minutes``, or a part of the split by time without a noise piece of 10 s (possible below the
+        default minimum). FileExistsError: ``output`` exists and not ``force``.
     """
     den, groups = _check(records, base, minutes, min_noise_minutes, output, force)
     (station, st), = groups.items()
