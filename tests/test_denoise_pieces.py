@@ -171,3 +171,27 @@ def test_a_model_output_that_is_not_finite_is_never_written(tiny, tmp_path, monk
     assert result.status == "failed" and not os.path.exists(tmp_path / "out" / "x.mseed")
     assert sorted(e.split(":")[0] for e in result.errors) == ["Invalid trace XX.A..HHZ", "Invalid trace XX.B..HHE"]
     assert all("NaN or inf" in e for e in result.errors)  # as the whole-file path names them
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_property_random_record_times_give_the_whole_file_paths_outputs(tiny, tmp_path, monkeypatch, seed):
+    """Records of two ids with random sizes (1 sample to 700) and random times: jitter within half a sample,
+    exactly half a sample, gaps on and off the sample grid; one record a piece."""
+    rng = np.random.default_rng(seed)
+    path = str(tmp_path / "x.mseed")
+    with open(path, "wb") as f:
+        for sta in ("A", "B"):
+            t = T0
+            for k in range(int(rng.integers(4, 9))):
+                n = int(rng.choice([1, 2, 50, 130, 300, 700]))
+                late = rng.choice([rng.uniform(-0.45, 0.5), 0.5, rng.uniform(0.5, 40), rng.integers(1, 9) + 0.5, 0.0])
+                t += float(late) * 0.01 if k else 0.0
+                f.write(_records([_trace(sta, "HHZ", (rng.normal(size=n) * 100 + 50).astype(np.int32), t)]))
+                t += n * 0.01
+    whole, _ = _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 512)
+    parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path, "served"]
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+    (rw,), (rp,) = whole.results, parts.results
+    assert (rp.traces, rp.samples, rp.notes) == (rw.traces, rw.samples, rw.notes)

@@ -90,7 +90,8 @@ class _Id:
             return 0
         seg, rate, delta = self.segments[-1], tr.stats.sampling_rate, tr.stats.delta
         t0, n = self.segments[0].start, seg.index + seg.n  # the merged trace's start and length so far
-        if first_in_piece and abs(tr.stats.starttime - self.record_end) <= 0.5 * delta + 1e-7:
+        if (first_in_piece and self.record_end is not None
+                and abs(tr.stats.starttime - self.record_end) <= 0.5 * delta + 1e-7):
             index = n  # the reader's tolerance (libmseed's, inclusive)
         else:
             k = int(round_away((tr.stats.starttime - (t0 + float(n - 1) * delta)) * rate)) - 1  # ObsPy's merge
