@@ -302,3 +302,18 @@ def test_a_part_without_noise_is_refused_even_with_no_minimum(tiny_base, monkeyp
     monkeypatch.setattr(geokeras.adaptation.fit, "adaptation_signals", lambda *a, **k: pytest.fail("signals built"))
     with pytest.raises(NotEnoughNoiseError, match=r"Not enough noise at XX\.WIND: .* min of noise-only data kept"):
         geokeras.adapt(obspy.Stream([coloured_trace(minutes)]), base=tiny_base, min_noise_minutes=0.0)
+
+
+def test_noise_helpers_name_the_bad_argument():
+    from geokeras.adaptation.fit import mixed_noise
+    from geokeras.adaptation.noise import NoisePiece, split_by_time
+
+    piece = NoisePiece("XX.STA..HHZ", 0.0, 100.0, np.zeros(1000))
+    with pytest.raises(ValueError, match=r"argument `pieces`. Expected at least one NoisePiece. Received none"):
+        split_by_time([], (0.7, 0.1, 0.2))
+    for bad in [(0.5, -0.5), (1.0, 0.0), (np.nan, 1.0), ()]:
+        with pytest.raises(ValueError, match=r"argument `fractions`. Expected positive numbers. Received fractions="):
+            split_by_time([piece], bad)
+    with pytest.raises(ValueError, match=r"argument `general`. Expected at least one noise array with fraction=0.5"):
+        mixed_noise([np.zeros(100)], [], 0.5, window_length=10)
+    assert mixed_noise([np.zeros(100)], [], 0.0, window_length=10)[0].size == 100  # none drawn: none needed

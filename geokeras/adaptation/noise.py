@@ -229,8 +229,17 @@ def split_by_time(pieces, fractions):
 
     Returns:
         list of `NoisePiece` lists, one per fraction.
+
+    Raises:
+        ValueError: no piece, or a fraction that is not a positive number.
     """
-    fractions = np.asarray(fractions, dtype=np.float64) / np.sum(fractions)
+    if not len(pieces):
+        raise ValueError("Invalid value for argument `pieces`. Expected at least one NoisePiece. Received none.")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.ndim != 1 or not fractions.size or not np.all(np.isfinite(fractions) & (fractions > 0)):
+        raise ValueError(f"Invalid value for argument `fractions`. Expected positive numbers. Received "
+                         f"fractions={fractions.tolist()}.")
+    fractions = fractions / np.sum(fractions)
     total = _noise_after(pieces, -np.inf)
     lo0, hi0 = min(p.start for p in pieces), max(p.end for p in pieces)
     cuts = []

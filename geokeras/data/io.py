@@ -285,11 +285,15 @@ def read_mseed_pieces(path, piece_bytes=PIECE_BYTES, record_ends=False):
         InputError: the file cannot be cut into pieces of whole records (its size is not a multiple of its
             first record's length, a piece does not start with a record of that length) or ObsPy remarks on
             a piece (a damaged record): read it whole (`read`) to have the reason.
+        ValueError: ``piece_bytes`` is not a positive integer (a piece holds at least one record).
     """
     import io as bytes_io
 
     from obspy.io.mseed.util import get_record_information
 
+    from geokeras.validation import check_positive_int
+
+    piece_bytes = check_positive_int("piece_bytes", piece_bytes)
     path = os.fspath(path)
     size = os.path.getsize(path)
     try:
