@@ -317,3 +317,15 @@ def test_noise_helpers_name_the_bad_argument():
     with pytest.raises(ValueError, match=r"argument `general`. Expected at least one noise array with fraction=0.5"):
         mixed_noise([np.zeros(100)], [], 0.5, window_length=10)
     assert mixed_noise([np.zeros(100)], [], 0.0, window_length=10)[0].size == 100  # none drawn: none needed
+
+
+def test_find_noise_treats_nan_samples_as_gaps_and_keeps_the_rest():
+    from geokeras.adaptation.noise import find_noise
+
+    x = np.random.default_rng(1).normal(size=60_000).astype(np.float32)  # 10 min at 100 Hz of quiet noise
+    x[30_000:30_010] = np.nan  # 0.1 s of a logger's NaN fill
+    tr = obspy.Trace(x, header={"station": "STA", "network": "XX", "sampling_rate": 100.0, "starttime": START})
+    pieces, report = find_noise(obspy.Stream([tr]), 100.0)
+    assert report["total_s"] == pytest.approx(600.0, abs=0.02) and report["gaps_s"] == pytest.approx(0.1, abs=0.02)
+    assert report["kept_s"] > 500.0  # not the whole 10 min lost for 10 samples
+    assert all(np.isfinite(p.data).all() for p in pieces)

@@ -1,7 +1,7 @@
 """The noise of one station's continuous record: read it, check it, keep its noise-only stretches, split by time.
 
 `station_traces` reads the records (any ObsPy format, gaps, any channel) and refuses records of several
-stations or sampling rates outside the base model's range. `find_noise` cuts every gap-free segment
+stations or sampling rates outside the base model's range (NaN and inf samples count as gaps). `find_noise` cuts every gap-free segment
 (resampled to the model's rate) into the stretches that hold no event:
 
 1. ``stalta``: ObsPy's recursive STA/LTA (`geokeras.detection.characteristic_function`, 0.5 s / 10 s, on
@@ -108,8 +108,12 @@ def station_traces(records, sampling_rate_range_hz, per_station=False):
 
 
 def _segments(st, sampling_rate):
-    """Gap-free segments of every trace at ``sampling_rate`` (demeaned float64), and the gap seconds."""
+    """Gap-free segments of every trace at ``sampling_rate`` (demeaned float64), and the gap seconds (NaN and inf
+    samples are gaps: a logger's fill drops those samples, not their segment)."""
     st = st.copy()
+    for tr in st:
+        if tr.data.dtype.kind == "f" and not np.all(np.isfinite(np.ma.getdata(tr.data))):
+            tr.data = np.ma.masked_invalid(tr.data)
     st.merge(method=1, fill_value=None)  # one trace per channel, gaps masked (split below)
     segments, gap_s = [], 0.0
     for tr in st:
