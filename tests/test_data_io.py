@@ -206,3 +206,13 @@ def test_read_mseed_pieces_names_a_bad_piece_size(tmp_path):
         with pytest.raises(ValueError, match=r"argument `piece_bytes`. Expected a strictly positive integer. Received piece_bytes="):
             next(io.read_mseed_pieces(path, bad))
     assert sum(tr.stats.npts for st in io.read_mseed_pieces(path, 1) for tr in st) == 9000  # one record a piece
+
+
+def test_append_mseed_refuses_an_id_mseed_would_change(tmp_path):
+    tr = obspy.read()[0]
+    tr.stats.network = "ABCD"  # MiniSEED holds 2 characters: written as 'AB', under another id
+    path = tmp_path / "x.mseed"
+    with open(path, "wb") as f:
+        with pytest.raises(FormatError, match=r"MSEED cannot hold the trace id 'ABCD\.RJOB\.\.EHZ'"):
+            io.append_mseed(f, [tr])
+    assert path.stat().st_size == 0

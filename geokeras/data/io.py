@@ -346,10 +346,15 @@ def _last_record_ends(path, buf, reclen, ids):
 def append_mseed(f, traces):
     """Encode ``traces`` (as `write` would: see the module docstring) as MiniSEED records appended to the open
     binary file ``f``; a piece of a file written piece by piece (records of one id that continue one another
-    read back as one trace)."""
+    read back as one trace). No sidecar is written (`write_sidecar` does).
+
+    Raises:
+        FormatError: MiniSEED cannot hold a trace's id (nothing is appended).
+    """
     import io as bytes_io
 
     st = _prepare_for_write(obspy.Stream(list(traces)), "MSEED")
+    check_ids(st, "MSEED")
     buf = bytes_io.BytesIO()
     st.write(buf, format="MSEED")
     f.write(buf.getbuffer())
