@@ -195,3 +195,21 @@ def test_property_random_record_times_give_the_whole_file_paths_outputs(tiny, tm
     _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
     (rw,), (rp,) = whole.results, parts.results
     assert (rp.traces, rp.samples, rp.notes) == (rw.traces, rw.samples, rw.notes)
+
+
+def test_records_of_several_lengths_in_a_piece_take_the_whole_file_path(tiny, tmp_path, monkeypatch):
+    """The end of each id's last record in a piece is read from the record headers, scanned back from the piece's
+    end one record length at a time: inside a longer record that scan would read sample bytes as a header."""
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=4000) * 1000).astype(np.int32)
+    path = str(tmp_path / "x.mseed")
+    with open(path, "wb") as f:
+        f.write(_records([_trace("A", "HHZ", x[:300], T0)]) + _records([_trace("B", "HHE", x[:3000], T0)], 4096)
+                + _records([_trace("A", "HHZ", x[300:600], T0 + 3)]))
+    with pytest.raises(InputError, match="no record header at byte"):
+        list(io.read_mseed_pieces(path, 2 ** 16, record_ends=True))
+    _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2 ** 16)
+    _, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path]  # refused, denoised whole
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))

@@ -331,15 +331,22 @@ def _last_record_ends(path, buf, reclen, ids):
 
     f, ends = bytes_io.BytesIO(buf), {}
     for offset in range(len(buf) - reclen, -1, -reclen):
+        head = buf[offset:offset + 7]  # a data record: 6 digits (or spaces), then its quality D, R, Q or M
         try:
+            if not (all(48 <= c <= 57 or c == 32 for c in head[:6]) and head[6:7] in (b"D", b"R", b"Q", b"M")):
+                raise ValueError(f"no record header at byte {offset} of a piece (records of several lengths?)")
             info = get_record_information(f, offset)
-        except Exception as exc:  # noqa: BLE001 - not a record there
+            if int(info["record_length"]) != reclen:
+                raise ValueError(f"a record of {info['record_length']} bytes at byte {offset} of a piece")
+        except Exception as exc:  # noqa: BLE001 - not a record there (records of several lengths)
             raise InputError(f"Cannot read {path!r} in pieces: {exc}") from None
         tid = ".".join(info[k] for k in ("network", "station", "location", "channel"))
         if tid not in ends and info["npts"] and info["samp_rate"]:  # ObsPy's reader joins no empty record
             ends[tid] = info["starttime"] + info["npts"] / info["samp_rate"]
             if len(ends) >= len(ids):
                 break
+    if not ids <= set(ends):
+        raise InputError(f"Cannot read {path!r} in pieces: the last records of {sorted(ids - set(ends))} not found")
     return ends
 
 
