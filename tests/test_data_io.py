@@ -203,7 +203,7 @@ def test_read_mseed_pieces_names_a_bad_piece_size(tmp_path):
     path = str(tmp_path / "x.mseed")
     obspy.read().write(path, format="MSEED", reclen=512)
     for bad in (0, -512, 1.5):
-        with pytest.raises(ValueError, match=r"argument `piece_bytes`. Expected a strictly positive integer. Received piece_bytes="):
+        with pytest.raises(ValueError, match=r"`piece_bytes`. Expected a strictly positive integer. Received piece_bytes="):
             next(io.read_mseed_pieces(path, bad))
     assert sum(tr.stats.npts for st in io.read_mseed_pieces(path, 1) for tr in st) == 9000  # one record a piece
 

@@ -364,7 +364,8 @@ def test_property_window_frames_is_the_least_squares_prefix_line_whatever_the_gr
         prefix, got, i = PrefixLine(), [], 0
         while i < starts.size:
             k = int(rng.integers(1, 4))
-            nxt = int(starts[i + k]) if i + k < starts.size and starts[i + k] >= prefix.pos and rng.random() < 0.5 else None
+            later = i + k < starts.size and starts[min(i + k, starts.size - 1)] >= prefix.pos
+            nxt = int(starts[i + k]) if later and rng.random() < 0.5 else None
             off = min(int(starts[i]), prefix.pos)
             got.append(window_frames(x[off:], off, starts[i:i + k], ends[i:i + k], L, prefix, advance_to=nxt)[0])
             i += k

@@ -1,8 +1,8 @@
 """The noise of one station's continuous record: read it, check it, keep its noise-only stretches, split by time.
 
 `station_traces` reads the records (any ObsPy format, gaps, any channel) and refuses records of several
-stations or sampling rates outside the base model's range (NaN and inf samples count as gaps). `find_noise` cuts every gap-free segment
-(resampled to the model's rate) into the stretches that hold no event:
+stations or sampling rates outside the base model's range. `find_noise` cuts every gap-free segment (NaN and
+inf samples are gaps; resampled to the model's rate) into the stretches that hold no event:
 
 1. ``stalta``: ObsPy's recursive STA/LTA (`geokeras.detection.characteristic_function`, 0.5 s / 10 s, on
    the segment high-passed at 1 Hz) above `STALTA_ON`;
