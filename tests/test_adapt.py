@@ -329,3 +329,35 @@ def test_find_noise_treats_nan_samples_as_gaps_and_keeps_the_rest():
     assert report["total_s"] == pytest.approx(600.0, abs=0.02) and report["gaps_s"] == pytest.approx(0.1, abs=0.02)
     assert report["kept_s"] > 500.0  # not the whole 10 min lost for 10 samples
     assert all(np.isfinite(p.data).all() for p in pieces)
+
+
+def test_the_output_folder_is_made_before_any_work(tiny_base, tmp_path, monkeypatch):
+    import geokeras.adaptation.noise
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+    monkeypatch.setattr(geokeras.adaptation.noise, "find_noise",
+                        lambda *a, **k: seen.append(sorted(p.name for p in tmp_path.rglob("*"))) or (_ for _ in ()).throw(Stop))
+    with pytest.raises(Stop):  # the model is written after minutes of work: a missing folder failed only then
+        geokeras.adapt(obspy.Stream([coloured_trace(5.0)]), base=tiny_base, output=str(tmp_path / "a" / "x.keras"),
+                       min_noise_minutes=4.0)
+    with pytest.raises(Stop):
+        geokeras.adaptation.adapt_per_station(obspy.Stream([coloured_trace(5.0)]), str(tmp_path / "b" / "x.keras"),
+                                              base=tiny_base, min_noise_minutes=4.0)
+    assert seen == [["a"], ["a", "b"]]
+
+
+def test_adapt_per_station_command_reaches_the_work_with_adapts_defaults(tiny_base, tmp_path, capsys, monkeypatch):
+    import geokeras.adaptation.noise
+
+    def started(*args, **kwargs):
+        raise NotEnoughNoiseError("the noise search started")
+
+    monkeypatch.setattr(geokeras.adaptation.noise, "find_noise", started)
+    two = tmp_path / "two.mseed"
+    obspy.Stream([coloured_trace(5.0, "AAA"), coloured_trace(5.0, "BBB")]).write(str(two), format="MSEED")
+    rc, cap = cli_run(["adapt", two, "-o", tmp_path / "site.keras", "--per-station", "--model", tiny_base,
+                       "--min-noise-minutes", "4"], capsys)
+    assert rc == 1 and "the noise search started" in cap.err, cap.err  # was a TypeError: options without defaults

@@ -88,7 +88,14 @@ def _check(records, base, minutes, min_noise_minutes, output, force, per_station
             raise NotEnoughNoiseError(
                 f"Not enough noise at {station}: the records hold {seconds / 60.0:.1f} min of data (all channels); "
                 f"adapting needs at least {min_noise_minutes:g} min of noise-only data.")
+    if output is not None:
+        _make_folder(output)
     return den, groups
+
+
+def _make_folder(output):
+    """Create the folder of ``output`` before any work (as ``geokeras adapt`` does): the model is written last."""
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(output))), exist_ok=True)
 
 
 def _noise_parts(st, den, station, min_noise_minutes, log):
@@ -183,8 +190,17 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
                       **kwargs):
     """`adapt` for each station of ``records``: ``output`` ``x.keras`` gives ``x.NET.STA.keras`` per station.
 
-    Every refusal (any station's) comes before any work. Returns ``{station: (model, report)}``.
+    ``kwargs`` are `adapt`'s other options, with its defaults. Every refusal (any station's) comes before any work.
+    Returns ``{station: (model, report)}``.
     """
+    import inspect
+
+    options = {k: p.default for k, p in inspect.signature(adapt).parameters.items()
+               if k not in ("records", "base", "output", "force", "min_noise_minutes", "minutes")}
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise TypeError(f"adapt_per_station() got unexpected keyword argument(s) {', '.join(unknown)}")
+    options.update(kwargs)
     den, groups = _check(records, base, minutes, min_noise_minutes, None, force, per_station=True)
     outputs, by_path = {sta: str(per_station_path(output, sta)) for sta in groups}, {}
     for sta, path in outputs.items():
@@ -195,8 +211,9 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
     for path in outputs.values():
         if os.path.exists(path) and not force:
             raise FileExistsError(f"refusing to overwrite {path!r}: it exists (force=True / --force replaces it)")
+    _make_folder(output)
     return {sta: _adapt_one(st, sta, den, base, output=outputs[sta], min_noise_minutes=min_noise_minutes,
-                            minutes=minutes, **kwargs) for sta, st in groups.items()}
+                            minutes=minutes, **options) for sta, st in groups.items()}
 
 
 def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes, learning_rate, batch_size,
