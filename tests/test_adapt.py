@@ -278,3 +278,86 @@ def test_find_noise_drops_events_with_their_margins_and_gaps():
     assert kept == pytest.approx(report["kept_s"]) and 300.0 < kept < 540.0
     parts = report["total_s"] - sum(v for k, v in report.items() if k not in ("total_s", "kept_s"))
     assert parts == pytest.approx(kept, abs=1.0)  # every second is kept or dropped for one reason
+
+
+def test_per_station_outputs_stay_in_the_folder_and_never_share_a_name(tiny_base, tmp_path, monkeypatch):
+    import geokeras.adaptation
+    from geokeras.errors import InputError
+
+    path = geokeras.adaptation.per_station_path(tmp_path / "x.keras", "XX.A/../B")  # a code read from a file
+    assert path == tmp_path / "x.XX.A_.._B.keras"
+    seen = []
+    monkeypatch.setattr(geokeras.adaptation, "_adapt_one", lambda *a, **k: seen.append(k["output"]) or (None, {}))
+    st = obspy.Stream([coloured_trace(5.0, "A/B"), coloured_trace(5.0, "A_B")])
+    with pytest.raises(InputError, match=r"XX\.A/B and XX\.A_B would both be written to .*x\.XX\.A_B\.keras"):
+        geokeras.adaptation.adapt_per_station(st, str(tmp_path / "x.keras"), base=tiny_base, min_noise_minutes=4.0)
+    assert not seen  # refused before any work (the second would have replaced the first)
+
+
+@pytest.mark.parametrize("minutes", [0.5, 1.5])  # no noise piece kept; no piece of 10 s in the validation part
+def test_a_part_without_noise_is_refused_even_with_no_minimum(tiny_base, monkeypatch, minutes):
+    import geokeras.adaptation.fit
+
+    monkeypatch.setattr(geokeras.adaptation.fit, "fine_tune", lambda *a, **k: pytest.fail("fine-tuned"))
+    monkeypatch.setattr(geokeras.adaptation.fit, "adaptation_signals", lambda *a, **k: pytest.fail("signals built"))
+    with pytest.raises(NotEnoughNoiseError, match=r"Not enough noise at XX\.WIND: .* min of noise-only data kept"):
+        geokeras.adapt(obspy.Stream([coloured_trace(minutes)]), base=tiny_base, min_noise_minutes=0.0)
+
+
+def test_noise_helpers_name_the_bad_argument():
+    from geokeras.adaptation.fit import mixed_noise
+    from geokeras.adaptation.noise import NoisePiece, split_by_time
+
+    piece = NoisePiece("XX.STA..HHZ", 0.0, 100.0, np.zeros(1000))
+    with pytest.raises(ValueError, match=r"argument `pieces`. Expected at least one NoisePiece. Received none"):
+        split_by_time([], (0.7, 0.1, 0.2))
+    for bad in [(0.5, -0.5), (1.0, 0.0), (np.nan, 1.0), ()]:
+        with pytest.raises(ValueError, match=r"argument `fractions`. Expected positive numbers. Received fractions="):
+            split_by_time([piece], bad)
+    with pytest.raises(ValueError, match=r"argument `general`. Expected at least one noise array with fraction=0.5"):
+        mixed_noise([np.zeros(100)], [], 0.5, window_length=10)
+    assert mixed_noise([np.zeros(100)], [], 0.0, window_length=10)[0].size == 100  # none drawn: none needed
+
+
+def test_find_noise_treats_nan_samples_as_gaps_and_keeps_the_rest():
+    from geokeras.adaptation.noise import find_noise
+
+    x = np.random.default_rng(1).normal(size=60_000).astype(np.float32)  # 10 min at 100 Hz of quiet noise
+    x[30_000:30_010] = np.nan  # 0.1 s of a logger's NaN fill
+    tr = obspy.Trace(x, header={"station": "STA", "network": "XX", "sampling_rate": 100.0, "starttime": START})
+    pieces, report = find_noise(obspy.Stream([tr]), 100.0)
+    assert report["total_s"] == pytest.approx(600.0, abs=0.02) and report["gaps_s"] == pytest.approx(0.1, abs=0.02)
+    assert report["kept_s"] > 500.0  # not the whole 10 min lost for 10 samples
+    assert all(np.isfinite(p.data).all() for p in pieces)
+
+
+def test_the_output_folder_is_made_before_any_work(tiny_base, tmp_path, monkeypatch):
+    import geokeras.adaptation.noise
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+    monkeypatch.setattr(geokeras.adaptation.noise, "find_noise",
+                        lambda *a, **k: seen.append(sorted(p.name for p in tmp_path.rglob("*"))) or (_ for _ in ()).throw(Stop))
+    with pytest.raises(Stop):  # the model is written after minutes of work: a missing folder failed only then
+        geokeras.adapt(obspy.Stream([coloured_trace(5.0)]), base=tiny_base, output=str(tmp_path / "a" / "x.keras"),
+                       min_noise_minutes=4.0)
+    with pytest.raises(Stop):
+        geokeras.adaptation.adapt_per_station(obspy.Stream([coloured_trace(5.0)]), str(tmp_path / "b" / "x.keras"),
+                                              base=tiny_base, min_noise_minutes=4.0)
+    assert seen == [["a"], ["a", "b"]]
+
+
+def test_adapt_per_station_command_reaches_the_work_with_adapts_defaults(tiny_base, tmp_path, capsys, monkeypatch):
+    import geokeras.adaptation.noise
+
+    def started(*args, **kwargs):
+        raise NotEnoughNoiseError("the noise search started")
+
+    monkeypatch.setattr(geokeras.adaptation.noise, "find_noise", started)
+    two = tmp_path / "two.mseed"
+    obspy.Stream([coloured_trace(5.0, "AAA"), coloured_trace(5.0, "BBB")]).write(str(two), format="MSEED")
+    rc, cap = cli_run(["adapt", two, "-o", tmp_path / "site.keras", "--per-station", "--model", tiny_base,
+                       "--min-noise-minutes", "4"], capsys)
+    assert rc == 1 and "the noise search started" in cap.err, cap.err  # was a TypeError: options without defaults

@@ -197,3 +197,22 @@ def test_typed_read_errors(tmp_path):
         io.read(tmp_path / "notes.txt")
     with pytest.raises(InputError, match="is empty"):
         io.read(tmp_path / "empty.mseed")
+
+
+def test_read_mseed_pieces_names_a_bad_piece_size(tmp_path):
+    path = str(tmp_path / "x.mseed")
+    obspy.read().write(path, format="MSEED", reclen=512)
+    for bad in (0, -512, 1.5):
+        with pytest.raises(ValueError, match=r"`piece_bytes`. Expected a strictly positive integer. Received piece_bytes="):
+            next(io.read_mseed_pieces(path, bad))
+    assert sum(tr.stats.npts for st in io.read_mseed_pieces(path, 1) for tr in st) == 9000  # one record a piece
+
+
+def test_append_mseed_refuses_an_id_mseed_would_change(tmp_path):
+    tr = obspy.read()[0]
+    tr.stats.network = "ABCD"  # MiniSEED holds 2 characters: written as 'AB', under another id
+    path = tmp_path / "x.mseed"
+    with open(path, "wb") as f:
+        with pytest.raises(FormatError, match=r"MSEED cannot hold the trace id 'ABCD\.RJOB\.\.EHZ'"):
+            io.append_mseed(f, [tr])
+    assert path.stat().st_size == 0

@@ -339,3 +339,34 @@ def test_pieces_run_every_window_of_the_whole_segment_and_report_progress():
     whole = apply_to_stream(tr, identity, window_length=400, sampling_rate=100.0)
     assert np.array_equal(apply_to_stream(tr, identity, window_length=400, sampling_rate=100.0,
                                           chunk_samples=1000)[0].data, whole[0].data)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_property_window_frames_is_the_least_squares_prefix_line_whatever_the_grouping(seed):
+    """`window_frames` against `numpy.linalg.lstsq` of samples ``[0, end)`` for every window: the running sums
+    read and advanced in random groups of windows (as the pieces of the batch path and the packets of the stream
+    do), a large offset and a trend, 1 sample to a few windows."""
+    from geokeras.data.process import PrefixLine, window_frames
+    from geokeras.data.windows import Windowing
+
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        n, L = int(rng.integers(1, 300)), int(rng.choice([4, 16, 64]))
+        x = rng.normal(size=n) * 10 + rng.normal() * 1e4 + rng.normal() * np.arange(n)
+        starts = Windowing(L, float(rng.choice([0.0, 0.5, 0.75]))).starts(n)
+        ends = np.minimum(starts + L, n)
+        padded = np.concatenate([x, np.zeros(L)])
+        want = []
+        for s, e in zip(starts, ends):
+            t = np.arange(s, s + L)
+            a, b = np.linalg.lstsq(np.vstack([np.ones(e), np.arange(e) - (e - 1) / 2]).T, x[:e], rcond=None)[0]
+            want.append(np.where(t < e, padded[s:s + L] - a - (b if e > 1 else 0.0) * (t - (e - 1) / 2), 0.0))
+        prefix, got, i = PrefixLine(), [], 0
+        while i < starts.size:
+            k = int(rng.integers(1, 4))
+            later = i + k < starts.size and starts[min(i + k, starts.size - 1)] >= prefix.pos
+            nxt = int(starts[i + k]) if later and rng.random() < 0.5 else None
+            off = min(int(starts[i]), prefix.pos)
+            got.append(window_frames(x[off:], off, starts[i:i + k], ends[i:i + k], L, prefix, advance_to=nxt)[0])
+            i += k
+        np.testing.assert_allclose(np.concatenate(got), np.array(want), rtol=0, atol=1e-9 * np.abs(x).max())

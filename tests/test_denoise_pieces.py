@@ -63,7 +63,9 @@ def _run(path, out, tiny, monkeypatch, piecewise):
 
     def spy(*args, **kwargs):
         calls.append(args[0])
-        return real(*args, **kwargs)
+        result = real(*args, **kwargs)
+        calls.append("served")  # not refused (NotPiecewise)
+        return result
 
     monkeypatch.setattr(pieces, "denoise_mseed_in_pieces", spy)
     monkeypatch.setattr(pieces, "MIN_BYTES", 0 if piecewise else 2 ** 62)
@@ -88,7 +90,7 @@ def test_a_long_file_in_pieces_gives_the_whole_file_paths_outputs(tiny, tmp_path
     whole, calls = _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
     assert not calls
     parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
-    assert calls == [path]
+    assert calls == [path, "served"]
     _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
     (rw,), (rp,) = whole.results, parts.results
     assert (rp.traces, rp.samples, rp.ids, rp.notes) == (rw.traces, rw.samples, rw.ids, rw.notes)
@@ -125,3 +127,89 @@ def test_pieces_are_whole_records_and_a_cut_file_is_refused(tmp_path):
     assert not pieces.piecewise_candidate(path, min_bytes=2 ** 40)
     open(path + ".processing.json", "w").write("[]")
     assert not pieces.piecewise_candidate(path, min_bytes=0)  # a sidecar to restore: the whole-file path
+
+
+def _jitter_file(path):
+    """Records whose times ObsPy's reader and merge place on the grid of each id's first sample: a drift of 0.3
+    sample per record (joined, each record is within half a sample of the previous record's end), a gap off
+    the sample grid (merged at the nearest sample, a 1-sample segment 2.5 samples later too), a record exactly
+    half a sample late (joined), and a second id."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=4000) * 100 + 500).astype(np.int32)
+    parts, t, i = [], T0, 0
+    for n, late in [(700, 0.0), (300, 0.3), (300, 0.3), (300, 0.3), (300, 0.3), (400, 1000.4), (1, 2.5),
+                    (500, 700.0), (500, 0.5)]:
+        t += late * 0.01
+        parts.append([_trace("A", "HHZ", x[i:i + n], t)])
+        if n == 300:
+            parts.append([_trace("B", "HHN", x[i:i + n][::-1].copy(), T0 + 0.004 + i * 0.01)])
+        t, i = t + n * 0.01, i + n
+    with open(path, "wb") as f:
+        for p in parts:
+            f.write(_records(p))
+    return path
+
+
+def test_record_times_off_the_grid_give_the_whole_file_paths_segments_and_times(tiny, tmp_path, monkeypatch):
+    path = _jitter_file(str(tmp_path / "x.mseed"))
+    whole, _ = _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 512)  # one record a piece: every record boundary is a piece's
+    parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path, "served"]  # piece by piece, one record a piece
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+    (rw,), (rp,) = whole.results, parts.results
+    assert (rp.traces, rp.samples, rp.notes) == (rw.traces, rw.samples, rw.notes)
+
+
+def test_a_model_output_that_is_not_finite_is_never_written(tiny, tmp_path, monkeypatch):
+    path = _file(str(tmp_path / "x.mseed"))
+    monkeypatch.setattr(Denoiser, "predictor", lambda self, *a, **k: lambda b: np.full_like(b, np.nan))
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2048)
+    summary = denoise_files(path, str(tmp_path / "out"), model=tiny)
+    [result] = summary.results
+    assert result.status == "failed" and not os.path.exists(tmp_path / "out" / "x.mseed")
+    assert sorted(e.split(":")[0] for e in result.errors) == ["Invalid trace XX.A..HHZ", "Invalid trace XX.B..HHE"]
+    assert all("NaN or inf" in e for e in result.errors)  # as the whole-file path names them
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_property_random_record_times_give_the_whole_file_paths_outputs(tiny, tmp_path, monkeypatch, seed):
+    """Records of two ids with random sizes (1 sample to 700) and random times: jitter within half a sample,
+    exactly half a sample, gaps on and off the sample grid; one record a piece."""
+    rng = np.random.default_rng(seed)
+    path = str(tmp_path / "x.mseed")
+    with open(path, "wb") as f:
+        for sta in ("A", "B"):
+            t = T0
+            for k in range(int(rng.integers(4, 9))):
+                n = int(rng.choice([1, 2, 50, 130, 300, 700]))
+                late = rng.choice([rng.uniform(-0.45, 0.5), 0.5, rng.uniform(0.5, 40), rng.integers(1, 9) + 0.5, 0.0])
+                t += float(late) * 0.01 if k else 0.0
+                f.write(_records([_trace(sta, "HHZ", (rng.normal(size=n) * 100 + 50).astype(np.int32), t)]))
+                t += n * 0.01
+    whole, _ = _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 512)
+    parts, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path, "served"]
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+    (rw,), (rp,) = whole.results, parts.results
+    assert (rp.traces, rp.samples, rp.notes) == (rw.traces, rw.samples, rw.notes)
+
+
+def test_records_of_several_lengths_in_a_piece_take_the_whole_file_path(tiny, tmp_path, monkeypatch):
+    """The end of each id's last record in a piece is read from the record headers, scanned back from the piece's
+    end one record length at a time: inside a longer record that scan would read sample bytes as a header."""
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=4000) * 1000).astype(np.int32)
+    path = str(tmp_path / "x.mseed")
+    with open(path, "wb") as f:
+        f.write(_records([_trace("A", "HHZ", x[:300], T0)]) + _records([_trace("B", "HHE", x[:3000], T0)], 4096)
+                + _records([_trace("A", "HHZ", x[300:600], T0 + 3)]))
+    with pytest.raises(InputError, match="no record header at byte"):
+        list(io.read_mseed_pieces(path, 2 ** 16, record_ends=True))
+    _run(path, str(tmp_path / "whole"), tiny, monkeypatch, piecewise=False)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2 ** 16)
+    _, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
+    assert calls == [path]  # refused, denoised whole
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))

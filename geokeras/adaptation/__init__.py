@@ -28,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-from geokeras.errors import NotEnoughNoiseError, SeveralStationsError
+from geokeras.errors import InputError, NotEnoughNoiseError, SeveralStationsError
 
 __all__ = ["adapt", "adapt_per_station", "card_path", "per_station_path", "GENERAL_NOISE", "MIN_NOISE_MINUTES",
            "SPLIT"]
@@ -51,8 +51,16 @@ def card_path(output):
 
 
 def per_station_path(output, station):
-    """The output of one station with ``--per-station``: ``x.keras`` -> ``x.NET.STA.keras``."""
-    return Path(output).with_suffix(f".{station}.keras")
+    """The output of one station with ``--per-station``: ``x.keras`` -> ``x.NET.STA.keras``, beside ``output``
+    (the codes read from the records made safe in a file name: `geokeras.utils.safe_name`).
+
+    Example:
+        >>> str(per_station_path("out/x.keras", "XX.A/B"))
+        'out/x.XX.A_B.keras'
+    """
+    from geokeras.utils import safe_name
+
+    return Path(output).with_suffix(f".{safe_name(station)}.keras")
 
 
 def _say(log, text):
@@ -80,12 +88,19 @@ def _check(records, base, minutes, min_noise_minutes, output, force, per_station
             raise NotEnoughNoiseError(
                 f"Not enough noise at {station}: the records hold {seconds / 60.0:.1f} min of data (all channels); "
                 f"adapting needs at least {min_noise_minutes:g} min of noise-only data.")
+    if output is not None:
+        _make_folder(output)
     return den, groups
+
+
+def _make_folder(output):
+    """Create the folder of ``output`` before any work (as ``geokeras adapt`` does): the model is written last."""
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(output))), exist_ok=True)
 
 
 def _noise_parts(st, den, station, min_noise_minutes, log):
     """Find the noise, refuse too little, split it by time: ``(parts, hours, dropped_hours)``."""
-    from geokeras.adaptation.noise import find_noise, split_by_time
+    from geokeras.adaptation.noise import MIN_PIECE_S, find_noise, split_by_time
 
     pieces, rep = find_noise(st, den.sampling_rate, den)
     h = {k: v / 3600.0 for k, v in rep.items()}
@@ -93,11 +108,20 @@ def _noise_parts(st, den, station, min_noise_minutes, log):
                "events by the base model": h["model_s"], "transients": h["transient_s"], "short pieces": h["short_s"]}
     _say(log, f"{station}: kept {h['kept_s']:.2f} h of noise of {h['total_s']:.2f} h (all channels); dropped "
               + ", ".join(f"{k} {v:.2f} h" for k, v in dropped.items()))
-    if rep["kept_s"] < 60.0 * min_noise_minutes:
+
+    def refuse(why):
         raise NotEnoughNoiseError(
             f"Not enough noise at {station}: {rep['kept_s'] / 60.0:.1f} min of noise-only data kept of "
-            f"{rep['total_s'] / 60.0:.1f} min; adapting needs at least {min_noise_minutes:g} min.")
+            f"{rep['total_s'] / 60.0:.1f} min; {why}")
+
+    if rep["kept_s"] < 60.0 * min_noise_minutes:
+        refuse(f"adapting needs at least {min_noise_minutes:g} min.")
+    if not pieces:
+        refuse(f"no noise-only stretch of {MIN_PIECE_S:g} s or more was found.")
     parts = [[p for p in part if p.data.size >= 10.0 * den.sampling_rate] for part in split_by_time(pieces, SPLIT)]
+    for name, part, share in zip(("fine-tuning", "validation", "held-out"), parts, SPLIT):
+        if not part:  # possible below the default minimum (--min-noise-minutes)
+            refuse(f"its {name} part ({share:.0%} by time) holds no noise piece of 10 s or more.")
     hours = {"total": h["total_s"], "kept": h["kept_s"]}
     for name, part in zip(("train", "validation", "heldout"), parts):
         hours[name] = sum(p.data.size for p in part) / den.sampling_rate / 3600.0
@@ -150,7 +174,8 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
     Raises:
         NotADenoiserError: ``base`` is not a denoiser. SeveralStationsError: records of several stations.
         OutOfBandError: a trace sampled outside the base's rates. NotEnoughNoiseError: less noise than
-        ``min_noise_minutes``. FileExistsError: ``output`` exists and not ``force``.
+        ``min_noise_minutes``, or a part of the split by time without a noise piece of 10 s (possible below the
+        default minimum). FileExistsError: ``output`` exists and not ``force``.
     """
     den, groups = _check(records, base, minutes, min_noise_minutes, output, force)
     (station, st), = groups.items()
@@ -165,15 +190,30 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
                       **kwargs):
     """`adapt` for each station of ``records``: ``output`` ``x.keras`` gives ``x.NET.STA.keras`` per station.
 
-    Every refusal (any station's) comes before any work. Returns ``{station: (model, report)}``.
+    ``kwargs`` are `adapt`'s other options, with its defaults. Every refusal (any station's) comes before any work.
+    Returns ``{station: (model, report)}``.
     """
+    import inspect
+
+    options = {k: p.default for k, p in inspect.signature(adapt).parameters.items()
+               if k not in ("records", "base", "output", "force", "min_noise_minutes", "minutes")}
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise TypeError(f"adapt_per_station() got unexpected keyword argument(s) {', '.join(unknown)}")
+    options.update(kwargs)
     den, groups = _check(records, base, minutes, min_noise_minutes, None, force, per_station=True)
-    outputs = {sta: str(per_station_path(output, sta)) for sta in groups}
+    outputs, by_path = {sta: str(per_station_path(output, sta)) for sta in groups}, {}
+    for sta, path in outputs.items():
+        if path in by_path:
+            raise InputError(f"Invalid value for argument `records`. Expected stations whose outputs differ. Received "
+                             f"stations {by_path[path]} and {sta} would both be written to {path!r}.")
+        by_path[path] = sta
     for path in outputs.values():
         if os.path.exists(path) and not force:
             raise FileExistsError(f"refusing to overwrite {path!r}: it exists (force=True / --force replaces it)")
+    _make_folder(output)
     return {sta: _adapt_one(st, sta, den, base, output=outputs[sta], min_noise_minutes=min_noise_minutes,
-                            minutes=minutes, **kwargs) for sta, st in groups.items()}
+                            minutes=minutes, **options) for sta, st in groups.items()}
 
 
 def _adapt_one(st, station, den, base, minutes, seed, output, min_noise_minutes, learning_rate, batch_size,

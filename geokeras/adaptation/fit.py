@@ -86,6 +86,9 @@ def mixed_noise(noise, general, fraction, window_length, seed=0):
     Returns:
         list of 1-D arrays.
 
+    Raises:
+        ValueError: ``fraction`` outside ``[0, 1)``, or no ``general`` noise to draw from.
+
     Example:
         >>> import numpy as np
         >>> out = mixed_noise([np.arange(10.0)], [np.zeros(3)] * 50, 0.5, window_length=2)
@@ -97,6 +100,9 @@ def mixed_noise(noise, general, fraction, window_length, seed=0):
     fraction = check_number("fraction", fraction, low=0.0, high=1.0, high_open=True)
     if not fraction:
         return list(noise)
+    if not len(general):
+        raise ValueError(f"Invalid value for argument `general`. Expected at least one noise array with "
+                         f"fraction={fraction:g}. Received none.")
     L = int(window_length)
     chunks = [p[i:i + 2 * L] for p in noise for i in range(0, max(1, p.size - L), L)]
     n_general = int(round(fraction / (1.0 - fraction) * len(chunks)))

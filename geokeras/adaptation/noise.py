@@ -1,8 +1,8 @@
 """The noise of one station's continuous record: read it, check it, keep its noise-only stretches, split by time.
 
 `station_traces` reads the records (any ObsPy format, gaps, any channel) and refuses records of several
-stations or sampling rates outside the base model's range. `find_noise` cuts every gap-free segment
-(resampled to the model's rate) into the stretches that hold no event:
+stations or sampling rates outside the base model's range. `find_noise` cuts every gap-free segment (NaN and
+inf samples are gaps; resampled to the model's rate) into the stretches that hold no event:
 
 1. ``stalta``: ObsPy's recursive STA/LTA (`geokeras.detection.characteristic_function`, 0.5 s / 10 s, on
    the segment high-passed at 1 Hz) above `STALTA_ON`;
@@ -108,8 +108,12 @@ def station_traces(records, sampling_rate_range_hz, per_station=False):
 
 
 def _segments(st, sampling_rate):
-    """Gap-free segments of every trace at ``sampling_rate`` (demeaned float64), and the gap seconds."""
+    """Gap-free segments of every trace at ``sampling_rate`` (demeaned float64), and the gap seconds (NaN and inf
+    samples are gaps: a logger's fill drops those samples, not their segment)."""
     st = st.copy()
+    for tr in st:
+        if tr.data.dtype.kind == "f" and not np.all(np.isfinite(np.ma.getdata(tr.data))):
+            tr.data = np.ma.masked_invalid(tr.data)
     st.merge(method=1, fill_value=None)  # one trace per channel, gaps masked (split below)
     segments, gap_s = [], 0.0
     for tr in st:
@@ -229,8 +233,17 @@ def split_by_time(pieces, fractions):
 
     Returns:
         list of `NoisePiece` lists, one per fraction.
+
+    Raises:
+        ValueError: no piece, or a fraction that is not a positive number.
     """
-    fractions = np.asarray(fractions, dtype=np.float64) / np.sum(fractions)
+    if not len(pieces):
+        raise ValueError("Invalid value for argument `pieces`. Expected at least one NoisePiece. Received none.")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.ndim != 1 or not fractions.size or not np.all(np.isfinite(fractions) & (fractions > 0)):
+        raise ValueError(f"Invalid value for argument `fractions`. Expected positive numbers. Received "
+                         f"fractions={fractions.tolist()}.")
+    fractions = fractions / np.sum(fractions)
     total = _noise_after(pieces, -np.inf)
     lo0, hi0 = min(p.start for p in pieces), max(p.end for p in pieces)
     cuts = []

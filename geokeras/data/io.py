@@ -270,21 +270,30 @@ def read(source, format=None, merge=False, **kwargs):
 PIECE_BYTES = 2 ** 21  # bytes of MiniSEED records per piece of `read_mseed_pieces`
 
 
-def read_mseed_pieces(path, piece_bytes=PIECE_BYTES):
+def read_mseed_pieces(path, piece_bytes=PIECE_BYTES, record_ends=False):
     """Yield the records of a MiniSEED file as Streams of about ``piece_bytes`` of whole records, in file order.
 
     Each piece is read into memory and given to ObsPy's reader (``obspy.read`` of a ``BytesIO``), so only one
     piece is held at a time, whatever the size of the file; traces are not merged across pieces.
 
+    With ``record_ends``, each piece comes as ``(stream, ends)``: ``ends[id]`` is the time of the sample after
+    the last record of that id in the piece, by that record's own start time (ObsPy's reader joins the next
+    record of the id to it when that record starts within half a sample of this time; a trace's own end is on
+    the grid of its first record instead, and a drift of the records' times within it is not seen).
+
     Raises:
         InputError: the file cannot be cut into pieces of whole records (its size is not a multiple of its
             first record's length, a piece does not start with a record of that length) or ObsPy remarks on
             a piece (a damaged record): read it whole (`read`) to have the reason.
+        ValueError: ``piece_bytes`` is not a positive integer (a piece holds at least one record).
     """
     import io as bytes_io
 
     from obspy.io.mseed.util import get_record_information
 
+    from geokeras.validation import check_positive_int
+
+    piece_bytes = check_positive_int("piece_bytes", piece_bytes)
     path = os.fspath(path)
     size = os.path.getsize(path)
     try:
@@ -310,16 +319,49 @@ def read_mseed_pieces(path, piece_bytes=PIECE_BYTES):
                 st = obspy.read(bytes_io.BytesIO(buf), format="MSEED")
             if caught:
                 raise InputError(f"Cannot read {path!r} in pieces: {caught[0].message}")
-            yield st
+            yield (st, _last_record_ends(path, buf, reclen, {tr.id for tr in st})) if record_ends else st
+
+
+def _last_record_ends(path, buf, reclen, ids):
+    """``{id: time after the last sample of its last record}`` for the ``ids`` of the records in ``buf`` (scanned
+    from the end, up to the last record of each id)."""
+    import io as bytes_io
+
+    from obspy.io.mseed.util import get_record_information
+
+    f, ends = bytes_io.BytesIO(buf), {}
+    for offset in range(len(buf) - reclen, -1, -reclen):
+        head = buf[offset:offset + 7]  # a data record: 6 digits (or spaces), then its quality D, R, Q or M
+        try:
+            if not (all(48 <= c <= 57 or c == 32 for c in head[:6]) and head[6:7] in (b"D", b"R", b"Q", b"M")):
+                raise ValueError(f"no record header at byte {offset} of a piece (records of several lengths?)")
+            info = get_record_information(f, offset)
+            if int(info["record_length"]) != reclen:
+                raise ValueError(f"a record of {info['record_length']} bytes at byte {offset} of a piece")
+        except Exception as exc:  # noqa: BLE001 - not a record there (records of several lengths)
+            raise InputError(f"Cannot read {path!r} in pieces: {exc}") from None
+        tid = ".".join(info[k] for k in ("network", "station", "location", "channel"))
+        if tid not in ends and info["npts"] and info["samp_rate"]:  # ObsPy's reader joins no empty record
+            ends[tid] = info["starttime"] + info["npts"] / info["samp_rate"]
+            if len(ends) >= len(ids):
+                break
+    if not ids <= set(ends):
+        raise InputError(f"Cannot read {path!r} in pieces: the last records of {sorted(ids - set(ends))} not found")
+    return ends
 
 
 def append_mseed(f, traces):
     """Encode ``traces`` (as `write` would: see the module docstring) as MiniSEED records appended to the open
     binary file ``f``; a piece of a file written piece by piece (records of one id that continue one another
-    read back as one trace)."""
+    read back as one trace). No sidecar is written (`write_sidecar` does).
+
+    Raises:
+        FormatError: MiniSEED cannot hold a trace's id (nothing is appended).
+    """
     import io as bytes_io
 
     st = _prepare_for_write(obspy.Stream(list(traces)), "MSEED")
+    check_ids(st, "MSEED")
     buf = bytes_io.BytesIO()
     st.write(buf, format="MSEED")
     f.write(buf.getbuffer())

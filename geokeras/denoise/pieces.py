@@ -8,12 +8,15 @@ into place, with its sidecar, only once every record is written (an output file 
 The result is `geokeras.denoise.denoise` of the whole file, to float rounding: the stream and the batch path
 share one causal definition (`geokeras.data.process.window_frames`), so no first pass over the file is
 needed. The same traces, gaps, headers, processing lines and notes come out (a 1-sample or constant segment
-is set to zeros and noted, as `denoise` notes it).
+is set to zeros and noted, as `denoise` notes it), and the same times: each trace of a piece is moved onto its
+id's sample grid where ObsPy's reader and merge put it in the whole file (`_Id.place`: records within half a
+sample of the previous record's end continue it, a gap off the grid becomes whole samples).
 
 It serves the files that need nothing else of the batch path; for any other file it raises `NotPiecewise`
 before moving anything into place, and the caller denoises the file whole: records of one id that overlap or
 go back in time, a trace at another rate than the model's (resampling needs the whole segment), NaN or inf
-samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar.
+samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar, a model output
+that is not finite (NaN, inf, beyond float32: the whole-file path names the trace and leaves it out).
 """
 import dataclasses
 import os
@@ -21,6 +24,7 @@ import time
 
 import numpy as np
 from obspy import UTCDateTime
+from obspy.core.compatibility import round_away
 
 from geokeras.data.process import NOTES_SEPARATOR
 from geokeras.data.windows import Windowing
@@ -69,14 +73,40 @@ class _Id:
         self.stats = tr.stats.copy()
         self.segments = []
         self.in_peak = self.out_peak = 0.0
+        self.record_end = None  # the time after its last record read, by that record's own time (io.read_mseed_pieces)
 
-    def add_input(self, tr):
-        rate = tr.stats.sampling_rate
+    def place(self, tr, first_in_piece):
+        """Move ``tr`` onto this id's sample grid where the whole-file path puts it; return its index there.
+
+        ObsPy's reader joins a record to the id's previous record when it starts within half a sample of that
+        record's end (in a piece it has done so: only an id's first trace of a piece may continue the last
+        record of the piece before); its merge puts any other trace at the sample of the grid of the id's first
+        sample nearest its start (half a sample rounds away from zero): a gap of whole samples, or none.
+
+        Raises:
+            NotPiecewise: ``tr`` overlaps the samples before it or goes back in time (the merge decides).
+        """
+        if not self.segments:
+            return 0
+        seg, rate, delta = self.segments[-1], tr.stats.sampling_rate, tr.stats.delta
+        t0, n = self.segments[0].start, seg.index + seg.n  # the merged trace's start and length so far
+        if (first_in_piece and self.record_end is not None
+                and abs(tr.stats.starttime - self.record_end) <= 0.5 * delta + 1e-7):
+            index = n  # the reader's tolerance (libmseed's, inclusive)
+        else:
+            k = int(round_away((tr.stats.starttime - (t0 + float(n - 1) * delta)) * rate)) - 1  # ObsPy's merge
+            if k < 0:
+                raise NotPiecewise(f"{tr.id}: a trace starting at {tr.stats.starttime} overlaps the samples before "
+                                   "it or goes back in time")
+            index = n + k
+        tr.stats.starttime = t0 + delta * index  # as ObsPy's split cuts the merged trace
+        return index
+
+    def add_input(self, tr, first_in_piece):
+        index = self.place(tr, first_in_piece)
         x = tr.data
         seg = self.segments[-1] if self.segments else None
-        shift = None if seg is None else (tr.stats.starttime - (seg.start + seg.n / rate)) * rate
-        if seg is None or shift >= 0.5:  # the stream's gap rule; ObsPy's merge puts it at this index
-            index = 0 if seg is None else seg.index + seg.n + int(round(shift))
+        if seg is None or index > seg.index + seg.n:  # a gap of whole samples in the merged trace
             seg = _Segment(tr.stats.starttime, index, first=x[0])
             self.segments.append(seg)
         seg.n += x.size
@@ -104,9 +134,16 @@ def _check_piece(tr, denoiser):
 
 
 def _outputs(outs, ids):
-    """The stream's output traces with the headers of their id's merged trace (as `denoise` keeps them)."""
+    """The stream's output traces with the headers of their id's merged trace (as `denoise` keeps them).
+
+    Raises:
+        NotPiecewise: an output that is not finite (the model's NaN or inf, beyond float32): the whole-file path
+            names its trace and leaves it out.
+    """
     traces = []
     for out in outs:
+        if not np.all(np.isfinite(out.data)):
+            raise NotPiecewise(f"{out.id}: the model's output holds NaN or inf")
         state = ids[out.id]
         tr = out.copy()
         tr.stats = state.stats.copy()
@@ -127,16 +164,20 @@ def _run(path, f, sd, ids, t, progress=None):
         pieces = iter(_pieces(path))
         while True:
             t0 = time.perf_counter()
-            st = next(pieces, None)
+            st, ends = next(pieces, (None, None))
             t1 = time.perf_counter()
             if st is None:
                 outs = sd.flush()
             else:
-                outs = []
+                outs, seen = [], set()
                 for tr in st:
                     _check_piece(tr, sd.denoiser)
-                    (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr)
-                    outs += sd.push(tr)
+                    (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr, tr.id not in seen)
+                    seen.add(tr.id)
+                    outs += sd.push(tr)  # at the time `add_input` gave it: the stream's segments are the merge's
+                for tid, end in ends.items():
+                    if tid in ids:
+                        ids[tid].record_end = end
             t2 = time.perf_counter()
             if outs:
                 io.append_mseed(f, _outputs(outs, ids))
@@ -154,7 +195,7 @@ def _pieces(path):
     from geokeras.data import io
 
     try:
-        yield from io.read_mseed_pieces(path, PIECE_BYTES)
+        yield from io.read_mseed_pieces(path, PIECE_BYTES, record_ends=True)
     except InputError as exc:
         raise NotPiecewise(str(exc)) from None
 
