@@ -219,11 +219,13 @@ def test_adapt_refusals_exit_1_with_one_line(tiny_base, tmp_path, capsys, no_wor
     obspy.Stream([coloured_trace(1.0, "AAA"), coloured_trace(1.0, "BBB")]).write(str(two), format="MSEED")
     existing = tmp_path / "old.keras"
     existing.write_bytes(b"earlier")
+    (tmp_path / "card.md").write_text("an earlier card")  # a card alone is not replaced either
     from geokeras.models import build_dense_autoencoder
 
     ae = tmp_path / "ae.keras"
     build_dense_autoencoder(8, hidden_units=(2,)).save(ae)
     cases = [([rec, "-o", existing, "--model", tiny_base], "refusing to overwrite"),
+             ([rec, "-o", tmp_path / "card.keras", "--model", tiny_base], "card.md': it exists"),
              ([rec, "-o", tmp_path / "a.keras", "--model", tiny_base], "at least 30 min"),
              ([two, "-o", tmp_path / "b.keras", "--model", tiny_base], "XX.AAA, XX.BBB"),
              ([rec, "-o", tmp_path / "c.keras", "--model", ae], "not a geokeras denoiser"),

@@ -68,6 +68,13 @@ def _say(log, text):
         log(text)
 
 
+def _refuse_existing(output, force):
+    """FileExistsError when ``output`` or its card (`card_path`) exists and not ``force``."""
+    for path in (str(output), str(card_path(output))):
+        if os.path.exists(path) and not force:
+            raise FileExistsError(f"refusing to overwrite {path!r}: it exists (force=True / --force replaces it)")
+
+
 def _check(records, base, minutes, min_noise_minutes, output, force, per_station=False):
     """Every refusal, before any work: ``(denoiser, {station: stream})``."""
     from geokeras.adaptation.noise import station_traces
@@ -76,8 +83,8 @@ def _check(records, base, minutes, min_noise_minutes, output, force, per_station
 
     check_number("minutes", minutes, low=0.0, low_open=True)
     check_number("min_noise_minutes", min_noise_minutes, low=0.0)
-    if output is not None and os.path.exists(output) and not force:
-        raise FileExistsError(f"refusing to overwrite {str(output)!r}: it exists (force=True / --force replaces it)")
+    if output is not None:
+        _refuse_existing(output, force)
     den = Denoiser.resolve(base)
     groups = station_traces(records, den.sampling_rate_range_hz, per_station=True)
     if not per_station and len(groups) > 1:
@@ -154,7 +161,7 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
         minutes: time budget of the fine-tuning loop (minutes).
         seed: seed of the pairs, the fine-tuning and the figures.
         output: optional ``.keras`` path: the adapted model is written there, its card beside it (`card_path`).
-        force: replace an existing ``output``.
+        force: replace an existing ``output`` and its card.
         min_noise_minutes: least noise-only data accepted (`MIN_NOISE_MINUTES`).
         learning_rate, batch_size, steps_per_epoch, max_epochs: of the fine-tuning (`geokeras.adaptation.fit`).
         n_synthetic: synthetic seismograms among the training signals.
@@ -175,7 +182,7 @@ def adapt(records, base=None, minutes=10.0, seed=0, output=None, force=False, mi
         NotADenoiserError: ``base`` is not a denoiser. SeveralStationsError: records of several stations.
         OutOfBandError: a trace sampled outside the base's rates. NotEnoughNoiseError: less noise than
         ``min_noise_minutes``, or a part of the split by time without a noise piece of 10 s (possible below the
-        default minimum). FileExistsError: ``output`` exists and not ``force``.
+        default minimum). FileExistsError: ``output`` or its card exists and not ``force``.
     """
     den, groups = _check(records, base, minutes, min_noise_minutes, output, force)
     (station, st), = groups.items()
@@ -209,8 +216,7 @@ def adapt_per_station(records, output, base=None, force=False, min_noise_minutes
                              f"stations {by_path[path]} and {sta} would both be written to {path!r}.")
         by_path[path] = sta
     for path in outputs.values():
-        if os.path.exists(path) and not force:
-            raise FileExistsError(f"refusing to overwrite {path!r}: it exists (force=True / --force replaces it)")
+        _refuse_existing(path, force)
     _make_folder(output)
     return {sta: _adapt_one(st, sta, den, base, output=outputs[sta], min_noise_minutes=min_noise_minutes,
                             minutes=minutes, **options) for sta, st in groups.items()}
