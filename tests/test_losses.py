@@ -31,10 +31,31 @@ def test_noise_only_pairs_add_the_variance_of_log_block_power(rng):
     assert silent.tolist() == [0.0]  # no residual at all is steady
 
 
+def test_gain_weight_adds_the_squared_amplitude_bias_along_the_signal(rng):
+    """A signal shrunk to half costs (1 - 0.5)**2 x gain_weight more, whatever its level; a noise-only pair
+    and an output with extra orthogonal noise but unit gain along the signal add nothing."""
+    clean = rng.normal(size=(3, 400)).astype("float32")
+    clean[1] *= 0.01                                                    # a weak signal: its MSE is tiny
+    half = 0.5 * clean
+    base = np.asarray(NoiseStationarityMSE(weight=0.0).call(clean, half))
+    got = np.asarray(NoiseStationarityMSE(weight=0.0, gain_weight=0.2).call(clean, half))
+    np.testing.assert_allclose(got - base, [0.05, 0.05, 0.05], rtol=1e-4)
+    other = rng.normal(size=400).astype("float32")
+    other -= other @ clean[0] / (clean[0] @ clean[0]) * clean[0]         # orthogonal to the signal
+    pred = (clean[0] + other)[None]
+    np.testing.assert_allclose(NoiseStationarityMSE(0.0, gain_weight=1.0).call(clean[:1], pred),
+                               NoiseStationarityMSE(0.0).call(clean[:1], pred), rtol=1e-4)
+    zero = np.zeros((1, 400), "float32")
+    assert np.asarray(NoiseStationarityMSE(0.0, gain_weight=1.0).call(zero, zero + 0.1)).tolist() == [
+        pytest.approx(0.01)]
+
+
 def test_arguments_and_config_round_trip():
-    loss = NoiseStationarityMSE(weight=0.1, block=64, eps=1e-4)
+    loss = NoiseStationarityMSE(weight=0.1, block=64, eps=1e-4, gain_weight=0.3)
     again = keras.losses.deserialize(keras.losses.serialize(loss))
-    assert (again.weight, again.block, again.eps) == (0.1, 64, 1e-4)
+    assert (again.weight, again.block, again.eps, again.gain_weight) == (0.1, 64, 1e-4, 0.3)
+    with pytest.raises(ValueError, match="Received gain_weight=-0.1"):
+        NoiseStationarityMSE(gain_weight=-0.1)
     with pytest.raises(ValueError, match="Received weight=-1"):
         NoiseStationarityMSE(weight=-1)
     with pytest.raises(ValueError, match="Received block=500"):
@@ -48,7 +69,7 @@ def test_training_with_it_resumes_and_saves_a_plain_model(tmp_path, rng):
     out = tmp_path / "m.keras"
     kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=2, batch_size=4, validation=(signals, noises),
               validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
-              jit_compile=False, noise_only_fraction=0.5, stationarity_weight=0.1)
+              jit_compile=False, noise_only_fraction=0.5, stationarity_weight=0.1, gain_weight=0.1)
     train_denoiser(signals, noises, out, epochs=1, **kw)
     _, history = train_denoiser(signals, noises, out, epochs=2, resume=True, **kw)  # last.keras holds the loss
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])

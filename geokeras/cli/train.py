@@ -116,6 +116,10 @@ def add_parser(sub, add):
     p.add_argument("--stationarity-weight", type=argument_type(check_number, "stationarity_weight", low=0.0),
                    default=R.get("stationarity_weight", 0.0),
                    help="weight of the penalty on bursty output in noise-only pairs (default: 0, plain MSE)")
+    p.add_argument("--gain-weight", type=argument_type(check_number, "gain_weight", low=0.0),
+                   default=R.get("gain_weight", 0.0),
+                   help="weight of a loss term on the amplitude bias of the output along the signal (keeps weak "
+                        "events whole; default: 0, none)")
     p.add_argument("--noise-burst-fraction", type=fraction("noise_burst_fraction"),
                    default=R.get("noise_burst_fraction", 0.0),
                    help="fraction of noise windows given a noise burst (0-12 dB, 0.5-6 s) that the target "
@@ -174,7 +178,7 @@ def train_kwargs(args):
         threads=args.threads, verbose=_verbosity(args.quiet), time_limit_s=args.time_limit_s,
         model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
         noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
-        noise_burst_fraction=args.noise_burst_fraction,
+        noise_burst_fraction=args.noise_burst_fraction, gain_weight=args.gain_weight,
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,

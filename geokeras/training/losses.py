@@ -26,27 +26,34 @@ __all__ = ["NoiseStationarityMSE"]
 
 @keras.saving.register_keras_serializable(package="geokeras")
 class NoiseStationarityMSE(keras.losses.Loss):
-    """Mean squared error plus ``weight`` x the block-power variability of the output on noise-only pairs.
+    """Mean squared error plus ``weight`` x the block-power variability of the output on noise-only pairs,
+    optionally plus ``gain_weight`` x the squared amplitude bias of the output along the signal.
 
     For each pair: ``mean((y_pred - y_true)**2)``, plus, where ``y_true`` is zero everywhere (a noise-only
     pair: the output is all residual noise), ``weight * var_b(log(P_b + eps))`` with ``P_b`` the mean square
     of the output in block ``b`` of ``block`` samples (the tail shorter than a block is left out) and
     ``eps`` on the normalized scale of the training pairs (noisy windows of unit standard deviation).
+    With ``gain_weight``, each pair with a signal also adds ``gain_weight * (1 - g)**2``, where
+    ``g = sum(y_pred * y_true) / sum(y_true**2)`` is the least-squares gain of the output along the clean
+    signal: the mean squared error alone lets a weak signal shrink (at -10 dB its error weighs little), this
+    term costs the same whatever the signal's level, so an event's amplitude is kept at low SNR too.
 
     Args:
         weight: weight of the variability term (0 gives the mean squared error).
         block: block length in samples (100: 1 s at 100 Hz, the block of the detection benchmark's
             stationarity figure).
         eps: power added before the logarithm: a residual far below it counts as steady.
+        gain_weight: weight of the amplitude-bias term on the pairs with a signal (default 0: none).
         name, reduction: as for ``keras.losses.Loss``.
 
     Input shapes: ``(batch, time)`` or ``(batch, time, channels)``; returns one value per pair.
     """
 
     def __init__(self, weight=0.03, block=100, eps=1e-3, name="noise_stationarity_mse",
-                 reduction="sum_over_batch_size"):
+                 reduction="sum_over_batch_size", gain_weight=0.0):
         super().__init__(name=name, reduction=reduction)
         self.weight = check_number("weight", weight, low=0.0)
+        self.gain_weight = check_number("gain_weight", gain_weight, low=0.0)
         self.block = check_positive_int("block", block)
         self.eps = check_number("eps", eps, low=0.0, low_open=True)
 
@@ -58,6 +65,10 @@ class NoiseStationarityMSE(keras.losses.Loss):
             n *= size
         true, pred = ops.reshape(y_true, (-1, n)), ops.reshape(y_pred, (-1, n))
         mse = ops.mean(ops.square(pred - true), axis=1)
+        if self.gain_weight:
+            energy = ops.sum(ops.square(true), axis=1)
+            gain = ops.sum(pred * true, axis=1) / ops.maximum(energy, 1e-12)
+            mse = mse + self.gain_weight * ops.cast(energy > 0, "float32") * ops.square(1.0 - gain)
         if not self.weight:
             return mse
         n_blocks = n // self.block
@@ -71,4 +82,4 @@ class NoiseStationarityMSE(keras.losses.Loss):
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction, "weight": self.weight, "block": self.block,
-                "eps": self.eps}
+                "eps": self.eps, "gain_weight": self.gain_weight}

@@ -101,7 +101,7 @@ def train_denoiser(
     learning_rate=1e-3, snr_db=(-10.0, 10.0), noise_only_fraction=0.05, n_synthetic=1000,
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
-    strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0,
+    strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0, gain_weight=0.0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -154,6 +154,9 @@ def train_denoiser(
         noise_burst_fraction: fraction of training noise windows that get a noise burst (a tapered piece of
             other noise 0-12 dB above the window's RMS; `geokeras.data.pairs.PairGenerator`): the network
             learns not to pass noise transients. 0 (default): none.
+        gain_weight: above 0, the loss (`NoiseStationarityMSE`) also charges ``gain_weight * (1 - g)**2`` per pair
+            with a signal, ``g`` the output's least-squares gain along the clean signal (weak events kept
+            whole). 0 (default): none.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -173,7 +176,7 @@ def train_denoiser(
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
-                                        model_kwargs, learning_rate, jit_compile, stationarity_weight)
+                                        model_kwargs, learning_rate, jit_compile, stationarity_weight, gain_weight)
     ds = pair_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
                       first_batch=initial_epoch * steps_per_epoch, initial_epoch=initial_epoch, snr_db=snr_db,
                       noise_only_fraction=noise_only_fraction, shift=shift, **augment)
@@ -252,7 +255,7 @@ def validation_pairs(signals, noise, window_length, n_pairs, seed, **pair_option
 
 
 def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, model_kwargs, learning_rate,
-           jit_compile, stationarity_weight=0.0):
+           jit_compile, stationarity_weight=0.0, gain_weight=0.0):
     """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` or built anew,
     in the strategy's scope."""
     import keras
@@ -262,7 +265,8 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
     from geokeras.training.losses import NoiseStationarityMSE  # registered before a checkpoint is loaded
     from geokeras.training.strategies import strategy_scope
 
-    loss = NoiseStationarityMSE(stationarity_weight) if stationarity_weight else "mse"
+    loss = (NoiseStationarityMSE(stationarity_weight, gain_weight=gain_weight)
+            if stationarity_weight or gain_weight else "mse")
     initial_epoch, best = 0, None
     with strategy_scope(dist):  # no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
