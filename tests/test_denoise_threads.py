@@ -76,3 +76,15 @@ def test_a_failing_id_falls_back_to_the_single_call(tiny, monkeypatch):
     assert [t.id for t in many[0]] == [t.id for t in one[0]]
     for a, b in zip(many[0], one[0]):  # the fallback is the single call itself
         assert np.ma.allequal(a.data, b.data)
+
+
+def test_short_ids_share_one_call(tiny, monkeypatch):
+    calls = []
+    by_id = api._by_id
+    monkeypatch.setattr(api, "_by_id", lambda *a: calls.append(a) or by_id(*a))
+    monkeypatch.setattr(api, "THREADED_MIN_SAMPLES", 1000)
+    st = obspy.Stream([trace("HHZ", 1500, 1), trace("HHE", 900, 2)])  # one id under the threshold: one call
+    dn.denoise(st, model=tiny, precision="float32")
+    assert calls == []
+    dn.denoise(obspy.Stream([trace("HHZ", 1500, 1), trace("HHE", 1000, 2)]), model=tiny, precision="float32")
+    assert len(calls) == 1
