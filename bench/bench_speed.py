@@ -249,13 +249,15 @@ def compare_threads(st, den, args):
         for mode in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
             api.THREADED_MIN_SAMPLES = modes[mode]
             load = os.getloadavg()[0]
-            t0, c0 = time.perf_counter(), time.process_time()
-            outs[mode] = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
-                                 precision=args.precision)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            outs.pop(mode, None)  # the previous output freed before the run: its peak is its own
+            with PeakRSS() as mem:
+                t0, c0 = time.perf_counter(), time.process_time()
+                outs[mode] = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
+                                     precision=args.precision)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             times[mode].append((wall, cpu))
-            print(f"round {r + 1} {mode}: wall {wall:.2f} s, CPU {cpu:.2f} s (load average before {load:.2f})",
-                  flush=True)
+            print(f"round {r + 1} {mode}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {mem.peak / 2**30:.2f} GiB "
+                  f"(load average before {load:.2f})", flush=True)
     med = {m: np.median(np.array(v), axis=0) for m, v in times.items()}
     a, b = modes
     print(f"median {a}: wall {med[a][0]:.2f} s, CPU {med[a][1]:.2f} s; {b}: wall {med[b][0]:.2f} s, CPU "

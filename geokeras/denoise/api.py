@@ -232,13 +232,14 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
     return _denoise_one(stream, denoiser, options, progress, on_error, return_noise)
 
 
-def _denoise_one(stream, denoiser, options, progress, on_error, return_noise):
-    """`denoise_stream` in one call of `geokeras.data.process.apply_to_stream`."""
+def _denoise_one(stream, denoiser, options, progress, on_error, return_noise, fn=None):
+    """`denoise_stream` in one call of `geokeras.data.process.apply_to_stream` (``fn``: the model's batch
+    function, by default ``denoiser.predictor``)."""
     from geokeras.data.process import apply_to_stream
 
     try:
         out = apply_to_stream(
-            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+            stream, fn or denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
             denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
@@ -251,14 +252,24 @@ def _denoise_one(stream, denoiser, options, progress, on_error, return_noise):
 
 
 def _by_id(stream, groups, denoiser, options, on_error, return_noise):
-    """`denoise_stream` one id per thread; raises if any id fails or is reported as skipped."""
+    """`denoise_stream` one id per thread; raises if any id fails or is reported as skipped.
+
+    One batch runs through the model at a time (it has all of TensorFlow's threads): the ids overlap their
+    NumPy stages with the model, not their model calls, whose activations would add up in memory."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from geokeras.data.process import Report
 
-    denoiser.predictor(options.batch_size, options.precision)  # made once, before the threads
+    predictor, turn = denoiser.predictor(options.batch_size, options.precision), threading.Lock()
+
+    def one_batch_at_a_time(windows):
+        with turn:
+            return predictor(windows)
+
     with ThreadPoolExecutor(min(len(groups), MAX_ID_THREADS), thread_name_prefix="geokeras-denoise") as pool:
-        futures = [pool.submit(_denoise_one, g, denoiser, options, None, on_error, return_noise) for g in groups]
+        futures = [pool.submit(_denoise_one, g, denoiser, options, None, on_error, return_noise, one_batch_at_a_time)
+                   for g in groups]
         try:
             parts = [f.result() for f in futures]
         except BaseException:
