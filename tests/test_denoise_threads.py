@@ -82,6 +82,9 @@ def test_short_ids_share_one_call(tiny, monkeypatch):
     calls = []
     by_id = api._by_id
     monkeypatch.setattr(api, "_by_id", lambda *a: calls.append(a) or by_id(*a))
+    assert api.THREADED_MIN_SAMPLES is None  # off by default: every Stream in one call
+    dn.denoise(obspy.Stream([trace("HHZ", 1500, 1), trace("HHE", 1000, 2)]), model=tiny, precision="float32")
+    assert calls == []
     monkeypatch.setattr(api, "THREADED_MIN_SAMPLES", 1000)
     st = obspy.Stream([trace("HHZ", 1500, 1), trace("HHE", 900, 2)])  # one id under the threshold: one call
     dn.denoise(st, model=tiny, precision="float32")

@@ -191,9 +191,11 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
     return out if len(out) > 1 else out[0]
 
 
-#: a Stream of several ids, each with at least this many samples (over a batch of windows), runs one id per
-#: thread (`denoise_stream`); short records share batches in one call
-THREADED_MIN_SAMPLES = 2 ** 19
+#: None (the default): every Stream in one call. A number (e.g. ``2 ** 19``, over a batch of windows): a Stream
+#: of several ids, each with at least this many samples, runs one id per thread (`denoise_stream`). Off by
+#: default: on the shared 2-core machine it showed no reliable wall-time gain and costs ~0.3 GiB of memory
+#: (``python bench/bench_speed.py --compare-threads 4`` measures both on a quiet machine)
+THREADED_MIN_SAMPLES = None
 #: at most this many ids at once (each holds its pending windows: a few tens of MB)
 MAX_ID_THREADS = 4
 
@@ -201,10 +203,10 @@ MAX_ID_THREADS = 4
 def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", return_noise=True):
     """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
 
-    A Stream of several long ids (each at least `THREADED_MIN_SAMPLES` samples; no ``progress`` callback) is
-    denoised one id per thread (`geokeras.data.process.apply_to_stream` on each id's traces): while TensorFlow runs the
-    model for one id, NumPy frames, stitches and clips another's windows, which a single call does in turn on
-    one core. Every id is processed exactly as alone (merged, windowed and batched on its own), so its output
+    With `THREADED_MIN_SAMPLES` set (off by default), a Stream of several long ids (each at least that many
+    samples; no ``progress`` callback) is denoised one id per thread (`geokeras.data.process.apply_to_stream`
+    on each id's traces): while TensorFlow runs the model for one id, NumPy frames, stitches and clips another's
+    windows, which a single call does in turn on one core. Every id is processed exactly as alone (merged, windowed and batched on its own), so its output
     does not depend on the other ids; the traces come back in the order a single call gives, the report's
     notes id by id. A single call shares batches between ids, and a window's output depends on its batch only
     through float rounding (batches of fewer than 64 windows skip the XLA-compiled features,
@@ -223,8 +225,9 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
     groups = {}
     for tr in stream:
         groups.setdefault(tr.id, obspy.Stream()).append(tr)
-    if progress is None and len(groups) > 1 and all(sum(tr.stats.npts for tr in g) >= THREADED_MIN_SAMPLES
-                                                    for g in groups.values()):
+    least = THREADED_MIN_SAMPLES
+    if least is not None and progress is None and len(groups) > 1 and all(
+            sum(tr.stats.npts for tr in g) >= least for g in groups.values()):
         try:
             return _by_id(stream, list(groups.values()), denoiser, options, on_error, return_noise)
         except Exception:  # noqa: BLE001 - the single call below raises (or reports) the error itself

@@ -125,7 +125,8 @@ class StreamingDenoiser:
             `geokeras.denoise.DenoiseOptions`.
 
     Attributes:
-        denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds.
+        denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds;
+        precision: the model's arithmetic (``"auto"`` resolved; named in `processing` unless float32).
     """
 
     def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="auto"):
