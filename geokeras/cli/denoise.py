@@ -73,7 +73,7 @@ def add_parser(sub, add):
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="arithmetic of the model's layers: auto (default: bfloat16 on a CPU with native bfloat16 "
                         "arithmetic, else float32), float32 (the model as trained) or bfloat16 (~1.3x faster on "
-                        "such CPUs; outputs differ by rounding, quality within 0.02 dB; recorded in the sidecars)")
+                        "such CPUs; outputs differ by rounding, quality within 0.035 dB; recorded in the sidecars)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
