@@ -238,6 +238,25 @@ def paired_trees(st, trees, rounds, extra=()):
     print(_load_text())
 
 
+def inference_path(den, args):
+    """The model alone: ms per window through denoise's predictor and through ``model.predict``, same windows."""
+    from geokeras.data.windows import map_batches
+
+    model, L = den.model, den.window_length
+    # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
+    windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
+    predictor = den.predictor(args.batch_size, args.precision)
+    model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    map_batches(predictor, windows, args.batch_size)
+    t_pred = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
+    t_keras = time.perf_counter() - t0
+    print(f"inference path     : {1e3 * t_pred / len(windows):.2f} ms/window (denoise's compiled predictor), "
+          f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
+
+
 def compare_threads(st, den, args):
     """In-process pairs: ``denoise(st)`` in one `apply_to_stream` call against one id per thread (see the module
     docstring)."""
@@ -264,9 +283,10 @@ def compare_threads(st, den, args):
           f"{med[b][1]:.2f} s; ratio {a} / {b}: wall {med[a][0] / med[b][0]:.3f}, CPU {med[a][1] / med[b][1]:.3f}")
     diff = max(float(np.max(np.abs(x.data - y.data)) / np.max(np.abs(x.data))) for x, y in zip(outs[a], outs[b]))
     print(f"largest output difference: {diff:.3g} of the trace's peak; precision {args.precision}; {_load_text()}")
+    return 0
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--rate", type=float, default=100.0)
@@ -281,6 +301,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
     parser.add_argument("--compare-threads", type=int, default=0, metavar="N",
                         help="N in-process pairs: one apply_to_stream call against one id per thread")
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.paired_with:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -294,7 +319,7 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from geokeras.data.windows import map_batches, window_starts
+    from geokeras.data.windows import window_starts
     from geokeras.denoise import Denoiser, denoise
     from geokeras.denoise.denoiser import resolve_precision
     from geokeras.models.denoiser import estimate_flops
@@ -321,8 +346,7 @@ def main(argv=None):
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
     if args.compare_threads:
-        compare_threads(st, den, args)
-        return 0
+        return compare_threads(st, den, args)
     rss_before = _rss_bytes()
     load_before = os.getloadavg()[0]
     with PeakRSS() as mem:
@@ -349,18 +373,7 @@ def main(argv=None):
           "(estimate_flops hand count)")
     print(f"achieved           : {flops_graph * n_windows / wall / 1e9:.1f} GFLOP/s over the whole call")
 
-    # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
-    windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
-    predictor = den.predictor(args.batch_size, args.precision)
-    model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
-    t0 = time.perf_counter()
-    map_batches(predictor, windows, args.batch_size)
-    t_pred = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
-    t_keras = time.perf_counter() - t0
-    print(f"inference path     : {1e3 * t_pred / len(windows):.2f} ms/window (denoise's compiled predictor), "
-          f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
+    inference_path(den, args)
 
     if args.profile:
         rows, total, stages = profile_file_job(st, den, args.overlap, args.batch_size, args.precision)
