@@ -264,6 +264,10 @@ def compare_threads(st, den, args):
 
     modes = {"one call": 10 ** 15, "one id per thread": 0}  # api.THREADED_MIN_SAMPLES of each
     times, outs = {m: [] for m in modes}, {}
+    first = st.slice(st[0].stats.starttime, st[0].stats.starttime + 3 * 3600).copy()
+    for threshold in modes.values():  # untimed: the large-batch graph traced, its common sizes compiled
+        api.THREADED_MIN_SAMPLES = threshold
+        denoise(first, model=den, overlap=args.overlap, batch_size=args.batch_size, precision=args.precision)
     for r in range(args.compare_threads):
         for mode in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
             api.THREADED_MIN_SAMPLES = modes[mode]
