@@ -36,7 +36,7 @@ def _load():
 
 def compare_outputs(den, checks):
     """Print the predictor's (inference graph's) outputs against ``model(x)``, and its sign symmetry."""
-    pred = den.predictor(256)
+    pred = den.predictor(256, precision="float32")  # against model(x), which computes in float32
     for name, x in checks.items():
         fast = np.concatenate([pred(x[i:i + 256]) for i in range(0, len(x), 256)])
         ref = np.concatenate([np.asarray(den.model(x[i:i + 256, :, None], training=False))[:, :, 0]

@@ -14,7 +14,8 @@ Data: one synthetic continuous record of ``--hours`` h x 3 components at 100 Hz 
 written once as float32 MiniSEED. Each run is a whole process, timed from outside (wall time, CPU time and
 peak RSS of the child from ``resource.getrusage(RUSAGE_CHILDREN)``), in the order A B A B ...:
 
-- A: ``python -m geokeras denoise DAY -o OUT --quiet`` (the shipped model; ``--precision`` passed on);
+- A: ``python -m geokeras denoise DAY -o OUT --quiet`` (the shipped model; ``--precision`` passed on, default
+  ``auto``: bfloat16 on a CPU with native bfloat16 arithmetic);
 - B: this file run by ``--peer-python`` with ``--peer-run``: ``seisbench.models.DeepDenoiser()`` (random
   weights: its speed does not depend on them; no download) and ``model.annotate(stream)``, written as
   MiniSEED. PyTorch gets ``--threads`` threads (``torch.set_num_threads``); geokeras' TensorFlow uses its own
@@ -74,7 +75,8 @@ def main(argv=None):
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads of the peer")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                        help="geokeras denoise --precision (default auto, its own default)")
     parser.add_argument("--peer-run", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.peer_run:

@@ -26,7 +26,13 @@ Figures printed (all measured here):
   where the time goes (reading, checks and merging, detrending, resampling, framing, the model, batching,
   stitching, output assembly and clipping, writing, the rest).
 
-``--precision bfloat16`` runs the model's Keras layers in bfloat16 (``geokeras denoise --precision``).
+``--precision`` is that of ``geokeras denoise`` (default ``auto``: bfloat16 on a CPU with native bfloat16
+arithmetic, else float32; ``float32`` runs the model as trained).
+
+``--compare-threads N`` times instead ``denoise(stream)`` of the day in N interleaved pairs (A B B A ...): one
+call of ``apply_to_stream`` for the whole Stream (A, what ``denoise`` did before) against one id per thread
+(B, `geokeras.denoise.api.denoise_stream`'s default for a long Stream of several ids), wall and CPU time of
+each with the load average, the medians, the ratio A / B and the largest output difference.
 
 ``--paired-with OTHER_TREE`` measures instead whole ``geokeras denoise DAY -o OUT --quiet`` processes of this
 source tree (A) and of another checkout (B, for example ``git worktree add /tmp/base main``), alternated
@@ -232,23 +238,82 @@ def paired_trees(st, trees, rounds, extra=()):
     print(_load_text())
 
 
-def main(argv=None):
+def inference_path(den, args):
+    """The model alone: ms per window through denoise's predictor and through ``model.predict``, same windows."""
+    from geokeras.data.windows import map_batches
+
+    model, L = den.model, den.window_length
+    # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
+    windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
+    predictor = den.predictor(args.batch_size, args.precision)
+    model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    map_batches(predictor, windows, args.batch_size)
+    t_pred = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
+    t_keras = time.perf_counter() - t0
+    print(f"inference path     : {1e3 * t_pred / len(windows):.2f} ms/window (denoise's compiled predictor), "
+          f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
+
+
+def compare_threads(st, den, args):
+    """In-process pairs: ``denoise(st)`` in one `apply_to_stream` call against one id per thread (see the module
+    docstring)."""
+    from geokeras.denoise import api, denoise
+
+    modes = {"one call": 10 ** 15, "one id per thread": 0}  # api.THREADED_MIN_SAMPLES of each
+    times, outs = {m: [] for m in modes}, {}
+    first = st.slice(st[0].stats.starttime, st[0].stats.starttime + 3 * 3600).copy()
+    for threshold in modes.values():  # untimed: the large-batch graph traced, its common sizes compiled
+        api.THREADED_MIN_SAMPLES = threshold
+        denoise(first, model=den, overlap=args.overlap, batch_size=args.batch_size, precision=args.precision)
+    for r in range(args.compare_threads):
+        for mode in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
+            api.THREADED_MIN_SAMPLES = modes[mode]
+            load = os.getloadavg()[0]
+            outs.pop(mode, None)  # the previous output freed before the run: its peak is its own
+            with PeakRSS() as mem:
+                t0, c0 = time.perf_counter(), time.process_time()
+                outs[mode] = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
+                                     precision=args.precision)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            times[mode].append((wall, cpu))
+            print(f"round {r + 1} {mode}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {mem.peak / 2**30:.2f} GiB "
+                  f"(load average before {load:.2f})", flush=True)
+    med = {m: np.median(np.array(v), axis=0) for m, v in times.items()}
+    a, b = modes
+    print(f"median {a}: wall {med[a][0]:.2f} s, CPU {med[a][1]:.2f} s; {b}: wall {med[b][0]:.2f} s, CPU "
+          f"{med[b][1]:.2f} s; ratio {a} / {b}: wall {med[a][0] / med[b][0]:.3f}, CPU {med[a][1] / med[b][1]:.3f}")
+    diff = max(float(np.max(np.abs(x.data - y.data)) / np.max(np.abs(x.data))) for x, y in zip(outs[a], outs[b]))
+    print(f"largest output difference: {diff:.3g} of the trace's peak; precision {args.precision}; {_load_text()}")
+    return 0
+
+
+def _parser():
     parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: TF's)")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip the cProfile run")
     parser.add_argument("--paired-with", default=None, metavar="OTHER_TREE",
                         help="whole-process A/B runs of `geokeras denoise` against another source tree")
     parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
+    parser.add_argument("--compare-threads", type=int, default=0, metavar="N",
+                        help="N in-process pairs: one apply_to_stream call against one id per thread")
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.paired_with:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        extra = ["--precision", args.precision] if args.precision != "float32" else []
+        extra = ["--precision", args.precision] if args.precision != "auto" else []  # auto: each tree's default
         paired_trees(make_day(args.hours, args.rate), {"this": here, "other": args.paired_with}, args.rounds, extra)
         return 0
 
@@ -258,8 +323,9 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from geokeras.data.windows import map_batches, window_starts
+    from geokeras.data.windows import window_starts
     from geokeras.denoise import Denoiser, denoise
+    from geokeras.denoise.denoiser import resolve_precision
     from geokeras.models.denoiser import estimate_flops
 
     t = time.perf_counter()
@@ -279,9 +345,12 @@ def main(argv=None):
     n_model_samples = int(round(st[0].stats.npts * model_rate / args.rate))
     n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
     print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
-          f"overlap {args.overlap:g} -> {n_windows} windows; TF intra-op threads "
+          f"overlap {args.overlap:g} -> {n_windows} windows; precision {resolve_precision(args.precision)}; "
+          "TF intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
+    if args.compare_threads:
+        return compare_threads(st, den, args)
     rss_before = _rss_bytes()
     load_before = os.getloadavg()[0]
     with PeakRSS() as mem:
@@ -308,18 +377,7 @@ def main(argv=None):
           "(estimate_flops hand count)")
     print(f"achieved           : {flops_graph * n_windows / wall / 1e9:.1f} GFLOP/s over the whole call")
 
-    # the compiled fixed-shape predictor that denoise() uses, against keras' model.predict, same windows
-    windows = np.random.default_rng(0).normal(scale=100.0, size=(4 * args.batch_size, L)).astype(np.float32)
-    predictor = den.predictor(args.batch_size, args.precision)
-    model.predict(windows[:args.batch_size, :, None], batch_size=args.batch_size, verbose=0)  # warm-up
-    t0 = time.perf_counter()
-    map_batches(predictor, windows, args.batch_size)
-    t_pred = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model.predict(windows[:, :, None], batch_size=args.batch_size, verbose=0)
-    t_keras = time.perf_counter() - t0
-    print(f"inference path     : {1e3 * t_pred / len(windows):.2f} ms/window (denoise's compiled predictor), "
-          f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
+    inference_path(den, args)
 
     if args.profile:
         rows, total, stages = profile_file_job(st, den, args.overlap, args.batch_size, args.precision)

@@ -43,8 +43,9 @@ def _gappy_folder(root):
     return root
 
 
-def collect():
-    """Return ``{name: array}`` of every golden output."""
+def collect(precision="float32"):
+    """Return ``{name: array}`` of every golden output (the model at ``precision``: float32 by default, the
+    precision the golden files were recorded at before the default became "auto")."""
     import obspy
 
     from geokeras import metrics
@@ -56,7 +57,7 @@ def collect():
     out = {}
     den = Denoiser.resolve(None)
     before = io.read(str(datasets.datasets_dir() / "ncedc-noisy" / NOISY_RECORD))[0]
-    after = denoise(before, model=den)
+    after = denoise(before, model=den, precision=precision)
     out["demo/denoised"] = np.asarray(after.data, np.float32)
     rate = before.stats.sampling_rate
     out["picks/demo"] = np.array([metrics.pick_p(before.data, rate), metrics.pick_p(after.data, rate)])
@@ -66,7 +67,7 @@ def collect():
         dst = os.path.join(tmp, "out")
         for fmt in ("MSEED", "SAC"):
             rc = cli_main(["denoise", src, "-o", os.path.join(dst, fmt), "--format", fmt, "--write-noise",
-                           "--quiet"])
+                           "--quiet", "--precision", precision])
             if rc != 0:
                 raise SystemExit(f"geokeras denoise --format {fmt} exited {rc}")
         for folder, _, names in sorted(os.walk(dst)):
@@ -99,11 +100,13 @@ def main(argv=None):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--save", metavar="FILE.npz")
     what.add_argument("--check", metavar="FILE.npz")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "auto"),
+                        help="the model's arithmetic (default float32: the golden files' own)")
     args = parser.parse_args(argv)
     from geokeras.utils import quiet_tensorflow
 
     quiet_tensorflow()
-    got = collect()
+    got = collect(args.precision)
     if args.save:
         np.savez(args.save, **got)
         print(f"saved {len(got)} arrays to {args.save}")

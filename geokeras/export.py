@@ -17,8 +17,9 @@ of ``n`` samples out, with what `geokeras.denoise.denoise` does around the model
   weighted overlap-add (`geokeras.data.windows.stitch`, the cross-fade ``sin(pi (j + 0.5) / L)^2``
   normalized by the summed weights); a 1-sample or constant trace gives zeros.
 
-So ``denoise_trace(x)`` equals ``geokeras.denoise.denoise(x, sampling_rate=<model rate>)`` for a gap-free
-float32 trace (to float rounding; ``tests/test_export.py`` checks 1e-3 of the peak). A trace with gaps is
+So ``denoise_trace(x)`` equals ``geokeras.denoise.denoise(x, sampling_rate=<model rate>, precision="float32")``
+(the SavedModel computes in float32) for a gap-free float32 trace (to float rounding; ``tests/test_export.py``
+checks 1e-3 of the peak). A trace with gaps is
 denoised segment by segment by the caller; a trace at another rate must be resampled first.
 """
 import os

@@ -27,14 +27,14 @@ def test_options_are_checked_where_they_are_made(kwargs, match):
 
 
 def test_the_processing_line_is_generated_from_the_record(den):
-    opts = DenoiseOptions(overlap=0.25)
+    opts = DenoiseOptions(overlap=0.25, precision="float32")
     record = opts.record(den)
     assert record["sha256"] == den.sha256 and record["overlap"] == 0.25 and record["output"] == "denoised"
     assert opts.record(den, "noise")["output"] == "noise"
     line = opts.processing_line(den)
     assert line == (f"geokeras {record['version']}: denoise(model=tiny, sha256={den.sha256[:16]}, "
                     "model_sampling_rate=100, window_length=300, overlap=0.25, detrend=prefix-linear, clip=1.1)")
-    out = denoise(obspy.read(), model=den, overlap=0.25)
+    out = denoise(obspy.read(), model=den, overlap=0.25, precision="float32")
     assert all(tr.stats.processing[-1] == line for tr in out)
 
 
@@ -64,3 +64,38 @@ def test_sidecars_store_the_options_and_resume_compares_those_fields_not_the_tex
     with open(sidecar, "w") as f:
         json.dump(entries, f)
     assert denoise_files(src, out, model=den, write_noise=True, resume=True).done == 1
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse2 amx_bf16 amx_tile", True),
+    ("fpu sse2 avx2 avx512f avx512_vnni", False),
+])
+def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    from geokeras.denoise.denoiser import cpu_has_bfloat16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\n")
+    assert cpu_has_bfloat16(str(info)) is expected
+    assert cpu_has_bfloat16(str(tmp_path / "missing")) is False  # another system: float32
+
+
+@pytest.mark.parametrize("native", ["bfloat16", "float32"])
+def test_auto_precision_is_resolved_once_and_recorded(den, monkeypatch, tmp_path, native):
+    from geokeras.denoise import denoiser as dn_module
+
+    monkeypatch.setattr(dn_module, "_AUTO", [native])  # what this machine's CPU flags gave
+    opts = DenoiseOptions()
+    assert opts.precision == native == DenoiseOptions(precision="auto").precision  # resolved where made
+    assert ("precision" in opts.record(den)) is (native == "bfloat16")  # float32 sidecars as before
+    assert DenoiseOptions(precision="float32").precision == "float32"  # always available
+    with pytest.raises(ValueError, match=r"argument `precision`. Expected one of 'auto', 'float32', 'bfloat16'"):
+        DenoiseOptions(precision="float16")
+    src, out = str(tmp_path / "ev.mseed"), str(tmp_path / "out")
+    obspy.read().write(src, format="MSEED")
+    denoise_files(src, out, model=den, precision="float32")
+    # an output of the other precision is redone by resume, one of the same is up to date
+    summary = denoise_files(src, out, model=den, resume=True)
+    assert (summary.done, summary.up_to_date) == ((1, 0) if native == "bfloat16" else (0, 1))
+    with open(os.path.join(out, "ev.mseed.processing.json")) as f:
+        assert all(e[SIDECAR_FIELD] == opts.record(den) for e in json.load(f))

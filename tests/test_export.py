@@ -103,7 +103,7 @@ def test_saved_models_load_in_plain_tensorflow(tmp_path, rng, tiny_denoiser, tin
     arrays = {"lengths": np.array(TRACE_LENGTHS)}
     for n in TRACE_LENGTHS:
         arrays[f"x{n}"] = x = trace_of(n, seed=1)
-        arrays[f"y{n}"] = denoise(x, model=Denoiser(tiny_denoiser))
+        arrays[f"y{n}"] = denoise(x, model=Denoiser(tiny_denoiser), precision="float32")  # as the SavedModel
     np.savez(tmp_path / "denoiser" / "traces.npz", **arrays)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
@@ -149,7 +149,7 @@ def test_denoise_trace_equals_denoise_for_any_length(tiny_denoiser, tiny_saved_m
     assert {"serve", "denoise_trace"} <= set(loaded.signatures)
     for n in TRACE_LENGTHS + (1000,):  # 1000: several windows, the last one aligned to the end
         x = trace_of(n)
-        expected = denoise(x, model=den)
+        expected = denoise(x, model=den, precision="float32")  # the SavedModel computes in float32
         got = loaded.denoise_trace(tf.constant(x)).numpy()
         assert got.shape == (n,) and got.dtype == np.float32
         peak = max(float(np.max(np.abs(expected))), 1e-30)
@@ -158,7 +158,7 @@ def test_denoise_trace_equals_denoise_for_any_length(tiny_denoiser, tiny_saved_m
             assert not np.any(got)  # 1 sample, or 2 on a line: nothing left after detrending
     for scale in (1e-20, 1e30):  # any amplitude, as `denoise` (windows scaled by powers of two in the graph)
         x = (trace_of(1000).astype(np.float64) * scale).astype(np.float32)
-        expected = denoise(x, model=den)
+        expected = denoise(x, model=den, precision="float32")  # the SavedModel computes in float32
         got = loaded.denoise_trace(tf.constant(x)).numpy()
         assert np.max(np.abs(got - expected)) <= 1e-3 * np.max(np.abs(expected)), scale
     const = loaded.denoise_trace(tf.constant(np.full(500, 7.0, np.float32))).numpy()

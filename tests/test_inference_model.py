@@ -100,9 +100,28 @@ def test_the_denoise_predictor_runs_the_inference_graph(rng):
 
     model = build_stft_mask_denoiser(window_length=600, filters=(4, 8), sign_invariant=True)
     den = Denoiser(model)
-    pred = den.predictor(batch_size=4)
+    pred = den.predictor(batch_size=4, precision="float32")
     run = pred._model()
     assert run is not model and any(isinstance(op, PhaseConvTranspose) for op in run.layers)
     x = rng.normal(size=(3, 600)).astype("float32") * 100
     np.testing.assert_allclose(pred(x), np.asarray(model(x[:, :, None]))[:, :, 0], atol=1e-4)
     assert np.array_equal(pred(-x), -pred(x))
+
+
+def test_large_batches_run_through_one_graph_with_the_outputs_of_a_static_one(rng):
+    from geokeras.denoise import Denoiser
+    from geokeras.denoise.denoiser import LARGE_BATCH_STEP
+
+    model = build_stft_mask_denoiser(window_length=600, filters=(4,), sign_invariant=True)
+    pred = Denoiser(model).predictor(batch_size=128, precision="float32")
+    x = rng.normal(size=(128, 600)).astype("float32") * 100
+    for n in (XLA_MIN_BATCH, 97):
+        got = pred(x[:n])
+        size = min(1 << (n - 1).bit_length(), 128)  # what a static graph of a power of two computed
+        padded = np.concatenate([x[:n], np.zeros((size - n, 600), np.float32)])
+        assert np.array_equal(got, np.asarray(pred._graph(size)(padded[:, :, None]))[:n, :, 0]), n
+    assert np.array_equal(pred(-x[:97]), -pred(x[:97]))
+    small = pred(x[:5])  # a small batch: its own static graph, padded to a power of two (8)
+    assert small.shape == (5, 600) and 8 in pred._graphs
+    large = pred._graphs[None]  # one graph of unknown batch size for every large batch
+    assert large.input_signature[0].shape.as_list() == [None, 600, 1] and LARGE_BATCH_STEP == 16

@@ -359,7 +359,7 @@ class DenoisePlan:
 
 
 def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
-                 write_noise=False, out_of_band="refuse", precision="float32", layout="mirror", channel_code=None):
+                 write_noise=False, out_of_band="refuse", precision="auto", layout="mirror", channel_code=None):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
     Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs; with
@@ -431,7 +431,7 @@ def check_layout(layout, channel_code, format, plot, write_noise):
 
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
                   overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
-                  progress=False, on_result=None, raise_errors=False, precision="float32", layout="mirror",
+                  progress=False, on_result=None, raise_errors=False, precision="auto", layout="mirror",
                   channel_code=None):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
 

@@ -125,21 +125,24 @@ class StreamingDenoiser:
             `geokeras.denoise.DenoiseOptions`.
 
     Attributes:
-        denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds.
+        denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds;
+        precision: the model's arithmetic (``"auto"`` resolved; named in `processing` unless float32).
     """
 
-    def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="float32"):
+    def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="auto"):
         self.denoiser = Denoiser.resolve(model)
         self.windowing = Windowing(self.denoiser.window_length, overlap)
-        self.batch_size = DenoiseOptions(overlap, batch_size, precision=precision).batch_size
-        self._fn = self.denoiser.predictor(self.batch_size, precision)
+        options = DenoiseOptions(overlap, batch_size, precision=precision)
+        self.batch_size, self.precision = options.batch_size, options.precision  # "auto" resolved
+        self._fn = self.denoiser.predictor(self.batch_size, self.precision)
         self._weights = crossfade_weights(self.windowing.window_length)
         self._segments = {}  # trace id -> _Segment
         self._pending = []  # outputs of segments ended by a refused packet
         den = self.denoiser
         self.processing = (f"geokeras {geokeras.__version__}: StreamingDenoiser(model={den.label}, "
                            f"sha256={den.sha256[:16]}, window_length={den.window_length}, "
-                           f"overlap={self.windowing.overlap}, detrend=prefix-linear, clip={CLIP_FACTOR:g} per window)")
+                           f"overlap={self.windowing.overlap}, detrend=prefix-linear, clip={CLIP_FACTOR:g} per window"
+                           + (f", precision={self.precision})" if self.precision != "float32" else ")"))
 
     def __repr__(self):
         return (f"StreamingDenoiser({self.denoiser.label!r}, overlap={self.windowing.overlap:g}, "

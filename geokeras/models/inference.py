@@ -35,13 +35,16 @@ Example:
     >>> bool(np.array_equal(np.asarray(fast(-x)), -np.asarray(fast(x))))
     True
 """
+import contextlib
+import threading
+
 import keras
 import numpy as np
 
 from geokeras.layers.stft import SignInvariantFeatures
 
 __all__ = ["inference_model", "phase_kernel_taps", "supports_phases", "PhaseConvTranspose", "XlaCompiled",
-           "XLA_LAYERS", "XLA_MIN_BATCH"]
+           "XLA_LAYERS", "XLA_MIN_BATCH", "large_batches"]
 
 #: the layers `inference_model` runs through XLA (element-wise work only: no convolution, no FFT); the others
 #: gain less from it than the compilation of each batch shape costs
@@ -160,9 +163,27 @@ def supports_phases(layer):
             and any(s > 1 for s in layer.strides) and getattr(layer, "output_padding", None) is None)
 
 
+_LARGE = threading.local()
+
+
+@contextlib.contextmanager
+def large_batches():
+    """Inside this context (in this thread), `XlaCompiled` layers called with an unknown batch size run through
+    XLA: the caller promises batches of `XLA_MIN_BATCH` windows or more. One graph then serves every such
+    batch size, XLA compiling its loop once per size at run time (a fraction of a new graph's tracing),
+    with the same outputs as a graph of that static size (`geokeras.denoise.Denoiser.predictor`)."""
+    before = getattr(_LARGE, "on", False)
+    _LARGE.on = True
+    try:
+        yield
+    finally:
+        _LARGE.on = before
+
+
 class XlaCompiled(keras.layers.Layer):
     """Run a (weightless, element-wise) layer's ``call`` as an XLA-compiled function, for static batches of
-    `XLA_MIN_BATCH` windows or more (smaller ones run the layer's own ``call``). Inference only, never saved."""
+    `XLA_MIN_BATCH` windows or more, or an unknown batch size inside `large_batches` (other batches run the
+    layer's own ``call``). Inference only, never saved."""
 
     def __init__(self, layer, **kwargs):
         super().__init__(name=f"{layer.name}_xla", **kwargs)
@@ -173,9 +194,9 @@ class XlaCompiled(keras.layers.Layer):
 
     def call(self, inputs):
         batch = inputs.shape[0]
-        if batch is None or batch < XLA_MIN_BATCH:
-            return self.layer.call(inputs)
-        return self._fn(inputs)
+        if batch is None and getattr(_LARGE, "on", False) or batch is not None and batch >= XLA_MIN_BATCH:
+            return self._fn(inputs)
+        return self.layer.call(inputs)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
