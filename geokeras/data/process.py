@@ -80,7 +80,6 @@ from fractions import Fraction
 
 import numpy as np
 import obspy
-from scipy import signal as sps
 
 from geokeras.validation import check_bool, check_choice, check_number, check_positive_int
 from geokeras.data.windows import Windowing, map_batches, scale_to_unit_peak, stitch
@@ -160,6 +159,8 @@ def resample_ratio(native_rate, model_rate, max_denominator=1000):
 
 def _resample(x, up, down, padtype):
     """``resample_poly`` by ``up/down`` (edge padding for 1 sample, where a line is undefined and gives NaN)."""
+    from scipy import signal as sps  # imported here: 0.7 s of start-up for every process that never resamples
+
     return sps.resample_poly(x, up, down, padtype=padtype if x.size > 1 else "edge")
 
 
