@@ -58,7 +58,7 @@ def main():
     keras.utils.set_random_seed(0)
     x = tf.constant(np.random.default_rng(0).normal(size=(args.batch, args.input_dim)).astype("float32"))
     jits = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
-    modes = ["closed_form", "stochastic", "forward"] + ([] if args.no_exact else ["exact"])
+    modes = ["closed_form", "stochastic", "forward", "forward_shared"] + ([] if args.no_exact else ["exact"])
 
     models = {}
     for jit in jits:
@@ -66,7 +66,7 @@ def main():
         plain.compile(keras.optimizers.Adam(1e-3), "mse", jit_compile=jit)
         models[("plain", jit)] = plain
         for mode in modes:
-            if mode in ("exact", "forward") and jit:
+            if mode in ("exact", "forward", "forward_shared") and jit:
                 # XLA constant-folds exact's 256-way pfor Jacobian for minutes, and made forward's step 250-320x
                 # slower (issue 11's runs); geokeras leaves XLA off for forward: both are timed without XLA
                 continue

@@ -85,7 +85,7 @@ def test_closed_form_rejects_other_encoders(rng):
     with pytest.raises(ValueError, match=r"Received penalty='closed_form' with encoder layers"):
         build_contractive_autoencoder(6, hidden_units=(4,), activation="relu", penalty="closed_form")
     with pytest.raises(ValueError, match=r"Invalid value for argument `mode`\. Expected one of 'exact', "
-                       r"'closed_form', 'stochastic', 'forward'\. Received mode='fast'\."):
+                       r"'closed_form', 'stochastic', 'forward', 'forward_shared'\. Received mode='fast'\."):
         jacobian_penalty(_encoder(), x, "fast")
 
 
@@ -131,7 +131,7 @@ def test_train_step_gradient_includes_the_weighted_penalty(rng):
     [
         ({"weight": -0.1}, "Invalid value for argument `weight`. Expected a number >= 0.0. Received weight=-0.1."),
         ({"penalty": "approx"}, "Invalid value for argument `penalty`. Expected one of 'exact', 'closed_form', "
-                                "'stochastic', 'forward'. Received penalty='approx'."),
+                                "'stochastic', 'forward', 'forward_shared'. Received penalty='approx'."),
         ({"n_projections": 0}, "Invalid value for argument `n_projections`. Expected a strictly positive integer. "
                                "Received n_projections=0."),
     ],
@@ -284,3 +284,40 @@ def test_forward_generic_path_for_other_encoders():
     softplus = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softplus")])
     for enc in (two_outputs, dropout, softplus, keras.layers.Dense(3)):
         assert contractive._plain_dense_stack(enc) is None
+
+
+@pytest.mark.parametrize("units", [(8,), (5, 3)])
+def test_forward_shared_is_the_forward_estimate_of_one_projection_for_the_whole_batch(units, rng):
+    """With the projection fixed, ``"forward_shared"`` is mean_b ||J_b v||^2 with ONE v of shape (1, input)
+    (the Jacobians from the NumPy chain rule), on the Dense-stack path and on the ForwardAccumulator path
+    (a non-Dense layer in the encoder), and it is unbiased over fresh draws."""
+    enc = _encoder(units)
+    x = rng.normal(size=(6, 6)).astype("float32")
+    v = np.asarray(random_signs((1, 6), seed=3), "float64")[0]
+    want = 0.0
+    for xi in x.astype("float64"):
+        jac, a = np.eye(6), xi
+        for layer in [l for l in enc.layers if hasattr(l, "kernel")]:
+            w, b = (np.asarray(t, "float64") for t in (layer.kernel, layer.bias))
+            a = _sig(a @ w + b)
+            jac = ((a * (1 - a))[:, None] * w.T) @ jac
+        want += np.sum((jac @ v) ** 2) / len(x)
+    np.testing.assert_allclose(float(jacobian_penalty(enc, x, "forward_shared", seed=3)), want, rtol=1e-5)
+    wrapped = keras.Sequential([keras.Input((6,)), keras.layers.Activation("linear"), *enc.layers])
+    np.testing.assert_allclose(float(jacobian_penalty(wrapped, x, "forward_shared", seed=3)), want, rtol=1e-5)
+    exact = float(jacobian_penalty(enc, x, "exact"))
+    gen = keras.random.SeedGenerator(7)
+    draw = tf.function(lambda: jacobian_penalty(enc, x, "forward_shared", n_projections=8, seed=gen))
+    estimates = np.array([float(draw()) for _ in range(100)])  # 800 projections
+    assert abs(estimates.mean() - exact) / exact < 0.05 and estimates.std() > 0
+
+
+def test_forward_shared_trains_and_round_trips(rng, tmp_path):
+    cae = build_contractive_autoencoder(6, hidden_units=(3,), penalty="forward_shared", weight=0.5, seed=1)
+    cae.compile("adam", "mse")
+    x = rng.random((16, 6)).astype("float32")
+    history = cae.fit(x, x, epochs=2, batch_size=8, verbose=0).history
+    assert np.all(np.isfinite(history["contractive_penalty"])) and history["contractive_penalty"][0] > 0
+    cae.save(tmp_path / "cae.keras")
+    again = keras.saving.load_model(tmp_path / "cae.keras", safe_mode=True)
+    assert again.penalty == "forward_shared"

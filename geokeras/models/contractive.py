@@ -21,6 +21,12 @@ respect to the input, computed per sample and averaged over the batch:
   input (the Gaussian draw was a measurable part of the step), and of lower variance
   (``2 (||A||_F^2 - sum_i A_ii^2)`` instead of ``2 ||A||_F^2``, ``A = J^T J``). With
   ``n_projections > 1`` the encoder's forward pass is repeated once per projection.
+- ``"forward_shared"``: ``"forward"`` with one projection ``v`` per step shared by every sample of the batch.
+  Still unbiased for each sample (``E ||J_b v||^2 = ||J_b||_F^2`` for any fixed ``b``), with more variance
+  of the batch mean (the samples' estimates share ``v``; for a code of ``m`` units the relative spread of
+  one sample's estimate is about ``sqrt(2 / m)``). For an encoder of plain ``Dense`` layers the first
+  layer's tangent is one vector-matrix product ``v W`` instead of a batch of them, so on a one-layer encoder
+  the penalty costs little more than ``"closed_form"``'s element-wise passes, for any activation.
 """
 import warnings
 
@@ -34,7 +40,8 @@ from geokeras.models.blocks import EncoderDecoderModel, apply_layers, dense_stac
 
 __all__ = ["ContractiveAutoencoder", "build_contractive_autoencoder", "jacobian_penalty", "random_signs", "PENALTIES"]
 
-PENALTIES = ("exact", "closed_form", "stochastic", "forward")
+PENALTIES = ("exact", "closed_form", "stochastic", "forward", "forward_shared")
+_FORWARD = ("forward", "forward_shared")
 
 
 def _single_dense(encoder):
@@ -125,17 +132,19 @@ def _dense_stack_jvp(layers, x, v):
     return h, t
 
 
-def _forward_estimate(encoder, x, n_projections, seed, training):
+def _forward_estimate(encoder, x, n_projections, seed, training, shared=False):
     """``(h, mean_b ||J_b v_b||^2)`` with random signs ``v`` over the input: forward-mode JVPs (`_dense_stack_jvp`
-    for a chain of plain ``Dense`` layers, ``tf.autodiff.ForwardAccumulator`` for any other encoder)."""
+    for a chain of plain ``Dense`` layers, ``tf.autodiff.ForwardAccumulator`` for any other encoder). With
+    ``shared``, one ``v`` of shape ``(1, ...)`` serves the whole batch (``v_b = v``)."""
     h, total = None, 0.0
     stack = _plain_dense_stack(encoder)
+    shape = ops.shape(x)
     for k in range(n_projections):
-        v = random_signs(ops.shape(x), dtype=x.dtype, seed=_draw_seed(seed, k))
+        v = random_signs((1, *shape[1:]) if shared else shape, dtype=x.dtype, seed=_draw_seed(seed, k))
         if stack is not None:
-            code, jvp = _dense_stack_jvp(stack, x, v)
+            code, jvp = _dense_stack_jvp(stack, x, v)  # a (1, input) tangent: one row through the first kernel
         else:
-            with tf.autodiff.ForwardAccumulator(primals=x, tangents=v) as acc:
+            with tf.autodiff.ForwardAccumulator(primals=x, tangents=ops.broadcast_to(v, shape)) as acc:
                 code = encoder(x, training=training)
             jvp = acc.jvp(code, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         total = total + _sum_per_sample(jvp)
@@ -158,8 +167,8 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         deriv = h * (1.0 - h) if act == "sigmoid" else 1.0 - ops.square(h)
         col_norms = ops.sum(ops.square(kernel), axis=0)
         return h, ops.mean(ops.sum(ops.square(deriv) * col_norms, axis=-1))
-    if mode == "forward":
-        return _forward_estimate(encoder, x, n_projections, seed, training)
+    if mode in _FORWARD:
+        return _forward_estimate(encoder, x, n_projections, seed, training, shared=mode == "forward_shared")
     with tf.GradientTape(persistent=mode == "stochastic" and n_projections > 1) as tape:
         tape.watch(x)
         h = encoder(x, training=training)
@@ -183,9 +192,10 @@ def jacobian_penalty(encoder, x, mode="exact", n_projections=1, seed=None):
         x: Batch of inputs.
         mode: ``"exact"``, ``"closed_form"`` (single dense sigmoid/tanh layer),
             ``"stochastic"`` (unbiased random-projection estimate, reverse mode) or
-            ``"forward"`` (the same estimate with forward-mode Jacobian-vector products).
-        n_projections: Number of random projections averaged in ``"stochastic"`` and ``"forward"`` modes.
-        seed: ``"stochastic"`` and ``"forward"`` modes only. An int gives a reproducible estimate (projection ``k``
+            ``"forward"`` (the same estimate with forward-mode Jacobian-vector products) or ``"forward_shared"``
+            (one projection per call shared by the batch: cheaper, noisier; see the module docstring).
+        n_projections: Number of random projections averaged in the three random modes.
+        seed: the random modes only. An int gives a reproducible estimate (projection ``k``
             uses seed ``seed + k``, so the same draws on every call); a
             ``keras.random.SeedGenerator`` gives fresh draws on every call (what training uses).
 
@@ -220,14 +230,15 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs) costs the same
     as ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). Under XLA on CPU the forward
     step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
-    ``jit_compile=True`` warns). ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
+    ``jit_compile=True`` warns). ``"forward_shared"`` (one projection per step for the whole batch) drops the
+    first layer's tangent matmul: on a one-layer encoder it costs about what ``"closed_form"`` does. ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
 
     Args:
         encoder: Model ``x -> h``.
         decoder: Model ``h -> x_hat``.
         weight: Penalty weight ``lambda >= 0``.
-        penalty: ``"exact"``, ``"closed_form"``, ``"stochastic"`` or ``"forward"``.
-        n_projections: Random projections per step in ``"stochastic"`` and ``"forward"`` modes.
+        penalty: ``"exact"``, ``"closed_form"``, ``"stochastic"``, ``"forward"`` or ``"forward_shared"``.
+        n_projections: Random projections per step in the three random modes.
         seed: Seed of the random projections.
         **kwargs: ``keras.Model`` arguments (``name``).
 
@@ -263,11 +274,11 @@ class ContractiveAutoencoder(EncoderDecoderModel):
         self.built = True
 
     def compile(self, *args, jit_compile="auto", **kwargs):
-        """``keras.Model.compile``; with ``penalty="forward"``, ``"auto"`` means no XLA (see above)."""
-        if self.penalty == "forward":
+        """``keras.Model.compile``; with a forward penalty, ``"auto"`` means no XLA (see above)."""
+        if self.penalty in _FORWARD:
             if jit_compile is True:
                 warnings.warn(
-                    "penalty='forward' with jit_compile=True: XLA on CPU made this train step 250-320x "
+                    f"penalty={self.penalty!r} with jit_compile=True: XLA on CPU made this train step 250-320x "
                     "slower in bench/bench_contractive.py; consider jit_compile=False.",
                     stacklevel=2,
                 )
