@@ -29,11 +29,6 @@ Figures printed (all measured here):
 ``--precision`` is that of ``geokeras denoise`` (default ``auto``: bfloat16 on a CPU with native bfloat16
 arithmetic, else float32; ``float32`` runs the model as trained).
 
-``--compare-threads N`` times instead ``denoise(stream)`` of the day in N interleaved pairs (A B B A ...): one
-call of ``apply_to_stream`` for the whole Stream (A, what ``denoise`` did before) against one id per thread
-(B, `geokeras.denoise.api.denoise_stream`'s default for a long Stream of several ids), wall and CPU time of
-each with the load average, the medians, the ratio A / B and the largest output difference.
-
 ``--paired-with OTHER_TREE`` measures instead whole ``geokeras denoise DAY -o OUT --quiet`` processes of this
 source tree (A) and of another checkout (B, for example ``git worktree add /tmp/base main``), alternated
 A B B A A B ... for ``--rounds`` pairs on the same day written once as float32 MiniSEED: wall and CPU time of
@@ -257,39 +252,6 @@ def inference_path(den, args):
           f"{1e3 * t_keras / len(windows):.2f} ms/window (model.predict), {len(windows)} windows each")
 
 
-def compare_threads(st, den, args):
-    """In-process pairs: ``denoise(st)`` in one `apply_to_stream` call against one id per thread (see the module
-    docstring)."""
-    from geokeras.denoise import api, denoise
-
-    modes = {"one call": 10 ** 15, "one id per thread": 0}  # api.THREADED_MIN_SAMPLES of each
-    times, outs = {m: [] for m in modes}, {}
-    first = st.slice(st[0].stats.starttime, st[0].stats.starttime + 3 * 3600).copy()
-    for threshold in modes.values():  # untimed: the large-batch graph traced, its common sizes compiled
-        api.THREADED_MIN_SAMPLES = threshold
-        denoise(first, model=den, overlap=args.overlap, batch_size=args.batch_size, precision=args.precision)
-    for r in range(args.compare_threads):
-        for mode in (list(modes) if r % 2 == 0 else list(modes)[::-1]):
-            api.THREADED_MIN_SAMPLES = modes[mode]
-            load = os.getloadavg()[0]
-            outs.pop(mode, None)  # the previous output freed before the run: its peak is its own
-            with PeakRSS() as mem:
-                t0, c0 = time.perf_counter(), time.process_time()
-                outs[mode] = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
-                                     precision=args.precision)
-                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            times[mode].append((wall, cpu))
-            print(f"round {r + 1} {mode}: wall {wall:.2f} s, CPU {cpu:.2f} s, peak RSS {mem.peak / 2**30:.2f} GiB "
-                  f"(load average before {load:.2f})", flush=True)
-    med = {m: np.median(np.array(v), axis=0) for m, v in times.items()}
-    a, b = modes
-    print(f"median {a}: wall {med[a][0]:.2f} s, CPU {med[a][1]:.2f} s; {b}: wall {med[b][0]:.2f} s, CPU "
-          f"{med[b][1]:.2f} s; ratio {a} / {b}: wall {med[a][0] / med[b][0]:.3f}, CPU {med[a][1] / med[b][1]:.3f}")
-    diff = max(float(np.max(np.abs(x.data - y.data)) / np.max(np.abs(x.data))) for x, y in zip(outs[a], outs[b]))
-    print(f"largest output difference: {diff:.3g} of the trace's peak; precision {args.precision}; {_load_text()}")
-    return 0
-
-
 def _parser():
     parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
     parser.add_argument("--hours", type=float, default=24.0)
@@ -303,8 +265,6 @@ def _parser():
     parser.add_argument("--paired-with", default=None, metavar="OTHER_TREE",
                         help="whole-process A/B runs of `geokeras denoise` against another source tree")
     parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
-    parser.add_argument("--compare-threads", type=int, default=0, metavar="N",
-                        help="N in-process pairs: one apply_to_stream call against one id per thread")
     return parser
 
 
@@ -349,8 +309,6 @@ def main(argv=None):
           "TF intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
-    if args.compare_threads:
-        return compare_threads(st, den, args)
     rss_before = _rss_bytes()
     load_before = os.getloadavg()[0]
     with PeakRSS() as mem:

@@ -191,28 +191,8 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
     return out if len(out) > 1 else out[0]
 
 
-#: None (the default): every Stream in one call. A number (e.g. ``2 ** 19``, over a batch of windows): a Stream
-#: of several ids, each with at least this many samples, runs one id per thread (`denoise_stream`). Off by
-#: default: on the shared 2-core machine it showed no reliable wall-time gain and costs ~0.3 GiB of memory
-#: (``python bench/bench_speed.py --compare-threads 4`` measures both on a quiet machine)
-THREADED_MIN_SAMPLES = None
-#: at most this many ids at once (each holds its pending windows: a few tens of MB)
-MAX_ID_THREADS = 4
-
-
 def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", return_noise=True):
     """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
-
-    With `THREADED_MIN_SAMPLES` set (off by default), a Stream of several long ids (each at least that many
-    samples; no ``progress`` callback) is denoised one id per thread (`geokeras.data.process.apply_to_stream`
-    on each id's traces): while TensorFlow runs the model for one id, NumPy frames, stitches and clips another's
-    windows, which a single call does in turn on one core. Every id is processed exactly as alone (merged, windowed and batched on its own), so its output
-    does not depend on the other ids; the traces come back in the order a single call gives, the report's
-    notes id by id. A single call shares batches between ids, and a window's output depends on its batch only
-    through float rounding (batches of fewer than 64 windows skip the XLA-compiled features,
-    `geokeras.models.inference`), so the two agree to rounding, and bit for bit when every batch holds 64
-    windows or more (a day of 3C). Should any id fail, the whole Stream is run again in one call, which raises
-    (or, with ``on_error="skip"``, reports) exactly what it would have.
 
     Returns:
         ``(denoised Stream, noise Stream, geokeras.data.process.Report)``; the noise Stream is None with
@@ -222,27 +202,11 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
         the errors of `geokeras.data.process.apply_to_stream`; an ``OutOfBandError`` says how to pass the
         record through.
     """
-    groups = {}
-    for tr in stream:
-        groups.setdefault(tr.id, obspy.Stream()).append(tr)
-    least = THREADED_MIN_SAMPLES
-    if least is not None and progress is None and len(groups) > 1 and all(
-            sum(tr.stats.npts for tr in g) >= least for g in groups.values()):
-        try:
-            return _by_id(stream, list(groups.values()), denoiser, options, on_error, return_noise)
-        except Exception:  # noqa: BLE001 - the single call below raises (or reports) the error itself
-            pass
-    return _denoise_one(stream, denoiser, options, progress, on_error, return_noise)
-
-
-def _denoise_one(stream, denoiser, options, progress, on_error, return_noise, fn=None):
-    """`denoise_stream` in one call of `geokeras.data.process.apply_to_stream` (``fn``: the model's batch
-    function, by default ``denoiser.predictor``)."""
     from geokeras.data.process import apply_to_stream
 
     try:
         out = apply_to_stream(
-            stream, fn or denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
             denoiser.sampling_rate,
             overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
             clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
@@ -252,43 +216,6 @@ def _denoise_one(stream, denoiser, options, progress, on_error, return_noise, fn
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None
-
-
-def _by_id(stream, groups, denoiser, options, on_error, return_noise):
-    """`denoise_stream` one id per thread; raises if any id fails or is reported as skipped.
-
-    One batch runs through the model at a time (it has all of TensorFlow's threads): the ids overlap their
-    NumPy stages with the model, not their model calls, whose activations would add up in memory."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from geokeras.data.process import Report
-
-    predictor, turn = denoiser.predictor(options.batch_size, options.precision), threading.Lock()
-
-    def one_batch_at_a_time(windows):
-        with turn:
-            return predictor(windows)
-
-    with ThreadPoolExecutor(min(len(groups), MAX_ID_THREADS), thread_name_prefix="geokeras-denoise") as pool:
-        futures = [pool.submit(_denoise_one, g, denoiser, options, None, on_error, return_noise, one_batch_at_a_time)
-                   for g in groups]
-        try:
-            parts = [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-    if any(report.skipped for _, _, report in parts):
-        raise RuntimeError("a trace was skipped: the single call reports it in its place")
-    order = {(tr.id, float(tr.stats.sampling_rate)): i for i, tr in reversed(list(enumerate(stream)))}
-
-    def ordered(traces):  # the order of a single call: each (id, rate) where it first comes in the input
-        return obspy.Stream(sorted(traces, key=lambda tr: order[tr.id, float(tr.stats.sampling_rate)]))
-
-    result = ordered([tr for res, _, _ in parts for tr in res])
-    noise = ordered([tr for _, nz, _ in parts for tr in nz]) if return_noise else None
-    return result, noise, Report(notes=[note for _, _, report in parts for note in report.notes])
 
 
 def _as_type(data, result):
