@@ -84,7 +84,7 @@ def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
 def test_auto_precision_is_resolved_once_and_recorded(den, monkeypatch, tmp_path, native):
     from geokeras.denoise import denoiser as dn_module
 
-    monkeypatch.setattr(dn_module, "_AUTO", [native])  # what this machine's CPU flags gave
+    monkeypatch.setattr(dn_module, "_auto_precision", lambda: native)  # what this machine's CPU flags gave
     opts = DenoiseOptions()
     assert opts.precision == native == DenoiseOptions(precision="auto").precision  # resolved where made
     assert ("precision" in opts.record(den)) is (native == "bfloat16")  # float32 sidecars as before

@@ -20,6 +20,7 @@ Example:
     >>> den.window_length, den.sampling_rate, den.sampling_rate_range_hz
     (256, 100.0, (20.0, 250.0))
 """
+import functools
 import hashlib
 import os
 import tempfile
@@ -71,12 +72,13 @@ def resolve_precision(precision="auto"):
     check_choice("precision", precision, PRECISION_CHOICES)
     if precision != "auto":
         return precision
-    if _AUTO[0] is None:
-        _AUTO[0] = "bfloat16" if cpu_has_bfloat16() else "float32"
-    return _AUTO[0]
+    return _auto_precision()
 
 
-_AUTO = [None]  # what "auto" resolved to in this process (read once)
+@functools.cache
+def _auto_precision():
+    """What ``"auto"`` stands for on this machine (``/proc/cpuinfo`` read once per process)."""
+    return "bfloat16" if cpu_has_bfloat16() else "float32"
 
 # Denoisers loaded from files: {(realpath, mtime_ns, size): Denoiser}.
 _FILE_DENOISERS = {}
