@@ -131,3 +131,52 @@ def test_repeats_add_records_with_their_own_seed_and_keep_the_first():
     assert [e.p_index for e in two[1]["events"]] != [e.p_index for e in two[0]["events"]]
     with pytest.raises(ValueError, match="repeats"):
         detection.benchmark_records("validation", n_stations=1, hours=0.1, repeats=0)
+
+
+def _onset_record(seed, n=3000, p=1500, amp=10.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    x[p:] += amp * rng.normal(size=n - p)
+    return x
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_aic_pick_finds_a_level_change(seed):
+    x = _onset_record(seed)
+    # a trigger 0.3 s after the onset: the Akaike minimum is at the onset
+    assert abs(detection.pick_aic(x, 1530, SR) - 1500) <= 2
+    assert abs(detection.pick_at_trigger(x, 1530, SR, "aic") - 1500) <= 2
+
+
+def test_refine_pick_moves_to_the_reference_onset_only_where_it_is_clear():
+    raw = _onset_record(0)
+    for early in (30, 15, -20):  # 0.3 s early ... 0.2 s late: within the search half-width of 0.3 s
+        assert abs(detection.refine_pick(raw, 1500 - early, SR) - 1500) <= 2
+    # a reference whose onset is weak (RMS ratio about 1.4 < 3) leaves the pick where it was
+    weak = _onset_record(1, amp=1.0)
+    assert detection.refine_pick(weak, 1480, SR) == 1480
+    assert detection.refine_pick(raw, None, SR) is None
+    # the denoised trace's pick refined on its input through the scoring's picker
+    smeared = _onset_record(2)
+    smeared[1475:1500] += 5 * np.random.default_rng(3).normal(size=25)  # energy 0.25 s ahead of the onset
+    coarse = detection.pick_aic(smeared, 1530, SR)
+    assert coarse < 1490
+    assert abs(detection.pick_at_trigger(smeared, 1530, SR, "aic", reference=raw) - 1500) <= 2
+
+
+def test_picker_and_reference_arguments_are_checked(record):
+    x, clean, events, _ = record
+    with pytest.raises(ValueError, match="`picker`.*Received picker='baer'"):
+        detection.score_detections(x, clean, events, SR, picker="baer")
+    with pytest.raises(ValueError, match="`reference`"):
+        detection.score_detections(x, clean, events, SR, reference=x[:-1])
+    with pytest.raises(ValueError, match="`picker`"):
+        detection.pick_at_trigger(x, 100, SR, picker="ar")
+
+
+def test_pk_baer_picker_still_available(record):
+    x, clean, events, _ = record
+    scores = detection.score_detections(x, clean, events, SR, rates_per_hour=(2.0,), detectors=("recursive",),
+                                        picker="pk_baer")
+    errors = [row[("recursive", 2.0)]["pick_error_s"] for row in scores["events"]]
+    assert np.nanmax(errors) < 0.15, errors
