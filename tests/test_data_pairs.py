@@ -92,6 +92,8 @@ def test_short_noise_sources_are_mirror_extended():
     (dict(noise_burst_fraction=-0.1), "noise_burst_fraction"),
     (dict(burst_db=(6, 0)), "burst_db"),
     (dict(burst_seconds=(0, 2)), "burst_seconds"),
+    # bursts are `burst_seconds` at `sampling_rate`: 0 made every burst 4 samples long, silently
+    (dict(noise_burst_fraction=0.5, sampling_rate=0.0), r"argument `sampling_rate`. .* Received sampling_rate=0.0"),
 ])
 def test_bad_arguments(sources, kwargs, match):
     kw = dict(window_length=300)

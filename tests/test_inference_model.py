@@ -108,12 +108,13 @@ def test_the_denoise_predictor_runs_the_inference_graph(rng):
     assert np.array_equal(pred(-x), -pred(x))
 
 
-def test_large_batches_run_through_one_graph_with_the_outputs_of_a_static_one(rng):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])  # the README says both are the static graphs' bits
+def test_large_batches_run_through_one_graph_with_the_outputs_of_a_static_one(rng, precision):
     from geokeras.denoise import Denoiser
     from geokeras.denoise.denoiser import LARGE_BATCH_STEP
 
     model = build_stft_mask_denoiser(window_length=600, filters=(4,), sign_invariant=True)
-    pred = Denoiser(model).predictor(batch_size=128, precision="float32")
+    pred = Denoiser(model).predictor(batch_size=128, precision=precision)
     x = rng.normal(size=(128, 600)).astype("float32") * 100
     for n in (XLA_MIN_BATCH, 97):
         got = pred(x[:n])

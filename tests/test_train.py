@@ -63,6 +63,22 @@ def test_train_rejects_bad_arguments(tmp_path, rng):
         assert not (tmp_path / "m.keras.ckpt").exists()
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(gain_weight=-0.1), r"argument `gain_weight`. Expected a number >= 0.0. Received gain_weight=-0.1"),
+    (dict(stationarity_weight=-1.0), r"argument `stationarity_weight`. .* Received stationarity_weight=-1.0"),
+    (dict(noise_burst_fraction=1.5), r"argument `noise_burst_fraction`. .* Received noise_burst_fraction=1.5"),
+])
+def test_loss_and_burst_options_are_refused_before_any_data_is_read(tmp_path, monkeypatch, kwargs, match):
+    """Checked with the other arguments: not after reading the sources, building the signals and making the
+    checkpoint folder (the API's only check of them; the command line's types check them too)."""
+    from geokeras.training import train as train_module
+
+    monkeypatch.setattr(train_module, "training_sources", lambda *a, **k: pytest.fail("the sources were read"))
+    with pytest.raises(ValueError, match=match):
+        train_denoiser(None, None, tmp_path / "m.keras", **kwargs)
+    assert not (tmp_path / "m.keras.ckpt").exists()
+
+
 def test_file_sources_split_by_station(tmp_path, rng):
     for sta in ("AAA", "BBB", "CCC"):
         for kind in ("sig", "noise"):

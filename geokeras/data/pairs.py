@@ -396,7 +396,8 @@ class PairGenerator:
         if self.inband_fraction and not 0.0 < float(highpass_hz) < 0.5 * float(sampling_rate):
             raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
                              f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
-        self.highpass_hz, self.sampling_rate = float(highpass_hz), float(sampling_rate)
+        self.highpass_hz = float(highpass_hz)
+        self.sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)  # bursts' seconds
         self._groups = None
         if signal_groups is not None and noise_groups is not None:
             labels = {g: i for i, g in enumerate(sorted(set(signal_groups) | set(noise_groups)))}

@@ -112,13 +112,13 @@ class _BatchPredictor:
     """Run a model on one batch of at most ``batch_size`` float32 windows ``(k, L)``, compiled.
 
     A small batch (fewer than `geokeras.models.inference.XLA_MIN_BATCH` windows) is padded with zero windows to
-    a power of two and runs through a graph of that static shape (at most ``log2(XLA_MIN_BATCH)`` of them are
-    traced). A large one is padded to a multiple of `LARGE_BATCH_STEP` windows only (no larger than
-    ``batch_size``) and runs through one graph of unknown batch size, traced once (`large_batches`: XLA
-    compiles the features' loop once per size, ~0.1 s, where a new graph costs ~0.5 s): less padding (the
-    pieces of ``geokeras denoise`` come in batches of ~90 windows, which a power of two padded by 40 %) and
-    fewer traces, the same outputs (a window's output does not depend on the size of a large batch). The loop
-    over batches is `geokeras.data.windows.map_batches`.
+    a power of two and runs through a graph of that static shape (at most ``log2(XLA_MIN_BATCH) + 1`` of them
+    are traced: 1, 2, 4, ... windows up to ``XLA_MIN_BATCH``). A large one is padded to a multiple of
+    `LARGE_BATCH_STEP` windows only (no larger than ``batch_size``) and runs through one graph of unknown batch
+    size, traced once (`large_batches`: XLA compiles the features' loop once per size, ~0.1 s, where a new
+    graph costs ~0.5 s): less padding (the pieces of ``geokeras denoise`` come in batches of ~90 windows, which
+    a power of two padded by 40 %) and fewer traces, the same outputs (a window's output does not depend on the
+    size of a large batch). The loop over batches is `geokeras.data.windows.map_batches`.
     """
 
     def __init__(self, model, window_length, batch_size, keep=None):
@@ -295,8 +295,9 @@ class Denoiser:
 
         It runs the model's `geokeras.models.inference.inference_model` (the same weights and outputs to
         float32 rounding; transposed convolutions by phases, the sign-invariant features through XLA) with compiled
-        ``tf.function`` graphs of fixed batch shape (a short batch is zero-padded), much faster than
-        ``model.predict`` per batch (``bench/bench_speed.py``).
+        ``tf.function`` graphs (`_BatchPredictor`: a small batch zero-padded to a power of two through a graph of
+        that fixed shape, a large one padded to a multiple of `LARGE_BATCH_STEP` through one graph of unknown
+        batch size), much faster than ``model.predict`` per batch (``bench/bench_speed.py``).
 
         Args:
             batch_size: windows per call.

@@ -1,4 +1,4 @@
-"""Contractive autoencoders: reconstruction + weight * ||J_x(h)||_F^2 (four ways to compute it).
+"""Contractive autoencoders: reconstruction + weight * ||J_x(h)||_F^2 (five ways to compute it).
 
 The penalty is the squared Frobenius norm of the Jacobian of the code ``h = f(x)`` with
 respect to the input, computed per sample and averaged over the batch:
@@ -156,7 +156,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
     """Return ``(h, penalty)``: the code ``encoder(x)`` and the batch-mean ``||J_x(h)||_F^2``.
 
     The computation is differentiable with respect to the encoder's weights (use it inside
-    an outer ``tf.GradientTape``). See the module docstring for the four modes.
+    an outer ``tf.GradientTape``). See the module docstring for the five modes.
     """
     check_choice("mode", mode, PENALTIES)
     n_projections = check_positive_int("n_projections", n_projections)

@@ -48,7 +48,7 @@ from geokeras.training.callbacks import training_callbacks
 from geokeras.training.families import check_family
 from geokeras.training.sources import describe_sources, training_signals, training_sources
 from geokeras.utils import atomic_path, set_threads
-from geokeras.validation import check_positive_int
+from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit"]
 
@@ -163,6 +163,7 @@ def train_denoiser(
     """
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
+    _check_weights(stationarity_weight, gain_weight, noise_burst_fraction)
     src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
     if log is not None:
         log(describe_sources(src))
@@ -213,6 +214,14 @@ def _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_p
     for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size)):
         check_positive_int(name, value)
     return dist
+
+
+def _check_weights(stationarity_weight, gain_weight, noise_burst_fraction):
+    """Check the loss weights and the burst fraction before any data is read (`NoiseStationarityMSE` and
+    `geokeras.data.pairs.PairGenerator` check them again where they are used)."""
+    check_number("stationarity_weight", stationarity_weight, low=0.0)
+    check_number("gain_weight", gain_weight, low=0.0)
+    check_number("noise_burst_fraction", noise_burst_fraction, low=0.0, high=1.0)
 
 
 def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate,
