@@ -363,3 +363,25 @@ def test_adapt_per_station_command_reaches_the_work_with_adapts_defaults(tiny_ba
     rc, cap = cli_run(["adapt", two, "-o", tmp_path / "site.keras", "--per-station", "--model", tiny_base,
                        "--min-noise-minutes", "4"], capsys)
     assert rc == 1 and "the noise search started" in cap.err, cap.err  # was a TypeError: options without defaults
+
+
+def test_noise_search_and_report_denoise_in_float32_whatever_the_cpu(tiny_base, monkeypatch):
+    """The noise adapt keeps and its before/after figures must not depend on the CPU's precision "auto"."""
+    import geokeras.denoise as gd
+    from geokeras.adaptation import noise as noise_module
+    from geokeras.adaptation import report as report_module
+
+    calls = []
+    real = gd.denoise
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("precision", "auto"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gd, "denoise", spy)
+    data = coloured_trace(2.0).data
+    noise_module._event_flags(data, 100.0, tiny_base)
+    rng = np.random.default_rng(0)
+    signals = [rng.normal(size=1500) * np.hanning(1500) for _ in range(3)]
+    report_module._recall({"base": tiny_base}, [data.astype(np.float64)], signals, 100.0, 0.05, 0)
+    assert calls and set(calls) == {"float32"}

@@ -80,6 +80,28 @@ def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
     assert cpu_has_bfloat16(str(tmp_path / "missing")) is False  # another system: float32
 
 
+@pytest.mark.parametrize("env, native, expected", [
+    ("0", True, "float32"),   # oneDNN switched off: bfloat16 would be no faster, only less precise
+    (" 0 ", True, "float32"),
+    ("1", True, "bfloat16"),
+    (None, True, "bfloat16"),
+    (None, False, "float32"),
+])
+def test_auto_precision_follows_the_cpu_and_onednn(monkeypatch, env, native, expected):
+    from geokeras.denoise import denoiser as dn_module
+
+    if env is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", env)
+    monkeypatch.setattr(dn_module, "cpu_has_bfloat16", lambda: native)
+    dn_module._auto_precision.cache_clear()
+    try:
+        assert dn_module.resolve_precision("auto") == expected
+    finally:
+        dn_module._auto_precision.cache_clear()
+
+
 @pytest.mark.parametrize("native", ["bfloat16", "float32"])
 def test_auto_precision_is_resolved_once_and_recorded(den, monkeypatch, tmp_path, native):
     from geokeras.denoise import denoiser as dn_module

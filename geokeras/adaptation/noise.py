@@ -150,7 +150,9 @@ def _event_flags(data, sampling_rate, denoiser):
     if denoiser is not None:
         from geokeras.denoise import denoise
 
-        y = np.asarray(denoise(data.astype(np.float32), model=denoiser, sampling_rate=sampling_rate), np.float64)
+        # float32, not the machine's "auto": the noise kept must not depend on the CPU
+        y = np.asarray(denoise(data.astype(np.float32), model=denoiser, sampling_rate=sampling_rate,
+                               precision="float32"), np.float64)
         block = int(round(sampling_rate))
         nb = y.size // block
         if nb >= 3:

@@ -38,9 +38,9 @@ def _recall(models, noise, signals, sampling_rate, hours, seed):
     noisy, clean, events = continuous_record(noise, signals, hours * 3600.0, sampling_rate,
                                              snr_levels=DETECTION_LEVELS, highpass_hz=1.0, seed=seed)
     out = {}
-    for name, model in models.items():
+    for name, model in models.items():  # float32 as the SNR table: the figures must not depend on the CPU
         y = noisy if model is None else np.asarray(denoise(noisy, model=Denoiser.resolve(model),
-                                                           sampling_rate=sampling_rate))
+                                                           sampling_rate=sampling_rate, precision="float32"))
         score = score_detections(y, clean, events, sampling_rate, (RATE_PER_HOUR,), ("recursive",))
         out[name] = {str(r["snr_db"]): r["recall"] for r in summarize([score], DETECTION_LEVELS, "recursive",
                                                                       RATE_PER_HOUR)}

@@ -57,11 +57,11 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
 
 def resolve_precision(precision="auto"):
     """The precision a ``precision`` argument stands for: ``"auto"`` is ``"bfloat16"`` on a CPU with native
-    bfloat16 arithmetic (`cpu_has_bfloat16`) and ``"float32"`` elsewhere; the others are themselves.
+    bfloat16 arithmetic (`cpu_has_bfloat16`) unless oneDNN is switched off (``TF_ENABLE_ONEDNN_OPTS=0``), and
+    ``"float32"`` elsewhere; the others are themselves.
 
-    bfloat16 holds the default model's quality within 0.035 dB of float32 on validation and test stations
-    (``bench/bench_paired_quality.py``), runs its layers ~1.3x faster on such CPUs, and keeps
-    ``denoise(-x) == -denoise(x)`` exact; ``"float32"`` runs the model as trained.
+    bfloat16 keeps ``denoise(-x) == -denoise(x)`` exact and the default model's quality as measured by
+    ``bench/bench_paired_quality.py`` (README, issue 19); ``"float32"`` runs the model as trained.
 
     Example:
         >>> resolve_precision("float32"), resolve_precision("auto") in PRECISIONS
@@ -77,7 +77,12 @@ def resolve_precision(precision="auto"):
 
 @functools.cache
 def _auto_precision():
-    """What ``"auto"`` stands for on this machine (``/proc/cpuinfo`` read once per process)."""
+    """What ``"auto"`` stands for on this machine (``/proc/cpuinfo`` and the environment read once per process).
+
+    float32 where TensorFlow's oneDNN kernels are switched off (``TF_ENABLE_ONEDNN_OPTS=0``): without them
+    bfloat16 is not faster, only less precise."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() == "0":
+        return "float32"
     return "bfloat16" if cpu_has_bfloat16() else "float32"
 
 # Denoisers loaded from files: {(realpath, mtime_ns, size): Denoiser}.
