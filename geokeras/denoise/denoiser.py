@@ -120,8 +120,8 @@ class _BatchPredictor:
     a power of two and runs through a graph of that static shape (at most ``log2(XLA_MIN_BATCH) + 1`` of them
     are traced: 1, 2, 4, ... windows up to ``XLA_MIN_BATCH``). A large one is padded to a multiple of
     `LARGE_BATCH_STEP` windows only (no larger than ``batch_size``) and runs through one graph of unknown batch
-    size, traced once (`large_batches`: XLA compiles the features' loop once per size, ~0.1 s, where a new
-    graph costs ~0.5 s): less padding (the pieces of ``geokeras denoise`` come in batches of ~90 windows, which
+    size, traced once (`large_batches`: XLA compiles the features' loop once per size, much cheaper than tracing
+    a new graph; README, issue 19): less padding (the pieces of ``geokeras denoise`` come in batches of ~90 windows, which
     a power of two padded by 40 %) and fewer traces, the same outputs (a window's output does not depend on the
     size of a large batch). The loop over batches is `geokeras.data.windows.map_batches`.
     """

@@ -43,8 +43,8 @@ class DenoiseOptions:
             ``"passthrough"`` (see `geokeras.denoise.denoise`).
         precision: ``"auto"`` (default: ``"bfloat16"`` on a CPU with native bfloat16 arithmetic, else
             ``"float32"``; `geokeras.denoise.denoiser.resolve_precision`), ``"float32"`` (the model as trained)
-            or ``"bfloat16"`` (its Keras layers compute in bfloat16: ~1.3x faster on CPUs with bfloat16 units,
-            outputs differ by rounding, quality within 0.035 dB). Resolved here: ``precision`` is always the
+            or ``"bfloat16"`` (its Keras layers compute in bfloat16: faster on CPUs with bfloat16 units, outputs
+            differ by rounding; speed and quality measured in the README, issue 19). Resolved here: ``precision`` is always the
             one used, and recorded.
 
     Raises:
