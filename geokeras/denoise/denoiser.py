@@ -230,7 +230,10 @@ class Denoiser:
 
     @property
     def model(self):
-        """The ``keras.Model`` (loaded here on first use for a `Denoiser` of a file)."""
+        """The ``keras.Model`` (loaded here on first use for a `Denoiser` of a file; waits for, and raises the
+        error of, a `load_in_background` under way)."""
+        if self._model is None:
+            self.wait_loaded()
         if self._model is None:
             with _LOAD_LOCK:
                 if self._model is None:
@@ -249,6 +252,47 @@ class Denoiser:
             ModelError: the file cannot be loaded safely; NotADenoiserError: it is not a denoiser.
         """
         self.model  # noqa: B018 - loads it
+        return self
+
+    def load_in_background(self, prepare=None):
+        """Start loading the model in a daemon thread (``prepare()`` first, e.g. `geokeras.utils.quiet_tensorflow`)
+        and return this `Denoiser` at once: importing TensorFlow and reading the weights (~4 s) overlap with
+        what the caller does meanwhile (``geokeras denoise`` reads and frames its first file).
+
+        `model` (so `predictor`, `load`) waits for it in any other thread and raises its error; `wait_loaded`
+        waits and raises it too. A model loaded already, or being loaded, is left as it is.
+
+        Example:
+            >>> from geokeras.models.denoiser import build_denoiser
+            >>> den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4,)))
+            >>> den.load_in_background().wait_loaded() is den  # loaded already: nothing to wait for
+            True
+        """
+        with _LOCK:
+            if self._model is not None or getattr(self, "_loading", None) is not None:
+                return self
+            self._load_error = None
+
+            def run():
+                try:
+                    if prepare is not None:
+                        prepare()
+                    self.load()
+                except BaseException as exc:  # noqa: BLE001 - raised where the model is needed (`wait_loaded`)
+                    self._load_error = exc
+
+            self._loading = threading.Thread(target=run, name="geokeras-model-load", daemon=True)
+            self._loading.start()
+        return self
+
+    def wait_loaded(self):
+        """Wait for a `load_in_background` under way (from another thread) and raise its error; return this
+        `Denoiser`. Nothing to wait for: returns at once (the model is then loaded at its first use)."""
+        loading = getattr(self, "_loading", None)
+        if loading is not None and loading is not threading.current_thread():
+            loading.join()
+            if self._load_error is not None:
+                raise self._load_error
         return self
 
     def __repr__(self):
