@@ -1,0 +1,132 @@
+"""The pipelined denoise path (issue 19, fourth pass): the model of each piece in a thread of its own while the
+next pieces are framed gives the bits of the sequential path; the model loaded in the background
+(`Denoiser.load_in_background`) reports a bad model exactly as the load before any work did."""
+import os
+import zipfile
+
+import keras
+import numpy as np
+import obspy
+import pytest
+
+from geokeras import cli
+from geokeras.denoise import Denoiser, DenoiseOptions, pieces
+from geokeras.denoise.denoiser import _load_bytes
+from geokeras.errors import ModelError
+from geokeras.models.denoiser import build_denoiser
+from geokeras.stream import StreamingDenoiser
+
+T0 = obspy.UTCDateTime(2021, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    return Denoiser(build_denoiser("unet1d", window_length=64, sampling_rate=100.0, filters=(2, 4)))
+
+
+@pytest.fixture(scope="module")
+def model_file(tiny, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    tiny.model.save(path)
+    return str(path)
+
+
+def _packets(seed=3):
+    """Two ids in packets of random sizes with gaps, an offset and a trend; masked samples in one packet."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for sta in ("A", "B"):
+        t, k = T0, 0
+        while k < 6:
+            n = int(rng.integers(5, 300))
+            x = rng.normal(size=n) * 100 + 2000 + 0.5 * np.arange(n)
+            if k == 2:
+                x = np.ma.masked_array(x, mask=np.arange(n) % 97 == 5)
+            out.append(obspy.Trace(x, dict(network="XX", station=sta, channel="HHZ", sampling_rate=100.0,
+                                           starttime=t)))
+            t += n / 100.0 + (3.0 if k == 3 else 0.0)  # one gap of 3 s
+            k += 1
+    return sorted(out, key=lambda tr: (tr.stats.starttime, tr.id))
+
+
+def _joined(traces):
+    return [(tr.id, str(tr.stats.starttime), tr.data.tobytes()) for tr in traces]
+
+
+def test_staged_ahead_of_the_model_gives_the_bits_of_push(tiny):
+    packets = _packets()
+    ref = StreamingDenoiser(tiny)
+    expected = [tr for p in packets for tr in ref.push(p.copy())] + ref.flush()
+    sd = StreamingDenoiser(tiny, load_model=False)
+    staged = [sd.stage(p.copy()) for p in packets] + [sd.stage_flush()]  # everything framed before any model call
+    outputs = [sd.run_model(steps) for steps in staged]
+    got = [tr for steps, y in zip(staged, outputs) for tr in sd.complete(steps, y)]
+    assert len(got) == len(expected) > 4
+    assert _joined(got) == _joined(expected)  # the same samples, bit for bit
+
+
+def _gappy_file(path):
+    rng = np.random.default_rng(5)
+    st = obspy.Stream()
+    for cha, offset in (("HHE", 0.0), ("HHN", 0.0), ("HHZ", 0.0)):
+        x = (rng.normal(size=9000) * 300 + 0.2 * np.arange(9000)).astype(np.float32)
+        for a, b, gap in ((0, 4000, 0.0), (4000, 9000, 7.5)):
+            st.append(obspy.Trace(x[a:b], dict(network="XX", station="P", channel=cha, sampling_rate=100.0,
+                                                starttime=T0 + a / 100.0 + gap + offset)))
+    st.write(path, format="MSEED", reclen=512, encoding="FLOAT32")
+    return path
+
+
+@pytest.mark.parametrize("ahead", [1, 3, 50])
+def test_pipelined_pieces_give_the_bits_of_one_piece_at_a_time(tiny, tmp_path, monkeypatch, ahead):
+    path = _gappy_file(str(tmp_path / "in.mseed"))
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 4096)  # many pieces
+    options = DenoiseOptions(precision="float32")
+    seq = pieces.denoise_mseed_in_pieces(path, str(tmp_path / "seq" / "o.mseed"), tiny, options, ahead=0)
+    par = pieces.denoise_mseed_in_pieces(path, str(tmp_path / "par" / "o.mseed"), tiny, options, ahead=ahead)
+    assert (tmp_path / "seq" / "o.mseed").read_bytes() == (tmp_path / "par" / "o.mseed").read_bytes()
+    assert (tmp_path / "seq" / "o.mseed.processing.json").read_text() == \
+           (tmp_path / "par" / "o.mseed.processing.json").read_text()
+    assert {k: v for k, v in seq.items() if k != "stages"} == {k: v for k, v in par.items() if k != "stages"}
+    assert seq["windows"] > 20 and seq["traces"] == 3
+
+
+def _broken(model_file, tmp_path):
+    """A .keras file whose config.json is a denoiser's (read without Keras: the model loads lazily) and whose
+    weights are not weights: it fails only when loaded."""
+    broken = tmp_path / "broken.keras"
+    with zipfile.ZipFile(model_file) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, b"not hdf5" if item.filename.endswith(".h5") else src.read(item))
+    return str(broken)
+
+
+@pytest.mark.parametrize("piecewise", [False, True])
+def test_a_model_that_fails_in_the_background_is_reported_as_before(model_file, tmp_path, monkeypatch, capsys,
+                                                                     piecewise):
+    broken = _broken(model_file, tmp_path)
+    with pytest.raises(ModelError) as loading:  # what loading it before any work said
+        _load_bytes(open(broken, "rb").read(), path="broken.keras")
+    src = _gappy_file(str(tmp_path / "in.mseed"))
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0 if piecewise else 2 ** 62)
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 4096)
+    out = tmp_path / "out"
+    rc = cli.main(["denoise", src, "-o", str(out), "--model", broken, "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().splitlines() == [f"geokeras denoise: error: {loading.value} (--debug shows the traceback)"]
+    assert list(out.iterdir()) == []  # nothing written, no temporary file, no folder
+
+
+def test_load_in_background_waits_and_raises_in_the_other_threads(model_file, tmp_path):
+    den = Denoiser.resolve(_broken(model_file, tmp_path))
+    calls = []
+    assert den.load_in_background(prepare=lambda: calls.append(1)) is den
+    with pytest.raises(ModelError, match="cannot load the model"):
+        den.wait_loaded()
+    with pytest.raises(ModelError, match="cannot load the model"):
+        den.predictor(8, "float32")  # any use of the model
+    assert calls == [1]
+    good = Denoiser.resolve(model_file).load_in_background()
+    assert good.wait_loaded().model is good.model and good.predictor(8, "float32")(np.zeros((2, 64))).shape == (2, 64)
