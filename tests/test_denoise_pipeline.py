@@ -130,3 +130,21 @@ def test_load_in_background_waits_and_raises_in_the_other_threads(model_file, tm
     assert calls == [1]
     good = Denoiser.resolve(model_file).load_in_background()
     assert good.wait_loaded().model is good.model and good.predictor(8, "float32")(np.zeros((2, 64))).shape == (2, 64)
+
+
+def test_warnings_of_the_background_load_are_not_the_files_notes():
+    import threading
+    import warnings
+
+    from geokeras.denoise.denoiser import LOADER_THREAD
+    from geokeras.denoise.files import _recorder
+
+    caught, shown = [], []
+    record = _recorder(caught, lambda message, *rest: shown.append(str(message)))
+    thread = threading.Thread(target=record, args=(UserWarning("from the load"), UserWarning, "f.py", 1),
+                              name=LOADER_THREAD)
+    thread.start()
+    thread.join()
+    record(UserWarning("from the file"), UserWarning, "g.py", 2)
+    assert shown == ["from the load"]
+    assert [str(w.message) for w in caught] == ["from the file"] and isinstance(caught[0], warnings.WarningMessage)

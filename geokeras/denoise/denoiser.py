@@ -105,6 +105,8 @@ def _sha256_weights(model):
     return h.hexdigest()
 
 
+LOADER_THREAD = "geokeras-model-load"  # the name of `Denoiser.load_in_background`'s thread
+
 LARGE_BATCH_STEP = 16  # a large batch is padded to a multiple of this many windows (`_BatchPredictor`)
 
 
@@ -281,7 +283,7 @@ class Denoiser:
                 except BaseException as exc:  # noqa: BLE001 - raised where the model is needed (`wait_loaded`)
                     self._load_error = exc
 
-            self._loading = threading.Thread(target=run, name="geokeras-model-load", daemon=True)
+            self._loading = threading.Thread(target=run, name=LOADER_THREAD, daemon=True)
             self._loading.start()
         return self
 

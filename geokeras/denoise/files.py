@@ -158,8 +158,9 @@ class DenoiseFile:
         reach the caller from a Dask worker too, and a command prints them once."""
         caught = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings():
                 warnings.simplefilter("always")
+                warnings.showwarning = _recorder(caught, warnings.showwarning)
                 result = self._run(job)
         except BaseException:
             _warn_again(caught)  # the job failed: its warnings stay warnings
@@ -465,6 +466,23 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)
+
+
+def _recorder(caught, show):
+    """A ``warnings.showwarning`` that appends the job's warnings to ``caught`` and shows those of the model's
+    background load (`geokeras.denoise.Denoiser.load_in_background`, another thread) with ``show``, as a load
+    before the job showed them: they are not the file's."""
+    import threading
+
+    from geokeras.denoise.denoiser import LOADER_THREAD
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if threading.current_thread().name == LOADER_THREAD:
+            show(message, category, filename, lineno, file, line)
+        else:
+            caught.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+    return record
 
 
 def _warn_again(caught):

@@ -212,7 +212,7 @@ def _stage(st, ends, sd, ids):
     return steps
 
 
-def _run(path, f, sd, ids, t, progress=None, ahead=AHEAD):
+def _run(path, f, sd, ids, t, progress, ahead):
     """Push every piece of ``path`` through ``sd`` (`_Pipeline`: the model in a thread of its own) and append
     the final samples to ``f``; ``t``: seconds spent reading, framing and waiting for the model, completing
     and writing; ``progress(bytes done, bytes in all)`` after each piece written."""
@@ -313,7 +313,7 @@ def _sidecar_entries(ids, line, fields):
     return entries, notes
 
 
-def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None, ahead=AHEAD):
+def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None, ahead=None):
     """Denoise the MiniSEED file ``path`` into ``output`` (MiniSEED, and its sidecar) a piece at a time.
 
     Args:
@@ -321,7 +321,8 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
         denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions`.
         fields: JSON fields stored in every sidecar entry (`geokeras.data.io.write`'s ``sidecar_fields``).
         progress: None, or ``progress(bytes_read, file_size)`` called after each piece.
-        ahead: pieces read and framed while the model runs (`_Pipeline`; 0: one piece at a time, in order).
+        ahead: pieces read and framed while the model runs (`_Pipeline`; default `AHEAD`; 0: one piece at a
+            time, in order).
 
     The model is loaded at its first call, in the model's thread (a `~geokeras.denoise.Denoiser` loading in
     the background is waited for there); the output's folder and temporary file are made at the first write.
@@ -339,7 +340,7 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
     sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision, load_model=False)
     ids = {}
     with _OutputFile(output) as f:
-        t = _run(path, f, sd, ids, np.zeros(3), progress, ahead)
+        t = _run(path, f, sd, ids, np.zeros(3), progress, AHEAD if ahead is None else ahead)
         f.close()
         entries, notes = _sidecar_entries(ids, options.processing_line(sd.denoiser), fields)
     io.write_sidecar(output, entries)
