@@ -148,3 +148,55 @@ def test_warnings_of_the_background_load_are_not_the_files_notes():
     record(UserWarning("from the file"), UserWarning, "g.py", 2)
     assert shown == ["from the load"]
     assert [str(w.message) for w in caught] == ["from the file"] and isinstance(caught[0], warnings.WarningMessage)
+
+
+def _gappy_stream():
+    rng = np.random.default_rng(11)
+    st = obspy.Stream()
+    for cha, rate in (("HHZ", 100.0), ("HHN", 100.0), ("HHE", 40.0)):
+        n = 6000 if rate == 100.0 else 2400
+        x = rng.normal(size=n) * 50 + 0.1 * np.arange(n)
+        x = np.ma.masked_array(x, mask=(np.arange(n) >= n // 3) & (np.arange(n) < n // 3 + 250))  # a gap
+        st.append(obspy.Trace(x, dict(network="XX", station="G", channel=cha, sampling_rate=rate, starttime=T0)))
+    return st
+
+
+def test_windows_sent_to_the_model_while_the_next_are_framed_give_the_bits_of_one_call(monkeypatch):
+    from geokeras.data import process
+
+    def fn(windows):  # each window on its own: any batching gives the same bits
+        return np.tanh(windows / 3.0) * windows[:, :1]
+
+    calls = []
+
+    def counted(windows):
+        calls.append(len(windows))
+        return fn(windows)
+
+    kwargs = dict(window_length=256, sampling_rate=100.0, batch_size=8, detrend=True, clip=1.1, chunk_samples=1000)
+    one = process.apply_to_stream(_gappy_stream(), fn, **dict(kwargs, batch_size=4096))
+    monkeypatch.setattr(process, "PENDING_SAMPLES", 256 * 10)  # a flush every 10 windows: many in the model's thread
+    many = process.apply_to_stream(_gappy_stream(), counted, **kwargs)
+    assert len(calls) > 10
+    assert [(tr.id, tr.data.tobytes(), np.ma.getmaskarray(tr.data).tobytes()) for tr in many] == \
+           [(tr.id, tr.data.tobytes(), np.ma.getmaskarray(tr.data).tobytes()) for tr in one]
+
+
+def test_an_error_of_the_model_in_its_thread_is_raised_and_the_thread_ends(monkeypatch):
+    import threading
+
+    from geokeras.data import process
+
+    calls = []
+
+    def failing(windows):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the model failed")
+        return windows
+
+    monkeypatch.setattr(process, "PENDING_SAMPLES", 256 * 10)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        process.apply_to_stream(_gappy_stream(), failing, window_length=256, sampling_rate=100.0, batch_size=8,
+                                chunk_samples=1000)
+    assert not [t for t in threading.enumerate() if t.name.startswith("geokeras-model")]

@@ -468,6 +468,7 @@ class _SegmentRunner:
         self.flush_at = max(int(batch_size), min(16 * int(batch_size), PENDING_SAMPLES // windowing.window_length))
         self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
+        self.pool = self.sent = None  # the model's thread; the windows in it (`flush`)
 
     def add(self, x, native_rate, out, key=None):
         """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
@@ -515,20 +516,52 @@ class _SegmentRunner:
         if self.progress is not None:
             self.progress(self.done + rows, self.total)
 
+    def _model(self, windows):
+        y = map_batches(self.fn, windows, self.batch_size, progress=self._advance,
+                        check_finite=False)  # checked per segment in `_finish`: a bad trace is named, not the run
+        self.done += len(y)
+        return y
+
     def flush(self):
+        """Send the pending windows to ``fn``: in the model's thread, while this one frames the next windows (at
+        most one batch of windows in the model and one pending: `PENDING_SAMPLES` bounds both); the windows sent
+        before are finished meanwhile. The same calls of ``fn`` on the same windows as one after the other."""
         if not self.pending:
             return
-        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size, progress=self._advance,
-                            check_finite=False)  # checked per segment below: a bad trace is named, not the run
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
+        sent = (self.pool.submit(self._model, np.concatenate(self.windows)), self.pending,
+                np.concatenate(self.exponents))
+        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
+        self._complete()
+        self.sent = sent
+
+    def close(self):
+        """Run and finish every window left."""
+        self.flush()
+        self._complete()
+
+    def shutdown(self):
+        """End the model's thread (after the call under way, if any; what is left is dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool, self.sent = None, None
+
+    def _complete(self):
+        """Finish the windows sent to the model last (wait for its outputs)."""
+        if self.sent is None:
+            return
+        (future, pending, exponents), self.sent = self.sent, None
+        y_all = future.result()
         if self.scale_windows:
-            y_all = np.ldexp(y_all.astype(np.float64), np.concatenate(self.exponents)[:, None])
-        self.done += len(y_all)
+            y_all = np.ldexp(y_all.astype(np.float64), exponents[:, None])
         i = 0
-        for piece, starts, up, down, out, bounds, key in self.pending:
+        for piece, starts, up, down, out, bounds, key in pending:
             k = piece.j1 - piece.j0
             self._finish(piece, starts, up, down, out, bounds, y_all[i:i + k], key)
             i += k
-        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
 
     def _finish(self, piece, starts, up, down, out, bounds, y_win, key):
         """Clip a piece's window outputs at their bounds, stitch them, resample them back (clipped at the
@@ -652,9 +685,12 @@ def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detren
                 for x, rate, _, _ in jobs)
     runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress,
                             total, scale_windows, chunk)
-    for x, rate, out, key in jobs:
-        runner.add(x, rate, out, key)
-    runner.flush()
+    try:
+        for x, rate, out, key in jobs:
+            runner.add(x, rate, out, key)
+        runner.close()
+    finally:
+        runner.shutdown()
     return runner.failed
 
 
