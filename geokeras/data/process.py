@@ -466,7 +466,7 @@ class _SegmentRunner:
         self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
         self.progress, self.total, self.done = progress, total, 0
         self.flush_at = max(int(batch_size), min(16 * int(batch_size), PENDING_SAMPLES // windowing.window_length))
-        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
+        self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
         self.pool = self.sent = None  # the model's thread; the windows in it (`flush`)
 
@@ -488,9 +488,8 @@ class _SegmentRunner:
             if self.scale_windows:  # exact, far from float32's limits (undone in `flush`)
                 w, exponents = scale_to_unit_peak(w)
             self.pending.append((piece, starts, up, down, out, (bounds, trend and trend.bound), key))
-            self.windows.append(w.astype(np.float32))
+            self._append_windows(w)
             self.exponents.append(exponents)
-            self.n_windows += len(w)
             if self.n_windows >= self.flush_at:
                 self.flush()
 
@@ -516,6 +515,17 @@ class _SegmentRunner:
         if self.progress is not None:
             self.progress(self.done + rows, self.total)
 
+    def _append_windows(self, w):
+        """Add windows (float64) to the pending ones, as float32, in one buffer (sent to the model as it is)."""
+        k, n = len(w), self.n_windows
+        if self.windows is None or n + k > len(self.windows):
+            grown = np.empty((max(self.flush_at, n) + k, w.shape[1]), np.float32)  # room for one more piece
+            if n:
+                grown[:n] = self.windows[:n]
+            self.windows = grown
+        self.windows[n:n + k] = w  # float64 -> float32 as astype rounds
+        self.n_windows = n + k
+
     def _model(self, windows):
         y = map_batches(self.fn, windows, self.batch_size, progress=self._advance,
                         check_finite=False)  # checked per segment in `_finish`: a bad trace is named, not the run
@@ -532,9 +542,9 @@ class _SegmentRunner:
             from concurrent.futures import ThreadPoolExecutor
 
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
-        sent = (self.pool.submit(self._model, np.concatenate(self.windows)), self.pending,
+        sent = (self.pool.submit(self._model, self.windows[:self.n_windows]), self.pending,
                 np.concatenate(self.exponents))
-        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
+        self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self._complete()
         self.sent = sent
 
@@ -555,12 +565,13 @@ class _SegmentRunner:
             return
         (future, pending, exponents), self.sent = self.sent, None
         y_all = future.result()
-        if self.scale_windows:
-            y_all = np.ldexp(y_all.astype(np.float64), exponents[:, None])
         i = 0
         for piece, starts, up, down, out, bounds, key in pending:
             k = piece.j1 - piece.j0
-            self._finish(piece, starts, up, down, out, bounds, y_all[i:i + k], key)
+            y = y_all[i:i + k]
+            if self.scale_windows:  # per piece: no float64 copy of every output at once
+                y = np.ldexp(y.astype(np.float64), exponents[i:i + k, None])
+            self._finish(piece, starts, up, down, out, bounds, y, key)
             i += k
 
     def _finish(self, piece, starts, up, down, out, bounds, y_win, key):
