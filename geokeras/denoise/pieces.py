@@ -4,6 +4,9 @@
 pushes each piece's traces through a `geokeras.stream.StreamingDenoiser` and appends the samples that are
 final to the output's temporary file as MiniSEED records (`geokeras.data.io.append_mseed`); the file is moved
 into place, with its sidecar, only once every record is written (an output file is never half-written).
+The model runs in a thread of its own (`_Pipeline`), piece after piece, while this thread reads and frames the
+next pieces (`StreamingDenoiser.stage`, at most `AHEAD` of them) and stitches and writes the earlier ones: the
+same model calls on the same windows as one piece at a time, so the same bits.
 
 The result is `geokeras.denoise.denoise` of the whole file, to float rounding: the stream and the batch path
 share one causal definition (`geokeras.data.process.window_frames`), so no first pass over the file is
