@@ -200,3 +200,24 @@ def test_an_error_of_the_model_in_its_thread_is_raised_and_the_thread_ends(monke
         process.apply_to_stream(_gappy_stream(), failing, window_length=256, sampling_rate=100.0, batch_size=8,
                                 chunk_samples=1000)
     assert not [t for t in threading.enumerate() if t.name.startswith("geokeras-model")]
+
+
+def test_pyplot_on_first_use_gives_a_stand_in_then_the_real_module():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from geokeras import utils
+with utils.pyplot_on_first_use():
+    import matplotlib.pyplot as plt
+    assert isinstance(plt, utils._PyplotStandIn)
+assert "matplotlib.pyplot" not in sys.modules  # the next import is the real one
+assert callable(plt.figure)  # the first use imports it
+import matplotlib.pyplot as real
+assert not isinstance(real, utils._PyplotStandIn) and plt.figure is real.figure
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.stdout.strip() == "ok", done.stderr
