@@ -221,3 +221,23 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_program_ends_at_once_after_denoise_with_its_outputs_lines_and_status(model_file, tmp_path):
+    """``python -m geokeras denoise`` skips the interpreter's teardown (`geokeras.cli.console`): the outputs are
+    whole, stdout and stderr complete (a pipe: block-buffered), the exit status the command's."""
+    import subprocess
+    import sys
+
+    src = str(tmp_path / "rec.mseed")
+    obspy.read().write(src, format="MSEED")
+    bad = tmp_path / "bad.mseed"
+    bad.write_bytes(b"not a waveform" * 50)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "geokeras", "denoise", src, str(bad), "-o", str(out), "--model", model_file]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("denoised 1 of 2 file(s)")
+    assert done.stderr.startswith("geokeras denoise: error: ") and "bad.mseed" in done.stderr
+    assert len(obspy.read(str(out / "rec.mseed"))) == 3
