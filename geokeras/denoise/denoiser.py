@@ -108,6 +108,7 @@ def _sha256_weights(model):
 LOADER_THREAD = "geokeras-model-load"  # the name of `Denoiser.load_in_background`'s thread
 
 LARGE_BATCH_STEP = 16  # a large batch is padded to a multiple of this many windows (`_BatchPredictor`)
+REUSE_PADDING = 128  # ... or to a size run before, if that pads by at most this many more windows
 
 
 class _BatchPredictor:
@@ -135,6 +136,7 @@ class _BatchPredictor:
         self._keep = keep  # the model made for this predictor (inference_model): alive as long as it is
         self._tf = tf
         self._graphs = {}
+        self._sizes, self._runs, self._wanted = set(), set(), {}  # large sizes run; (size, large) run; asked once
 
     def _graph(self, size):
         with _LOCK:  # one graph per shape, also when threads ask for it at once (traced once, at its first call)
@@ -163,17 +165,38 @@ class _BatchPredictor:
                 self._graphs[None] = fn
             return fn
 
+    def _size(self, n):
+        """``(padded size, large graph?)`` of a batch of ``n`` windows.
+
+        A large batch is padded to a multiple of `LARGE_BATCH_STEP`, a small one to a power of two (its own
+        static graph). The first time such a size comes, a large size run before that pads by at most
+        `REUSE_PADDING` more windows is used instead (also for a small batch of half `XLA_MIN_BATCH` windows or
+        more): no compilation (~0.15 s per size for XLA, ~0.4 s for a static graph) for a size that comes once,
+        as the first piece and the end of each trace of ``geokeras denoise`` do; a size that comes again gets
+        its own graph (the waste of padding is paid once). Each window's output is the same whatever the size
+        (`tests/test_inference_model.py`)."""
+        large = n >= self.large
+        size = (min(-(-n // LARGE_BATCH_STEP) * LARGE_BATCH_STEP, self.batch_size) if large
+                else min(1 << (n - 1).bit_length(), self.batch_size))
+        key = (size, large)
+        if key not in self._runs and (large or 2 * n >= self.large):
+            reuse = [s for s in self._sizes if n < s <= size + REUSE_PADDING and (s, True) in self._runs]
+            if reuse and not self._wanted.get(key):
+                self._wanted[key] = True
+                return min(reuse), True
+        self._runs.add(key)
+        if large:
+            self._sizes.add(size)
+        return size, large
+
     def __call__(self, windows):
         windows = np.asarray(windows, dtype=np.float32)
         n = len(windows)
         if windows.ndim != 2 or windows.shape[1] != self.window_length or not 0 < n <= self.batch_size:
             raise ValueError(f"Expected 1 to {self.batch_size} windows of shape (k, {self.window_length}). "
                              f"Received shape {windows.shape}.")
-        if n >= self.large:
-            size, fn = min(-(-n // LARGE_BATCH_STEP) * LARGE_BATCH_STEP, self.batch_size), self._large_graph()
-        else:
-            size = min(1 << (n - 1).bit_length(), self.batch_size)
-            fn = self._graph(size)
+        size, large = self._size(n)
+        fn = self._large_graph() if large else self._graph(size)
         if size != n:
             windows = np.concatenate([windows, np.zeros((size - n, self.window_length), np.float32)])
         y = fn(windows[:, :, None])
