@@ -1,6 +1,4 @@
-"""``python -m geokeras``: the ``geokeras`` command (`geokeras.cli.main`)."""
-import sys
+"""``python -m geokeras``: the ``geokeras`` command (`geokeras.cli.console`)."""
+from geokeras.cli import console
 
-from geokeras.cli import main
-
-sys.exit(main())
+console()

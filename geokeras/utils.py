@@ -169,6 +169,66 @@ class _QuietImport:
         return spec
 
 
+class _PyplotStandIn(type(sys)):
+    """What ``import matplotlib.pyplot`` gives inside `pyplot_on_first_use`: the real module is imported at the
+    first use of one of its attributes, and used from then on."""
+
+    def __getattr__(self, name):
+        import importlib
+
+        if name.startswith("__"):  # the import system's questions (``__file__``, ``__path__``, ...): not a use
+            raise AttributeError(name)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+class _DeferPyplot:
+    """A ``sys.meta_path`` finder that gives `_PyplotStandIn` for ``matplotlib.pyplot`` (`pyplot_on_first_use`)."""
+
+    name = "matplotlib.pyplot"
+
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.machinery
+
+        return importlib.machinery.ModuleSpec(fullname, self) if fullname == self.name else None
+
+    def create_module(self, spec):
+        return _PyplotStandIn(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+@contextlib.contextmanager
+def pyplot_on_first_use():
+    """Within the block, ``import matplotlib.pyplot`` (that Keras makes at its import, for plotting helpers
+    geokeras never calls: ~0.3 s) gives a stand-in that imports the real module at its first use; afterwards
+    the next import of ``matplotlib.pyplot`` is the real one. Nothing changes where pyplot is imported already.
+
+    Example:
+        >>> with pyplot_on_first_use():
+        ...     import matplotlib.pyplot as plt
+        >>> callable(plt.figure)  # the real pyplot, imported here
+        True
+    """
+    if _DeferPyplot.name in sys.modules:
+        yield
+        return
+    finder = _DeferPyplot()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        stand_in = sys.modules.get(finder.name)
+        if isinstance(stand_in, _PyplotStandIn):
+            del sys.modules[finder.name]
+            parent = sys.modules.get("matplotlib")
+            if parent is not None and getattr(parent, "pyplot", None) is stand_in:
+                delattr(parent, "pyplot")
+
+
 def quiet_tensorflow_import():
     """Have TensorFlow's first import, whoever makes it (Keras, a geokeras module), print no native start-up
     lines (oneDNN, "Could not find cuda drivers", absl's "All log messages before ..."), unless the user chose

@@ -27,7 +27,7 @@ import geokeras
 from geokeras.cli import adapt, denoise, evaluate, export, train
 from geokeras.cli.common import one_line, quiet_tensorflow
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "console", "build_parser"]
 
 SUBCOMMANDS = (denoise, train, adapt, evaluate, export)
 
@@ -58,6 +58,37 @@ def main(argv=None):
     Args:
         argv: the arguments (default ``sys.argv[1:]``).
     """
+    return _main(argv)[0]
+
+
+def console():
+    """The ``geokeras`` program (``python -m geokeras``, the console script): `main`, then the process ends.
+
+    After ``geokeras denoise`` in this process (TensorFlow loaded, no Dask), it ends without the interpreter's
+    teardown of TensorFlow's thousands of modules (~1 s of a day's run): every output was written, closed and
+    moved into place before, and stdout and stderr are flushed; the exit status is the command's.
+    """
+    status, args = _main(None)
+    if getattr(args, "command", None) == "denoise" and "tensorflow" in sys.modules and "distributed" not in sys.modules:
+        _exit_now(status)
+    sys.exit(status)
+
+
+def _exit_now(status):
+    import logging
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken pipe: the ordinary exit reports it
+        return
+    logging.shutdown()
+    os._exit(status)
+
+
+def _main(argv):
+    """``(exit status, parsed arguments)`` of the ``geokeras`` command."""
     import warnings
 
     parser = build_parser()
@@ -72,14 +103,14 @@ def main(argv=None):
     try:
         if args.needs_tensorflow and not args.debug:
             quiet_tensorflow()
-        return int(args.func(args) or 0)
+        return int(args.func(args) or 0), args
     except KeyboardInterrupt:
         print(f"geokeras {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 130, args
     except Exception as exc:
         if args.debug:
             raise
         print(f"geokeras {args.command}: error: {one_line(exc)} (--debug shows the traceback)", file=sys.stderr)
-        return 1
+        return 1, args
     finally:
         warnings.showwarning = previous

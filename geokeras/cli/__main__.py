@@ -1,6 +1,4 @@
 """``python -m geokeras.cli``: the ``geokeras`` command."""
-import sys
+from geokeras.cli import console
 
-from geokeras.cli import main
-
-sys.exit(main())
+console()

@@ -466,8 +466,9 @@ class _SegmentRunner:
         self.padtype = "constant" if detrend else "line"  # zero padding is odd and fits a zero-mean segment
         self.progress, self.total, self.done = progress, total, 0
         self.flush_at = max(int(batch_size), min(16 * int(batch_size), PENDING_SAMPLES // windowing.window_length))
-        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
+        self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
+        self.pool = self.sent = None  # the model's thread; the windows in it (`flush`)
 
     def add(self, x, native_rate, out, key=None):
         """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
@@ -487,9 +488,8 @@ class _SegmentRunner:
             if self.scale_windows:  # exact, far from float32's limits (undone in `flush`)
                 w, exponents = scale_to_unit_peak(w)
             self.pending.append((piece, starts, up, down, out, (bounds, trend and trend.bound), key))
-            self.windows.append(w.astype(np.float32))
+            self._append_windows(w)
             self.exponents.append(exponents)
-            self.n_windows += len(w)
             if self.n_windows >= self.flush_at:
                 self.flush()
 
@@ -515,20 +515,64 @@ class _SegmentRunner:
         if self.progress is not None:
             self.progress(self.done + rows, self.total)
 
+    def _append_windows(self, w):
+        """Add windows (float64) to the pending ones, as float32, in one buffer (sent to the model as it is)."""
+        k, n = len(w), self.n_windows
+        if self.windows is None or n + k > len(self.windows):
+            grown = np.empty((max(self.flush_at, n) + k, w.shape[1]), np.float32)  # room for one more piece
+            if n:
+                grown[:n] = self.windows[:n]
+            self.windows = grown
+        self.windows[n:n + k] = w  # float64 -> float32 as astype rounds
+        self.n_windows = n + k
+
+    def _model(self, windows):
+        y = map_batches(self.fn, windows, self.batch_size, progress=self._advance,
+                        check_finite=False)  # checked per segment in `_finish`: a bad trace is named, not the run
+        self.done += len(y)
+        return y
+
     def flush(self):
+        """Send the pending windows to ``fn``: in the model's thread, while this one frames the next windows (at
+        most one batch of windows in the model and one pending: `PENDING_SAMPLES` bounds both); the windows sent
+        before are finished meanwhile. The same calls of ``fn`` on the same windows as one after the other."""
         if not self.pending:
             return
-        y_all = map_batches(self.fn, np.concatenate(self.windows), self.batch_size, progress=self._advance,
-                            check_finite=False)  # checked per segment below: a bad trace is named, not the run
-        if self.scale_windows:
-            y_all = np.ldexp(y_all.astype(np.float64), np.concatenate(self.exponents)[:, None])
-        self.done += len(y_all)
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
+        sent = (self.pool.submit(self._model, self.windows[:self.n_windows]), self.pending,
+                np.concatenate(self.exponents))
+        self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
+        self._complete()
+        self.sent = sent
+
+    def close(self):
+        """Run and finish every window left."""
+        self.flush()
+        self._complete()
+
+    def shutdown(self):
+        """End the model's thread (after the call under way, if any; what is left is dropped)."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool, self.sent = None, None
+
+    def _complete(self):
+        """Finish the windows sent to the model last (wait for its outputs)."""
+        if self.sent is None:
+            return
+        (future, pending, exponents), self.sent = self.sent, None
+        y_all = future.result()
         i = 0
-        for piece, starts, up, down, out, bounds, key in self.pending:
+        for piece, starts, up, down, out, bounds, key in pending:
             k = piece.j1 - piece.j0
-            self._finish(piece, starts, up, down, out, bounds, y_all[i:i + k], key)
+            y = y_all[i:i + k]
+            if self.scale_windows:  # per piece: no float64 copy of every output at once
+                y = np.ldexp(y.astype(np.float64), exponents[i:i + k, None])
+            self._finish(piece, starts, up, down, out, bounds, y, key)
             i += k
-        self.pending, self.windows, self.exponents, self.n_windows = [], [], [], 0
 
     def _finish(self, piece, starts, up, down, out, bounds, y_win, key):
         """Clip a piece's window outputs at their bounds, stitch them, resample them back (clipped at the
@@ -652,9 +696,12 @@ def _run(jobs, fn, windowing, sampling_rate, batch_size, max_denominator, detren
                 for x, rate, _, _ in jobs)
     runner = _SegmentRunner(fn, windowing, sampling_rate, batch_size, max_denominator, detrend, clip, progress,
                             total, scale_windows, chunk)
-    for x, rate, out, key in jobs:
-        runner.add(x, rate, out, key)
-    runner.flush()
+    try:
+        for x, rate, out, key in jobs:
+            runner.add(x, rate, out, key)
+        runner.close()
+    finally:
+        runner.shutdown()
     return runner.failed
 
 

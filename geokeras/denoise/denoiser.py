@@ -110,7 +110,10 @@ def _sha256_weights(model):
     return h.hexdigest()
 
 
+LOADER_THREAD = "geokeras-model-load"  # the name of `Denoiser.load_in_background`'s thread
+
 LARGE_BATCH_STEP = 16  # a large batch is padded to a multiple of this many windows (`_BatchPredictor`)
+REUSE_PADDING = 128  # ... or to a size run before, if that pads by at most this many more windows
 
 
 class _BatchPredictor:
@@ -138,6 +141,7 @@ class _BatchPredictor:
         self._keep = keep  # the model made for this predictor (inference_model): alive as long as it is
         self._tf = tf
         self._graphs = {}
+        self._sizes, self._runs, self._wanted = set(), set(), {}  # large sizes run; (size, large) run; asked once
 
     def _graph(self, size):
         with _LOCK:  # one graph per shape, also when threads ask for it at once (traced once, at its first call)
@@ -166,17 +170,38 @@ class _BatchPredictor:
                 self._graphs[None] = fn
             return fn
 
+    def _size(self, n):
+        """``(padded size, large graph?)`` of a batch of ``n`` windows.
+
+        A large batch is padded to a multiple of `LARGE_BATCH_STEP`, a small one to a power of two (its own
+        static graph). The first time such a size comes, a large size run before that pads by at most
+        `REUSE_PADDING` more windows is used instead (also for a small batch of half `XLA_MIN_BATCH` windows or
+        more): no compilation (~0.15 s per size for XLA, ~0.4 s for a static graph) for a size that comes once,
+        as the first piece and the end of each trace of ``geokeras denoise`` do; a size that comes again gets
+        its own graph (the waste of padding is paid once). Each window's output is the same whatever the size
+        (`tests/test_inference_model.py`)."""
+        large = n >= self.large
+        size = (min(-(-n // LARGE_BATCH_STEP) * LARGE_BATCH_STEP, self.batch_size) if large
+                else min(1 << (n - 1).bit_length(), self.batch_size))
+        key = (size, large)
+        if key not in self._runs and (large or 2 * n >= self.large):
+            reuse = [s for s in self._sizes if n < s <= size + REUSE_PADDING and (s, True) in self._runs]
+            if reuse and not self._wanted.get(key):
+                self._wanted[key] = True
+                return min(reuse), True
+        self._runs.add(key)
+        if large:
+            self._sizes.add(size)
+        return size, large
+
     def __call__(self, windows):
         windows = np.asarray(windows, dtype=np.float32)
         n = len(windows)
         if windows.ndim != 2 or windows.shape[1] != self.window_length or not 0 < n <= self.batch_size:
             raise ValueError(f"Expected 1 to {self.batch_size} windows of shape (k, {self.window_length}). "
                              f"Received shape {windows.shape}.")
-        if n >= self.large:
-            size, fn = min(-(-n // LARGE_BATCH_STEP) * LARGE_BATCH_STEP, self.batch_size), self._large_graph()
-        else:
-            size = min(1 << (n - 1).bit_length(), self.batch_size)
-            fn = self._graph(size)
+        size, large = self._size(n)
+        fn = self._large_graph() if large else self._graph(size)
         if size != n:
             windows = np.concatenate([windows, np.zeros((size - n, self.window_length), np.float32)])
         y = fn(windows[:, :, None])
@@ -235,7 +260,10 @@ class Denoiser:
 
     @property
     def model(self):
-        """The ``keras.Model`` (loaded here on first use for a `Denoiser` of a file)."""
+        """The ``keras.Model`` (loaded here on first use for a `Denoiser` of a file; waits for, and raises the
+        error of, a `load_in_background` under way)."""
+        if self._model is None:
+            self.wait_loaded()
         if self._model is None:
             with _LOAD_LOCK:
                 if self._model is None:
@@ -254,6 +282,47 @@ class Denoiser:
             ModelError: the file cannot be loaded safely; NotADenoiserError: it is not a denoiser.
         """
         self.model  # noqa: B018 - loads it
+        return self
+
+    def load_in_background(self, prepare=None):
+        """Start loading the model in a daemon thread (``prepare()`` first, e.g. `geokeras.utils.quiet_tensorflow`)
+        and return this `Denoiser` at once: importing TensorFlow and reading the weights (~4 s) overlap with
+        what the caller does meanwhile (``geokeras denoise`` reads and frames its first file).
+
+        `model` (so `predictor`, `load`) waits for it in any other thread and raises its error; `wait_loaded`
+        waits and raises it too. A model loaded already, or being loaded, is left as it is.
+
+        Example:
+            >>> from geokeras.models.denoiser import build_denoiser
+            >>> den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=100.0, filters=(4,)))
+            >>> den.load_in_background().wait_loaded() is den  # loaded already: nothing to wait for
+            True
+        """
+        with _LOCK:
+            if self._model is not None or getattr(self, "_loading", None) is not None:
+                return self
+            self._load_error = None
+
+            def run():
+                try:
+                    if prepare is not None:
+                        prepare()
+                    self.load()
+                except BaseException as exc:  # noqa: BLE001 - raised where the model is needed (`wait_loaded`)
+                    self._load_error = exc
+
+            self._loading = threading.Thread(target=run, name=LOADER_THREAD, daemon=True)
+            self._loading.start()
+        return self
+
+    def wait_loaded(self):
+        """Wait for a `load_in_background` under way (from another thread) and raise its error; return this
+        `Denoiser`. Nothing to wait for: returns at once (the model is then loaded at its first use)."""
+        loading = getattr(self, "_loading", None)
+        if loading is not None and loading is not threading.current_thread():
+            loading.join()
+            if self._load_error is not None:
+                raise self._load_error
         return self
 
     def __repr__(self):

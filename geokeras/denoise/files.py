@@ -158,8 +158,9 @@ class DenoiseFile:
         reach the caller from a Dask worker too, and a command prints them once."""
         caught = []
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings():
                 warnings.simplefilter("always")
+                warnings.showwarning = _recorder(caught, warnings.showwarning)
                 result = self._run(job)
         except BaseException:
             _warn_again(caught)  # the job failed: its warnings stay warnings
@@ -205,14 +206,13 @@ class DenoiseFile:
             return None
         target = output_names(job.output, self.format).waveforms[0]
         _check_not_input(target, self.inputs)
-        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
-        bar = None
+        bar = None  # the output's folder is made at its first write (a model that fails to load leaves none)
         if self.window_progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=os.path.getsize(job.input), desc=os.path.basename(job.input), unit="B", unit_scale=True)
         try:
-            result = pieces.denoise_mseed_in_pieces(job.input, target, self.denoiser.load(), self.options,
+            result = pieces.denoise_mseed_in_pieces(job.input, target, self.denoiser, self.options,
                                                     fields={SIDECAR_FIELD: self.options.record(self.denoiser)},
                                                     progress=bar and (lambda done, _: bar.update(done - bar.n)))
         except pieces.NotPiecewise:
@@ -334,10 +334,12 @@ class DenoisePlan:
             raise_errors=False, prepare=None):
         """Run the plan (`geokeras.denoise.executor.run_files`) and return its `~geokeras.denoise.executor.RunSummary`.
 
-        The model is loaded (`Denoiser.load`: ModelError here, before any work) only when some file is left
-        after the ``resume`` check: in this process after ``prepare()`` (e.g. `geokeras.utils.quiet_tensorflow`),
-        or on Dask by each worker at its start-up (`DenoiseFile.warm`; this process does not import
-        TensorFlow for a model file). A run with nothing to do neither imports TensorFlow nor starts a cluster.
+        The model is loaded only when some file is left after the ``resume`` check: in this process in a
+        background thread (`Denoiser.load_in_background`, after ``prepare()``, e.g.
+        `geokeras.utils.quiet_tensorflow`) while the first file is read and framed, or on Dask by each worker at
+        its start-up (`DenoiseFile.warm`; this process does not import TensorFlow for a model file). A model that
+        fails to load raises its ModelError from here, as a load before any work would (no file is reported, no
+        output written). A run with nothing to do neither imports TensorFlow nor starts a cluster.
 
         Temporary files left by killed runs in the output folders are removed before and after (UserWarning
         per file). ``progress``: a bar over each file's windows in this process, over files on Dask.
@@ -347,12 +349,16 @@ class DenoisePlan:
         _clean(self.folders)
         def before_work():
             if serial:  # on Dask the workers load it at their start-up (`warm`), this process never
-                if prepare is not None:
-                    prepare()
-                self.denoiser.load()
+                self.denoiser.load_in_background(prepare)
+
+        def checked(result):  # a model that failed to load: its error, not the file's result
+            if serial:
+                self.denoiser.wait_loaded()
+            if on_result is not None:
+                on_result(result)
 
         summary = run_files(self.jobs, func, client=client, workers=workers, retries=retries, resume=resume,
-                            progress=bool(progress and not serial), on_result=on_result, raise_errors=raise_errors,
+                            progress=bool(progress and not serial), on_result=checked, raise_errors=raise_errors,
                             prepare=before_work)
         _clean(self.folders)  # a worker killed during this run left its temporary file
         return summary
@@ -460,6 +466,23 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)
+
+
+def _recorder(caught, show):
+    """A ``warnings.showwarning`` that appends the job's warnings to ``caught`` and shows those of the model's
+    background load (`geokeras.denoise.Denoiser.load_in_background`, another thread) with ``show``, as a load
+    before the job showed them: they are not the file's."""
+    import threading
+
+    from geokeras.denoise.denoiser import LOADER_THREAD
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if threading.current_thread().name == LOADER_THREAD:
+            show(message, category, filename, lineno, file, line)
+        else:
+            caught.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+    return record
 
 
 def _warn_again(caught):

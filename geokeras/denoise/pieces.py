@@ -4,6 +4,9 @@
 pushes each piece's traces through a `geokeras.stream.StreamingDenoiser` and appends the samples that are
 final to the output's temporary file as MiniSEED records (`geokeras.data.io.append_mseed`); the file is moved
 into place, with its sidecar, only once every record is written (an output file is never half-written).
+The model runs in a thread of its own (`_Pipeline`), piece after piece, while this thread reads and frames the
+next pieces (`StreamingDenoiser.stage`, at most `AHEAD` of them) and stitches and writes the earlier ones: the
+same model calls on the same windows as one piece at a time, so the same bits.
 
 The result is `geokeras.denoise.denoise` of the whole file, to float rounding: the stream and the batch path
 share one causal definition (`geokeras.data.process.window_frames`), so no first pass over the file is
@@ -154,41 +157,105 @@ def _outputs(outs, ids):
     return traces
 
 
-def _run(path, f, sd, ids, t, progress=None):
-    """Push every piece of ``path`` through ``sd`` and append the final samples to ``f``; ``t``: seconds spent
-    reading, denoising and writing; ``progress(bytes done, bytes in all)`` after each piece."""
+AHEAD = 8  # pieces read and framed ahead of the model at most (~4 MB of float32 windows each: bounded memory)
+
+
+class _Pipeline:
+    """The model of each piece in one background thread, in order, while this thread reads and frames the next
+    pieces and completes (stitches, writes) the earlier ones: at most `AHEAD` pieces between framing and writing.
+
+    The model's calls are those `StreamingDenoiser.push` would make, on the same windows, in the same order
+    (`StreamingDenoiser.run_model`), so the outputs are the same bits. While the model is still loading
+    (`geokeras.denoise.Denoiser.load_in_background`), this thread reads and frames up to `AHEAD` pieces.
+    """
+
+    def __init__(self, sd, ahead=AHEAD):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.sd, self.ahead, self.queue = sd, int(ahead), []
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
+
+    def submit(self, steps, ends):
+        """Queue a piece's steps (`StreamingDenoiser.stage`) and its record ends; return the completed pieces
+        that are due (``[(outputs, ends)]``, in order) once more than `ahead` are queued."""
+        self.queue.append((self.pool.submit(self.sd.run_model, steps), steps, ends))
+        done = []
+        while len(self.queue) > self.ahead:
+            done.append(self._complete())
+        return done
+
+    def drain(self):
+        """Complete every queued piece (``[(outputs, ends)]``, in order)."""
+        return [self._complete() for _ in range(len(self.queue))]
+
+    def _complete(self):
+        future, steps, ends = self.queue.pop(0)
+        return self.sd.complete(steps, future.result()), ends
+
+    def close(self):
+        """Drop what is queued and end the thread (after the model call under way, if any)."""
+        for future, _, _ in self.queue:
+            future.cancel()
+        self.queue = []
+        self.pool.shutdown(wait=True)
+
+
+def _stage(st, ends, sd, ids):
+    """The steps of one piece (`StreamingDenoiser.stage` of each of its traces, checked and placed on their
+    id's grid), its ids' record ends noted."""
+    steps, seen = [], set()
+    for tr in st:
+        _check_piece(tr, sd.denoiser)
+        (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr, tr.id not in seen)
+        seen.add(tr.id)
+        steps += sd.stage(tr)  # at the time `add_input` gave it: the stream's segments are the merge's
+    for tid, end in ends.items():
+        if tid in ids:
+            ids[tid].record_end = end
+    return steps
+
+
+def _run(path, f, sd, ids, t, progress, ahead):
+    """Push every piece of ``path`` through ``sd`` (`_Pipeline`: the model in a thread of its own) and append
+    the final samples to ``f``; ``t``: seconds spent reading, framing and waiting for the model, completing
+    and writing; ``progress(bytes done, bytes in all)`` after each piece written."""
     from geokeras.data import io
 
     size, done = os.path.getsize(path), 0
+    pipe = _Pipeline(sd, ahead)
+
+    def write(completed):
+        nonlocal done
+        for outs, _ in completed:
+            t2 = time.perf_counter()
+            if outs:
+                io.append_mseed(f, _outputs(outs, ids))
+            t[2] += time.perf_counter() - t2
+            done = min(size, done + PIECE_BYTES)  # pieces: at most PIECE_BYTES
+            if progress is not None:
+                progress(done, size)
+
     try:
         pieces = iter(_pieces(path))
         while True:
             t0 = time.perf_counter()
             st, ends = next(pieces, (None, None))
             t1 = time.perf_counter()
+            t[0] += t1 - t0
             if st is None:
-                outs = sd.flush()
+                completed = pipe.submit(sd.stage_flush(), None) + pipe.drain()
             else:
-                outs, seen = [], set()
-                for tr in st:
-                    _check_piece(tr, sd.denoiser)
-                    (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr, tr.id not in seen)
-                    seen.add(tr.id)
-                    outs += sd.push(tr)  # at the time `add_input` gave it: the stream's segments are the merge's
-                for tid, end in ends.items():
-                    if tid in ids:
-                        ids[tid].record_end = end
-            t2 = time.perf_counter()
-            if outs:
-                io.append_mseed(f, _outputs(outs, ids))
-            t += np.array([t1 - t0, t2 - t1, time.perf_counter() - t2])
-            done = size if st is None else min(size, done + PIECE_BYTES)  # pieces: at most PIECE_BYTES
-            if progress is not None:
-                progress(done, size)
+                completed = pipe.submit(_stage(st, ends, sd, ids), ends)
+            t[1] += time.perf_counter() - t1
+            write(completed)
             if st is None:
+                if progress is not None:
+                    progress(size, size)
                 return t
     except PacketError as exc:  # out of order, overlapping: ObsPy's merge decides
         raise NotPiecewise(str(exc)) from None
+    finally:
+        pipe.close()
 
 
 def _pieces(path):
@@ -198,6 +265,41 @@ def _pieces(path):
         yield from io.read_mseed_pieces(path, PIECE_BYTES, record_ends=True)
     except InputError as exc:
         raise NotPiecewise(str(exc)) from None
+
+
+class _OutputFile:
+    """The output's temporary file (`geokeras.utils.atomic_path`), made with its folder at the first write and
+    moved into place when the block succeeds: a file whose model fails to load, or that is `NotPiecewise`,
+    leaves nothing behind."""
+
+    def __init__(self, output):
+        self.output, self._atomic, self._file = output, None, None
+
+    def write(self, data):
+        if self._file is None:
+            from geokeras.utils import atomic_path
+
+            os.makedirs(os.path.dirname(os.path.abspath(self.output)), exist_ok=True)
+            self._atomic = atomic_path(self.output)
+            self._file = open(self._atomic.__enter__(), "wb")
+        return self._file.write(data)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        if self._atomic is None:
+            if exc[0] is None:  # nothing written: an empty output, as before
+                self.write(b"")
+                self.close()
+            else:
+                return False
+        return self._atomic.__exit__(*exc)
 
 
 def _sidecar_entries(ids, line, fields):
@@ -214,7 +316,7 @@ def _sidecar_entries(ids, line, fields):
     return entries, notes
 
 
-def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None):
+def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progress=None, ahead=None):
     """Denoise the MiniSEED file ``path`` into ``output`` (MiniSEED, and its sidecar) a piece at a time.
 
     Args:
@@ -222,6 +324,11 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
         denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions`.
         fields: JSON fields stored in every sidecar entry (`geokeras.data.io.write`'s ``sidecar_fields``).
         progress: None, or ``progress(bytes_read, file_size)`` called after each piece.
+        ahead: pieces read and framed while the model runs (`_Pipeline`; default `AHEAD`; 0: one piece at a
+            time, in order).
+
+    The model is loaded at its first call, in the model's thread (a `~geokeras.denoise.Denoiser` loading in
+    the background is waited for there); the output's folder and temporary file are made at the first write.
 
     Returns:
         ``{"traces", "samples", "windows", "ids", "peaks", "notes", "stages"}`` of
@@ -232,14 +339,13 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
     """
     from geokeras.data import io
     from geokeras.denoise.stream import StreamingDenoiser
-    from geokeras.utils import atomic_path
 
-    sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision)
+    sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision, load_model=False)
     ids = {}
-    with atomic_path(output) as tmp, open(tmp, "wb") as f:
-        t = _run(path, f, sd, ids, np.zeros(3), progress)
+    with _OutputFile(output) as f:
+        t = _run(path, f, sd, ids, np.zeros(3), progress, AHEAD if ahead is None else ahead)
         f.close()
-        entries, notes = _sidecar_entries(ids, options.processing_line(denoiser), fields)
+        entries, notes = _sidecar_entries(ids, options.processing_line(sd.denoiser), fields)
     io.write_sidecar(output, entries)
     windowing = Windowing(denoiser.window_length, options.overlap)
     windows = sum(windowing.starts(seg.n).size for state in ids.values() for seg in state.segments

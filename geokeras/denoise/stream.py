@@ -50,6 +50,8 @@ Example:
     >>> [t.stats.npts for t in sd.flush()]
     [64]
 """
+import collections
+
 import numpy as np
 import obspy
 
@@ -66,6 +68,9 @@ BATCH_SIZE = DenoiseOptions().batch_size  # windows per model call: the compiled
 _HEADER = ("network", "station", "location", "channel", "sampling_rate")
 
 
+_Frames = collections.namedtuple("_Frames", "starts bounds live windows exponents")  # a run of windows, framed
+
+
 class _Segment:
     """The state of one gap-free segment of one id: what is needed to finish its windows, nothing more."""
 
@@ -76,6 +81,7 @@ class _Segment:
         self.buf, self.buf_start = np.empty(0), 0  # raw samples [buf_start, n)
         self.prefix = PrefixLine()  # the running sums of the prefix lines (shared with the batch path)
         self.next_start = 0  # start of the next regular window
+        self.staged = 0  # the samples [0, staged) are due out (`StreamingDenoiser.stage`; `emitted` once completed)
         self.acc, self.norm, self.emitted = np.empty(0), np.empty(0), 0  # overlap-add of [emitted, ...)
 
     def end_time(self):
@@ -123,18 +129,20 @@ class StreamingDenoiser:
         overlap: window overlap in ``[0, 1)``, as in `geokeras.denoise.denoise`.
         batch_size, precision: windows per model call and the model's arithmetic, as in
             `geokeras.denoise.DenoiseOptions`.
+        load_model: load the model and its predictor now (default); False: at the first model call (a
+            `~geokeras.denoise.Denoiser` of a file then reports a bad model there, e.g. in `run_model`'s thread).
 
     Attributes:
         denoiser: the resolved `~geokeras.denoise.Denoiser`; latency_s: the fixed delay in seconds;
         precision: the model's arithmetic (``"auto"`` resolved; named in `processing` unless float32).
     """
 
-    def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="auto"):
+    def __init__(self, model=None, overlap=0.5, batch_size=BATCH_SIZE, precision="auto", load_model=True):
         self.denoiser = Denoiser.resolve(model)
         self.windowing = Windowing(self.denoiser.window_length, overlap)
         options = DenoiseOptions(overlap, batch_size, precision=precision)
         self.batch_size, self.precision = options.batch_size, options.precision  # "auto" resolved
-        self._fn = self.denoiser.predictor(self.batch_size, self.precision)
+        self._fn = self.denoiser.predictor(self.batch_size, self.precision) if load_model else None
         self._weights = crossfade_weights(self.windowing.window_length)
         self._segments = {}  # trace id -> _Segment
         self._pending = []  # outputs of segments ended by a refused packet
@@ -163,22 +171,61 @@ class StreamingDenoiser:
                 sampling rate, NaN or inf samples); nothing changed, except that a packet at another rate
                 ends its id's open segment.
         """
+        return self.complete(self.stage(trace))
+
+    def flush(self):
+        """End every open segment (as a gap would) and return the rest of their samples."""
+        return self.complete(self.stage_flush())
+
+    def stage(self, trace):
+        """The first half of `push`: check ``trace`` and frame its windows (NumPy only, no model); return the
+        steps that `run_model` and `complete` finish, in order.
+
+        ``push(tr)`` is ``complete(stage(tr))``. A caller may stage the next packets while the steps of earlier
+        ones are still in the model (``geokeras denoise`` runs `run_model` in another thread,
+        `geokeras.denoise.pieces`), as long as it completes the steps in the order they were staged: the outputs
+        are then those of `push`, bit for bit (the same model calls on the same windows).
+
+        Raises:
+            the errors of `push` (nothing staged then).
+        """
         if not isinstance(trace, obspy.Trace):
             raise TypeError("Invalid value for argument `trace`. Expected an obspy.Trace. "
                             f"Received trace of type {type(trace).__name__}.")
         pieces = [tr for tr in (trace.split() if np.ma.isMaskedArray(trace.data) else [trace]) if tr.data.size]
         if pieces:
             self._check(trace, pieces[0])
-        out, self._pending = self._pending, []
+        steps, self._pending = self._pending, []
         for tr in pieces:
-            out += self._push_piece(tr)
-        return out
+            steps += self._push_piece(tr)
+        return steps
 
-    def flush(self):
-        """End every open segment (as a gap would) and return the rest of their samples."""
-        out, self._pending = self._pending, []
+    def stage_flush(self):
+        """The first half of `flush` (see `stage`)."""
+        steps, self._pending = self._pending, []
         for key in list(self._segments):
-            out += self._finish(self._segments.pop(key))
+            steps += self._finish(self._segments.pop(key))
+        return steps
+
+    def run_model(self, steps):
+        """The model's outputs for the windows of ``steps`` (one `map_batches` per step, as `push` runs them;
+        the model is loaded here if it was not: ``load_model=False``). Safe to run in another thread than
+        `stage` and `complete`."""
+        if self._fn is None:
+            self._fn = self.denoiser.predictor(self.batch_size, self.precision)
+        return [None if step[0] != "run" or step[2].windows is None else
+                map_batches(self._fn, step[2].windows, self.batch_size, check_finite=False) for step in steps]
+
+    def complete(self, steps, outputs=None):
+        """The second half of `push`: add the model's outputs (``outputs`` of `run_model`; None: run it here) to
+        the overlap-adds and return the samples that became final (a list of ``obspy.Trace``)."""
+        outputs = self.run_model(steps) if outputs is None else outputs
+        out = []
+        for step, y in zip(steps, outputs):
+            if step[0] == "run":
+                self._add_windows(step[1], step[2], y)
+            else:
+                out.append(self._trace(step[1], step[1].take(step[2])))
         return out
 
     def _check(self, trace, first):
@@ -209,11 +256,13 @@ class StreamingDenoiser:
                                   f"(next expected sample at {expected})")
 
     def _push_piece(self, tr):
+        """The steps of one gap-free piece of a packet: ``("run", segment, _Frames)`` and ``("take", segment,
+        stop)``."""
         tid = tr.id
-        out = []
+        steps = []
         seg = self._segments.get(tid)
         if seg is not None and (tr.stats.starttime - seg.end_time()) * tr.stats.sampling_rate >= 0.5:
-            out += self._finish(self._segments.pop(tid))  # a gap ends the segment
+            steps += self._finish(self._segments.pop(tid))  # a gap ends the segment
             seg = None
         if seg is None:
             seg = self._segments[tid] = _Segment(tr.stats, tr.stats.starttime)
@@ -221,46 +270,52 @@ class StreamingDenoiser:
         L, hop = self.windowing.window_length, self.windowing.hop
         starts = list(range(seg.next_start, seg.n - L + 1, hop))
         if starts:
-            self._run(seg, starts)
+            steps.append(("run", seg, self._frames(seg, starts)))
             seg.next_start = starts[-1] + hop
-        if seg.n - L > seg.emitted:
-            out.append(self._trace(seg, seg.take(seg.n - L)))
+        if seg.n - L > seg.staged:
+            seg.staged = seg.n - L
+            steps.append(("take", seg, seg.staged))
         seg.trim(L)
-        return out
+        return steps
 
-    def _run(self, seg, starts):
-        """Run the windows starting at ``starts`` through the model (framed and clipped by
-        `geokeras.data.process.window_frames`, as the batch path), into the overlap-add."""
+    def _frames(self, seg, starts):
+        """The windows starting at ``starts``, framed and clipped by `geokeras.data.process.window_frames` (as
+        the batch path) and scaled as the batch path scales them (`geokeras.data.windows.scale_to_unit_peak`:
+        any amplitude, the same numbers): what the model sees of them."""
         L = self.windowing.window_length
         starts = np.asarray(starts, dtype=np.int64)
         rows, bounds = window_frames(seg.buf, seg.buf_start, starts, np.minimum(starts + L, seg.n), L, seg.prefix,
                                      CLIP_FACTOR)
         live = bounds > 0  # a window with nothing in it gives zeros without the model
-        out = np.zeros_like(rows)
+        windows = exponents = None
         if live.any():
-            out[live] = self._model_of(rows[live])
-        out = np.clip(out, -bounds[:, None], bounds[:, None])
-        seg.grow(int(starts[-1]) + L)
-        for s, y in zip(starts, out):
-            seg.add(int(s), y, self._weights)
+            scaled, exponents = scale_to_unit_peak(rows[live])
+            windows = scaled.astype(np.float32)
+        return _Frames(starts, bounds, live, windows, exponents)
+
+    def _add_windows(self, seg, frames, y):
+        """Overlap-add the model's outputs ``y`` of ``frames`` (scaled back, clipped at their bounds)."""
+        L = self.windowing.window_length
+        out = np.zeros((frames.starts.size, L))
+        if frames.windows is not None:
+            out[frames.live] = np.ldexp(y.astype(np.float64), frames.exponents[:, None])
+        out = np.clip(out, -frames.bounds[:, None], frames.bounds[:, None])
+        seg.grow(int(frames.starts[-1]) + L)
+        for s, w in zip(frames.starts, out):
+            seg.add(int(s), w, self._weights)
 
     def _finish(self, seg):
-        """The rest of a segment that ends here (a gap, a flush, a rate change)."""
+        """The steps of the rest of a segment that ends here (a gap, a flush, a rate change)."""
         L, n = self.windowing.window_length, seg.n
         if n == 0:
             return []
+        steps = []
         if n < L:  # one zero-padded window, seen whole
-            self._run(seg, [0])
+            steps.append(("run", seg, self._frames(seg, [0])))
         elif seg.next_start - self.windowing.hop + L < n:  # the window aligned to the end
-            self._run(seg, [n - L])
-        return [self._trace(seg, seg.take(n))]
-
-    def _model_of(self, windows):
-        """The model's output for float64 ``windows``, scaled as the batch path scales them
-        (`geokeras.data.windows.scale_to_unit_peak`: any amplitude, the same numbers)."""
-        scaled, exponents = scale_to_unit_peak(windows)
-        y = map_batches(self._fn, scaled.astype(np.float32), self.batch_size, check_finite=False)
-        return np.ldexp(y.astype(np.float64), exponents[:, None])
+            steps.append(("run", seg, self._frames(seg, [n - L])))
+        seg.staged = n
+        return steps + [("take", seg, n)]
 
     def _trace(self, seg, data):
         """A Trace of the samples ``[emitted - len(data), emitted)`` of a segment."""
