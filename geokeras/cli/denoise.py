@@ -72,8 +72,8 @@ def add_parser(sub, add):
                    help="windows per model call (default 256)")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="arithmetic of the model's layers: auto (default: bfloat16 on a CPU with native bfloat16 "
-                        "arithmetic, else float32), float32 (the model as trained) or bfloat16 (~1.3x faster on "
-                        "such CPUs; outputs differ by rounding, quality within 0.035 dB; recorded in the sidecars)")
+                        "arithmetic and oneDNN on, else float32), float32 (the model as trained) or bfloat16 "
+                        "(faster on such CPUs; outputs differ by rounding; recorded in the sidecars; README)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
