@@ -141,7 +141,7 @@ class _BatchPredictor:
         self._keep = keep  # the model made for this predictor (inference_model): alive as long as it is
         self._tf = tf
         self._graphs = {}
-        self._sizes, self._runs, self._wanted = set(), set(), {}  # large sizes run; (size, large) run; asked once
+        self._runs, self._asked = set(), set()  # (size, large) run; sizes that came once and ran in a larger one
 
     def _graph(self, size):
         with _LOCK:  # one graph per shape, also when threads ask for it at once (traced once, at its first call)
@@ -184,14 +184,12 @@ class _BatchPredictor:
         size = (min(-(-n // LARGE_BATCH_STEP) * LARGE_BATCH_STEP, self.batch_size) if large
                 else min(1 << (n - 1).bit_length(), self.batch_size))
         key = (size, large)
-        if key not in self._runs and (large or 2 * n >= self.large):
-            reuse = [s for s in self._sizes if n < s <= size + REUSE_PADDING and (s, True) in self._runs]
-            if reuse and not self._wanted.get(key):
-                self._wanted[key] = True
+        if key not in self._runs and key not in self._asked and (large or 2 * n >= self.large):
+            reuse = [s for s, run_large in self._runs if run_large and n < s <= size + REUSE_PADDING]
+            if reuse:
+                self._asked.add(key)
                 return min(reuse), True
         self._runs.add(key)
-        if large:
-            self._sizes.add(size)
         return size, large
 
     def __call__(self, windows):
@@ -227,6 +225,8 @@ class Denoiser:
         NotADenoiserError: the model carries no denoiser metadata.
         TypeError: ``model`` is not a ``keras.Model``.
     """
+
+    _loading = _load_error = None  # `load_in_background`'s thread, and the error it met
 
     def __init__(self, model, label=None, sha256=None):
         import keras
@@ -299,9 +299,8 @@ class Denoiser:
             True
         """
         with _LOCK:
-            if self._model is not None or getattr(self, "_loading", None) is not None:
+            if self._model is not None or self._loading is not None:
                 return self
-            self._load_error = None
 
             def run():
                 try:
@@ -318,7 +317,7 @@ class Denoiser:
     def wait_loaded(self):
         """Wait for a `load_in_background` under way (from another thread) and raise its error; return this
         `Denoiser`. Nothing to wait for: returns at once (the model is then loaded at its first use)."""
-        loading = getattr(self, "_loading", None)
+        loading = self._loading
         if loading is not None and loading is not threading.current_thread():
             loading.join()
             if self._load_error is not None:
