@@ -31,7 +31,7 @@ import dataclasses
 
 import numpy as np
 
-from geokeras.validation import check_positive_int
+from geokeras.validation import check_choice, check_positive_int
 
 DETECTORS = ("recursive", "classic")
 """The ObsPy STA/LTA characteristic functions: ``recursive_sta_lta`` and ``classic_sta_lta``."""
@@ -505,10 +505,7 @@ def pick_at_trigger(x, onset, sampling_rate, picker="aic", reference=None):
         picker: one of `PICKERS`.
         reference: for ``"aic"``, the trace to refine the pick on (a denoised trace's input), or None.
     """
-    if picker not in PICKERS:
-        raise ValueError(f"Invalid value for argument `picker`. Expected one of {list(PICKERS)}. "
-                         f"Received picker={picker!r}.")
-    if picker == "pk_baer":
+    if check_choice("picker", picker, PICKERS) == "pk_baer":
         return pick_near(x, onset, sampling_rate)
     pick = pick_aic(x, onset, sampling_rate)
     return pick if reference is None else refine_pick(reference, pick, sampling_rate)
@@ -576,9 +573,7 @@ def score_detections(y, clean, events, sampling_rate, rates_per_hour=(1.0, 2.0),
         (``pick_error_s`` is NaN without a hit or a pick), ``"thresholds"``: ``{(detector, rate): threshold}``,
         ``"false"``: ``{(detector, rate): false triggers}``, and ``"stationarity"`` (`noise_stationarity`).
     """
-    if picker not in PICKERS:
-        raise ValueError(f"Invalid value for argument `picker`. Expected one of {list(PICKERS)}. "
-                         f"Received picker={picker!r}.")
+    check_choice("picker", picker, PICKERS)
     y = np.asarray(y, dtype=np.float64)
     if reference is not None and np.shape(reference) != y.shape:
         raise ValueError(f"Invalid value for argument `reference`. Expected the shape of `y`, {y.shape}. "
