@@ -27,6 +27,12 @@ import numpy as np  # noqa: E402
 SR = 100.0
 
 
+def _block_rms(x):
+    """RMS of each whole 1-s block of ``x``."""
+    m = x.size // int(SR)
+    return np.sqrt(np.mean(x[: m * int(SR)].reshape(m, int(SR)) ** 2, axis=1))
+
+
 def training_transients(max_ratio=3.0, pad_s=1.0, max_s=10.0, taper_s=0.5):
     """Transients of the training stations' noise windows, each in units of its own window's median 1-s RMS."""
     from obspy.signal.filter import highpass
@@ -38,9 +44,8 @@ def training_transients(max_ratio=3.0, pad_s=1.0, max_s=10.0, taper_s=0.5):
     for rec in train:
         for x in pairs.sources_from_events([rec])[1]:
             x = highpass(np.asarray(x, float) - np.mean(x), 1.0, SR, corners=4, zerophase=True)
-            nb = x.size // int(SR)
-            rms = np.sqrt(np.mean(x[: nb * int(SR)].reshape(nb, int(SR)) ** 2, axis=1))
-            med = np.median(rms[1:-1]) if nb > 2 else 0.0
+            rms = _block_rms(x)
+            med = np.median(rms[1:-1]) if rms.size > 2 else 0.0
             loud = np.flatnonzero(rms[1:-1] > max_ratio * med) + 1 if med > 0 else []
             if len(loud) == 0:
                 continue
@@ -65,15 +70,13 @@ def add_transients(rec, transients, per_hour, seed, ratio=(1.5, 3.0)):
     noisy, clean, events = rec["noisy"], rec["clean"], rec["events"]
     quiet = noise_only_mask(noisy.size, events, SR)
     noise = noisy - clean
-    nb = noise.size // int(SR)
-    rms = np.sqrt(np.mean(noise[: nb * int(SR)].reshape(nb, int(SR)) ** 2, axis=1))
-    level = np.median(rms[quiet[: nb * int(SR)].reshape(nb, int(SR)).all(axis=1)])
+    rms = _block_rms(noise)
+    level = np.median(rms[quiet[: rms.size * int(SR)].reshape(rms.size, int(SR)).all(axis=1)])
     out, added = noisy.copy(), 0
     for _ in range(rng.poisson(per_hour * noisy.size / SR / 3600.0)):
         seg = transients[rng.integers(len(transients))] * (1 if rng.random() < 0.5 else -1)
-        m = seg.size // int(SR)
-        peak = np.sqrt(np.mean(seg[: m * int(SR)].reshape(m, int(SR)) ** 2, axis=1)).max() if m else 1.0
-        seg = seg * (rng.uniform(*ratio) / peak)
+        blocks = _block_rms(seg)
+        seg = seg * (rng.uniform(*ratio) / (blocks.max() if blocks.size else 1.0))
         for _try in range(20):
             at = int(rng.integers(0, noisy.size - seg.size))
             if quiet[at:at + seg.size].all():
