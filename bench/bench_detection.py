@@ -8,6 +8,7 @@ Usage:
         --levels -15 -10 -5 0 5                                      # the model-choice set (240 events a level)
     python bench/bench_detection.py a.keras b.keras --split validation --stations 10 --min-noise-s 55 --no-screen \
         --levels -15 -10 -5 0 5                                      # the same stations, noise transients kept
+    python bench/bench_detection.py default --oracle 0 0.3           # + the ideal ratio mask, floors 0 and 0.3
 
 The records (`geokeras.detection.benchmark_records`): for each of ``--stations`` stations of the split (those
 with the most real pre-P noise, >= 90 s), the station's real noise windows are overlap-added with 2-s
@@ -80,6 +81,22 @@ def paired_picks(scores, levels, rate=2.0, detector="recursive"):
     return "\n".join(lines)
 
 
+def oracle_method(records, floor):
+    """The ideal ratio mask with a floor as a method of `evaluate_detection` (it needs each record's clean part).
+
+    ``evaluate_detection`` hands a method only the noisy trace; the records' noisy arrays are looked up by
+    identity to find their injected events.
+    """
+    from geokeras.evaluate import oracle_mask_baseline
+
+    clean_of = {id(r["noisy"]): r["clean"] for r in records}
+
+    def method(noisy, sampling_rate):
+        clean = clean_of[id(noisy)]
+        return oracle_mask_baseline(clean, noisy - clean, nperseg=64, noverlap=32, floor=floor)
+    return method
+
+
 def plot(tables, path, rate=2.0):
     """Recall vs window SNR at ``rate`` false triggers per hour, both detectors."""
     import matplotlib.pyplot as plt
@@ -122,6 +139,10 @@ def main(argv=None):
                         help="P picker around each hit (default aic; pk_baer: the earlier benchmark's)")
     parser.add_argument("--no-refine", dest="refine", action="store_false",
                         help="aic picks on the processed trace alone, not refined on the noisy input")
+    parser.add_argument("--oracle", type=float, nargs="+", metavar="FLOOR",
+                        help="also score the ideal ratio mask (from the injected events and the record's noise, "
+                             "the network's 64/32 STFT framing) with each of these floors: what a perfect mask "
+                             "would give on the same records, an upper reference for the denoisers")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
@@ -146,7 +167,10 @@ def main(argv=None):
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
     models = {p if p == "default" else os.path.basename(p): None if p == "default" else p
               for p in (args.models or ["default"])}
-    scores = evaluate_detection(standard_methods(models), records, picker=args.picker, refine=args.refine)
+    methods = standard_methods(models)
+    for floor in args.oracle or ():
+        methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
+    scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)
     print(f"picker: {args.picker}" + (", refined on the noisy input" if args.picker == "aic" and args.refine else ""))
     tables = detection_tables(scores, levels)
     stationarity = {m: pooled_stationarity(s) for m, s in scores.items()}

@@ -4,6 +4,7 @@ Usage:
     python bench/bench_quality.py                            # the shipped default model, test stations
     python bench/bench_quality.py a.keras b.keras --split validation   # model choice: validation stations
     python bench/bench_quality.py --n-per-level 200 --plot quality.png
+    python bench/bench_quality.py --conditions inband --no-noisy --oracle-floors 0 0.3   # + a perfect mask, floored
 
 For each condition (``inband``: signal and noise high-passed at 1 Hz, the headline; ``recorded``: as
 recorded), real pre-P noise of another station of the split is added to the split's signals at -10, -5, 0,
@@ -61,6 +62,37 @@ def noisy_records(model, batch_size=32):
     }
 
 
+def oracle_floor_table(records, floors, n_per_level=100, seed=0, condition="inband", levels=(-10, -5, 0, 5, 10)):
+    """The ideal ratio mask with each floor (the network's 64/32 framing) on `evaluate`'s windows: a table.
+
+    What a perfect mask would gain with v4's post-processing (``floor + (1 - floor) * mask``): the residual
+    noise is at least ``floor`` times the input noise, so the SNR gain cannot exceed ``-20 log10(floor)`` dB.
+    """
+    import numpy as np
+
+    from geokeras import metrics
+    from geokeras.evaluate import heldout_sources, make_test_windows, oracle_mask_baseline
+
+    signals, noise, sig_sta, noi_sta = heldout_sources(records, with_stations=True)
+    gains = {f: {} for f in floors}
+    corr = {f: {} for f in floors}
+    for i, level in enumerate(levels):
+        noisy, clean = make_test_windows(signals, noise, float(level), n_per_level, seed=seed + i,
+                                         condition=condition, signal_stations=sig_sta, noise_stations=noi_sta)
+        for f in floors:
+            out = oracle_mask_baseline(clean, noisy - clean, nperseg=64, noverlap=32, floor=f)
+            gains[f][level] = np.asarray(metrics.snr_gain_db(clean, noisy, out))
+            corr[f][level] = np.asarray(metrics.correlation(clean, out))
+    lines = [f"| oracle floor | SNR gain (dB) {' / '.join(map(str, levels))} | all | correlation at 0 / -5 dB |",
+             "|---|---|---|---|"]
+    for f in floors:
+        med = [float(np.median(gains[f][lv])) for lv in levels]
+        lines.append(f"| {f:g} | {' / '.join(f'{g:.2f}' for g in med)} | "
+                     f"{float(np.median(np.concatenate(list(gains[f].values())))):.2f} | "
+                     f"{float(np.median(corr[f][0])):.3f} / {float(np.median(corr[f][-5])):.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="*", help=".keras files (default: the shipped default model)")
@@ -71,6 +103,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plot", default=None, help="PNG of the first model's in-band table")
     parser.add_argument("--no-noisy", action="store_true", help="skip the 82 real noisy records")
+    parser.add_argument("--oracle-floors", type=float, nargs="+", metavar="FLOOR",
+                        help="also the ideal ratio mask with these floors (64/32 framing, in band): the most a "
+                             "perfect mask could gain with v4's post-processing")
     args = parser.parse_args(argv)
 
     from geokeras.utils import set_threads
@@ -117,6 +152,9 @@ def main(argv=None):
         print(f"\n## Baselines, condition {condition}")
         print(format_table(baseline_rows))
         summary += [dict(r, method=f"{r['method']} ({condition})") for r in baseline_rows if r["snr_db"] == "all"]
+    if args.oracle_floors:
+        print(f"\n## The ideal ratio mask with a floor (in band, {args.n_per_level} windows a level)")
+        print(oracle_floor_table(records, args.oracle_floors, args.n_per_level, args.seed))
     print("\n## Summary (all levels)")
     print(format_table(summary).replace("| method |", "| method (condition) |", 1))
     if not args.no_noisy:

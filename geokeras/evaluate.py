@@ -43,6 +43,7 @@ import numpy as np
 
 from geokeras import metrics
 from geokeras.utils import atomic_path
+from geokeras.validation import check_number
 
 BASELINES = ("bandpass", "wavelet", "oracle_mask")
 CONDITIONS = ("inband", "recorded")
@@ -99,10 +100,26 @@ def wavelet_baseline(noisy, wavelet="db4", mode="soft", per_level=True):
     return out.reshape(np.shape(noisy))
 
 
-def oracle_mask_baseline(clean, noise, nperseg=32, noverlap=16):
-    """Ideal ratio mask ``|S|^2/(|S|^2+|N|^2)`` from the known clean and noise, applied to their sum."""
+def oracle_mask_baseline(clean, noise, nperseg=32, noverlap=16, floor=0.0):
+    """Ideal ratio mask ``|S|^2/(|S|^2+|N|^2)`` from the known clean and noise, applied to their sum.
+
+    Args:
+        clean, noise: arrays of the same shape (time on the last axis).
+        nperseg, noverlap: STFT framing (Hann window; 64 / 32 is the shipped network's).
+        floor: minimum gain in ``[0, 1)``: the mask becomes ``floor + (1 - floor) * mask``, the post-processing
+            of the shipped v4 (`geokeras.layers.MaskSmoothing`) applied to a perfect mask.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> clean, noise = np.zeros(2000), rng.normal(size=2000)
+        >>> float(np.std(oracle_mask_baseline(clean, noise))) < 1e-12
+        True
+        >>> round(float(np.std(oracle_mask_baseline(clean, noise, floor=0.3)) / np.std(noise)), 2)
+        0.3
+    """
     from scipy import signal
 
+    floor = check_number("floor", floor, low=0.0, high=1.0, high_open=True)
     clean = np.asarray(clean, dtype=np.float64)
     noise = np.asarray(noise, dtype=np.float64)
     kw = dict(nperseg=nperseg, noverlap=noverlap, window="hann", axis=-1)
@@ -110,6 +127,7 @@ def oracle_mask_baseline(clean, noise, nperseg=32, noverlap=16):
     _, _, n = signal.stft(noise, **kw)
     ps, pn = np.abs(s) ** 2, np.abs(n) ** 2
     mask = np.where(ps + pn > 0, ps / np.where(ps + pn > 0, ps + pn, 1.0), 0.0)
+    mask = floor + (1.0 - floor) * mask if floor else mask
     _, y = signal.istft(mask * (s + n), nperseg=nperseg, noverlap=noverlap, window="hann", time_axis=-1, freq_axis=-2)
     return y[..., : clean.shape[-1]]
 

@@ -88,3 +88,19 @@ def test_evaluate_columns_and_argument_errors(rng):
         evaluate(None, signals=signals, noise=noises, n_per_level=0)
     with pytest.raises(ValueError, match="Invalid value for argument `condition`"):
         evaluate(None, signals=signals, noise=noises, condition="filtered")
+
+
+def test_oracle_mask_floor_keeps_that_much_noise_and_caps_the_gain():
+    rng = np.random.default_rng(3)
+    t = np.arange(3000) / 100.0
+    clean = np.where(t > 10, np.sin(2 * np.pi * 5 * t) * np.exp(-(t - 10)), 0.0)
+    noise = 0.3 * rng.normal(size=3000)
+    # where there is no signal, the floored mask passes `floor` of the noise, bin by bin
+    quiet = oracle_mask_baseline(0 * clean, noise, nperseg=64, noverlap=32, floor=0.3)
+    np.testing.assert_allclose(quiet[100:-100], 0.3 * noise[100:-100], atol=1e-9)
+    plain = oracle_mask_baseline(clean, noise, nperseg=64, noverlap=32)
+    floored = oracle_mask_baseline(clean, noise, nperseg=64, noverlap=32, floor=0.3)
+    gain = lambda y: 10 * np.log10(np.sum(noise ** 2) / np.sum((y - clean) ** 2))  # noqa: E731
+    assert gain(floored) < -20 * np.log10(0.3) < gain(plain)
+    with pytest.raises(ValueError, match="floor"):
+        oracle_mask_baseline(clean, noise, floor=1.0)
