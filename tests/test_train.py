@@ -45,6 +45,11 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
     assert json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())["epoch"] == 2
     merged = json.loads((tmp_path / "m.keras.ckpt" / "history.json").read_text())
     assert len(merged["val_loss"]) == 2
+    # a resume with other loss weights than the checkpoint's would silently keep the checkpoint's loss
+    with pytest.raises(ValueError, match=r"argument `resume`.*stationarity_weight=0, gain_weight=0.*"
+                                         r"Received stationarity_weight=0.5"):
+        train_denoiser(signals, noises, out, epochs=3, resume=True, stationarity_weight=0.5, **kw)
+    assert json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())["epoch"] == 2
 
 
 def test_train_rejects_bad_arguments(tmp_path, rng):

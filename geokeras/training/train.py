@@ -129,7 +129,8 @@ def train_denoiser(
         n_synthetic: synthetic seismograms added to the training signals.
         min_record_snr_db: bundled data only: minimum pre/post-P SNR of the records used as signals.
         tensorboard_dir: optional folder for TensorBoard logs.
-        resume: continue from ``<output>.ckpt/last.keras`` when it exists.
+        resume: continue from ``<output>.ckpt/last.keras`` when it exists (with the checkpoint's compiled loss:
+            other ``stationarity_weight`` or ``gain_weight`` values than the checkpoint's raise ValueError).
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
         verbose: Keras verbosity (1: progress bar).
         model_kwargs: extra keyword arguments for the model builder.
@@ -280,6 +281,7 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
     with strategy_scope(dist):  # no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
             model = load_model(ckpt_dir / "last.keras")
+            _check_resumed_loss(model.loss, stationarity_weight, gain_weight, ckpt_dir)
             state = json.loads((ckpt_dir / "state.json").read_text())
             initial_epoch, best = int(state["epoch"]), state.get("best")
         else:
@@ -288,6 +290,22 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
                                    **(model_kwargs or {}))
             model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=jit_compile)
     return model, initial_epoch, best
+
+
+def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir):
+    """Raise if a resumed checkpoint was compiled with other loss weights than those asked for now.
+
+    A resume continues the checkpoint's compiled loss; silently keeping it while the caller asked for other
+    ``stationarity_weight`` / ``gain_weight`` values would train a different recipe than the one reported.
+    """
+    had = (float(getattr(loss, "weight", 0.0)), float(getattr(loss, "gain_weight", 0.0)))
+    asked = (float(stationarity_weight), float(gain_weight))
+    if had != asked:
+        raise ValueError(
+            f"Invalid value for argument `resume`. Expected the loss weights of the checkpoint being resumed "
+            f"({ckpt_dir}: stationarity_weight={had[0]:g}, gain_weight={had[1]:g}). Received "
+            f"stationarity_weight={asked[0]:g}, gain_weight={asked[1]:g} with resume=True; start a new "
+            f"output (or remove the checkpoint folder) to train with other weights.")
 
 
 def pair_dataset(signals, noise, window_length, batch_size, seed, first_batch=0, initial_epoch=0, **pair_options):
