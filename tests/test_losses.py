@@ -48,6 +48,9 @@ def test_gain_weight_adds_the_squared_amplitude_bias_along_the_signal(rng):
     zero = np.zeros((1, 400), "float32")
     assert np.asarray(NoiseStationarityMSE(0.0, gain_weight=1.0).call(zero, zero + 0.1)).tolist() == [
         pytest.approx(0.01)]
+    # a vanishing signal (far below the normalized noisy window) adds no term, instead of an exploding one
+    faint = 1e-9 * clean[:1]
+    np.testing.assert_allclose(NoiseStationarityMSE(0.0, gain_weight=1.0).call(faint, zero + 0.1), [0.01], rtol=1e-4)
 
 
 def test_arguments_and_config_round_trip():

@@ -36,7 +36,8 @@ class NoiseStationarityMSE(keras.losses.Loss):
     With ``gain_weight``, each pair with a signal also adds ``gain_weight * (1 - g)**2``, where
     ``g = sum(y_pred * y_true) / sum(y_true**2)`` is the least-squares gain of the output along the clean
     signal: the mean squared error alone lets a weak signal shrink (at -10 dB its error weighs little), this
-    term costs the same whatever the signal's level, so an event's amplitude is kept at low SNR too.
+    term costs the same whatever the signal's level, so an event's amplitude is kept at low SNR too. A pair
+    whose signal's mean square is below 1e-6 (60 dB under the unit-variance noisy window) has no such term.
 
     Args:
         weight: weight of the variability term (0 gives the mean squared error).
@@ -67,8 +68,10 @@ class NoiseStationarityMSE(keras.losses.Loss):
         mse = ops.mean(ops.square(pred - true), axis=1)
         if self.gain_weight:
             energy = ops.sum(ops.square(true), axis=1)
-            gain = ops.sum(pred * true, axis=1) / ops.maximum(energy, 1e-12)
-            mse = mse + self.gain_weight * ops.cast(energy > 0, "float32") * ops.square(1.0 - gain)
+            # a signal 60 dB below the unit-variance noisy window counts as none: its gain is ill-defined
+            least = 1e-6 * n
+            gain = ops.sum(pred * true, axis=1) / ops.maximum(energy, least)
+            mse = mse + self.gain_weight * ops.cast(energy > least, "float32") * ops.square(1.0 - gain)
         if not self.weight:
             return mse
         n_blocks = n // self.block
