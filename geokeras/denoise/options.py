@@ -80,4 +80,14 @@ class DenoiseOptions:
         return (f"geokeras {f['version']}: denoise(model={f['model']}, sha256={f['sha256'][:16]}, "
                 f"model_sampling_rate={f['model_sampling_rate']:g}, window_length={f['window_length']}, "
                 f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g}"
-                + (f", precision={f['precision']})" if "precision" in f else ")"))
+                f"{precision_note(self.precision)})")
+
+
+def precision_note(precision):
+    """``", precision=P"`` for a processing line, or ``""`` for float32 (the precision the model was trained in).
+
+    Example:
+        >>> precision_note("bfloat16"), precision_note("float32")
+        (', precision=bfloat16', '')
+    """
+    return f", precision={precision}" if precision != "float32" else ""

@@ -59,7 +59,7 @@ import geokeras
 from geokeras.data.process import PrefixLine, window_frames
 from geokeras.data.windows import Windowing, crossfade_weights, map_batches, scale_to_unit_peak
 from geokeras.denoise.denoiser import Denoiser
-from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
+from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions, precision_note
 from geokeras.errors import PacketError
 
 __all__ = ["StreamingDenoiser"]
@@ -150,7 +150,7 @@ class StreamingDenoiser:
         self.processing = (f"geokeras {geokeras.__version__}: StreamingDenoiser(model={den.label}, "
                            f"sha256={den.sha256[:16]}, window_length={den.window_length}, "
                            f"overlap={self.windowing.overlap}, detrend=prefix-linear, clip={CLIP_FACTOR:g} per window"
-                           + (f", precision={self.precision})" if self.precision != "float32" else ")"))
+                           f"{precision_note(self.precision)})")
 
     def __repr__(self):
         return (f"StreamingDenoiser({self.denoiser.label!r}, overlap={self.windowing.overlap:g}, "
