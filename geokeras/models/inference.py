@@ -143,9 +143,10 @@ class PhaseConvTranspose(keras.layers.Layer):
 
 
 def _depth_to_space(tf, y, strides, filters):
-    """Interleave the phases ``(batch, *n, prod(strides) * filters)`` into ``(batch, *(n * strides), filters)``."""
-    if len(strides) == 2 and strides[0] == strides[1]:
-        return tf.nn.depth_to_space(y, strides[0])
+    """Interleave the phases ``(batch, *n, prod(strides) * filters)`` into ``(batch, *(n * strides), filters)``.
+
+    A reshape and a transpose, also for square 2-D strides: the same values as ``tf.nn.depth_to_space``, which
+    moved blocks of ``filters`` values 2x (bfloat16) to 1.4x (float32) slower on this model's shapes."""
     shape = tf.shape(y)
     spatial = [shape[1 + i] for i in range(len(strides))]
     y = tf.reshape(y, [shape[0]] + spatial + list(strides) + [filters])
