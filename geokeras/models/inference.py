@@ -9,9 +9,13 @@ they change later) with two rewrites of the forward pass:
   depth-to-space shuffle (`PhaseConvTranspose`). Each output sample is the same sum of the same products as
   in the transposed convolution (only the order of the additions differs); oneDNN runs a forward
   convolution with more output channels much faster than the backward-data kernel of a transposed one.
+- a bfloat16 convolution whose activation is not piecewise linear (the mask's sigmoid) computes its convolution
+  and bias in bfloat16 as before and its activation in float32 on those bfloat16 values (`Float32Activation`):
+  TensorFlow's bfloat16 sigmoid is several times slower than its float32 one, and the float32 mask is the more
+  exact of the two (the float32 model's graph is unchanged);
 - `SignInvariantFeatures` runs as an XLA-compiled function (`XlaCompiled`) for batches of `XLA_MIN_BATCH`
   windows or more: its two dozen element-wise operations become one loop instead of two dozen passes over
-  memory (5x less CPU time for that layer).
+  memory (5x less CPU time for that layer); the zero padding that reads it is done in the same loop.
 
 Reproducibility: for a given number of TensorFlow intra-op threads the outputs are the same bits on every run.
 XLA splits the features' loop between those threads, and one channel of the features (the imaginary part of
@@ -44,7 +48,7 @@ import numpy as np
 from geokeras.layers.stft import SignInvariantFeatures
 
 __all__ = ["inference_model", "phase_kernel_taps", "supports_phases", "PhaseConvTranspose", "XlaCompiled",
-           "XLA_LAYERS", "XLA_MIN_BATCH", "large_batches"]
+           "XLA_LAYERS", "XLA_MIN_BATCH", "large_batches", "Float32Activation"]
 
 #: the layers `inference_model` runs through XLA (element-wise work only: no convolution, no FFT); the others
 #: gain less from it than the compilation of each batch shape costs
@@ -184,30 +188,112 @@ def large_batches():
 class XlaCompiled(keras.layers.Layer):
     """Run a (weightless, element-wise) layer's ``call`` as an XLA-compiled function, for static batches of
     `XLA_MIN_BATCH` windows or more, or an unknown batch size inside `large_batches` (other batches run the
-    layer's own ``call``). Inference only, never saved."""
+    layer's own ``call``). Inference only, never saved.
 
-    def __init__(self, layer, **kwargs):
+    Args:
+        layer: the layer.
+        then: optional weightless layer (zero padding) applied to the layer's output in the same function, in
+            float32 (XLA's conversion to bfloat16 is several times slower than TensorFlow's: the identity that
+            `inference_model` stands for ``then`` casts it to ``then``'s compute dtype).
+    """
+
+    def __init__(self, layer, then=None, **kwargs):
         super().__init__(name=f"{layer.name}_xla", **kwargs)
         import tensorflow as tf
 
-        self.layer = layer
-        self._fn = tf.function(layer.call, jit_compile=True)
+        self.layer, self.then = layer, then
+        self._fn = tf.function(self._call, jit_compile=True)
+
+    def _call(self, inputs):
+        y = self.layer.call(inputs)
+        return y if self.then is None else self.then.call(y)
 
     def call(self, inputs):
         batch = inputs.shape[0]
         if batch is None and getattr(_LARGE, "on", False) or batch is not None and batch >= XLA_MIN_BATCH:
             return self._fn(inputs)
-        return self.layer.call(inputs)
+        return self._call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        shape = self.layer.compute_output_shape(input_shape)
+        return shape if self.then is None else self.then.compute_output_shape(shape)
+
+def _padded_xla_layers(model):
+    """``{layer: padding}`` for each `XLA_LAYERS` layer of ``model`` whose output only a zero padding reads."""
+    pads = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+    readers = {}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                readers.setdefault(id(tensor._keras_history.operation), []).append(layer)
+    fused = {}
+    for layer in model.layers:
+        after = readers.get(id(layer), [])
+        if _xla(layer) and len(after) == 1 and isinstance(after[0], pads) and len(layer._inbound_nodes) == 1:
+            fused[layer] = after[0]
+    return fused
+
+
+def _xla(layer):
+    return type(layer) in XLA_LAYERS and layer.dtype_policy.compute_dtype == "float32"
+
+
+#: activations computed as fast in bfloat16 as in float32 (piecewise linear): `Float32Activation` leaves them be
+_LINEAR_ACTIVATIONS = ("linear", "relu")
+
+
+class Float32Activation(keras.layers.Layer):
+    """A bfloat16 convolution with its activation computed in float32: the convolution and the bias in the
+    layer's compute dtype exactly as the layer computes them, then the activation of those values cast to
+    float32 (the output is float32). Inference only (`inference_model` makes it; it is never saved): it reads the
+    wrapped layer's kernel and bias at each call.
+
+    Args:
+        layer: a built ``Conv1D``/``Conv2D``/``Conv3D`` (not transposed) with a bfloat16 compute dtype.
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(name=f"{layer.name}_f32_activation", dtype=layer.dtype_policy, **kwargs)
+        self.layer = layer
+
+    def call(self, inputs):
+        from keras import ops
+
+        layer = self.layer
+        y = layer.convolution_op(inputs, ops.cast(layer.kernel, self.compute_dtype))
+        if layer.use_bias:
+            bias_shape = ((1,) * (layer.rank + 1) + (layer.filters,) if layer.data_format == "channels_last"
+                          else (1, layer.filters) + (1,) * layer.rank)
+            y = ops.add(y, ops.reshape(ops.cast(layer.bias, self.compute_dtype), bias_shape))
+        return layer.activation(ops.cast(y, "float32"))
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
 
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="float32")
 
-def _rewrite(layer):
+
+def _float32_activation(layer):
+    """Whether `Float32Activation` stands for ``layer``: a plain bfloat16 convolution, activation not linear."""
+    conv = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+    conv_t = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+    return (isinstance(layer, conv) and not isinstance(layer, conv_t) and layer.built
+            and layer.dtype_policy.compute_dtype == "bfloat16"
+            and keras.activations.serialize(layer.activation) not in _LINEAR_ACTIVATIONS)
+
+
+def _rewrite(layer, fused=None):
+    """The layer standing for ``layer`` in the inference graph (``fused``: `_padded_xla_layers`)."""
+    fused = fused or {}
     if supports_phases(layer):
         return PhaseConvTranspose(layer)
-    if type(layer) in XLA_LAYERS and layer.dtype_policy.compute_dtype == "float32":
-        return XlaCompiled(layer)
+    if _float32_activation(layer):
+        return Float32Activation(layer)
+    if _xla(layer):
+        return XlaCompiled(layer, then=fused.get(layer))
+    if layer in fused.values():  # computed by the XlaCompiled layer before it
+        return keras.layers.Identity(name=f"{layer.name}_in_xla", dtype=layer.dtype_policy)
     return layer
 
 
@@ -227,4 +313,5 @@ def inference_model(model):
     """
     if not _is_functional(model):
         return model
-    return keras.models.clone_model(model, clone_function=_rewrite)
+    fused = _padded_xla_layers(model)
+    return keras.models.clone_model(model, clone_function=lambda layer: _rewrite(layer, fused))
