@@ -151,24 +151,3 @@ def test_a_bfloat16_sigmoid_mask_is_computed_in_float32_from_the_same_logits(rng
     y = np.asarray(fast(w))
     np.testing.assert_allclose(y, np.asarray(model(w)), atol=0.05 * np.abs(y).max())  # bfloat16's rounding
     assert np.array_equal(np.asarray(fast(-w)), -y)
-
-
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_the_padding_after_the_features_runs_in_their_xla_loop_with_the_same_bits(rng, monkeypatch, precision):
-    import geokeras.models.inference as inference
-    from geokeras.denoise.denoiser import bfloat16_copy
-
-    model = build_stft_mask_denoiser(window_length=600, filters=(4, 8, 16), sign_invariant=True)
-    model = model if precision == "float32" else bfloat16_copy(model)
-    fast = inference_model(model)
-    names = {op.name: op for op in fast.layers}
-    assert names["features_xla"].then is model.get_layer("pad") and isinstance(names["pad_in_xla"],
-                                                                               keras.layers.Identity)
-    monkeypatch.setattr(inference, "_padded_xla_layers", lambda m: {})
-    apart = inference_model(model)
-    assert "pad" in {op.name for op in apart.layers}
-    x = (rng.normal(size=(XLA_MIN_BATCH, 600, 1)) * 300).astype("float32")
-    y = np.asarray(fast(x))
-    assert np.array_equal(y, np.asarray(apart(x)))
-    assert np.array_equal(np.asarray(fast(-x)), -y)
-    assert np.array_equal(np.asarray(fast(x[:3])), np.asarray(apart(x[:3])))  # a short batch: no XLA

@@ -1,7 +1,7 @@
 """An inference graph of a trained model: the same weights and outputs (to float32 rounding), less CPU time.
 
 `inference_model` returns a functional copy of a model that shares its layers (and so its weights, also when
-they change later) with two rewrites of the forward pass:
+they change later) with three rewrites of the forward pass:
 
 - every ``Conv1DTranspose``/``Conv2DTranspose`` with ``"same"`` padding and strides above 1 is computed as a
   strided transposed convolution's *phases*: one ordinary convolution of the input with the kernel taps
@@ -15,7 +15,8 @@ they change later) with two rewrites of the forward pass:
   exact of the two (the float32 model's graph is unchanged);
 - `SignInvariantFeatures` runs as an XLA-compiled function (`XlaCompiled`) for batches of `XLA_MIN_BATCH`
   windows or more: its two dozen element-wise operations become one loop instead of two dozen passes over
-  memory (5x less CPU time for that layer); the zero padding that reads it is done in the same loop.
+  memory (5x less CPU time for that layer). (The zero padding after it is not: XLA's padding of this shape
+  took longer than the features and TensorFlow's padding together.)
 
 Reproducibility: for a given number of TensorFlow intra-op threads the outputs are the same bits on every run.
 XLA splits the features' loop between those threads, and one channel of the features (the imaginary part of
@@ -188,54 +189,23 @@ def large_batches():
 class XlaCompiled(keras.layers.Layer):
     """Run a (weightless, element-wise) layer's ``call`` as an XLA-compiled function, for static batches of
     `XLA_MIN_BATCH` windows or more, or an unknown batch size inside `large_batches` (other batches run the
-    layer's own ``call``). Inference only, never saved.
+    layer's own ``call``). Inference only, never saved."""
 
-    Args:
-        layer: the layer.
-        then: optional weightless layer (zero padding) applied to the layer's output in the same function, in
-            float32 (XLA's conversion to bfloat16 is several times slower than TensorFlow's: the identity that
-            `inference_model` stands for ``then`` casts it to ``then``'s compute dtype).
-    """
-
-    def __init__(self, layer, then=None, **kwargs):
+    def __init__(self, layer, **kwargs):
         super().__init__(name=f"{layer.name}_xla", **kwargs)
         import tensorflow as tf
 
-        self.layer, self.then = layer, then
-        self._fn = tf.function(self._call, jit_compile=True)
-
-    def _call(self, inputs):
-        y = self.layer.call(inputs)
-        return y if self.then is None else self.then.call(y)
+        self.layer = layer
+        self._fn = tf.function(layer.call, jit_compile=True)
 
     def call(self, inputs):
         batch = inputs.shape[0]
         if batch is None and getattr(_LARGE, "on", False) or batch is not None and batch >= XLA_MIN_BATCH:
             return self._fn(inputs)
-        return self._call(inputs)
+        return self.layer.call(inputs)
 
     def compute_output_shape(self, input_shape):
-        shape = self.layer.compute_output_shape(input_shape)
-        return shape if self.then is None else self.then.compute_output_shape(shape)
-
-def _padded_xla_layers(model):
-    """``{layer: padding}`` for each `XLA_LAYERS` layer of ``model`` whose output only a zero padding reads."""
-    pads = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
-    readers = {}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                readers.setdefault(id(tensor._keras_history.operation), []).append(layer)
-    fused = {}
-    for layer in model.layers:
-        after = readers.get(id(layer), [])
-        if _xla(layer) and len(after) == 1 and isinstance(after[0], pads) and len(layer._inbound_nodes) == 1:
-            fused[layer] = after[0]
-    return fused
-
-
-def _xla(layer):
-    return type(layer) in XLA_LAYERS and layer.dtype_policy.compute_dtype == "float32"
+        return self.layer.compute_output_shape(input_shape)
 
 
 #: activations computed as fast in bfloat16 as in float32 (piecewise linear): `Float32Activation` leaves them be
@@ -283,17 +253,13 @@ def _float32_activation(layer):
             and keras.activations.serialize(layer.activation) not in _LINEAR_ACTIVATIONS)
 
 
-def _rewrite(layer, fused=None):
-    """The layer standing for ``layer`` in the inference graph (``fused``: `_padded_xla_layers`)."""
-    fused = fused or {}
+def _rewrite(layer):
     if supports_phases(layer):
         return PhaseConvTranspose(layer)
     if _float32_activation(layer):
         return Float32Activation(layer)
-    if _xla(layer):
-        return XlaCompiled(layer, then=fused.get(layer))
-    if layer in fused.values():  # computed by the XlaCompiled layer before it
-        return keras.layers.Identity(name=f"{layer.name}_in_xla", dtype=layer.dtype_policy)
+    if type(layer) in XLA_LAYERS and layer.dtype_policy.compute_dtype == "float32":
+        return XlaCompiled(layer)
     return layer
 
 
@@ -313,5 +279,4 @@ def inference_model(model):
     """
     if not _is_functional(model):
         return model
-    fused = _padded_xla_layers(model)
-    return keras.models.clone_model(model, clone_function=lambda layer: _rewrite(layer, fused))
+    return keras.models.clone_model(model, clone_function=_rewrite)
