@@ -57,3 +57,15 @@ def test_mask_denoiser_round_trips_through_safe_mode_with_the_same_bits(tmp_path
     assert np.array_equal(y, np.asarray(model(x)))
     assert np.array_equal(np.asarray(loaded(-x)), -y)
     assert loaded.get_layer("stft").get_config() == model.get_layer("stft").get_config()
+
+
+def test_complex_mask_gives_the_broadcast_product_bit_for_bit(rng):
+    from geokeras.layers.stft import ComplexMask
+
+    spec = rng.normal(size=(3, 7, 5, 2)).astype("float32") * 1e3
+    spec[0, 0, 0] = 0.0
+    mask = rng.uniform(size=(3, 7, 5, 1)).astype("float32")
+    mask[1, 2, 3] = 0.0
+    out = np.asarray(ComplexMask()([spec, mask]))
+    assert out.dtype == np.float32 and np.array_equal(out, spec * mask)
+    assert np.array_equal(np.asarray(ComplexMask()([-spec, mask])), -out)

@@ -222,6 +222,12 @@ class ComplexMask(keras.layers.Layer):
 
     def call(self, inputs):
         spec, mask = inputs
+        if spec.dtype == tf.float32 and mask.dtype == tf.float32 and spec.shape[-1] == 2 and mask.shape[-1] == 1:
+            # a complex product by (mask + 0i): the same values as the broadcast product (x * m - y * 0 is x * m),
+            # in a third of its time (TensorFlow's broadcast over the last axis is slow)
+            mask = mask[..., 0]
+            product = tf.bitcast(spec, tf.complex64) * tf.complex(mask, tf.zeros_like(mask))
+            return tf.bitcast(product, tf.float32)
         return spec * mask
 
     def compute_output_shape(self, input_shape):
