@@ -380,6 +380,10 @@ def window_frames(x, offset, starts, ends, window_length, prefix, clip=None, det
     x = np.asarray(x)
     for i in range(0, starts.size, FRAME_BLOCK):
         blk = slice(i, i + FRAME_BLOCK)
+        if np.all(ends[blk] - starts[blk] == L):  # full windows (all but a segment's last): no masking
+            _full_frames(x, offset, starts[blk], L, prefix.x0, mean[blk], slope[blk], tbar[blk], clip, detrend,
+                         rows[blk], bounds[blk])
+            continue
         t = starts[blk, None] + np.arange(L)
         valid = t < ends[blk, None]
         raw = np.where(valid, x[np.minimum(t, ends[blk, None] - 1) - offset], 0.0)
@@ -394,6 +398,31 @@ def window_frames(x, offset, starts, ends, window_length, prefix, clip=None, det
                 peak = np.minimum(peak, np.max(np.abs(rows[blk]), axis=1))
             bounds[blk] = clip * peak
     return rows, bounds
+
+
+def _full_frames(x, offset, starts, L, x0, mean, slope, tbar, clip, detrend, rows, bounds):
+    """`window_frames` of a block of windows that all lie inside the segment, written into ``rows`` and
+    ``bounds``: the same operations on the same values in the same order (so the same bits), without the
+    masks, index clipping and selections that windows past the segment's end need."""
+    raw = np.lib.stride_tricks.sliding_window_view(x, L)[starts - offset]
+    raw = raw.astype(np.result_type(raw.dtype, 0.0), copy=False)  # the dtype of `np.where(valid, raw, 0.0)`
+    about_mean = raw - x0
+    if about_mean.dtype == np.float64:
+        about_mean -= mean[:, None]
+    else:  # float32 samples: the difference with the float64 mean is float64
+        about_mean = about_mean - mean[:, None]
+    if detrend:
+        t = starts[:, None].astype(np.float64) + np.arange(L, dtype=np.float64)  # exact: integers below 2**53
+        t -= tbar[:, None]
+        t *= slope[:, None]
+        np.subtract(about_mean, t, out=rows)
+    else:
+        rows[:] = x[starts[:, None] + np.arange(L) - offset]
+    if clip is not None:
+        peak = np.max(np.abs(about_mean), axis=1)
+        if detrend:
+            peak = np.minimum(peak, np.max(np.abs(rows), axis=1))
+        bounds[:] = clip * peak
 
 
 def _resampled_length(n, up, down):
