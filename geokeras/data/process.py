@@ -498,6 +498,9 @@ class _SegmentRunner:
         self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
         self.pool = self.sent = None  # the model's thread; the windows in it (`flush`)
+        # the buffer of windows the model finished last, filled again by `_append_windows` (fresh pages of tens of
+        # MB cost more to touch first than the windows cost to copy)
+        self.spare = None
 
     def add(self, x, native_rate, out, key=None):
         """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
@@ -547,6 +550,9 @@ class _SegmentRunner:
     def _append_windows(self, w):
         """Add windows (float64) to the pending ones, as float32, in one buffer (sent to the model as it is)."""
         k, n = len(w), self.n_windows
+        spare = self.spare
+        if self.windows is None and spare is not None and len(spare) >= k and spare.shape[1] == w.shape[1]:
+            self.windows, self.spare = spare, None  # the buffer of the windows finished last: no new pages
         if self.windows is None or n + k > len(self.windows):
             grown = np.empty((max(self.flush_at, n) + k, w.shape[1]), np.float32)  # room for one more piece
             if n:
@@ -572,7 +578,7 @@ class _SegmentRunner:
 
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
         sent = (self.pool.submit(self._model, self.windows[:self.n_windows]), self.pending,
-                np.concatenate(self.exponents))
+                np.concatenate(self.exponents), self.windows)
         self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self._complete()
         self.sent = sent
@@ -592,8 +598,9 @@ class _SegmentRunner:
         """Finish the windows sent to the model last (wait for its outputs)."""
         if self.sent is None:
             return
-        (future, pending, exponents), self.sent = self.sent, None
+        (future, pending, exponents, windows), self.sent = self.sent, None
         y_all = future.result()
+        self.spare = windows  # the model is done with it
         i = 0
         for piece, starts, up, down, out, bounds, key in pending:
             k = piece.j1 - piece.j0
