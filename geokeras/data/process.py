@@ -586,7 +586,9 @@ class _SegmentRunner:
     def close(self):
         """Run and finish every window left."""
         self.flush()
+        self.spare = None  # no more windows: not kept while the outputs are finished (the peak of memory)
         self._complete()
+        self.spare = None
 
     def shutdown(self):
         """End the model's thread (after the call under way, if any; what is left is dropped)."""

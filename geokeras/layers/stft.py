@@ -226,7 +226,7 @@ class ComplexMask(keras.layers.Layer):
             # a complex product by (mask + 0i): the same values as the broadcast product (x * m - y * 0 is x * m),
             # in a third of its time (TensorFlow's broadcast over the last axis is slow)
             mask = mask[..., 0]
-            product = tf.bitcast(spec, tf.complex64) * tf.complex(mask, tf.zeros_like(mask))
+            product = tf.bitcast(spec, tf.complex64) * tf.cast(mask, tf.complex64)
             return tf.bitcast(product, tf.float32)
         return spec * mask
 
