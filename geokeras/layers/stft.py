@@ -133,7 +133,7 @@ class InverseSTFT(keras.layers.Layer):
 
     def call(self, inputs):
         # float32 pairs (real, imaginary) seen as complex64: the values of tf.complex(real, imag), without a copy
-        spec = tf.bitcast(tf.convert_to_tensor(inputs, dtype="float32"), tf.complex64)
+        spec = tf.bitcast(tf.cast(inputs, tf.float32), tf.complex64)
         window_fn = tf.signal.inverse_stft_window_fn(self.frame_step, forward_window_fn=_WINDOWS[self.window])
         left, _, _ = stft_padding(self.signal_length, self.frame_length, self.frame_step)
         if self.frame_length == 2 * self.frame_step:
@@ -168,7 +168,8 @@ def _inverse_half_overlap(spec, frame_length, fft_length, window_fn, left, signa
     frames = tf.signal.irfft(spec, [fft_length])[..., :frame_length]
     frames = frames * window_fn(frame_length, dtype=tf.float32)
     x = frames[:, 1:, :step] + frames[:, :-1, step:]  # block k >= 1 of the output: samples [k * step, (k + 1) * step)
-    x = tf.reshape(x, (-1, x.shape[1] * step))
+    blocks = x.shape[1]
+    x = tf.reshape(x, (-1, blocks * step) if blocks is not None else (tf.shape(x)[0], -1))
     start = left - step  # the output's first block (k = 1) starts at sample `step`
     return x[:, start : start + signal_length, None]
 
