@@ -370,3 +370,20 @@ def test_property_window_frames_is_the_least_squares_prefix_line_whatever_the_gr
             got.append(window_frames(x[off:], off, starts[i:i + k], ends[i:i + k], L, prefix, advance_to=nxt)[0])
             i += k
         np.testing.assert_allclose(np.concatenate(got), np.array(want), rtol=0, atol=1e-9 * np.abs(x).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+@pytest.mark.parametrize("clip, detrend", [(1.1, True), (None, True), (1.1, False)])
+def test_window_frames_of_full_windows_are_the_bits_of_the_masked_path(dtype, clip, detrend, rng):
+    """A block of windows that all lie inside the segment skips the masking (issue 19): the same bits as the same
+    windows framed in a block that holds a short last window (which takes the masked path)."""
+    from geokeras.data.process import PrefixLine, window_frames
+
+    x = (rng.normal(size=2000) * 1e3 + 5e4).astype(dtype)
+    L = 300
+    starts = np.arange(0, 1600, 150)
+    full = window_frames(x, 0, starts, starts + L, L, PrefixLine(), clip, detrend)
+    short = np.append(starts, 1900)  # its last window runs past the end: masked path for the whole block
+    masked = window_frames(x, 0, short, np.minimum(short + L, x.size), L, PrefixLine(), clip, detrend)
+    assert full[0].dtype == masked[0].dtype == np.float64
+    assert np.array_equal(full[0], masked[0][:-1]) and np.array_equal(full[1], masked[1][:-1])

@@ -126,3 +126,28 @@ def test_large_batches_run_through_one_graph_with_the_outputs_of_a_static_one(rn
     assert small.shape == (5, 600) and 8 in pred._graphs
     large = pred._graphs[None]  # one graph of unknown batch size for every large batch
     assert large.input_signature[0].shape.as_list() == [None, 600, 1] and LARGE_BATCH_STEP == 16
+
+
+def test_a_bfloat16_sigmoid_mask_is_computed_in_float32_from_the_same_logits(rng):
+    from geokeras.denoise.denoiser import bfloat16_copy
+    from geokeras.models.inference import Float32Activation
+
+    model = build_stft_mask_denoiser(window_length=600, filters=(4, 8), sign_invariant=True, mask_floor=0.2)
+    copy = bfloat16_copy(model)
+    assert copy.get_layer("crop").dtype_policy.name == "float32"  # the float32 mask is cropped as it is
+    fast = inference_model(copy)
+    wrapped = [op for op in fast.layers if isinstance(op, Float32Activation)]
+    assert [op.layer.name for op in wrapped] == ["mask"]  # the relu convolutions stay as they are
+    assert not any(isinstance(op, Float32Activation) for op in inference_model(model).layers)  # float32: unchanged
+    mask = copy.get_layer("mask")
+    x = keras.ops.cast(rng.normal(size=(2, 8, 6, 4)), "bfloat16")
+    logits = keras.layers.Conv2D(1, 1, dtype="mixed_bfloat16")
+    logits.build(x.shape)
+    logits.set_weights(mask.get_weights())
+    got = wrapped[0](x)
+    assert got.dtype == "float32"
+    assert np.array_equal(np.asarray(got), np.asarray(keras.ops.sigmoid(keras.ops.cast(logits(x), "float32"))))
+    w = (rng.normal(size=(XLA_MIN_BATCH, 600, 1)) * 300).astype("float32")
+    y = np.asarray(fast(w))
+    np.testing.assert_allclose(y, np.asarray(model(w)), atol=0.05 * np.abs(y).max())  # bfloat16's rounding
+    assert np.array_equal(np.asarray(fast(-w)), -y)

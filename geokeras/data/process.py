@@ -380,6 +380,10 @@ def window_frames(x, offset, starts, ends, window_length, prefix, clip=None, det
     x = np.asarray(x)
     for i in range(0, starts.size, FRAME_BLOCK):
         blk = slice(i, i + FRAME_BLOCK)
+        if np.all(ends[blk] - starts[blk] == L):  # full windows (all but a segment's last): no masking
+            _full_frames(x, offset, starts[blk], L, prefix.x0, mean[blk], slope[blk], tbar[blk], clip, detrend,
+                         rows[blk], bounds[blk])
+            continue
         t = starts[blk, None] + np.arange(L)
         valid = t < ends[blk, None]
         raw = np.where(valid, x[np.minimum(t, ends[blk, None] - 1) - offset], 0.0)
@@ -394,6 +398,31 @@ def window_frames(x, offset, starts, ends, window_length, prefix, clip=None, det
                 peak = np.minimum(peak, np.max(np.abs(rows[blk]), axis=1))
             bounds[blk] = clip * peak
     return rows, bounds
+
+
+def _full_frames(x, offset, starts, L, x0, mean, slope, tbar, clip, detrend, rows, bounds):
+    """`window_frames` of a block of windows that all lie inside the segment, written into ``rows`` and
+    ``bounds``: the same operations on the same values in the same order (so the same bits), without the
+    masks, index clipping and selections that windows past the segment's end need."""
+    raw = np.lib.stride_tricks.sliding_window_view(x, L)[starts - offset]
+    raw = raw.astype(np.result_type(raw.dtype, 0.0), copy=False)  # the dtype of `np.where(valid, raw, 0.0)`
+    about_mean = raw - x0
+    if about_mean.dtype == np.float64:
+        about_mean -= mean[:, None]
+    else:  # float32 samples: the difference with the float64 mean is float64
+        about_mean = about_mean - mean[:, None]
+    if detrend:
+        t = starts[:, None].astype(np.float64) + np.arange(L, dtype=np.float64)  # exact: integers below 2**53
+        t -= tbar[:, None]
+        t *= slope[:, None]
+        np.subtract(about_mean, t, out=rows)
+    else:
+        rows[:] = x[starts[:, None] + np.arange(L) - offset]
+    if clip is not None:
+        peak = np.max(np.abs(about_mean), axis=1)
+        if detrend:
+            peak = np.minimum(peak, np.max(np.abs(rows), axis=1))
+        bounds[:] = clip * peak
 
 
 def _resampled_length(n, up, down):
@@ -469,6 +498,9 @@ class _SegmentRunner:
         self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self.failed = {}  # key of a segment's trace -> why its output is unusable
         self.pool = self.sent = None  # the model's thread; the windows in it (`flush`)
+        # the buffer of windows the model finished last, filled again by `_append_windows` (fresh pages of tens of
+        # MB cost more to touch first than the windows cost to copy)
+        self.spare = None
 
     def add(self, x, native_rate, out, key=None):
         """Queue segment ``x`` (any real dtype, native rate); its result is written into ``out`` (same length).
@@ -518,6 +550,9 @@ class _SegmentRunner:
     def _append_windows(self, w):
         """Add windows (float64) to the pending ones, as float32, in one buffer (sent to the model as it is)."""
         k, n = len(w), self.n_windows
+        spare = self.spare
+        if self.windows is None and spare is not None and len(spare) >= k and spare.shape[1] == w.shape[1]:
+            self.windows, self.spare = spare, None  # the buffer of the windows finished last: no new pages
         if self.windows is None or n + k > len(self.windows):
             grown = np.empty((max(self.flush_at, n) + k, w.shape[1]), np.float32)  # room for one more piece
             if n:
@@ -543,7 +578,7 @@ class _SegmentRunner:
 
             self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
         sent = (self.pool.submit(self._model, self.windows[:self.n_windows]), self.pending,
-                np.concatenate(self.exponents))
+                np.concatenate(self.exponents), self.windows)
         self.pending, self.windows, self.exponents, self.n_windows = [], None, [], 0
         self._complete()
         self.sent = sent
@@ -551,7 +586,9 @@ class _SegmentRunner:
     def close(self):
         """Run and finish every window left."""
         self.flush()
+        self.spare = None  # no more windows: not kept while the outputs are finished (the peak of memory)
         self._complete()
+        self.spare = None
 
     def shutdown(self):
         """End the model's thread (after the call under way, if any; what is left is dropped)."""
@@ -563,8 +600,9 @@ class _SegmentRunner:
         """Finish the windows sent to the model last (wait for its outputs)."""
         if self.sent is None:
             return
-        (future, pending, exponents), self.sent = self.sent, None
+        (future, pending, exponents, windows), self.sent = self.sent, None
         y_all = future.result()
+        self.spare = windows  # the model is done with it
         i = 0
         for piece, starts, up, down, out, bounds, key in pending:
             k = piece.j1 - piece.j0

@@ -422,12 +422,17 @@ def _received(label, sha256, data):
         return den
 
 
+#: Keras layers `bfloat16_copy` leaves in float32: the input, and the crops (after the last convolution: the
+#: sigmoid mask computed in float32 by `geokeras.models.inference.Float32Activation` is cropped as it is)
+_FLOAT32_KERAS_LAYERS = ("InputLayer", "Cropping1D", "Cropping2D", "Cropping3D")
+
+
 def bfloat16_copy(model):
     """A copy of ``model`` whose Keras layers (convolutions, additions, padding) compute in bfloat16.
 
     Keras' ``mixed_bfloat16`` policy on every built-in layer (float32 weights, bfloat16 arithmetic); the
-    geokeras layers (standardization, STFT, sign-invariant features, mask, inverse STFT, rescaling) stay in
-    float32, so a mask denoiser stays odd to the last bit. Inference only.
+    geokeras layers (standardization, STFT, sign-invariant features, mask, inverse STFT, rescaling) and the crops
+    stay in float32, so a mask denoiser stays odd to the last bit. Inference only.
 
     Example:
         >>> from geokeras.models.denoiser import build_denoiser
@@ -440,7 +445,7 @@ def bfloat16_copy(model):
     config = model.get_config()
     policy = keras.dtype_policies.serialize(keras.DTypePolicy("mixed_bfloat16"))
     for layer in config["layers"]:
-        if layer.get("module") == "keras.layers" and layer["class_name"] != "InputLayer":
+        if layer.get("module") == "keras.layers" and layer["class_name"] not in _FLOAT32_KERAS_LAYERS:
             layer["config"]["dtype"] = policy
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())

@@ -98,7 +98,9 @@ class STFT(keras.layers.Layer):
         spec = tf.signal.stft(
             x, self.frame_length, self.frame_step, self.fft_length, window_fn=_WINDOWS[self.window], pad_end=False
         )
-        return tf.stack([tf.math.real(spec), tf.math.imag(spec)], axis=-1)
+        # complex64 seen as float32 pairs (real, imaginary): the values of stacking tf.math.real and tf.math.imag,
+        # without a copy (the stack cost as much as the FFT)
+        return tf.bitcast(spec, tf.float32)
 
     def compute_output_shape(self, input_shape):
         _, _, frames = stft_padding(input_shape[1], self.frame_length, self.frame_step)
@@ -130,10 +132,13 @@ class InverseSTFT(keras.layers.Layer):
         self.window = window
 
     def call(self, inputs):
-        spec = tf.complex(inputs[..., 0], inputs[..., 1])
+        # float32 pairs (real, imaginary) seen as complex64: the values of tf.complex(real, imag), without a copy
+        spec = tf.bitcast(tf.cast(inputs, tf.float32), tf.complex64)
         window_fn = tf.signal.inverse_stft_window_fn(self.frame_step, forward_window_fn=_WINDOWS[self.window])
-        x = tf.signal.inverse_stft(spec, self.frame_length, self.frame_step, self.fft_length, window_fn=window_fn)
         left, _, _ = stft_padding(self.signal_length, self.frame_length, self.frame_step)
+        if self.frame_length == 2 * self.frame_step:
+            return _inverse_half_overlap(spec, self.frame_length, self.fft_length, window_fn, left, self.signal_length)
+        x = tf.signal.inverse_stft(spec, self.frame_length, self.frame_step, self.fft_length, window_fn=window_fn)
         return x[:, left : left + self.signal_length, None]
 
     def compute_output_shape(self, input_shape):
@@ -149,6 +154,24 @@ class InverseSTFT(keras.layers.Layer):
             window=self.window,
         )
         return config
+
+
+def _inverse_half_overlap(spec, frame_length, fft_length, window_fn, left, signal_length):
+    """`tf.signal.inverse_stft` for frames overlapping by half, cropped to ``[left, left + signal_length)``.
+
+    Every kept sample is the sum of exactly two windowed frames (the second half of frame ``k - 1`` and the first
+    half of frame ``k``; ``left`` is one hop), so the overlap-add is one addition of two slices, with the same
+    values as TensorFlow's general overlap-add (a pad, a transpose and a reduction over memory several times the
+    signal's size), and only the kept samples are assembled.
+    """
+    step = frame_length // 2
+    frames = tf.signal.irfft(spec, [fft_length])[..., :frame_length]
+    frames = frames * window_fn(frame_length, dtype=tf.float32)
+    x = frames[:, 1:, :step] + frames[:, :-1, step:]  # block k >= 1 of the output: samples [k * step, (k + 1) * step)
+    blocks = x.shape[1]
+    x = tf.reshape(x, (-1, blocks * step) if blocks is not None else (tf.shape(x)[0], -1))
+    start = left - step  # the output's first block (k = 1) starts at sample `step`
+    return x[:, start : start + signal_length, None]
 
 
 @keras.saving.register_keras_serializable(package="geokeras")
@@ -200,6 +223,12 @@ class ComplexMask(keras.layers.Layer):
 
     def call(self, inputs):
         spec, mask = inputs
+        if spec.dtype == tf.float32 and mask.dtype == tf.float32 and spec.shape[-1] == 2 and mask.shape[-1] == 1:
+            # a complex product by (mask + 0i): the same values as the broadcast product (x * m - y * 0 is x * m),
+            # in a third of its time (TensorFlow's broadcast over the last axis is slow)
+            mask = mask[..., 0]
+            product = tf.bitcast(spec, tf.complex64) * tf.cast(mask, tf.complex64)
+            return tf.bitcast(product, tf.float32)
         return spec * mask
 
     def compute_output_shape(self, input_shape):
