@@ -64,6 +64,27 @@ def stft_padding(signal_length, frame_length, frame_step):
     return left, right, frames
 
 
+@tf.custom_gradient
+def _as_pairs(z):
+    """A complex64 tensor ``(..., n)`` seen as float32 ``(..., n, 2)`` (real, imaginary) without a copy.
+
+    ``tf.bitcast`` has no gradient; this one is that of ``tf.stack([tf.math.real(z), tf.math.imag(z)], -1)``:
+    ``tf.complex(g[..., 0], g[..., 1])``, the same bits seen the other way (so the layers still train).
+    """
+    def grad(g):
+        return tf.bitcast(tf.cast(g, tf.float32), tf.complex64)
+    return tf.bitcast(z, tf.float32), grad
+
+
+@tf.custom_gradient
+def _as_complex(pairs):
+    """Float32 ``(..., n, 2)`` pairs seen as complex64 ``(..., n)`` without a copy; the gradient is that of
+    ``tf.complex(pairs[..., 0], pairs[..., 1])`` (the real and imaginary parts of the incoming gradient)."""
+    def grad(g):
+        return tf.bitcast(tf.cast(g, tf.complex64), tf.float32)
+    return tf.bitcast(pairs, tf.complex64), grad
+
+
 @keras.saving.register_keras_serializable(package="geokeras")
 class STFT(keras.layers.Layer):
     """Short-time Fourier transform of fixed-length windows, real and imaginary parts as channels.
@@ -100,7 +121,7 @@ class STFT(keras.layers.Layer):
         )
         # complex64 seen as float32 pairs (real, imaginary): the values of stacking tf.math.real and tf.math.imag,
         # without a copy (the stack cost as much as the FFT)
-        return tf.bitcast(spec, tf.float32)
+        return _as_pairs(spec)
 
     def compute_output_shape(self, input_shape):
         _, _, frames = stft_padding(input_shape[1], self.frame_length, self.frame_step)
@@ -133,7 +154,7 @@ class InverseSTFT(keras.layers.Layer):
 
     def call(self, inputs):
         # float32 pairs (real, imaginary) seen as complex64: the values of tf.complex(real, imag), without a copy
-        spec = tf.bitcast(tf.cast(inputs, tf.float32), tf.complex64)
+        spec = _as_complex(tf.cast(inputs, tf.float32))
         window_fn = tf.signal.inverse_stft_window_fn(self.frame_step, forward_window_fn=_WINDOWS[self.window])
         left, _, _ = stft_padding(self.signal_length, self.frame_length, self.frame_step)
         if self.frame_length == 2 * self.frame_step:
@@ -227,8 +248,8 @@ class ComplexMask(keras.layers.Layer):
             # a complex product by (mask + 0i): the same values as the broadcast product (x * m - y * 0 is x * m),
             # in a third of its time (TensorFlow's broadcast over the last axis is slow)
             mask = mask[..., 0]
-            product = tf.bitcast(spec, tf.complex64) * tf.cast(mask, tf.complex64)
-            return tf.bitcast(product, tf.float32)
+            product = _as_complex(spec) * tf.cast(mask, tf.complex64)
+            return _as_pairs(product)
         return spec * mask
 
     def compute_output_shape(self, input_shape):
