@@ -246,9 +246,8 @@ class Float32Activation(keras.layers.Layer):
 
 def _float32_activation(layer):
     """Whether `Float32Activation` stands for ``layer``: a plain bfloat16 convolution, activation not linear."""
-    conv = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-    conv_t = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
-    return (isinstance(layer, conv) and not isinstance(layer, conv_t) and layer.built
+    conv = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)  # the transposed ones are not subclasses
+    return (isinstance(layer, conv) and layer.built
             and layer.dtype_policy.compute_dtype == "bfloat16"
             and keras.activations.serialize(layer.activation) not in _LINEAR_ACTIVATIONS)
 
