@@ -373,7 +373,7 @@ def test_property_window_frames_is_the_least_squares_prefix_line_whatever_the_gr
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
-@pytest.mark.parametrize("clip, detrend", [(1.1, True), (None, True), (1.1, False)])
+@pytest.mark.parametrize("clip, detrend", [(1.1, True), (None, True), (1.1, False), (None, False)])
 def test_window_frames_of_full_windows_are_the_bits_of_the_masked_path(dtype, clip, detrend, rng):
     """A block of windows that all lie inside the segment skips the masking (issue 19): the same bits as the same
     windows framed in a block that holds a short last window (which takes the masked path)."""

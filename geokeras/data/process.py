@@ -406,6 +406,10 @@ def _full_frames(x, offset, starts, L, x0, mean, slope, tbar, clip, detrend, row
     masks, index clipping and selections that windows past the segment's end need."""
     raw = np.lib.stride_tricks.sliding_window_view(x, L)[starts - offset]
     raw = raw.astype(np.result_type(raw.dtype, 0.0), copy=False)  # the dtype of `np.where(valid, raw, 0.0)`
+    if not detrend:
+        rows[:] = raw
+        if clip is None:
+            return
     about_mean = raw - x0
     if about_mean.dtype == np.float64:
         about_mean -= mean[:, None]
@@ -416,8 +420,6 @@ def _full_frames(x, offset, starts, L, x0, mean, slope, tbar, clip, detrend, row
         t -= tbar[:, None]
         t *= slope[:, None]
         np.subtract(about_mean, t, out=rows)
-    else:
-        rows[:] = x[starts[:, None] + np.arange(L) - offset]
     if clip is not None:
         peak = np.max(np.abs(about_mean), axis=1)
         if detrend:
