@@ -38,7 +38,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from geokeras.detection import PICKERS  # noqa: E402  (NumPy only: no TensorFlow before the arguments are read)
+
 LEVELS = (-10, -5, 0, 5)
+
+
+def model_names(paths):
+    """``{name: model}`` for `geokeras.detection.standard_methods`: ``"default"`` (the shipped model) or a file
+    named by its base name (the shipped model when ``paths`` is empty)."""
+    return {p if p == "default" else os.path.basename(p): None if p == "default" else p for p in (paths or ["default"])}
 
 
 def targets(tables, stationarity, name, rate=2.0, detector="recursive"):
@@ -145,7 +153,7 @@ def main(argv=None):
     parser.add_argument("--no-screen", dest="screen", action="store_false",
                         help="keep the noise windows whole, transients included (a burstier record; the "
                              "default screens them with geokeras.detection.quiet_noise)")
-    parser.add_argument("--picker", choices=("aic", "pk_baer"), default="aic",
+    parser.add_argument("--picker", choices=PICKERS, default="aic",
                         help="P picker around each hit (default aic; pk_baer: the earlier benchmark's)")
     parser.add_argument("--no-refine", dest="refine", action="store_false",
                         help="aic picks on the processed trace alone, not refined on the noisy input")
@@ -175,9 +183,7 @@ def main(argv=None):
         if rep:
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
-    models = {p if p == "default" else os.path.basename(p): None if p == "default" else p
-              for p in (args.models or ["default"])}
-    methods = standard_methods(models)
+    methods = standard_methods(model_names(args.models))
     for floor in args.oracle or ():
         methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
     scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)

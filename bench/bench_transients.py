@@ -21,8 +21,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
+from bench_detection import model_names  # noqa: E402
 
 SR = 100.0
 
@@ -111,9 +113,7 @@ def main(argv=None):
         added += k
     print(f"{len(records)} validation records x 2 h, {sum(len(r['events']) for r in records)} events; "
           f"{len(transients)} training-station transients, {added} added; load average {os.getloadavg()[0]:.2f}")
-    models = {p if p == "default" else os.path.basename(p): None if p == "default" else p
-              for p in (args.models or ["default"])}
-    scores = evaluate_detection(standard_methods(models), bursty, rates_per_hour=(2.0,), detectors=("recursive",))
+    scores = evaluate_detection(standard_methods(model_names(args.models)), bursty, rates_per_hour=(2.0,), detectors=("recursive",))
     print(format_detection(scores, levels, rates_per_hour=(2.0,), detectors=("recursive",)))
     print(f"raw residual p99/p10 {pooled_stationarity(scores['raw'])['ratio']:.2f}")
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
