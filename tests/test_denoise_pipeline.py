@@ -262,3 +262,119 @@ def test_a_batch_padded_to_a_size_run_before_gives_the_bits_of_its_own_graph(tin
     assert np.array_equal(reusing(odd), fresh(odd)) and _large_sizes(reusing) == {80, 96}
     tiny_batch = rng.normal(size=(3, 64)).astype(np.float32)
     assert np.array_equal(reusing(tiny_batch), fresh(tiny_batch)) and 4 in reusing._graphs  # never padded to 80
+
+
+class _Gauge:
+    """A batch function that records how many of its calls ran at once (each call sleeps a little, the later
+    batches less, so that with several calls at once they finish out of order)."""
+
+    def __init__(self, in_flight=None):
+        import threading
+
+        self.lock, self.now, self.most, self.calls = threading.Lock(), 0, 0, 0
+        if in_flight is not None:
+            self.in_flight = in_flight
+
+    def __call__(self, windows):
+        import time
+
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self.calls += 1
+            k = self.calls
+        time.sleep(0.02 / k)
+        with self.lock:
+            self.now -= 1
+        return np.tanh(windows / 3.0) * windows[:, :1]
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
+def test_map_batches_with_calls_in_flight_gives_the_outputs_and_progress_of_one_at_a_time(in_flight):
+    from geokeras.data.windows import map_batches
+
+    x = np.random.default_rng(0).normal(size=(37, 16)).astype("float32")
+    seen = []
+    gauge = _Gauge()
+    got = map_batches(gauge, x, batch_size=4, in_flight=in_flight, progress=lambda d, t: seen.append((d, t)))
+    assert got.tobytes() == map_batches(_Gauge(), x, batch_size=4).tobytes()
+    assert seen == [(min(i + 4, 37), 37) for i in range(0, 37, 4)]  # in order, in the calling thread
+    assert gauge.most == in_flight and gauge.calls == 10
+
+
+def test_map_batches_reads_in_flight_from_the_function_and_checks_it():
+    from geokeras.data.windows import map_batches
+
+    x = np.ones((40, 8), "float32")
+    gauge = _Gauge(in_flight=2)
+    map_batches(gauge, x, batch_size=4)
+    assert gauge.most == 2
+    gauge = _Gauge(in_flight=2)
+    map_batches(gauge, x, batch_size=4, in_flight=1)  # the argument wins
+    assert gauge.most == 1
+    with pytest.raises(ValueError, match=r"`in_flight`.*Received in_flight=0"):
+        map_batches(_Gauge(), x, in_flight=0)
+
+
+def test_map_batches_raises_the_error_of_a_call_in_another_thread_and_stops():
+    import threading
+
+    from geokeras.data.windows import map_batches
+
+    calls = []
+
+    def failing(windows):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the model failed")
+        return windows
+
+    with pytest.raises(RuntimeError, match="the model failed"):
+        map_batches(failing, np.ones((400, 8), "float32"), batch_size=4, in_flight=2)
+    assert len(calls) < 100  # the batches not started were dropped
+    assert not [t for t in threading.enumerate() if t.name.startswith("geokeras-batch")]
+    with pytest.raises(ValueError, match="Expected finite values"):
+        map_batches(lambda b: b * np.nan, np.ones((12, 8), "float32"), batch_size=4, in_flight=2)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_shipped_model_with_two_calls_in_flight_gives_the_bits_of_one(precision):
+    from geokeras.data.windows import map_batches
+    from geokeras.denoise.denoiser import calls_in_flight
+
+    den = Denoiser.resolve(None)
+    fn = den.predictor(32, precision)
+    assert fn.in_flight == calls_in_flight() in (1, 2)
+    x = np.random.default_rng(1).normal(size=(6 * 32 + 5, den.window_length)).astype("float32")
+    one = map_batches(fn, x, 32, in_flight=1)
+    assert map_batches(fn, x, 32, in_flight=2).tobytes() == one.tobytes()
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+def test_pieces_in_the_model_at_once_are_at_most_in_flight_and_give_the_same_bits(tiny, tmp_path, monkeypatch,
+                                                                                   in_flight):
+    path = _gappy_file(str(tmp_path / "in.mseed"))
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 4096)  # many pieces
+    options = DenoiseOptions(precision="float32")
+    seq = pieces.denoise_mseed_in_pieces(path, str(tmp_path / "seq" / "o.mseed"), tiny, options, ahead=0)
+    import threading
+    import time
+
+    real, lock, now, most, calls = StreamingDenoiser.run_model, threading.Lock(), [0], [0], [0]
+
+    def gauged(self, steps, in_flight=None):  # counts the pieces in the model at once
+        with lock:
+            now[0] += 1
+            most[0], calls[0] = max(most[0], now[0]), calls[0] + 1
+        try:
+            time.sleep(0.005)
+            return real(self, steps, in_flight)
+        finally:
+            with lock:
+                now[0] -= 1
+
+    monkeypatch.setattr(StreamingDenoiser, "run_model", gauged)
+    monkeypatch.setattr(pieces._Pipeline.__init__, "__defaults__", (pieces.AHEAD, in_flight))
+    pieces.denoise_mseed_in_pieces(path, str(tmp_path / "par" / "o.mseed"), tiny, options)
+    assert (tmp_path / "seq" / "o.mseed").read_bytes() == (tmp_path / "par" / "o.mseed").read_bytes()
+    assert most[0] == in_flight and calls[0] > 10

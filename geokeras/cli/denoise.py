@@ -16,7 +16,7 @@ from geokeras.cli.common import CommandError, argument_type, check_output_folder
 from geokeras.data.windows import check_overlap
 from geokeras.denoise.files import LAYOUTS
 from geokeras.denoise.naming import EXTENSIONS
-from geokeras.denoise.options import OUT_OF_BAND, PRECISION_CHOICES
+from geokeras.denoise.options import BATCH_SIZE, OUT_OF_BAND, PRECISION_CHOICES
 
 FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
 
@@ -68,8 +68,9 @@ def add_parser(sub, add):
                         "through unchanged with a warning")
     p.add_argument("--overlap", type=argument_type(check_overlap, "overlap"),
                    default=0.5, help="window overlap in [0, 1) (default 0.5)")
-    p.add_argument("--batch-size", type=positive_int("batch_size"), default=256,
-                   help="windows per model call (default 256)")
+    p.add_argument("--batch-size", type=positive_int("batch_size"), default=BATCH_SIZE,
+                   help=f"windows per model call (default {BATCH_SIZE}; two calls at once where TensorFlow has two "
+                        "or more threads)")
     p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                    help="arithmetic of the model's layers: auto (default: bfloat16 on a CPU with native bfloat16 "
                         "arithmetic and oneDNN on, else float32), float32 (the model as trained) or bfloat16 "

@@ -219,28 +219,45 @@ def scale_to_unit_peak(windows):
     return np.ldexp(windows, -exponents[:, None]), exponents
 
 
-def map_batches(fn, windows, batch_size=256, progress=None, check_finite=True):
+def map_batches(fn, windows, batch_size=256, progress=None, check_finite=True, in_flight=None):
     """Call ``fn`` on consecutive batches of ``windows`` and return the float32 outputs, checked.
 
+    With ``in_flight`` > 1 that many calls of ``fn`` run at once, each in a thread of its own: the same calls on
+    the same batches (so the same outputs from a deterministic ``fn``), finished and reported in order. One call
+    of a TensorFlow graph leaves cores idle between its ops; two calls fill them (README, issue 19).
+
     Args:
-        fn: callable ``(k, L) float32 -> (k, L)`` (a trailing axis of 1 is accepted and removed).
+        fn: callable ``(k, L) float32 -> (k, L)`` (a trailing axis of 1 is accepted and removed). It may
+            declare how many of its calls may run at once in an attribute ``in_flight`` (as the predictors
+            of `geokeras.denoise.Denoiser.predictor` do); its calls must then be safe from several threads.
         windows: ``(K, L)`` array.
         batch_size: rows per call.
-        progress: optional callable ``progress(rows_done, rows_total)`` called after each batch (the one
-            progress protocol of geokeras: `geokeras.data.process.apply_to_stream` and
-            `geokeras.denoise.denoise` take the same callables, e.g. `geokeras.denoise.ProgressBar`).
+        progress: optional callable ``progress(rows_done, rows_total)`` called after each batch, in order, in
+            the calling thread (the one progress protocol of geokeras: `geokeras.data.process.apply_to_stream`
+            and `geokeras.denoise.denoise` take the same callables, e.g. `geokeras.denoise.ProgressBar`).
         check_finite: refuse NaN or inf in the output (False: the caller checks, e.g. per trace).
+        in_flight: calls of ``fn`` at once (default: ``fn.in_flight`` if it has one, else 1).
 
     Returns:
         float32 ``(K, L)`` array.
 
     Raises:
         ValueError: if ``fn`` returns another shape or (``check_finite``) non-finite values.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(12, dtype=np.float32).reshape(6, 2)
+        >>> y = map_batches(lambda b: 2 * b, x, batch_size=4, in_flight=2)
+        >>> bool(np.array_equal(y, 2 * x))
+        True
     """
     batch_size = check_positive_int("batch_size", batch_size)
+    in_flight = check_positive_int("in_flight", getattr(fn, "in_flight", 1) if in_flight is None else in_flight)
     windows = np.asarray(windows, dtype=np.float32)
     out = np.empty(windows.shape, dtype=np.float32)
-    for i in range(0, len(windows), batch_size):
+    starts = range(0, len(windows), batch_size)
+
+    def run(i):
         batch = windows[i:i + batch_size]
         y = np.asarray(fn(batch))
         if y.shape != batch.shape and y.ndim == batch.ndim + 1 and y.shape[-1] == 1:
@@ -250,6 +267,26 @@ def map_batches(fn, windows, batch_size=256, progress=None, check_finite=True):
         if check_finite and not np.all(np.isfinite(y)):
             raise ValueError("Invalid output of `fn`. Expected finite values. Received NaN or inf.")
         out[i:i + batch_size] = y
+
+    def done(i):
         if progress is not None:
             progress(min(i + batch_size, len(windows)), len(windows))
+
+    if in_flight == 1 or len(starts) < 2:
+        for i in starts:
+            run(i)
+            done(i)
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(in_flight, len(starts)), thread_name_prefix="geokeras-batch") as pool:
+        futures = [pool.submit(run, i) for i in starts]
+        try:
+            for i, future in zip(starts, futures):
+                future.result()
+                done(i)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return out

@@ -43,7 +43,7 @@ import numpy as np
 import obspy
 
 from geokeras.denoise.denoiser import Denoiser
-from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions
+from geokeras.denoise.options import BATCH_SIZE, CLIP_FACTOR, DenoiseOptions
 from geokeras.errors import OutOfBandError
 from geokeras.validation import check_bool, check_choice, check_number
 
@@ -122,7 +122,7 @@ class ProgressBar:
         self.close()
 
 
-def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, progress=False,
+def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_SIZE, progress=False,
             out_of_band="refuse", on_error="raise", return_noise=False, return_report=False, precision="auto"):
     """Denoise a seismic record with a denoiser model.
 
@@ -134,7 +134,8 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=256, p
         sampling_rate: sampling rate in Hz of an array input; ``None`` means the model's rate.
             Not allowed with Stream/Trace input, whose rate is in the headers.
         overlap: fraction of overlap between consecutive windows, in [0, 1).
-        batch_size: windows per model call (the last batch is padded to a fixed shape).
+        batch_size: windows per model call (the last batch is padded to a fixed shape); two calls run at once
+            where TensorFlow has two or more threads (`geokeras.denoise.denoiser.calls_in_flight`).
         progress: ``True`` for a tqdm progress bar over the windows on stderr, or a callable
             ``progress(windows_done, windows_total)`` called after each batch.
         out_of_band: for a record whose native rate is outside ``Denoiser.sampling_rate_range_hz``:

@@ -31,8 +31,8 @@ import numpy as np
 
 from geokeras.errors import ModelError, NotADenoiserError
 
-__all__ = ["Denoiser", "PRECISIONS", "PRECISION_CHOICES", "bfloat16_copy", "cpu_has_bfloat16", "peek_info",
-           "resolve_precision", "worker_model_loads"]
+__all__ = ["Denoiser", "BATCH_SIZE", "PRECISIONS", "PRECISION_CHOICES", "bfloat16_copy", "calls_in_flight",
+           "cpu_has_bfloat16", "peek_info", "resolve_precision", "worker_model_loads"]
 
 PRECISIONS = ("float32", "bfloat16")  # the arithmetic of `Denoiser.predictor`'s model layers
 PRECISION_CHOICES = ("auto",) + PRECISIONS  # what a ``precision`` argument takes ("auto": `resolve_precision`)
@@ -112,6 +112,30 @@ def _sha256_weights(model):
 
 LOADER_THREAD = "geokeras-model-load"  # the name of `Denoiser.load_in_background`'s thread
 
+# windows per model call of the denoise paths: with two calls at once (`calls_in_flight`), 256 windows in the model at
+# once; 128 x 2 was faster and needed less memory than 256 x 2 or 256 x 1 (README, issue 19, session 8)
+BATCH_SIZE = 128
+
+
+def calls_in_flight():
+    """How many model calls `Denoiser.predictor`'s callables let run at once (their ``in_flight``): 2 where
+    TensorFlow may use two or more intra-op threads, else 1 (a single-threaded Dask worker stays on one core).
+
+    One call of the model's graph keeps about 1.8 of 2 cores busy: its ops wait for each other at every layer;
+    two calls at once fill those gaps (``bench/bench_in_flight.py``: 1.06-1.14x on the idle 2-core build
+    machine; README, issue 19). `geokeras.data.windows.map_batches` and the pipeline of ``geokeras denoise``
+    read it.
+
+    Example:
+        >>> calls_in_flight() in (1, 2)
+        True
+    """
+    import tensorflow as tf
+
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+    return 2 if threads >= 2 else 1
+
+
 LARGE_BATCH_STEP = 16  # a large batch is padded to a multiple of this many windows (`_BatchPredictor`)
 REUSE_PADDING = 128  # ... or to a size run before, if that pads by at most this many more windows
 
@@ -126,7 +150,8 @@ class _BatchPredictor:
     size, traced once (`large_batches`: XLA compiles the features' loop once per size, much cheaper than tracing
     a new graph; README, issue 19): less padding (the pieces of ``geokeras denoise`` come in batches of ~90 windows, which
     a power of two padded by 40 %) and fewer traces, the same outputs (a window's output does not depend on the
-    size of a large batch). The loop over batches is `geokeras.data.windows.map_batches`.
+    size of a large batch). The loop over batches is `geokeras.data.windows.map_batches`, which runs
+    ``in_flight`` calls at once (`calls_in_flight`; calls from several threads are safe).
     """
 
     def __init__(self, model, window_length, batch_size, keep=None):
@@ -142,6 +167,7 @@ class _BatchPredictor:
         self._tf = tf
         self._graphs = {}
         self._runs, self._asked = set(), set()  # (size, large) run; sizes that came once and ran in a larger one
+        self.in_flight = calls_in_flight()  # read by `map_batches`
 
     def _graph(self, size):
         with _LOCK:  # one graph per shape, also when threads ask for it at once (traced once, at its first call)
@@ -198,7 +224,8 @@ class _BatchPredictor:
         if windows.ndim != 2 or windows.shape[1] != self.window_length or not 0 < n <= self.batch_size:
             raise ValueError(f"Expected 1 to {self.batch_size} windows of shape (k, {self.window_length}). "
                              f"Received shape {windows.shape}.")
-        size, large = self._size(n)
+        with _LOCK:  # calls from several threads (`map_batches`' in_flight) choose sizes one at a time
+            size, large = self._size(n)
         fn = self._large_graph() if large else self._graph(size)
         if size != n:
             windows = np.concatenate([windows, np.zeros((size - n, self.window_length), np.float32)])
@@ -363,7 +390,7 @@ class Denoiser:
             f"a keras.Model or a Denoiser. Received model of type {type(model).__name__}."
         )
 
-    def predictor(self, batch_size=256, precision="auto"):
+    def predictor(self, batch_size=BATCH_SIZE, precision="auto"):
         """The callable ``fn(windows[k, L]) -> denoised[k, L]`` (float32, ``k <= batch_size``), cached.
 
         It runs the model's `geokeras.models.inference.inference_model` (the same weights and outputs to

@@ -39,7 +39,7 @@ import warnings
 from geokeras.denoise.denoiser import Denoiser
 from geokeras.denoise.executor import FileJob, run_files
 from geokeras.denoise.naming import EXTENSIONS, output_base, output_names
-from geokeras.denoise.options import DenoiseOptions
+from geokeras.denoise.options import BATCH_SIZE, DenoiseOptions
 
 __all__ = ["DenoiseFile", "DenoisePlan", "denoise_files", "plan_denoise", "plan_outputs", "SIDECAR_FIELD"]
 
@@ -364,7 +364,7 @@ class DenoisePlan:
         return summary
 
 
-def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=256, plot=False,
+def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=BATCH_SIZE, plot=False,
                  write_noise=False, out_of_band="refuse", precision="auto", layout="mirror", channel_code=None):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
@@ -436,7 +436,7 @@ def check_layout(layout, channel_code, format, plot, write_noise):
 
 
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
-                  overlap=0.5, batch_size=256, plot=False, write_noise=False, out_of_band="refuse", retries=3,
+                  overlap=0.5, batch_size=BATCH_SIZE, plot=False, write_noise=False, out_of_band="refuse", retries=3,
                   progress=False, on_result=None, raise_errors=False, precision="auto", layout="mirror",
                   channel_code=None):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.

@@ -8,7 +8,7 @@ and `DenoiseOptions.processing_line`, the ``stats.processing`` line generated fr
 Example:
     >>> opts = DenoiseOptions(overlap=0.25, precision="float32")
     >>> opts
-    DenoiseOptions(overlap=0.25, batch_size=256, out_of_band='refuse', precision='float32')
+    DenoiseOptions(overlap=0.25, batch_size=128, out_of_band='refuse', precision='float32')
     >>> DenoiseOptions().precision in PRECISIONS  # "auto": bfloat16 where the CPU computes it natively
     True
     >>> DenoiseOptions(out_of_band="drop")
@@ -20,10 +20,11 @@ import dataclasses
 
 import geokeras
 from geokeras.data.windows import check_overlap
-from geokeras.denoise.denoiser import PRECISION_CHOICES, PRECISIONS, resolve_precision  # the model's arithmetic
+from geokeras.denoise.denoiser import (  # the model's arithmetic and calls
+    BATCH_SIZE, PRECISION_CHOICES, PRECISIONS, resolve_precision)
 from geokeras.validation import check_choice, check_positive_int
 
-__all__ = ["DenoiseOptions", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS", "PRECISION_CHOICES"]
+__all__ = ["DenoiseOptions", "BATCH_SIZE", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS", "PRECISION_CHOICES"]
 
 CLIP_FACTOR = 1.1  # each window's output is clipped at this times its input peak (`geokeras.data.process.window_frames`)
 # what each window loses before the model: its segment's least-squares line from the segment's start to the window's
@@ -38,7 +39,8 @@ class DenoiseOptions:
 
     Args:
         overlap: fraction of overlap between consecutive windows, in ``[0, 1)``.
-        batch_size: windows per model call (the last batch is padded to a fixed shape).
+        batch_size: windows per model call (the last batch is padded to a fixed shape); `BATCH_SIZE` by default
+            (two calls run at once where TensorFlow has two or more threads).
         out_of_band: for a record whose native rate is outside the model's range: ``"refuse"`` or
             ``"passthrough"`` (see `geokeras.denoise.denoise`).
         precision: ``"auto"`` (default: ``"bfloat16"`` on a CPU with native bfloat16 arithmetic, else
@@ -52,7 +54,7 @@ class DenoiseOptions:
     """
 
     overlap: float = 0.5
-    batch_size: int = 256
+    batch_size: int = BATCH_SIZE
     out_of_band: str = "refuse"
     precision: str = "auto"
 

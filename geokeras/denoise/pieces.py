@@ -24,6 +24,7 @@ that is not finite (NaN, inf, beyond float32: the whole-file path names the trac
 import dataclasses
 import os
 import time
+import threading
 
 import numpy as np
 from obspy import UTCDateTime
@@ -157,32 +158,47 @@ def _outputs(outs, ids):
     return traces
 
 
+MAX_IN_FLIGHT = 2  # model threads of `_Pipeline` (pieces in the model at once, at most)
 AHEAD = 8  # pieces read and framed ahead of the model at most (~4 MB of float32 windows each: bounded memory)
 
 
 class _Pipeline:
-    """The model of each piece in one background thread, in order, while this thread reads and frames the next
-    pieces and completes (stitches, writes) the earlier ones: at most `AHEAD` pieces between framing and writing.
+    """The model of each piece in background threads, while this thread reads and frames the next pieces and
+    completes (stitches, writes) the earlier ones in order: at most `AHEAD` pieces between framing and writing.
 
-    The model's calls are those `StreamingDenoiser.push` would make, on the same windows, in the same order
+    The model's calls are those `StreamingDenoiser.push` would make, on the same windows
     (`StreamingDenoiser.run_model`), so the outputs are the same bits. While the model is still loading
     (`geokeras.denoise.Denoiser.load_in_background`), this thread reads and frames up to `AHEAD` pieces.
+    Up to ``in_flight`` model threads (default: the predictor's ``in_flight``,
+    `geokeras.denoise.denoiser.calls_in_flight`, read once the model is loaded) run consecutive pieces at once,
+    each piece's batches one after the other; the pieces are completed in order.
     """
 
-    def __init__(self, sd, ahead=AHEAD):
+    def __init__(self, sd, ahead=AHEAD, in_flight=None):
         from concurrent.futures import ThreadPoolExecutor
 
         self.sd, self.ahead, self.queue = sd, int(ahead), []
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geokeras-model")
+        self.in_flight = None if in_flight is None else int(in_flight)
+        self.gate, self.lock = None, threading.Lock()  # at most `in_flight` pieces in the model (`_model`)
+        self.pool = ThreadPoolExecutor(max_workers=self.in_flight or MAX_IN_FLIGHT, thread_name_prefix="geokeras-model")
 
     def submit(self, steps, ends):
         """Queue a piece's steps (`StreamingDenoiser.stage`) and its record ends; return the completed pieces
         that are due (``[(outputs, ends)]``, in order) once more than `ahead` are queued."""
-        self.queue.append((self.pool.submit(self.sd.run_model, steps), steps, ends))
+        self.queue.append((self.pool.submit(self._model, steps), steps, ends))
         done = []
         while len(self.queue) > self.ahead:
             done.append(self._complete())
         return done
+
+    def _model(self, steps):
+        """The model's outputs for a piece (in a model thread; the first call waits for the model to load)."""
+        with self.lock:  # one thread loads the model (never two threads importing TensorFlow at once)
+            fn = self.sd.predictor()
+            if self.gate is None:
+                self.gate = threading.BoundedSemaphore(self.in_flight or getattr(fn, "in_flight", 1))
+        with self.gate:
+            return self.sd.run_model(steps, 1)  # a piece's batches one after the other
 
     def drain(self):
         """Complete every queued piece (``[(outputs, ends)]``, in order)."""

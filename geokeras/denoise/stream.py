@@ -207,14 +207,22 @@ class StreamingDenoiser:
             steps += self._finish(self._segments.pop(key))
         return steps
 
-    def run_model(self, steps):
+    def predictor(self):
+        """The model's batch callable (`geokeras.denoise.Denoiser.predictor`; loads the model if it was not)."""
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = self.denoiser.predictor(self.batch_size, self.precision)  # cached: one per model
+        return fn
+
+    def run_model(self, steps, in_flight=None):
         """The model's outputs for the windows of ``steps`` (one `map_batches` per step, as `push` runs them;
         the model is loaded here if it was not: ``load_model=False``). Safe to run in another thread than
-        `stage` and `complete`."""
-        if self._fn is None:
-            self._fn = self.denoiser.predictor(self.batch_size, self.precision)
+        `stage` and `complete`, and in several threads at once on different steps. ``in_flight``: calls of the
+        model at once within a step (default: the predictor's, `geokeras.denoise.denoiser.calls_in_flight`)."""
+        fn = self.predictor()
         return [None if step[0] != "run" or step[2].windows is None else
-                map_batches(self._fn, step[2].windows, self.batch_size, check_finite=False) for step in steps]
+                map_batches(fn, step[2].windows, self.batch_size, check_finite=False, in_flight=in_flight)
+                for step in steps]
 
     def complete(self, steps, outputs=None):
         """The second half of `push`: add the model's outputs (``outputs`` of `run_model`; None: run it here) to
