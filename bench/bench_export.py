@@ -17,10 +17,13 @@ average before and after.
 """
 import argparse
 import os
+import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

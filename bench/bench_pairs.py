@@ -7,7 +7,10 @@ Sources: the bundled events (post-P signals, pre-P real noise, all components) f
 """
 import argparse
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -43,10 +43,13 @@ import cProfile
 import os
 import pstats
 import resource
+import sys
 import threading
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -25,9 +25,12 @@ Printed (all measured here, with the load average):
 """
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

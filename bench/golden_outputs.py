@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
+
 
 def _gappy_folder(root):
     import obspy
