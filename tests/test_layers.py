@@ -172,3 +172,24 @@ def test_mask_smoothing_exponent_suppresses_unsure_bins_more():
     np.testing.assert_allclose(out, [0.2, 0.2 + 0.8 * 0.25, 1.0], rtol=1e-6)
     again = MaskSmoothing.from_config(MaskSmoothing(exponent=3.0).get_config())
     assert again.exponent == 3.0
+
+
+def test_mask_smoothing_opening_removes_narrow_peaks_and_keeps_wide_ones_exactly():
+    from geokeras.layers import MaskSmoothing
+
+    mask = np.full((1, 30, 3, 1), 0.1, "float32")
+    mask[0, 3:6, :, 0] = 0.9  # a burst of 3 frames
+    mask[0, 12:20, :, 0] = np.linspace(0.5, 1.0, 8)[:, None]  # an event of 8 frames (rising)
+    out = np.asarray(MaskSmoothing(floor=0.0, time_frames=5, statistic="opening")(mask))
+    np.testing.assert_array_equal(out[0, :10], np.float32(0.1))  # the burst, narrower than 5 frames, is gone
+    # the ramp's top is cut to the level it holds for 5 frames; an opening never raises the mask
+    assert out[0, 12:20].max() == pytest.approx(0.5 + 3 / 7 * 0.5) and np.all(out <= mask)
+    flat = np.full((1, 30, 3, 1), 0.1, "float32")
+    flat[0, 12:20] = 0.8  # a plateau wider than 5 frames stays exactly as it was
+    np.testing.assert_array_equal(np.asarray(MaskSmoothing(time_frames=5, statistic="opening")(flat)), flat)
+    again = np.asarray(MaskSmoothing(time_frames=5, statistic="opening")(out))
+    np.testing.assert_array_equal(again, out)  # idempotent
+    lifted = np.asarray(MaskSmoothing(floor=0.3, time_frames=5, statistic="opening")(mask))
+    np.testing.assert_allclose(lifted, 0.3 + 0.7 * out, rtol=1e-6)
+    layer = MaskSmoothing.from_config(MaskSmoothing(0.3, 5, 1, "opening").get_config())
+    assert layer.statistic == "opening"

@@ -27,6 +27,9 @@ import tensorflow as tf
 from geokeras.validation import check_choice, check_number, check_positive_int
 
 
+STATISTICS = ("mean", "median", "opening")  # what `MaskSmoothing` computes over its neighbourhood
+
+
 @keras.saving.register_keras_serializable(package="geokeras")
 class MaskSmoothing(keras.layers.Layer):
     """Average a ``(batch, frames, bins, 1)`` mask over a neighbourhood, then lift it to a floor.
@@ -36,7 +39,9 @@ class MaskSmoothing(keras.layers.Layer):
         time_frames: odd neighbourhood length in frames (default 1: no smoothing in time).
         freq_bins: odd neighbourhood length in frequency bins (default 1).
         statistic: ``"mean"`` (default) or ``"median"`` over the neighbourhood (a median removes a burst
-            shorter than half the neighbourhood and keeps the sharp onset of a longer one).
+            shorter than half the neighbourhood and keeps the sharp onset of a longer one), or ``"opening"``:
+            the morphological opening (the minimum over the neighbourhood, then the maximum over it), which
+            removes every peak narrower than the neighbourhood and leaves wider ones exactly as they were.
         exponent: the (smoothed) mask is raised to this power before the floor (default 1): above 1, bins
             the network is unsure of (mask 0.5) are suppressed more than bins it is sure of (mask near 1).
 
@@ -48,7 +53,7 @@ class MaskSmoothing(keras.layers.Layer):
         self.floor = check_number("floor", floor, low=0.0, high=1.0, high_open=True)
         self.time_frames = _check_odd("time_frames", time_frames)
         self.freq_bins = _check_odd("freq_bins", freq_bins)
-        self.statistic = check_choice("statistic", statistic, ("mean", "median"))
+        self.statistic = check_choice("statistic", statistic, STATISTICS)
         self.exponent = check_number("exponent", exponent, low=0.0, low_open=True)
 
     def call(self, inputs):
@@ -58,8 +63,12 @@ class MaskSmoothing(keras.layers.Layer):
                 size = [1, self.time_frames, self.freq_bins, 1]
                 # TensorFlow's SAME average pooling divides by the number of bins inside the input.
                 mask = tf.nn.avg_pool2d(mask, ksize=size, strides=1, padding="SAME")
-            else:
+            elif self.statistic == "median":
                 mask = _median(mask, self.time_frames, self.freq_bins)
+            else:
+                size = [1, self.time_frames, self.freq_bins, 1]
+                low = -tf.nn.max_pool2d(-mask, ksize=size, strides=1, padding="SAME")  # erosion
+                mask = tf.nn.max_pool2d(low, ksize=size, strides=1, padding="SAME")  # dilation
         if self.exponent != 1.0:
             mask = tf.pow(mask, self.exponent)
         if self.floor:
