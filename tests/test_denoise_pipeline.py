@@ -378,3 +378,17 @@ def test_pieces_in_the_model_at_once_are_at_most_in_flight_and_give_the_same_bit
     pieces.denoise_mseed_in_pieces(path, str(tmp_path / "par" / "o.mseed"), tiny, options)
     assert (tmp_path / "seq" / "o.mseed").read_bytes() == (tmp_path / "par" / "o.mseed").read_bytes()
     assert most[0] == in_flight and calls[0] > 10
+
+
+def test_calls_in_flight_follow_tensorflows_threads(monkeypatch):
+    import tensorflow as tf
+
+    from geokeras.denoise.denoiser import calls_in_flight
+
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 1)
+    assert calls_in_flight() == 1  # a single-threaded worker stays on one core
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 0)  # TensorFlow's default
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert calls_in_flight() == 1
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "4")
+    assert calls_in_flight() == 2

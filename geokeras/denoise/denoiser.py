@@ -132,7 +132,9 @@ def calls_in_flight():
     """
     import tensorflow as tf
 
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+    threads = (tf.config.threading.get_intra_op_parallelism_threads()
+               or int(os.environ.get("TF_NUM_INTRAOP_THREADS") or 0)  # a Dask worker's (read by TensorFlow at start)
+               or os.cpu_count() or 1)
     return 2 if threads >= 2 else 1
 
 
