@@ -203,11 +203,8 @@ def test_estimates_equal_the_projection_written_out(mode, rng):
     w, b = (np.asarray(a, "float64") for a in enc.layers[-1].get_weights())
     h = _sig(x.astype("float64") @ w + b)
     jac = (h * (1 - h))[:, :, None] * w.T[None]  # (batch, hidden, input)
-    if mode == "stochastic":  # Gaussian over the code units
-        v = np.asarray(keras.random.normal((4, 3), seed=11), "float64")
-    else:  # random signs over the inputs
-        v = np.asarray(random_signs((4, 6), seed=11), "float64")
-        assert set(np.unique(v)) == {-1.0, 1.0}
+    v = np.asarray(random_signs((4, 3) if mode == "stochastic" else (4, 6), seed=11), "float64")  # code / input
+    assert set(np.unique(v)) == {-1.0, 1.0}
     projected = np.einsum("bh,bhi->bi", v, jac) if mode == "stochastic" else np.einsum("bhi,bi->bh", jac, v)
     got = float(jacobian_penalty(enc, x, mode, seed=11))
     np.testing.assert_allclose(got, np.mean(np.sum(projected**2, axis=1)), rtol=1e-5)

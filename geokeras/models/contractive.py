@@ -9,10 +9,13 @@ respect to the input, computed per sample and averaged over the batch:
 - ``"closed_form"``: for a single dense layer with sigmoid or tanh,
   ``J = diag(s') W^T`` so ``||J||_F^2 = sum_j s'_j^2 ||W_j||^2`` with ``s' = h (1 - h)``
   (sigmoid) or ``1 - h^2`` (tanh) and ``W_j`` the live kernel's column ``j``.
-- ``"stochastic"``: Hutchinson / random-projection estimate. For ``v ~ N(0, I)`` over the
-  code units, ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased;
-  ``v^T J`` is one vector-Jacobian product (``tape.gradient(h, x, output_gradients=v)``),
-  i.e. one extra backward pass per projection. ``n_projections`` draws are averaged.
+- ``"stochastic"``: Hutchinson / random-projection estimate. For a random ``v`` over the code units with
+  ``E[v v^T] = I`` (independent random signs, :func:`random_signs`; a Gaussian before issue 19: the same
+  expectation, more variance, and its draw was a measurable part of the step),
+  ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased; ``v^T J`` is one
+  vector-Jacobian product, i.e. one extra backward pass per projection: written out for a chain of plain
+  ``Dense`` layers (``v * s'`` times each transposed kernel), ``tape.gradient(h, x, output_gradients=v)`` for
+  any other encoder. ``n_projections`` draws are averaged.
 - ``"forward"``: the same estimate from the other side. For a random ``v`` over the *input* with
   ``E[v v^T] = I``, ``E ||J v||^2 = trace(J^T J) = ||J||_F^2``; ``J v`` is one Jacobian-vector
   product, carried alongside the encoder's forward pass by ``tf.autodiff.ForwardAccumulator`` (no
@@ -159,14 +162,15 @@ def _dense_stack_vjp_estimate(layers, x, n_projections, seed, training):
         outputs.append(layer(outputs[-1], training=training))
     total = 0.0
     for k in range(n_projections):
-        g = keras.random.normal(ops.shape(outputs[-1]), dtype=x.dtype, seed=_draw_seed(seed, k))
+        g = random_signs(ops.shape(outputs[-1]), dtype=x.dtype, seed=_draw_seed(seed, k))
         for i in range(len(layers) - 1, -1, -1):
             deriv = _derivative(layers[i], outputs[i + 1])
             g = g if deriv is None else g * deriv
             if i:
                 g = ops.matmul(g, ops.transpose(layers[i].kernel))
-        total = total + ops.sum(ops.square(ops.matmul(layers[0].kernel, ops.transpose(g))), axis=0)
-    return outputs[-1], ops.mean(total) / n_projections
+        # sum of all squares / 2, one op (its gradient one product, no broadcast of a per-sample sum's gradient)
+        total = total + tf.nn.l2_loss(ops.matmul(layers[0].kernel, ops.transpose(g)))
+    return outputs[-1], 2.0 * total / (ops.cast(ops.shape(x)[0], x.dtype) * n_projections)
 
 
 def _forward_estimate(encoder, x, n_projections, seed, training, shared=False):
@@ -217,7 +221,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         return h, ops.mean(_sum_per_sample(jac))
     total = 0.0
     for k in range(n_projections):
-        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=_draw_seed(seed, k))
+        v = random_signs(ops.shape(h), dtype=h.dtype, seed=_draw_seed(seed, k))
         vjp = tape.gradient(h, x, output_gradients=v)
         total = total + _sum_per_sample(vjp)
     del tape
@@ -266,9 +270,10 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     ``contractive_penalty`` (unweighted), then any compiled metrics.
 
     Cost (figures: ``bench/bench_contractive.py`` and the README's benchmark table): ``"closed_form"`` adds
-    element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and its gradient;
-    ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs) costs the same
-    as ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). Under XLA on CPU the forward
+    element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and the two products
+    of its gradient (three matrix products the size of the first layer's); ``"forward"`` (a Jacobian-vector
+    product carried through the forward pass) adds two (the tangent's product and its gradient with respect to
+    the kernel; the tangent itself needs none): the cheaper of the two per-sample estimators. Under XLA on CPU the forward
     step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
     ``jit_compile=True`` warns). ``"forward_shared"`` (one projection per step for the whole batch) drops the
     first layer's tangent matmul: on a one-layer encoder it costs about what ``"closed_form"`` does. ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
