@@ -154,9 +154,9 @@ def _dense_stack_jvp(layers, x, v):
 def _dense_stack_vjp_estimate(layers, x, n_projections, seed, training):
     """``(h, mean_b ||u_b^T J_b||^2)`` with Gaussian ``u`` over the code, through a chain of ``Dense`` layers: the
     layers' own calls, then one reverse pass per projection written out (``g = u * s'``, ``g W^T`` per layer). The
-    first layer's product is computed transposed, ``W g^T`` of shape (input, batch) with ``g^T`` materialized (a
-    small copy), its column sums of squares being the per-sample norms: oneDNN multiplies a 64-row ``g`` by a
-    transposed kernel about a third slower, and the gradients of ``W g^T`` read no large operand transposed."""
+    first layer's product is computed transposed, ``W g^T`` of shape (input, batch), whose squares summed are
+    the batch's: oneDNN multiplies a 64-row ``g`` by a transposed kernel about a third slower, and neither
+    gradient of ``W g^T`` (``dC g``, ``dC^T W``) reads the kernel transposed."""
     outputs = [x]
     for layer in layers:
         outputs.append(layer(outputs[-1], training=training))
@@ -169,7 +169,7 @@ def _dense_stack_vjp_estimate(layers, x, n_projections, seed, training):
             if i:
                 g = ops.matmul(g, ops.transpose(layers[i].kernel))
         # sum of all squares / 2, one op (its gradient one product, no broadcast of a per-sample sum's gradient)
-        total = total + tf.nn.l2_loss(ops.matmul(layers[0].kernel, ops.transpose(g)))
+        total = total + tf.nn.l2_loss(tf.matmul(layers[0].kernel, g, transpose_b=True))
     return outputs[-1], 2.0 * total / (ops.cast(ops.shape(x)[0], x.dtype) * n_projections)
 
 
