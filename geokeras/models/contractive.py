@@ -273,8 +273,8 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and the two products
     of its gradient (three matrix products the size of the first layer's); ``"forward"`` (a Jacobian-vector
     product carried through the forward pass) adds two (the tangent's product and its gradient with respect to
-    the kernel; the tangent itself needs none): the cheaper of the two per-sample estimators. Under XLA on CPU the forward
-    step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
+    the kernel; the tangent itself needs none): the cheaper of the two per-sample estimators. Under XLA on CPU
+    the forward step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
     ``jit_compile=True`` warns). ``"forward_shared"`` (one projection per step for the whole batch) drops the
     first layer's tangent matmul: on a one-layer encoder it costs about what ``"closed_form"`` does. ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
 
