@@ -9,10 +9,13 @@ respect to the input, computed per sample and averaged over the batch:
 - ``"closed_form"``: for a single dense layer with sigmoid or tanh,
   ``J = diag(s') W^T`` so ``||J||_F^2 = sum_j s'_j^2 ||W_j||^2`` with ``s' = h (1 - h)``
   (sigmoid) or ``1 - h^2`` (tanh) and ``W_j`` the live kernel's column ``j``.
-- ``"stochastic"``: Hutchinson / random-projection estimate. For ``v ~ N(0, I)`` over the
-  code units, ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased;
-  ``v^T J`` is one vector-Jacobian product (``tape.gradient(h, x, output_gradients=v)``),
-  i.e. one extra backward pass per projection. ``n_projections`` draws are averaged.
+- ``"stochastic"``: Hutchinson / random-projection estimate. For a random ``v`` over the code units with
+  ``E[v v^T] = I`` (independent random signs, :func:`random_signs`; a Gaussian before issue 19: the same
+  expectation, more variance, and its draw was a measurable part of the step),
+  ``E ||v^T J||^2 = trace(J J^T) = ||J||_F^2``, so ``||v^T J||^2`` is unbiased; ``v^T J`` is one
+  vector-Jacobian product, i.e. one extra backward pass per projection: written out for a chain of plain
+  ``Dense`` layers (``v * s'`` times each transposed kernel), ``tape.gradient(h, x, output_gradients=v)`` for
+  any other encoder. ``n_projections`` draws are averaged.
 - ``"forward"``: the same estimate from the other side. For a random ``v`` over the *input* with
   ``E[v v^T] = I``, ``E ||J v||^2 = trace(J^T J) = ||J||_F^2``; ``J v`` is one Jacobian-vector
   product, carried alongside the encoder's forward pass by ``tf.autodiff.ForwardAccumulator`` (no
@@ -31,6 +34,7 @@ respect to the input, computed per sample and averaged over the batch:
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -68,6 +72,10 @@ def _draw_seed(seed, k):
     return seed + k if isinstance(seed, int) and not isinstance(seed, bool) else seed
 
 
+# row k: the signs (+1 for a 0 bit, -1 for a 1 bit) of the 8 bits of the byte k
+_BYTE_SIGNS = 1.0 - 2.0 * ((np.arange(256)[:, None] >> np.arange(8)) & 1)
+
+
 def random_signs(shape, dtype="float32", seed=None):
     """Independent random signs, each ``-1`` or ``+1`` with probability 1/2 (Rademacher).
 
@@ -85,17 +93,29 @@ def random_signs(shape, dtype="float32", seed=None):
     >>> sorted(set(v.tolist())), bool(abs(v.mean()) < 0.1)
     ([-1.0, 1.0], True)
     """
-    u = keras.random.uniform(shape, dtype=dtype, seed=seed)
-    return ops.where(u < 0.5, ops.cast(-1.0, dtype), ops.cast(1.0, dtype))
+    # 16 signs from one random integer of [0, 2**16) (a power of two: its bits are exactly uniform and independent),
+    # split into two bytes that look up their 8 signs in `_BYTE_SIGNS`. One uniform float per sign (TensorFlow's
+    # Philox on CPU, ~5 ns each) cost as much as a 64 x 3000 x 256 matrix product in the contractive step.
+    total = ops.prod(ops.convert_to_tensor(shape, "int32"))
+    words = keras.random.randint(((total + 15) // 16,), 0, 2**16, dtype="int32", seed=seed)
+    byte_values = ops.cast(tf.bitcast(ops.cast(words, "uint16"), tf.uint8), "int32")  # (words, 2)
+    signs = tf.gather(ops.convert_to_tensor(_BYTE_SIGNS, dtype), byte_values)  # (words, 2, 8)
+    return ops.reshape(ops.reshape(signs, (-1,))[:total], shape)
 
 
-# activation -> its derivative as a function of (z, h = activation(z)), for `_dense_stack_jvp`
+# activation -> its derivative as a function of its output h (None: linear), for the Dense-chain paths
 _DERIVATIVES = {
-    "sigmoid": lambda z, h: h * (1.0 - h),
-    "tanh": lambda z, h: 1.0 - ops.square(h),
+    "sigmoid": lambda h: h * (1.0 - h),
+    "tanh": lambda h: 1.0 - ops.square(h),
     "linear": None,
-    "relu": lambda z, h: ops.sign(h),  # 1 where z > 0, else 0
+    "relu": lambda h: ops.sign(h),  # 1 where the input > 0, else 0
 }
+
+
+def _derivative(layer, h):
+    """The derivative of ``layer``'s activation at its output ``h`` (None for a linear layer)."""
+    name = next(k for k in _DERIVATIVES if layer.activation is keras.activations.get(k))
+    return None if _DERIVATIVES[name] is None else _DERIVATIVES[name](h)
 
 
 def _plain_dense_stack(encoder):
@@ -121,15 +141,36 @@ def _dense_stack_jvp(layers, x, v):
     n = ops.shape(x)[0]
     h, t = x, v
     for layer in layers:
-        both = ops.matmul(ops.concatenate([h, t], axis=0), layer.kernel)
-        z, t = both[:n], both[n:]
+        # split, not slices: the gradient of a split is one concatenation, a slice's a zero-padded copy each
+        z, t = tf.split(ops.matmul(ops.concatenate([h, t], axis=0), layer.kernel), [n, -1], axis=0)
         if layer.use_bias:
             z = z + layer.bias
         h = layer.activation(z)
-        name = next(k for k in _DERIVATIVES if layer.activation is keras.activations.get(k))
-        if _DERIVATIVES[name] is not None:
-            t = _DERIVATIVES[name](z, h) * t
+        deriv = _derivative(layer, h)
+        t = t if deriv is None else deriv * t
     return h, t
+
+
+def _dense_stack_vjp_estimate(layers, x, n_projections, seed, training):
+    """``(h, mean_b ||u_b^T J_b||^2)`` with Gaussian ``u`` over the code, through a chain of ``Dense`` layers: the
+    layers' own calls, then one reverse pass per projection written out (``g = u * s'``, ``g W^T`` per layer). The
+    first layer's product is computed transposed, ``W g^T`` of shape (input, batch), whose squares summed are
+    the batch's: oneDNN multiplies a 64-row ``g`` by a transposed kernel about a third slower, and neither
+    gradient of ``W g^T`` (``dC g``, ``dC^T W``) reads the kernel transposed."""
+    outputs = [x]
+    for layer in layers:
+        outputs.append(layer(outputs[-1], training=training))
+    total = 0.0
+    for k in range(n_projections):
+        g = random_signs(ops.shape(outputs[-1]), dtype=x.dtype, seed=_draw_seed(seed, k))
+        for i in range(len(layers) - 1, -1, -1):
+            deriv = _derivative(layers[i], outputs[i + 1])
+            g = g if deriv is None else g * deriv
+            if i:
+                g = ops.matmul(g, ops.transpose(layers[i].kernel))
+        # sum of all squares / 2, one op (its gradient one product, no broadcast of a per-sample sum's gradient)
+        total = total + tf.nn.l2_loss(tf.matmul(layers[0].kernel, g, transpose_b=True))
+    return outputs[-1], 2.0 * total / (ops.cast(ops.shape(x)[0], x.dtype) * n_projections)
 
 
 def _forward_estimate(encoder, x, n_projections, seed, training, shared=False):
@@ -169,6 +210,9 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         return h, ops.mean(ops.sum(ops.square(deriv) * col_norms, axis=-1))
     if mode in _FORWARD:
         return _forward_estimate(encoder, x, n_projections, seed, training, shared=mode == "forward_shared")
+    stack = _plain_dense_stack(encoder) if mode == "stochastic" else None
+    if stack is not None:
+        return _dense_stack_vjp_estimate(stack, x, n_projections, seed, training)
     with tf.GradientTape(persistent=mode == "stochastic" and n_projections > 1) as tape:
         tape.watch(x)
         h = encoder(x, training=training)
@@ -177,7 +221,7 @@ def code_and_penalty(encoder, x, mode="exact", n_projections=1, seed=None, train
         return h, ops.mean(_sum_per_sample(jac))
     total = 0.0
     for k in range(n_projections):
-        v = keras.random.normal(ops.shape(h), dtype=h.dtype, seed=_draw_seed(seed, k))
+        v = random_signs(ops.shape(h), dtype=h.dtype, seed=_draw_seed(seed, k))
         vjp = tape.gradient(h, x, output_gradients=v)
         total = total + _sum_per_sample(vjp)
     del tape
@@ -226,10 +270,11 @@ class ContractiveAutoencoder(EncoderDecoderModel):
     ``contractive_penalty`` (unweighted), then any compiled metrics.
 
     Cost (figures: ``bench/bench_contractive.py`` and the README's benchmark table): ``"closed_form"`` adds
-    element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and its gradient;
-    ``"forward"`` (a Jacobian-vector product carried through the forward pass, random signs) costs the same
-    as ``"stochastic"`` (the tangent matmul and its gradient replace the VJP's). Under XLA on CPU the forward
-    step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
+    element-wise passes over the kernel; ``"stochastic"`` adds one vector-Jacobian product and the two products
+    of its gradient (three matrix products the size of the first layer's); ``"forward"`` (a Jacobian-vector
+    product carried through the forward pass) adds two (the tangent's product and its gradient with respect to
+    the kernel; the tangent itself needs none): the cheaper of the two per-sample estimators. Under XLA on CPU
+    the forward step is far slower, so ``compile(jit_compile="auto")`` leaves XLA off for it (an explicit
     ``jit_compile=True`` warns). ``"forward_shared"`` (one projection per step for the whole batch) drops the
     first layer's tangent matmul: on a one-layer encoder it costs about what ``"closed_form"`` does. ``"exact"`` builds the full per-sample Jacobian (for small models and checks).
 
