@@ -8,7 +8,7 @@ Usage::
 Data: synthetic continuous records (pink noise + secondary microseism + 6 synthetic local earthquakes,
 ``geokeras.data.synthetic``), float32, 8,640,000 samples per component for 24 h (25.9 M in all), in one
 ``obspy.Stream``. The default (shipped) model is loaded and its graphs are traced before timing on the first
-``--warm-minutes`` of the day (default 120: full batches of 256 windows, the graph the day's batches run
+``--warm-minutes`` of the day (default 120: full batches of ``--batch-size`` windows, the graph the day's batches run
 through; one minute, the warm-up before session 8, traced only the small-batch graphs, so the timed call also
 traced the large-batch graph and compiled its XLA features: 0.5-1 s of the figure), so the wall time is that of a
 warm ``denoise(stream)`` call, as in a process that denoises day after day.
@@ -259,11 +259,14 @@ def inference_path(den, args):
 
 
 def _parser():
+    from geokeras.denoise.denoiser import BATCH_SIZE  # NumPy only: no TensorFlow before the arguments
+
     parser = argparse.ArgumentParser(description="Speed and memory of geokeras.denoise on continuous data.")
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--overlap", type=float, default=0.5)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                        help=f"windows per model call (default {BATCH_SIZE}, denoise's; before session 8: 256)")
     parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--threads", type=int, default=None, help="TensorFlow intra-op threads (default: TF's)")
