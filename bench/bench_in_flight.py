@@ -5,11 +5,12 @@ Usage::
     python bench/bench_in_flight.py                      # default model, auto precision, 3 rounds
     python bench/bench_in_flight.py --precision float32 --batches 16 --rounds 5
 
-`geokeras.denoise`'s pipelines run the model in one thread, one batch at a time (`Denoiser.predictor`); on the 2-core
-build machine one call keeps about 1.8 cores busy. This measures the same batches (``--batch-size`` random windows,
-``--batches`` calls) run one call at a time and split over two threads with a call each, alternated for
-``--rounds`` rounds: ms per window, the cores busy (process CPU time / wall time) and the load average. Run it on
-an idle machine: on a loaded one both settings only share what is left.
+One call of the model keeps about 1.8 of the 2-core build machine's cores busy; since session 8 `geokeras.denoise`'s
+pipelines run two calls at once where TensorFlow has two or more threads (`geokeras.denoise.denoiser.calls_in_flight`,
+read by `geokeras.data.windows.map_batches` and the pieces pipeline). This measures that lever alone: the same
+batches (``--batch-size`` random windows, ``--batches`` calls) run one call at a time and split over two threads with
+a call each, alternated for ``--rounds`` rounds: ms per window, the cores busy (process CPU time / wall time) and the
+load average. Run it on an idle machine: on a loaded one both settings only share what is left.
 """
 import argparse
 import os
