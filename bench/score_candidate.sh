@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Score a candidate network for the detection issue (15) by the rule of the model card ("Three more networks, chosen
+# by a rule fixed before scoring"), on the validation stations only:
+#
+#   bash bench/score_candidate.sh NET.keras [FLOOR]        # FLOOR: the mask floor put on the network (default 0.3)
+#
+# Writes NET_fFLOOR.keras (the network with the floor, `bench/make_default_v4.py`) and three logs beside it:
+#   .transients.log  recall with real noise transients put back (`bench_transients.py --repeats 2 --per-hour 5`),
+#   .steady.log      recall on the steady model-choice set, 4 records a station (`bench_detection.py`),
+#   .quality.log     SNR gain, correlation and peak ratio on in-band mixtures (`bench_quality.py`).
+# The load average is printed between the steps. v4's figures on the same sets are in the model card (the scripts
+# are seeded: the same records, events and windows for every candidate). About 6 minutes on the idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NET=$1
+FLOOR=${2:-0.3}
+PY=${PYTHON:-.venv/bin/python}
+export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 MPLBACKEND=Agg
+OUT=${NET%.keras}_f${FLOOR}
+"$PY" bench/make_default_v4.py "$NET" -o "$OUT.keras" --floor "$FLOOR"
+echo "load $(cut -d' ' -f1-3 /proc/loadavg): transients"
+"$PY" bench/bench_transients.py "$OUT.keras" --repeats 2 --per-hour 5 > "$OUT.transients.log" 2>&1
+echo "load $(cut -d' ' -f1-3 /proc/loadavg): steady set"
+"$PY" bench/bench_detection.py "$OUT.keras" --split validation --stations 10 --min-noise-s 55 --repeats 4 \
+    --levels -15 -10 -5 0 5 > "$OUT.steady.log" 2>&1
+echo "load $(cut -d' ' -f1-3 /proc/loadavg): in-band mixtures"
+"$PY" bench/bench_quality.py "$OUT.keras" --split validation --conditions inband --n-per-level 100 --no-noisy \
+    > "$OUT.quality.log" 2>&1
+echo "load $(cut -d' ' -f1-3 /proc/loadavg): done; recall tables:"
+grep -h -A5 "recursive_sta_lta at <= 2" "$OUT.transients.log" "$OUT.steady.log" | grep -E "^\| (raw|$(basename "$OUT"))"
+grep -A7 "peak-amplitude" "$OUT.steady.log" | grep "$(basename "$OUT")"
+grep "(inband) | all" "$OUT.quality.log" | head -1
