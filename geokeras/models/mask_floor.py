@@ -62,7 +62,8 @@ def with_mask_smoothing(model, floor=0.0, time_frames=1, freq_bins=1, statistic=
         mask = MaskSmoothing(floor, time_frames, freq_bins, statistic, exponent, name=_NAME)(mask)
     masked = model.get_layer("apply_mask")([spec, mask])
     out = model.get_layer("rescale")([model.get_layer("istft")(masked), std])
-    return keras.Model(model.inputs, out, name=model.name)
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # a bare tensor in, as the builders take
+    return keras.Model(inputs, out, name=model.name)
 
 
 def _mask_tensor(model):
