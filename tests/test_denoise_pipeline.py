@@ -182,19 +182,25 @@ def test_windows_sent_to_the_model_while_the_next_are_framed_give_the_bits_of_on
            [(tr.id, tr.data.tobytes(), np.ma.getmaskarray(tr.data).tobytes()) for tr in one]
 
 
+def _failing_at(k):
+    """A model stand-in that returns its windows and raises at its ``k``-th call; and the list of its calls."""
+    calls = []
+
+    def failing(windows):
+        calls.append(1)
+        if len(calls) == k:
+            raise RuntimeError("the model failed")
+        return windows
+
+    return failing, calls
+
+
 def test_an_error_of_the_model_in_its_thread_is_raised_and_the_thread_ends(monkeypatch):
     import threading
 
     from geokeras.data import process
 
-    calls = []
-
-    def failing(windows):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("the model failed")
-        return windows
-
+    failing, calls = _failing_at(3)
     monkeypatch.setattr(process, "PENDING_SAMPLES", 256 * 10)
     with pytest.raises(RuntimeError, match="the model failed"):
         process.apply_to_stream(_gappy_stream(), failing, window_length=256, sampling_rate=100.0, batch_size=8,
@@ -321,14 +327,7 @@ def test_map_batches_raises_the_error_of_a_call_in_another_thread_and_stops():
 
     from geokeras.data.windows import map_batches
 
-    calls = []
-
-    def failing(windows):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("the model failed")
-        return windows
-
+    failing, calls = _failing_at(2)
     with pytest.raises(RuntimeError, match="the model failed"):
         map_batches(failing, np.ones((400, 8), "float32"), batch_size=4, in_flight=2)
     assert len(calls) < 100  # the batches not started were dropped

@@ -152,11 +152,11 @@ def _dense_stack_jvp(layers, x, v):
 
 
 def _dense_stack_vjp_estimate(layers, x, n_projections, seed, training):
-    """``(h, mean_b ||u_b^T J_b||^2)`` with Gaussian ``u`` over the code, through a chain of ``Dense`` layers: the
-    layers' own calls, then one reverse pass per projection written out (``g = u * s'``, ``g W^T`` per layer). The
-    first layer's product is computed transposed, ``W g^T`` of shape (input, batch), whose squares summed are
-    the batch's: oneDNN multiplies a 64-row ``g`` by a transposed kernel about a third slower, and neither
-    gradient of ``W g^T`` (``dC g``, ``dC^T W``) reads the kernel transposed."""
+    """``(h, mean_b ||u_b^T J_b||^2)`` with random signs ``u`` over the code (`random_signs`), through a chain of
+    ``Dense`` layers: the layers' own calls, then one reverse pass per projection written out (``g = u * s'``,
+    ``g W^T`` per layer). The first layer's product is computed transposed, ``W g^T`` of shape (input, batch), whose
+    squares summed are the batch's: oneDNN multiplies a 64-row ``g`` by a transposed kernel about a third slower,
+    and neither gradient of ``W g^T`` (``dC g``, ``dC^T W``) reads the kernel transposed."""
     outputs = [x]
     for layer in layers:
         outputs.append(layer(outputs[-1], training=training))
