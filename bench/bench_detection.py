@@ -161,6 +161,8 @@ def main(argv=None):
                         help="also score the ideal ratio mask (from the injected events and the record's noise, "
                              "the network's 64/32 STFT framing) with each of these floors: what a perfect mask "
                              "would give on the same records, an upper reference for the denoisers")
+    parser.add_argument("--overlap", type=float, default=0.5,
+                        help="the denoisers' window overlap (default 0.5, denoise's)")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
@@ -183,7 +185,7 @@ def main(argv=None):
         if rep:
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
-    methods = standard_methods(model_names(args.models))
+    methods = standard_methods(model_names(args.models), overlap=args.overlap)
     for floor in args.oracle or ():
         methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
     scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)

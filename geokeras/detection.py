@@ -683,11 +683,12 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
     return out
 
 
-def standard_methods(denoisers):
+def standard_methods(denoisers, overlap=0.5):
     """The methods of the benchmark: ``raw``, the 1-20 Hz ``bandpass`` baseline and each denoiser.
 
     Args:
         denoisers: dict ``{name: model}``, each anything `geokeras.denoise.Denoiser.resolve` takes.
+        overlap: the denoisers' window overlap (`geokeras.denoise.denoise`'s ``overlap``).
 
     Returns:
         dict ``{name: fn(noisy, sampling_rate) -> processed}`` for `evaluate_detection`.
@@ -698,7 +699,7 @@ def standard_methods(denoisers):
     methods = {"raw": lambda x, sr: x, "bandpass": lambda x, sr: bandpass_baseline(x, sr)}
     for name, model in denoisers.items():
         den = Denoiser.resolve(model)
-        methods[name] = (lambda d: lambda x, sr: np.asarray(denoise(x, model=d, sampling_rate=sr)))(den)
+        methods[name] = (lambda d: lambda x, sr: np.asarray(denoise(x, model=d, sampling_rate=sr, overlap=overlap)))(den)
     return methods
 
 

@@ -180,3 +180,17 @@ def test_pk_baer_picker_still_available(record):
                                         picker="pk_baer")
     errors = [row[("recursive", 2.0)]["pick_error_s"] for row in scores["events"]]
     assert np.nanmax(errors) < 0.15, errors
+
+
+def test_standard_methods_pass_the_overlap_to_denoise():
+    from geokeras.denoise import Denoiser, denoise
+    from geokeras.models.denoiser import build_denoiser
+
+    den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=SR, filters=(4, 8)))
+    x = np.random.default_rng(0).normal(size=2000).astype("float32")
+    methods = detection.standard_methods({"m": den}, overlap=0.75)
+    assert list(methods) == ["raw", "bandpass", "m"]
+    np.testing.assert_array_equal(methods["raw"](x, SR), x)
+    out = methods["m"](x, SR)
+    np.testing.assert_array_equal(out, np.asarray(denoise(x, model=den, sampling_rate=SR, overlap=0.75)))
+    assert not np.array_equal(out, np.asarray(denoise(x, model=den, sampling_rate=SR)))
