@@ -72,6 +72,9 @@ def test_train_rejects_bad_arguments(tmp_path, rng):
     (dict(gain_weight=-0.1), r"argument `gain_weight`. Expected a number >= 0.0. Received gain_weight=-0.1"),
     (dict(stationarity_weight=-1.0), r"argument `stationarity_weight`. .* Received stationarity_weight=-1.0"),
     (dict(noise_burst_fraction=1.5), r"argument `noise_burst_fraction`. .* Received noise_burst_fraction=1.5"),
+    (dict(target_floor=1.0), r"argument `target_floor`. .* Received target_floor=1.0"),
+    (dict(log_power_weight=-0.1), r"argument `log_power_weight`. .* Received log_power_weight=-0.1"),
+    (dict(log_power_weight=0.1, gain_weight=0.2), r"`log_power_weight` is a loss of its own.*gain_weight=0.2"),
 ])
 def test_loss_and_burst_options_are_refused_before_any_data_is_read(tmp_path, monkeypatch, kwargs, match):
     """Checked with the other arguments: not after reading the sources, building the signals and making the

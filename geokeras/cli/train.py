@@ -120,6 +120,15 @@ def add_parser(sub, add):
                    default=R.get("gain_weight", 0.0),
                    help="weight of a loss term on the amplitude bias of the output along the signal (keeps weak "
                         "events whole; default: 0, none)")
+    p.add_argument("--target-floor", type=argument_type(check_number, "target_floor", low=0.0, high=1.0,
+                                                         high_open=True),
+                   default=R.get("target_floor", 0.0),
+                   help="the training target keeps this fraction of the noise, clean + F * noise (with "
+                        "--model-option mask_floor=F: what the ideal mask gives; default: 0, the clean signal)")
+    p.add_argument("--log-power-weight", type=argument_type(check_number, "log_power_weight", low=0.0),
+                   default=R.get("log_power_weight", 0.0),
+                   help="weight of a loss term on the output's log power in 0.5-s blocks (bursts and weak events "
+                        "held back cost alike; not with --stationarity-weight/--gain-weight; default: 0, none)")
     p.add_argument("--noise-burst-fraction", type=fraction("noise_burst_fraction"),
                    default=R.get("noise_burst_fraction", 0.0),
                    help="fraction of noise windows given a noise burst (0-12 dB, 0.5-6 s) that the target "
@@ -179,7 +188,7 @@ def train_kwargs(args):
         model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
         noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
         noise_burst_fraction=args.noise_burst_fraction, gain_weight=args.gain_weight,
-        inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
+        target_floor=args.target_floor, log_power_weight=args.log_power_weight, inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,
     )

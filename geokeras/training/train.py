@@ -102,6 +102,7 @@ def train_denoiser(
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
     strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0, gain_weight=0.0,
+    target_floor=0.0, log_power_weight=0.0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -158,13 +159,19 @@ def train_denoiser(
         gain_weight: above 0, the loss (`NoiseStationarityMSE`) also charges ``gain_weight * (1 - g)**2`` per pair
             with a signal, ``g`` the output's least-squares gain along the clean signal (weak events kept
             whole). 0 (default): none.
+        target_floor: the training target keeps this fraction of the noise: ``clean + target_floor * noise``
+            (training and validation pairs; 0, default: the clean signal). For a network with the same floor in
+            its graph (``model_kwargs={"mask_floor": ...}``) it is what the ideal mask gives.
+        log_power_weight: above 0, the loss is `geokeras.training.losses.BlockLogPowerMSE` with this weight (the
+            squared error of the output's log power in 0.5-s blocks, as a detector's short-term average sees it);
+            not together with ``stationarity_weight`` or ``gain_weight``.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
     """
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
-    _check_weights(stationarity_weight, gain_weight, noise_burst_fraction)
+    _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
     src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
     if log is not None:
         log(describe_sources(src))
@@ -173,15 +180,21 @@ def train_denoiser(
                    noise_burst_fraction=noise_burst_fraction)
     val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
                                 sampling_rate, noise_burst_fraction)
+    if val_data is not None and target_floor:
+        val_data = (val_data[0], val_data[1] + float(target_floor) * (val_data[0] - val_data[1]))
     monitor = "val_loss" if val_data is not None else "loss"
 
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
-                                        model_kwargs, learning_rate, jit_compile, stationarity_weight, gain_weight)
+                                        model_kwargs, learning_rate, jit_compile, stationarity_weight, gain_weight,
+                                        log_power_weight)
     ds = pair_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
                       first_batch=initial_epoch * steps_per_epoch, initial_epoch=initial_epoch, snr_db=snr_db,
                       noise_only_fraction=noise_only_fraction, shift=shift, **augment)
+    if target_floor:
+        floor = float(target_floor)
+        ds = ds.map(lambda noisy, clean: (noisy, clean + floor * (noisy - clean)))
     callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
     t0 = time.perf_counter()
     history = {} if initial_epoch >= epochs else fit(
@@ -217,12 +230,19 @@ def _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_p
     return dist
 
 
-def _check_weights(stationarity_weight, gain_weight, noise_burst_fraction):
-    """Check the loss weights and the burst fraction before any data is read (`NoiseStationarityMSE` and
+def _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor=0.0, log_power_weight=0.0):
+    """Check the loss weights, the burst fraction and the target floor before any data is read (the losses and
     `geokeras.data.pairs.PairGenerator` check them again where they are used)."""
     check_number("stationarity_weight", stationarity_weight, low=0.0)
     check_number("gain_weight", gain_weight, low=0.0)
     check_number("noise_burst_fraction", noise_burst_fraction, low=0.0, high=1.0)
+    check_number("target_floor", target_floor, low=0.0, high=1.0, high_open=True)
+    check_number("log_power_weight", log_power_weight, low=0.0)
+    if log_power_weight and (stationarity_weight or gain_weight):
+        raise ValueError("Invalid arguments. `log_power_weight` is a loss of its own (BlockLogPowerMSE), not a term "
+                         "of NoiseStationarityMSE. Received log_power_weight="
+                         f"{log_power_weight!r} with stationarity_weight={stationarity_weight!r}, "
+                         f"gain_weight={gain_weight!r}.")
 
 
 def _validation_data(src, window_length, snr_db, seed, n_pairs, inband_fraction, sampling_rate,
@@ -265,23 +285,24 @@ def validation_pairs(signals, noise, window_length, n_pairs, seed, **pair_option
 
 
 def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, model_kwargs, learning_rate,
-           jit_compile, stationarity_weight=0.0, gain_weight=0.0):
+           jit_compile, stationarity_weight=0.0, gain_weight=0.0, log_power_weight=0.0):
     """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` or built anew,
     in the strategy's scope."""
     import keras
 
     from geokeras.models.denoiser import build_denoiser
     from geokeras.saving import load_model
-    from geokeras.training.losses import NoiseStationarityMSE  # registered before a checkpoint is loaded
+    from geokeras.training.losses import BlockLogPowerMSE, NoiseStationarityMSE  # registered before a load
     from geokeras.training.strategies import strategy_scope
 
-    loss = (NoiseStationarityMSE(stationarity_weight, gain_weight=gain_weight)
-            if stationarity_weight or gain_weight else "mse")
+    loss = (BlockLogPowerMSE(log_power_weight) if log_power_weight
+            else NoiseStationarityMSE(stationarity_weight, gain_weight=gain_weight) if stationarity_weight or gain_weight
+            else "mse")
     initial_epoch, best = 0, None
     with strategy_scope(dist):  # no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
             model = load_model(ckpt_dir / "last.keras")
-            _check_resumed_loss(model.loss, stationarity_weight, gain_weight, ckpt_dir)
+            _check_resumed_loss(model.loss, stationarity_weight, gain_weight, ckpt_dir, log_power_weight)
             state = json.loads((ckpt_dir / "state.json").read_text())
             initial_epoch, best = int(state["epoch"]), state.get("best")
         else:
@@ -292,20 +313,22 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
     return model, initial_epoch, best
 
 
-def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir):
+def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir, log_power_weight=0.0):
     """Raise if a resumed checkpoint was compiled with other loss weights than those asked for now.
 
     A resume continues the checkpoint's compiled loss; silently keeping it while the caller asked for other
-    ``stationarity_weight`` / ``gain_weight`` values would train a different recipe than the one reported.
+    ``stationarity_weight`` / ``gain_weight`` / ``log_power_weight`` values would train a different recipe than
+    the one reported.
     """
-    had = (float(getattr(loss, "weight", 0.0)), float(getattr(loss, "gain_weight", 0.0)))
-    asked = (float(stationarity_weight), float(gain_weight))
+    had = (float(getattr(loss, "weight", 0.0)) if not hasattr(loss, "log_power_weight") else 0.0,
+           float(getattr(loss, "gain_weight", 0.0)), float(getattr(loss, "log_power_weight", 0.0)))
+    asked = (float(stationarity_weight), float(gain_weight), float(log_power_weight))
     if had != asked:
         raise ValueError(
             f"Invalid value for argument `resume`. Expected the loss weights of the checkpoint being resumed "
-            f"({ckpt_dir}: stationarity_weight={had[0]:g}, gain_weight={had[1]:g}). Received "
-            f"stationarity_weight={asked[0]:g}, gain_weight={asked[1]:g} with resume=True; start a new "
-            f"output (or remove the checkpoint folder) to train with other weights.")
+            f"({ckpt_dir}: stationarity_weight={had[0]:g}, gain_weight={had[1]:g}, log_power_weight={had[2]:g}). "
+            f"Received stationarity_weight={asked[0]:g}, gain_weight={asked[1]:g}, log_power_weight={asked[2]:g} "
+            "with resume=True; start a new output (or remove the checkpoint folder) to train with other weights.")
 
 
 def pair_dataset(signals, noise, window_length, batch_size, seed, first_batch=0, initial_epoch=0, **pair_options):
