@@ -24,6 +24,26 @@ from geokeras.validation import check_number, check_positive_int
 __all__ = ["NoiseStationarityMSE", "BlockLogPowerMSE"]
 
 
+def _flat_pairs(y_true, y_pred):
+    """``(true, pred, n)``: both as float32 ``(batch, n)``, ``n`` the static window length (times channels)."""
+    y_true = ops.convert_to_tensor(y_true, dtype="float32")
+    y_pred = ops.convert_to_tensor(y_pred, dtype="float32")
+    n = 1
+    for size in y_pred.shape[1:]:  # static: the window length (times channels) of the model
+        n *= size
+    return ops.reshape(y_true, (-1, n)), ops.reshape(y_pred, (-1, n)), n
+
+
+def _block_log_power(x, block, eps):
+    """``log(P_b + eps)`` of ``x`` ``(batch, n)`` in blocks of ``block`` samples (the tail left out)."""
+    n_blocks = x.shape[1] // block
+    if not n_blocks:
+        raise ValueError(f"Invalid value for argument `block`. Expected at most the window length "
+                         f"({x.shape[1]} samples). Received block={block}.")
+    blocks = ops.reshape(x[:, :n_blocks * block], (-1, n_blocks, block))
+    return ops.log(ops.mean(ops.square(blocks), axis=2) + eps)
+
+
 @keras.saving.register_keras_serializable(package="geokeras")
 class NoiseStationarityMSE(keras.losses.Loss):
     """Mean squared error plus ``weight`` x the block-power variability of the output on noise-only pairs,
@@ -59,12 +79,7 @@ class NoiseStationarityMSE(keras.losses.Loss):
         self.eps = check_number("eps", eps, low=0.0, low_open=True)
 
     def call(self, y_true, y_pred):
-        y_true = ops.convert_to_tensor(y_true, dtype="float32")
-        y_pred = ops.convert_to_tensor(y_pred, dtype="float32")
-        n = 1
-        for size in y_pred.shape[1:]:  # static: the window length (times channels) of the model
-            n *= size
-        true, pred = ops.reshape(y_true, (-1, n)), ops.reshape(y_pred, (-1, n))
+        true, pred, n = _flat_pairs(y_true, y_pred)
         mse = ops.mean(ops.square(pred - true), axis=1)
         if self.gain_weight:
             energy = ops.sum(ops.square(true), axis=1)
@@ -74,12 +89,7 @@ class NoiseStationarityMSE(keras.losses.Loss):
             mse = mse + self.gain_weight * ops.cast(energy > least, "float32") * ops.square(1.0 - gain)
         if not self.weight:
             return mse
-        n_blocks = n // self.block
-        if not n_blocks:
-            raise ValueError(f"Invalid value for argument `block`. Expected at most the window length "
-                             f"({n} samples). Received block={self.block}.")
-        blocks = ops.reshape(pred[:, :n_blocks * self.block], (-1, n_blocks, self.block))
-        log_power = ops.log(ops.mean(ops.square(blocks), axis=2) + self.eps)
+        log_power = _block_log_power(pred, self.block, self.eps)
         noise_only = ops.cast(ops.max(ops.abs(true), axis=1) == 0, "float32")
         return mse + self.weight * noise_only * ops.var(log_power, axis=1)
 
@@ -129,25 +139,12 @@ class BlockLogPowerMSE(keras.losses.Loss):
         self.eps = check_number("eps", eps, low=0.0, low_open=True)
 
     def call(self, y_true, y_pred):
-        y_true = ops.convert_to_tensor(y_true, dtype="float32")
-        y_pred = ops.convert_to_tensor(y_pred, dtype="float32")
-        n = 1
-        for size in y_pred.shape[1:]:
-            n *= size
-        true, pred = ops.reshape(y_true, (-1, n)), ops.reshape(y_pred, (-1, n))
+        true, pred, _ = _flat_pairs(y_true, y_pred)
         mse = ops.mean(ops.square(pred - true), axis=1)
         if not self.log_power_weight:
             return mse
-        n_blocks = n // self.block
-        if not n_blocks:
-            raise ValueError(f"Invalid value for argument `block`. Expected at most the window length "
-                             f"({n} samples). Received block={self.block}.")
-
-        def log_power(x):
-            blocks = ops.reshape(x[:, :n_blocks * self.block], (-1, n_blocks, self.block))
-            return ops.log(ops.mean(ops.square(blocks), axis=2) + self.eps)
-
-        return mse + self.log_power_weight * ops.mean(ops.square(log_power(pred) - log_power(true)), axis=1)
+        error = _block_log_power(pred, self.block, self.eps) - _block_log_power(true, self.block, self.eps)
+        return mse + self.log_power_weight * ops.mean(ops.square(error), axis=1)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction, "weight": self.log_power_weight,
