@@ -699,7 +699,8 @@ def standard_methods(denoisers, overlap=0.5):
     methods = {"raw": lambda x, sr: x, "bandpass": lambda x, sr: bandpass_baseline(x, sr)}
     for name, model in denoisers.items():
         den = Denoiser.resolve(model)
-        methods[name] = (lambda d: lambda x, sr: np.asarray(denoise(x, model=d, sampling_rate=sr, overlap=overlap)))(den)
+        methods[name] = (lambda d: lambda x, sr: np.asarray(
+            denoise(x, model=d, sampling_rate=sr, overlap=overlap)))(den)
     return methods
 
 

@@ -188,7 +188,8 @@ def train_kwargs(args):
         model_kwargs=_model_kwargs(args), noise_augment=args.noise_augment,
         noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
         noise_burst_fraction=args.noise_burst_fraction, gain_weight=args.gain_weight,
-        target_floor=args.target_floor, log_power_weight=args.log_power_weight, inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
+        target_floor=args.target_floor, log_power_weight=args.log_power_weight,
+        inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,
     )
