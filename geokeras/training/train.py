@@ -295,9 +295,12 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
     from geokeras.training.losses import BlockLogPowerMSE, NoiseStationarityMSE  # registered before a load
     from geokeras.training.strategies import strategy_scope
 
-    loss = (BlockLogPowerMSE(log_power_weight) if log_power_weight
-            else NoiseStationarityMSE(stationarity_weight, gain_weight=gain_weight) if stationarity_weight or gain_weight
-            else "mse")
+    if log_power_weight:
+        loss = BlockLogPowerMSE(log_power_weight)
+    elif stationarity_weight or gain_weight:
+        loss = NoiseStationarityMSE(stationarity_weight, gain_weight=gain_weight)
+    else:
+        loss = "mse"
     initial_epoch, best = 0, None
     with strategy_scope(dist):  # no-op for strategy=None
         if resume and (ckpt_dir / "last.keras").is_file():
