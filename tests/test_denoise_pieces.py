@@ -213,3 +213,30 @@ def test_records_of_several_lengths_in_a_piece_take_the_whole_file_path(tiny, tm
     _, calls = _run(path, str(tmp_path / "parts"), tiny, monkeypatch, piecewise=True)
     assert calls == [path]  # refused, denoised whole
     _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+
+
+def test_a_piece_holds_as_many_samples_in_steim2_as_in_float32(tmp_path, monkeypatch):
+    """Pieces are sized in samples, not bytes: a compressed file's pieces hold no more samples than float32's
+    (a STEIM2 day read 2 MiB at a time held ~4x the samples in each piece ahead of the model: 1.25 GB)."""
+    monkeypatch.setattr(pieces, "PIECE_BYTES", 2 ** 16)
+    x = (np.random.default_rng(0).normal(size=100_000) * 100).astype(np.int32)
+    paths = {}
+    for enc, dtype in (("FLOAT32", np.float32), ("STEIM2", np.int32)):
+        paths[enc] = str(tmp_path / f"{enc}.mseed")
+        obspy.Trace(x.astype(dtype)).write(paths[enc], format="MSEED", encoding=enc, reclen=4096)
+    assert pieces.piece_bytes(paths["FLOAT32"]) == 2 ** 16  # 4 bytes a sample: as before
+    assert pieces.piece_bytes(paths["STEIM2"]) < 2 ** 16 / 1.5
+    npts = {enc: [st[0].stats.npts for st in io.read_mseed_pieces(path, pieces.piece_bytes(path))]
+            for enc, path in paths.items()}
+    assert sum(npts["STEIM2"]) == sum(npts["FLOAT32"]) == x.size
+    assert 0.8 < np.median(npts["STEIM2"]) / np.median(npts["FLOAT32"]) < 1.2
+
+
+def test_a_piece_that_ends_inside_a_longer_record_is_an_input_error(tmp_path):
+    """ObsPy's reader fails on a piece cut inside a record of another length: the whole-file path takes it."""
+    x = (np.random.default_rng(4).normal(size=4000) * 1000).astype(np.int32)
+    path = str(tmp_path / "x.mseed")
+    with open(path, "wb") as f:
+        f.write(_records([_trace("A", "HHZ", x[:300], T0)]) + _records([_trace("B", "HHE", x[:3000], T0)], 4096))
+    with pytest.raises(InputError, match=r"in pieces: the piece at byte \d+ does not read"):
+        list(io.read_mseed_pieces(path, 1024))

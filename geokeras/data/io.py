@@ -69,7 +69,7 @@ import warnings
 import numpy as np
 import obspy
 
-from geokeras.errors import FormatError, InputError, UnknownFormatError
+from geokeras.errors import FormatError, InputError, UnknownFormatError, one_line
 from geokeras.utils import atomic_path, release_free_memory, safe_name
 
 __all__ = ["read", "read_sds", "read_mseed_pieces", "append_mseed", "write_sidecar", "write", "read_sidecar", "check_ids", "find_files", "output_paths", "FoundFile",
@@ -316,7 +316,11 @@ def read_mseed_pieces(path, piece_bytes=PIECE_BYTES, record_ends=False):
             buf = f.read(step)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                st = obspy.read(bytes_io.BytesIO(buf), format="MSEED")
+                try:
+                    st = obspy.read(bytes_io.BytesIO(buf), format="MSEED")
+                except Exception as exc:  # noqa: BLE001 - a piece that ends inside a longer record, ...
+                    raise InputError(f"Cannot read {path!r} in pieces: the piece at byte {offset} does not read "
+                                     f"({one_line(exc)})") from None
             if caught:
                 raise InputError(f"Cannot read {path!r} in pieces: {caught[0].message}")
             yield (st, _last_record_ends(path, buf, reclen, {tr.id for tr in st})) if record_ends else st

@@ -34,10 +34,10 @@ from geokeras.data.process import NOTES_SEPARATOR
 from geokeras.data.windows import Windowing
 from geokeras.errors import InputError, PacketError
 
-__all__ = ["MIN_BYTES", "NotPiecewise", "denoise_mseed_in_pieces", "piecewise_candidate"]
+__all__ = ["MIN_BYTES", "NotPiecewise", "denoise_mseed_in_pieces", "piece_bytes", "piecewise_candidate"]
 
 MIN_BYTES = 2 ** 24  # files at least this large go piece by piece (smaller ones: the whole-file path)
-PIECE_BYTES = 2 ** 21  # bytes of records read at a time
+PIECE_BYTES = 2 ** 21  # bytes of float32 records read at a time (`piece_bytes`: the same samples in any encoding)
 
 
 class NotPiecewise(Exception):
@@ -237,7 +237,7 @@ def _run(path, f, sd, ids, t, progress, ahead):
     and writing; ``progress(bytes done, bytes in all)`` after each piece written."""
     from geokeras.data import io
 
-    size, done = os.path.getsize(path), 0
+    size, done, step = os.path.getsize(path), 0, piece_bytes(path)
     pipe = _Pipeline(sd, ahead)
 
     def write(completed):
@@ -247,7 +247,7 @@ def _run(path, f, sd, ids, t, progress, ahead):
             if outs:
                 io.append_mseed(f, _outputs(outs, ids))
             t[2] += time.perf_counter() - t2
-            done = min(size, done + PIECE_BYTES)  # pieces: at most PIECE_BYTES
+            done = min(size, done + step)  # pieces: at most `step` bytes
             if progress is not None:
                 progress(done, size)
 
@@ -274,11 +274,38 @@ def _run(path, f, sd, ids, t, progress, ahead):
         pipe.close()
 
 
+def piece_bytes(path):
+    """Bytes of records read at a time from the MiniSEED file ``path``: `PIECE_BYTES`, or for a compressed file
+    (fewer than 4 bytes a sample in its first record) as many samples as `PIECE_BYTES` of float32 records hold.
+
+    Read `PIECE_BYTES` at a time, a compressed file (STEIM2 packs 3-4 times more samples into a byte) held that
+    many times more samples in each of the `AHEAD` pieces: a day of 3-component STEIM2 peaked at 1.25 GB against
+    0.93 GB for the same day in float32 (session 10).
+
+    Example:
+        >>> import numpy as np, obspy, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "x.mseed")
+        >>> obspy.Trace(np.zeros(100_000, "int32")).write(path, format="MSEED", encoding="STEIM2", reclen=4096)
+        >>> piece_bytes(path) < PIECE_BYTES        # zeros compress far beyond 4 bytes a sample
+        True
+    """
+    from obspy.io.mseed.util import get_record_information
+
+    try:
+        info = get_record_information(path)
+        reclen, npts = int(info["record_length"]), int(info["npts"])
+    except Exception:  # noqa: BLE001 - not readable as a record: `read_mseed_pieces` says why
+        return PIECE_BYTES
+    if reclen <= 0 or npts <= 0 or reclen >= 4 * npts:  # 4 bytes a sample or more: read as before
+        return PIECE_BYTES
+    return max(reclen, PIECE_BYTES // 4 * reclen // npts)
+
+
 def _pieces(path):
     from geokeras.data import io
 
     try:
-        yield from io.read_mseed_pieces(path, PIECE_BYTES, record_ends=True)
+        yield from io.read_mseed_pieces(path, piece_bytes(path), record_ends=True)
     except InputError as exc:
         raise NotPiecewise(str(exc)) from None
 
