@@ -4,15 +4,19 @@ Usage::
 
     python bench/bench_memory.py                           # every case, this tree
     python bench/bench_memory.py --cases 1x1 --tree /tmp/ref --tree .   # paired A/B against another tree
+    python bench/bench_memory.py --cases 1x3 --modes cli --encoding STEIM2  # the archive format
 
-Each case is a MiniSEED file (float32, one record per component, made here from the synthetic day of
+Each case is a MiniSEED file (float32, or with ``--encoding STEIM2`` int32 counts compressed as archives keep
+them; one record per component, made here from the synthetic day of
 ``bench/bench_speed.py`` repeated with other seeds) denoised in a fresh Python process, so that the peak
 resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the run alone:
 
 - ``api``: ``geokeras.data.io.read(file)`` then ``geokeras.denoise.denoise(stream)`` (the shipped model);
 - ``cli``: ``geokeras denoise FILE -o OUT`` (the command's Python path), reading, denoising and writing (a
   MiniSEED file of 16 MiB or more a piece of records at a time: `geokeras.denoise.pieces`; the issue's
-  targets are for this path).
+  targets are for this path). The model is loaded before the command runs, so the pieces the command reads
+  while its model loads are not in this figure: for the whole command, time it (``/usr/bin/time -f %M geokeras
+  denoise FILE -o OUT``; on a STEIM2 day before session 10: 1.25 GB where this script gave 0.97 GB).
 
 Printed per case and tree: peak RSS of the process (GiB, and GB for the targets); the RSS once TensorFlow and
 the model are loaded, after ``io.read`` and the peak of the read (``api``); the peak sampled during the
@@ -31,8 +35,9 @@ CASES = {"1x1": (1, 1), "4x1": (4, 1), "10x1": (10, 1), "1x3": (1, 3)}  # days x
 TARGETS_GB = {"10x1": 1.5, "1x3": 1.2}
 
 
-def make_file(path, days, components):
-    """Write ``days`` of synthetic ``components``-component 100 Hz data (float32 MiniSEED) to ``path``."""
+def make_file(path, days, components, encoding="FLOAT32"):
+    """Write ``days`` of synthetic ``components``-component 100 Hz data to ``path`` (MiniSEED, ``encoding``
+    ``"FLOAT32"`` or ``"STEIM2"``: the samples rounded to int32 counts)."""
     import numpy as np
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,7 +48,9 @@ def make_file(path, days, components):
     st = parts[0]
     for i, tr in enumerate(st):
         tr.data = np.concatenate([p[i].data for p in parts]).astype(np.float32)
-    st.write(path, format="MSEED", encoding="FLOAT32")
+        if encoding == "STEIM2":
+            tr.data = np.round(tr.data).astype(np.int32)
+    st.write(path, format="MSEED", encoding=encoding)
 
 
 def measure(path, mode, out):
@@ -80,6 +87,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Peak memory of geokeras.denoise on long records.")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--modes", nargs="+", default=["api", "cli"], choices=["api", "cli"])
+    parser.add_argument("--encoding", default="FLOAT32", choices=["FLOAT32", "STEIM2"],
+                        help="the files' MiniSEED encoding (STEIM2: int32 counts, as archives keep them)")
     parser.add_argument("--tree", action="append", default=None,
                         help="a geokeras source tree to measure (repeat for A/B pairs; default: this one)")
     parser.add_argument("--measure", nargs=3, metavar=("FILE", "MODE", "OUT"), help=argparse.SUPPRESS)
@@ -91,10 +100,10 @@ def main(argv=None):
         for case in args.cases:
             days, comps = CASES[case]
             path = os.path.join(tmp, f"{case}.mseed")
-            make_file(path, days, comps)
+            make_file(path, days, comps, args.encoding)
             size = os.path.getsize(path) / 2 ** 20
-            print(f"case {case}: {days} day(s) x {comps} component(s) at 100 Hz, {size:.0f} MiB float32 MiniSEED",
-                  flush=True)
+            print(f"case {case}: {days} day(s) x {comps} component(s) at 100 Hz, {size:.0f} MiB {args.encoding} "
+                  "MiniSEED", flush=True)
             for mode in args.modes:
                 for tree in trees:  # paired: the trees run one after the other on the same file
                     env = dict(os.environ, PYTHONPATH=tree, TF_CPP_MIN_LOG_LEVEL="2")
