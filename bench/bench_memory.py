@@ -14,9 +14,10 @@ resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is that of the
 - ``api``: ``geokeras.data.io.read(file)`` then ``geokeras.denoise.denoise(stream)`` (the shipped model);
 - ``cli``: ``geokeras denoise FILE -o OUT`` (the command's Python path), reading, denoising and writing (a
   MiniSEED file of 16 MiB or more a piece of records at a time: `geokeras.denoise.pieces`; the issue's
-  targets are for this path). The model is loaded before the command runs, so what the command does while its
-  model loads (it reads pieces ahead) is not in this figure: for the whole command, time it (``/usr/bin/time -f %M geokeras
-  denoise FILE -o OUT``; on a STEIM2 day before session 10: 1.25 GB where this script gave 0.97 GB).
+  targets are for this path). The model is loaded before the command runs, so what the command does while
+  its model loads (it reads pieces ahead) is not in this figure: for the whole command, time it
+  (``/usr/bin/time -f %M geokeras denoise FILE -o OUT``; on a STEIM2 day before session 10: 1.25 GB where
+  this script gave 0.97 GB).
 
 Printed per case and tree: peak RSS of the process (GiB, and GB for the targets); the RSS once TensorFlow and
 the model are loaded, after ``io.read`` and the peak of the read (``api``); the peak sampled during the
