@@ -252,7 +252,7 @@ def _run(path, f, sd, ids, t, progress, ahead):
                 progress(done, size)
 
     try:
-        pieces = iter(_pieces(path))
+        pieces = iter(_pieces(path, step))
         while True:
             t0 = time.perf_counter()
             st, ends = next(pieces, (None, None))
@@ -301,11 +301,11 @@ def piece_bytes(path):
     return max(reclen, PIECE_BYTES // 4 * reclen // npts)
 
 
-def _pieces(path):
+def _pieces(path, step):
     from geokeras.data import io
 
     try:
-        yield from io.read_mseed_pieces(path, piece_bytes(path), record_ends=True)
+        yield from io.read_mseed_pieces(path, step, record_ends=True)
     except InputError as exc:
         raise NotPiecewise(str(exc)) from None
 

@@ -181,7 +181,7 @@ def train_denoiser(
     val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
                                 sampling_rate, noise_burst_fraction)
     if val_data is not None and target_floor:
-        val_data = (val_data[0], val_data[1] + float(target_floor) * (val_data[0] - val_data[1]))
+        val_data = _floored_target(*val_data, target_floor)
     monitor = "val_loss" if val_data is not None else "loss"
 
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
@@ -193,8 +193,7 @@ def train_denoiser(
                       first_batch=initial_epoch * steps_per_epoch, initial_epoch=initial_epoch, snr_db=snr_db,
                       noise_only_fraction=noise_only_fraction, shift=shift, **augment)
     if target_floor:
-        floor = float(target_floor)
-        ds = ds.map(lambda noisy, clean: (noisy, clean + floor * (noisy - clean)))
+        ds = ds.map(lambda noisy, clean: _floored_target(noisy, clean, target_floor))
     callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
     t0 = time.perf_counter()
     history = {} if initial_epoch >= epochs else fit(
@@ -203,6 +202,12 @@ def train_denoiser(
     model = _best_model(ckpt_dir, model)
     _save_history(ckpt_dir / "history.json", history, resume, time.perf_counter() - t0)
     return _export_clean(model, output), history
+
+
+def _floored_target(noisy, clean, floor):
+    """``(noisy, clean + floor * noise)``: the pair with a target that keeps ``floor`` of its noise (arrays or
+    tensors alike)."""
+    return noisy, clean + float(floor) * (noisy - clean)
 
 
 def _best_model(ckpt_dir, model):
@@ -323,8 +328,7 @@ def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir, log_po
     ``stationarity_weight`` / ``gain_weight`` / ``log_power_weight`` values would train a different recipe than
     the one reported.
     """
-    had = (float(getattr(loss, "weight", 0.0)) if not hasattr(loss, "log_power_weight") else 0.0,
-           float(getattr(loss, "gain_weight", 0.0)), float(getattr(loss, "log_power_weight", 0.0)))
+    had = tuple(float(getattr(loss, name, 0.0)) for name in ("weight", "gain_weight", "log_power_weight"))
     asked = (float(stationarity_weight), float(gain_weight), float(log_power_weight))
     if had != asked:
         raise ValueError(
