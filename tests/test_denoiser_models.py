@@ -181,6 +181,32 @@ def test_sign_invariant_denoiser_is_exactly_odd(tmp_path, rng):
     assert not np.allclose(np.asarray(plain(-x)), -np.asarray(plain(x)), atol=1e-3 * np.abs(x).max())
 
 
+def test_noise_quantile_channel_is_log_power_over_its_per_bin_quantile(tmp_path, rng):
+    spec = rng.standard_normal((2, 11, 4, 2)).astype("float32")
+    spec[:, 5:8] *= 30.0  # an "event" in 3 of 11 frames: the low quantile stays at the noise
+    layer = SignInvariantFeatures(noise_quantile=0.2)
+    out = np.asarray(layer(spec))
+    assert out.shape == (2, 11, 4, 6)
+    log_power = out[..., 0]
+    floor = np.sort(log_power, axis=1)[:, 2:3]  # rank round(0.2 * 10) = 2 of 11 frames
+    np.testing.assert_allclose(out[..., 5], log_power - floor, atol=1e-6)
+    np.testing.assert_array_equal(out[..., :5], np.asarray(SignInvariantFeatures()(spec)))
+    assert np.median(out[:, 5:8, :, 5]) > 5 > np.median(out[:, :5, :, 5])  # the event stands above the floor
+    assert np.array_equal(np.asarray(layer(-spec)), out)
+    assert SignInvariantFeatures.from_config(layer.get_config()).noise_quantile == 0.2
+    with pytest.raises(ValueError, match=re.escape("Received noise_quantile=1.5")):
+        SignInvariantFeatures(noise_quantile=1.5)
+    x = (rng.standard_normal((2, 800, 1)) * 500).astype("float32")
+    model = build_stft_mask_denoiser(window_length=800, filters=(4, 8), sign_invariant=True, noise_quantile=0.2)
+    assert model.get_layer("features").output.shape[-1] == 6
+    model.save(tmp_path / "nq.keras")
+    again = keras.saving.load_model(tmp_path / "nq.keras", safe_mode=True)
+    y = np.asarray(again(x))
+    assert np.array_equal(y, np.asarray(model(x))) and np.array_equal(np.asarray(again(-x)), -y)
+    with pytest.raises(ValueError, match="Expected None unless sign_invariant=True"):
+        build_stft_mask_denoiser(window_length=800, filters=(4, 8), noise_quantile=0.2)
+
+
 def test_declared_band_and_rates_are_validated_and_stored():
     model = build_stft_mask_denoiser(window_length=400, band_hz=(2.0, 30.0), sampling_rate_range_hz=(50, 200))
     info = denoiser_info(model)

@@ -272,8 +272,15 @@ class SignInvariantFeatures(keras.layers.Layer):
 
     Products of two cells keep no sign: ``(-a) * conj(-b) == a * conj(b)`` exactly in floating point.
 
+    With ``noise_quantile=q`` a sixth channel is added: the log power minus its ``q``-quantile over the window's
+    frames, per frequency bin (a noise-floor estimate in the manner of minimum statistics). It tells each cell
+    how far it stands above the window's own noise spectrum, a comparison across the whole window that the
+    U-Net's receptive field does not reach; it is computed from the log power only, so it keeps no sign either.
+
     Args:
         epsilon: floor for the logarithm and the normalization (default 1e-4, for a standardized window).
+        noise_quantile: ``None`` (default: five channels) or a number in ``[0, 1]``, the quantile over frames
+            taken as each bin's noise floor (the sixth channel).
 
     Example:
         >>> import numpy as np
@@ -284,9 +291,11 @@ class SignInvariantFeatures(keras.layers.Layer):
         ((1, 4, 3, 5), True)
     """
 
-    def __init__(self, epsilon=1e-4, **kwargs):
+    def __init__(self, epsilon=1e-4, noise_quantile=None, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = check_number("epsilon", epsilon, low=0.0, low_open=True)
+        self.noise_quantile = (None if noise_quantile is None
+                               else check_number("noise_quantile", noise_quantile, low=0.0, high=1.0))
 
     def _phase_step(self, re, im, axis):
         # X[i] * conj(X[i-1]) along `axis` (1: frames, 2: bins), normalized; zero at i = 0
@@ -304,12 +313,18 @@ class SignInvariantFeatures(keras.layers.Layer):
         log_power = tf.math.log(re * re + im * im + self.epsilon)
         t_re, t_im = self._phase_step(re, im, axis=1)
         f_re, f_im = self._phase_step(re, im, axis=2)
-        return tf.stack([log_power, t_re, t_im, f_re, f_im], axis=-1)
+        channels = [log_power, t_re, t_im, f_re, f_im]
+        if self.noise_quantile is not None:
+            frames = log_power.shape[1]
+            rank = int(round(self.noise_quantile * (frames - 1)))
+            floor = tf.sort(log_power, axis=1)[:, rank : rank + 1]  # (batch, 1, bins)
+            channels.append(log_power - floor)
+        return tf.stack(channels, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (5,)
+        return tuple(input_shape[:-1]) + (5 if self.noise_quantile is None else 6,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(epsilon=self.epsilon)
+        config.update(epsilon=self.epsilon, noise_quantile=self.noise_quantile)
         return config

@@ -110,7 +110,7 @@ def build_unet1d_denoiser(
 def build_stft_mask_denoiser(
     window_length=3000, sampling_rate=100.0, filters=(6, 12, 24), kernel_size=3, frame_length=32, frame_step=16,
     fft_length=None, skip="add", log_power=False, name="stftmask_denoiser", sign_invariant=False, band_hz=None,
-    sampling_rate_range_hz=None, mask_floor=0.0,
+    sampling_rate_range_hz=None, mask_floor=0.0, noise_quantile=None,
 ):
     """Build the spectrogram-mask Conv2D U-Net denoiser (DeepDenoiser approach).
 
@@ -133,11 +133,19 @@ def build_stft_mask_denoiser(
             (`geokeras.layers.MaskSmoothing`, layer ``"mask_smoothing"``) inside the graph, so training sees
             it; 0 (default) leaves the layer out. The same graph as
             `geokeras.models.mask_floor.with_mask_smoothing` applied after training.
+        noise_quantile: with ``sign_invariant=True`` only: ``None`` (default) or the quantile over frames that
+            `SignInvariantFeatures` takes as each bin's noise floor, adding a sixth input channel (each cell's
+            log power above the window's own noise spectrum).
 
     Returns:
         an uncompiled ``keras.Model`` mapping ``(batch, window_length, 1)`` to the same shape.
     """
     mask_floor = check_number("mask_floor", mask_floor, low=0.0, high=1.0, high_open=True)
+    if noise_quantile is not None and not sign_invariant:
+        raise ValueError(
+            "Invalid value for argument `noise_quantile`. Expected None unless sign_invariant=True. "
+            f"Received noise_quantile={noise_quantile!r} with sign_invariant={sign_invariant!r}."
+        )
     window_length, sampling_rate, filters = _check_common(
         window_length, sampling_rate, filters, skip, kernel_size=kernel_size, frame_length=frame_length,
         frame_step=frame_step, fft_length=fft_length)
@@ -150,7 +158,7 @@ def build_stft_mask_denoiser(
     x, std = _standardization(window_length, sampling_rate, band_hz, sampling_rate_range_hz)(inputs)
     spec = STFT(frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, name="stft")(x)
     if sign_invariant:
-        x = SignInvariantFeatures(name="features")(spec)
+        x = SignInvariantFeatures(noise_quantile=noise_quantile, name="features")(spec)
     else:
         x = LogPower(name="log_power")(spec) if log_power else spec
     x = keras.layers.ZeroPadding2D(((0, pad_t), (0, pad_f)), name="pad")(x) if pad_t or pad_f else x
