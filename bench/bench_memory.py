@@ -42,16 +42,14 @@ def make_file(path, days, components, encoding="FLOAT32"):
     import numpy as np
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_speed import make_day
+    from bench_speed import make_day, write_day
 
     channels = ("HHZ", "HHN", "HHE")[:components]
     parts = [make_day(24.0, components=channels, seed=day) for day in range(days)]
     st = parts[0]
     for i, tr in enumerate(st):
         tr.data = np.concatenate([p[i].data for p in parts]).astype(np.float32)
-        if encoding == "STEIM2":
-            tr.data = np.round(tr.data).astype(np.int32)
-    st.write(path, format="MSEED", encoding=encoding)
+    write_day(st, path, encoding)
 
 
 def measure(path, mode, out):

@@ -32,6 +32,9 @@ Figures printed (all measured here):
 ``--precision`` is that of ``geokeras denoise`` (default ``auto``: bfloat16 on a CPU with native bfloat16
 arithmetic, else float32; ``float32`` runs the model as trained).
 
+``--encoding STEIM2`` writes the day file of ``--profile`` and ``--paired-with`` as archives keep it (int32 counts, compressed; default
+float32), which ``geokeras denoise`` reads in pieces of its own size (session 10).
+
 ``--paired-with OTHER_TREE`` measures instead whole ``geokeras denoise DAY -o OUT --quiet`` processes of this
 source tree (A) and of another checkout (B, for example ``git worktree add /tmp/base main``), alternated
 A B B A A B ... for ``--rounds`` pairs on the same day written once as float32 MiniSEED: wall and CPU time of
@@ -167,8 +170,19 @@ def profile_breakdown(stats, total):
     return rows
 
 
-def profile_file_job(st, den, overlap, batch_size, precision="float32"):
-    """Run `geokeras.denoise.DenoiseFile` (read, denoise, write) on ``st`` written as MiniSEED, under cProfile."""
+def write_day(st, path, encoding="FLOAT32"):
+    """Write ``st`` to ``path`` as MiniSEED: ``encoding="FLOAT32"`` as is, ``"STEIM2"`` (what archives keep) with the
+    samples rounded to int32 counts (``st`` is left unchanged)."""
+    if encoding == "STEIM2":
+        st = st.copy()
+        for tr in st:
+            tr.data = np.round(tr.data).astype(np.int32)
+    st.write(path, format="MSEED", encoding=encoding)
+
+
+def profile_file_job(st, den, overlap, batch_size, precision="float32", encoding="FLOAT32"):
+    """Run `geokeras.denoise.DenoiseFile` (read, denoise, write) on ``st`` written as MiniSEED (``encoding``, see
+    `write_day`), under cProfile."""
     import tempfile
 
     from geokeras.denoise import DenoiseFile, DenoiseOptions
@@ -176,7 +190,7 @@ def profile_file_job(st, den, overlap, batch_size, precision="float32"):
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "day.mseed")
-        st.write(path, format="MSEED", encoding="FLOAT32")
+        write_day(st, path, encoding)
         job = DenoiseFile(den, DenoiseOptions(overlap, batch_size, precision=precision))
         prof = cProfile.Profile()
         t0 = time.perf_counter()
@@ -202,9 +216,10 @@ def _child(cmd, env, cwd=None):
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), load
 
 
-def paired_trees(st, trees, rounds, extra=()):
+def paired_trees(st, trees, rounds, extra=(), encoding="FLOAT32"):
     """Whole ``python -m geokeras denoise`` processes of each source tree in ``trees`` ({label: path}) on ``st``
-    written once as MiniSEED, alternated per round; prints every run, the medians and the ratios."""
+    written once as MiniSEED (``encoding``, see `write_day`), alternated per round; prints every run, the medians
+    and the ratios."""
     import shutil
     import sys
     import tempfile
@@ -215,7 +230,7 @@ def paired_trees(st, trees, rounds, extra=()):
     times = {label: [] for label in labels}
     with tempfile.TemporaryDirectory() as tmp:
         day = os.path.join(tmp, "XX.BENCH.day.mseed")
-        st.write(day, format="MSEED", encoding="FLOAT32")
+        write_day(st, day, encoding)
         for r in range(rounds):
             for label in (labels if r % 2 == 0 else labels[::-1]):
                 env = dict(os.environ, PYTHONPATH=os.path.abspath(trees[label]))
@@ -279,6 +294,9 @@ def _parser():
     parser.add_argument("--paired-with", default=None, metavar="OTHER_TREE",
                         help="whole-process A/B runs of `geokeras denoise` against another source tree")
     parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
+    parser.add_argument("--encoding", default="FLOAT32", choices=("FLOAT32", "STEIM2"),
+                        help="MiniSEED encoding of the day file of --profile and --paired-with (STEIM2: int32 "
+                             "counts, as archives keep them; read in pieces since session 10)")
     return parser
 
 
@@ -288,7 +306,8 @@ def main(argv=None):
     if args.paired_with:
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         extra = ["--precision", args.precision] if args.precision != "auto" else []  # auto: each tree's default
-        paired_trees(make_day(args.hours, args.rate), {"this": here, "other": args.paired_with}, args.rounds, extra)
+        paired_trees(make_day(args.hours, args.rate), {"this": here, "other": args.paired_with}, args.rounds, extra,
+                     args.encoding)
         return 0
 
     import tensorflow as tf
@@ -354,7 +373,8 @@ def main(argv=None):
     inference_path(den, args)
 
     if args.profile:
-        rows, total, stages = profile_file_job(st, den, args.overlap, args.batch_size, args.precision)
+        rows, total, stages = profile_file_job(st, den, args.overlap, args.batch_size, args.precision,
+                                                 args.encoding)
         print(f"profile: the per-file job (DenoiseFile: read the day's MiniSEED, denoise, write) under cProfile, "
               f"{total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in stages.items())}; {_load_text()}):")
         print("| stage | seconds | share |")
