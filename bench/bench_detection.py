@@ -26,6 +26,18 @@ clearly (RMS ratio > 3 across the pick; for the raw trace, on itself), or with `
 peak-amplitude ratio (max |output| / max |clean| within 20 s after P), and the stationarity of the output
 in noise-only stretches (1-s RMS percentiles relative to their median; p99/p10).
 
+Three-component records (``--components 3``, `geokeras.detection.benchmark_records(components=3)`): the noise
+of all three components of a station's records (a record counts when its noise window is quiet on all three
+at once; its seconds count three times towards ``--min-noise-s``, as the single traces' do), overlap-added from
+the same pieces, and real three-component events of the other stations, each scaled by one factor so that the
+vertical's window SNR is its level. The detector runs on the vertical: the raw and band-passed vertical, each
+denoiser on the vertical alone (`denoise`), and each denoiser on the three components with one combined mask per
+window (`geokeras.denoise.denoise_components`, ``--statistics``; ``own`` is each component's own mask through the
+same float32 path).
+
+    python bench/bench_detection.py default --split validation --stations 10 --min-noise-s 55 --repeats 4 \
+        --levels -15 -10 -5 0 5 --components 3 --statistics median mean own
+
 Model choice uses ``--split validation``; the figures of the model card and README use ``--split test``.
 """
 import argparse
@@ -163,21 +175,30 @@ def main(argv=None):
                              "would give on the same records, an upper reference for the denoisers")
     parser.add_argument("--overlap", type=float, default=0.5,
                         help="the denoisers' window overlap (default 0.5, denoise's)")
+    parser.add_argument("--components", type=int, choices=(1, 3), default=1,
+                        help="3: three-component records (geokeras.detection.benchmark_records(components=3)); the "
+                             "detector runs on the vertical, and each denoiser also runs on the three components "
+                             "with one combined mask per window (--statistics)")
+    parser.add_argument("--statistics", nargs="+", default=["median", "own"], choices=("median", "mean", "own"),
+                        help="with --components 3: the mask combinations scored (default median and own: 'own' is "
+                             "each component's own mask through the same float32 path, the control)")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
+    if args.oracle and args.components != 1:
+        parser.error("--oracle scores one-component records only")
 
-    from geokeras.detection import (benchmark_records, detection_tables, evaluate_detection, format_detection,
-                                    pooled_stationarity, standard_methods)
+    from geokeras.detection import (benchmark_records, component_methods, detection_tables, evaluate_detection,
+                                    format_detection, pooled_stationarity, standard_methods)
 
     t0 = time.time()
     levels = tuple(int(lv) if float(lv).is_integer() else lv for lv in args.levels)
     records = benchmark_records(args.split, n_stations=args.stations, hours=args.hours, seed=args.seed,
                                 min_noise_s=args.min_noise_s, repeats=args.repeats, snr_levels=levels,
-                                screen=args.screen)
+                                screen=args.screen, components=args.components)
     n_events = sum(len(r["events"]) for r in records)
     stations = list(dict.fromkeys(r["station"] for r in records))
-    print(f"{args.split} stations, {len(records)} records x {args.hours:g} h ({', '.join(stations)}; "
+    print(f"{args.split} stations, {args.components}-component records: {len(records)} x {args.hours:g} h ({', '.join(stations)}; "
           f"{args.repeats} record(s) each), "
           f"{n_events} events at {levels} dB; load average {os.getloadavg()[0]:.2f}")
     for r in {r["station"]: r for r in records}.values():  # once per station (repeats share the noise)
@@ -186,6 +207,8 @@ def main(argv=None):
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
     methods = standard_methods(model_names(args.models), overlap=args.overlap)
+    if args.components == 3:
+        methods.update(component_methods(model_names(args.models), args.statistics, overlap=args.overlap))
     for floor in args.oracle or ():
         methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
     scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)
@@ -207,6 +230,7 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"split": args.split, "levels": levels, "stations": [r["station"] for r in records], "hours": args.hours,
                        "repeats": args.repeats, "min_noise_s": args.min_noise_s, "screen": args.screen,
+                       "components": args.components,
                        "picker": args.picker, "refine": args.refine,
                        "tables": {"|".join(map(str, k)): v for k, v in tables.items()},
                        "stationarity": stationarity}, f, indent=1)

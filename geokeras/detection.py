@@ -222,9 +222,15 @@ def continuous_record(noises, signals, duration_s, sampling_rate=100.0, snr_leve
     the record is noise only, and is scaled so that its window SNR (`window_snr_db`) against the record's
     own noise is its level.
 
+    Three-component records: with ``noises`` and ``signals`` given as ``(C, m)`` arrays (a station's components
+    recorded together, the vertical last), each component's noise is overlap-added from the same pieces (the
+    same draws: one seed), every component of an event is scaled by one factor, that which makes the window
+    SNR of the last component (Z) its level, and the outputs are ``(C, n)``.
+
     Args:
-        noises: 1-D noise arrays of one station (`overlap_add_noise`).
-        signals: 1-D event signals starting 0.5 s before P (`geokeras.data.pairs.split_event`'s signal part).
+        noises: 1-D noise arrays of one station (`overlap_add_noise`), or ``(C, m)`` arrays of its components.
+        signals: 1-D event signals starting 0.5 s before P (`geokeras.data.pairs.split_event`'s signal part), or
+            ``(C, m)`` arrays of their components (the same C).
         duration_s: length of the record in seconds.
         max_event_s: seconds of each event kept after P.
         sampling_rate: Hz of noises and signals.
@@ -238,19 +244,21 @@ def continuous_record(noises, signals, duration_s, sampling_rate=100.0, snr_leve
         signal_stations: optional station of each signal (kept in the events).
 
     Returns:
-        tuple ``(noisy, clean, events)``: float64 arrays of the record and of the injected signals alone,
-        and the list of `Event`.
+        tuple ``(noisy, clean, events)``: float64 arrays of the record and of the injected signals alone
+        (``(n,)``, or ``(C, n)`` for components), and the list of `Event`.
     """
     from obspy.signal.filter import highpass
 
     sampling_rate = _check_rate(sampling_rate)
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * sampling_rate))
-    noise = overlap_add_noise(noises, n, sampling_rate, crossfade_s=crossfade_s, seed=seed + 1)
+    components = np.ndim(noises[0]) == 2
+    rows = [noises] if not components else [[x[c] for x in noises] for c in range(np.shape(noises[0])[0])]
+    noise = np.stack([overlap_add_noise(r, n, sampling_rate, crossfade_s=crossfade_s, seed=seed + 1) for r in rows])
     if highpass_hz:
-        noise = highpass(noise, highpass_hz, sampling_rate, corners=4, zerophase=True)
+        noise = np.stack([highpass(row, highpass_hz, sampling_rate, corners=4, zerophase=True) for row in noise])
     pre = int(round(0.5 * sampling_rate))
-    clean = np.zeros(n)
+    clean = np.zeros((len(rows), n))
     events = []
     p = int(round(lead_s * sampling_rate))
     levels = []
@@ -259,23 +267,25 @@ def continuous_record(noises, signals, duration_s, sampling_rate=100.0, snr_leve
         if not levels:
             levels = list(rng.permutation(snr_levels))
         k = int(rng.integers(len(signals)))
-        sig = np.asarray(signals[k], dtype=np.float64)
+        sig = np.atleast_2d(np.asarray(signals[k], dtype=np.float64))
         if highpass_hz:
-            sig = highpass(sig, highpass_hz, sampling_rate, corners=4, zerophase=True)
-        length = min(sig.size - pre, int(round(max_event_s * sampling_rate)))
+            sig = np.stack([highpass(row, highpass_hz, sampling_rate, corners=4, zerophase=True) for row in sig])
+        length = min(sig.shape[1] - pre, int(round(max_event_s * sampling_rate)))
         if p + length + int(20 * sampling_rate) >= n:
             break
-        sig = sig[:pre + length].copy()
+        sig = sig[:, :pre + length].copy()
         tail = min(length, int(round(2.0 * sampling_rate)))
-        sig[-tail:] *= _fade(tail)[::-1]
+        sig[:, -tail:] *= _fade(tail)[::-1]
         piece = np.zeros(n)
-        piece[p - pre:p + length] = sig
+        piece[p - pre:p + length] = sig[-1]
         level = float(levels.pop())
-        scale = 10.0 ** ((level - window_snr_db(piece, noise, p, sampling_rate)) / 20.0)
-        clean[p - pre:p + length] += scale * sig
+        scale = 10.0 ** ((level - window_snr_db(piece, noise[-1], p, sampling_rate)) / 20.0)
+        clean[:, p - pre:p + length] += scale * sig
         station = "" if signal_stations is None else signal_stations[k]
         events.append(Event(p, length, level, station))
         p += int(round(gap * sampling_rate))
+    if not components:
+        return noise[0] + clean[0], clean[0], events
     return noise + clean, clean, events
 
 
@@ -624,8 +634,36 @@ def summarize(scores, snr_levels, detector="recursive", rate=2.0):
 
 
 # ----------------------------------------------------------------------------------- the benchmark
+def _component_sources(rec, screen, highpass_hz):
+    """``(signal, noise, report)`` of one event record's three components as ``(3, m)`` arrays, the vertical
+    last (E, N, Z or 1, 2, Z); ``noise`` is None when it has no whole quiet noise window on every component (with
+    ``screen``: `quiet_noise` keeps each component's window whole), ``signal`` None for a record without
+    three such components. ``report`` counts the record's noise window as `quiet_noise` does."""
+    from geokeras.data import pairs
+
+    traces = sorted(rec.stream, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel))
+    report = {"windows": 1, "kept": 0, "transient": 0, "short": 0, "kept_s": 0.0, "total_s": 0.0}
+    if len(traces) != 3 or traces[-1].stats.channel[-1:] != "Z" or traces[0].stats.channel[-1:] == "Z":
+        return None, None, None
+    parts = [pairs.split_event(tr, rec.p_time) for tr in traces]
+    m_noise, m_signal = min(len(p[0]) for p in parts), min(len(p[1]) for p in parts)
+    signal = np.stack([np.asarray(p[1][:m_signal], dtype=np.float64) for p in parts])
+    noise = np.stack([np.asarray(p[0][len(p[0]) - m_noise:], dtype=np.float64) for p in parts])
+    report["total_s"] = m_noise / 100.0
+    if not m_noise:
+        report["short"] = 1
+        return signal, None, report
+    if screen:
+        checks = [quiet_noise([row], 100.0, highpass_hz=highpass_hz) for row in noise]
+        if not all(len(kept) == 1 and len(kept[0]) == m_noise for kept, _ in checks):
+            report["transient" if any(r["transient"] for _, r in checks) else "short"] = 1
+            return signal, None, report
+    report["kept"], report["kept_s"] = 1, m_noise / 100.0
+    return signal, noise, report
+
+
 def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5, 0, 5), seed=0,
-                      highpass_hz=1.0, min_noise_s=90.0, screen=True, repeats=1):
+                      highpass_hz=1.0, min_noise_s=90.0, screen=True, repeats=1, components=1):
     """Continuous records for the detection benchmark, from the bundled events of one station split.
 
     The ``n_stations`` stations of the split with the most pre-P noise (at least ``min_noise_s`` seconds,
@@ -646,10 +684,17 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
         screen: keep only the quiet stretches of the noise windows (`quiet_noise`).
         repeats: records per station, each with its own seed (other cross-fades of the same noise, other
             events at other times): more events per level where a split has few stations with enough noise.
+        components: 1 (default): each component's noise window and each component of an event is a source of
+            its own, and a record is one trace; 3: three-component records (`continuous_record` with ``(3, m)``
+            sources, the vertical last): a record's noise window counts when it is quiet on all three
+            components at once (with ``screen``, each whole), its seconds count three times towards
+            ``min_noise_s`` (all components, as with 1), and every event keeps its three components, scaled
+            so that the vertical's window SNR is its level. Records missing a component are left out.
 
     Returns:
         list of dicts ``{"station", "noisy", "clean", "events", "sampling_rate", "noise_report"}``
-        (``noise_report``: `quiet_noise`'s counts, or None without ``screen``).
+        (``noise_report``: `quiet_noise`'s counts, or None without ``screen``); ``noisy`` and ``clean`` are
+        ``(3, n)`` with ``components=3``.
     """
     from geokeras.data import datasets, pairs
 
@@ -657,18 +702,31 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
         raise ValueError(f"Invalid value for argument `split`. Expected 'test' or 'validation'. Received split={split!r}.")
     _, validation, test = datasets.split_records(datasets.load_events(
         stations=datasets.TEST_STATIONS if split == "test" else datasets.VALIDATION_STATIONS))
+    if components not in (1, 3):
+        raise ValueError("Invalid value for argument `components`. Expected 1 or 3. "
+                         f"Received components={components!r}.")
     records = test if split == "test" else validation
     noises, signals, signal_stations = {}, [], []
+    reports = {}
     for rec in records:
-        sig, noi = pairs.sources_from_events([rec])
+        if components == 3:
+            sig, noi, report = _component_sources(rec, screen, highpass_hz)
+            if sig is None:
+                continue
+            sig, noi = [sig], [] if noi is None else [noi]
+            if screen:
+                total = reports.setdefault(rec.station_id, dict.fromkeys(report, 0))
+                for key, value in report.items():
+                    total[key] += value
+        else:
+            sig, noi = pairs.sources_from_events([rec])
         noises.setdefault(rec.station_id, []).extend(noi)
         signals += sig
         signal_stations += [rec.station_id] * len(sig)
-    reports = {}
-    if screen:
+    if screen and components == 1:
         for sta in noises:
             noises[sta], reports[sta] = quiet_noise(noises[sta], 100.0, highpass_hz=highpass_hz)
-    amount = {sta: sum(len(x) for x in v) / 100.0 for sta, v in noises.items()}
+    amount = {sta: sum(np.size(x) for x in v) / 100.0 for sta, v in noises.items()}
     stations = sorted((s for s in amount if amount[s] >= min_noise_s), key=lambda s: (-amount[s], s))[:n_stations]
     out = []
     for r in range(check_positive_int("repeats", repeats)):
@@ -696,11 +754,41 @@ def standard_methods(denoisers, overlap=0.5):
     from geokeras.denoise import Denoiser, denoise
     from geokeras.evaluate import bandpass_baseline
 
-    methods = {"raw": lambda x, sr: x, "bandpass": lambda x, sr: bandpass_baseline(x, sr)}
+    methods = {"raw": lambda x, sr: vertical(x), "bandpass": lambda x, sr: bandpass_baseline(vertical(x), sr)}
     for name, model in denoisers.items():
         den = Denoiser.resolve(model)
         methods[name] = (lambda d: lambda x, sr: np.asarray(
-            denoise(x, model=d, sampling_rate=sr, overlap=overlap)))(den)
+            denoise(vertical(x), model=d, sampling_rate=sr, overlap=overlap)))(den)
+    return methods
+
+
+def vertical(x):
+    """The trace a detector runs on: ``x`` itself, or the last row (the vertical) of a three-component record."""
+    return x[-1] if np.ndim(x) == 2 else x
+
+
+def component_methods(denoisers, statistics=("median",), overlap=0.5):
+    """Methods for three-component records (`benchmark_records(components=3)`): each denoiser run on the
+    station's three components with one combined mask per window (`geokeras.denoise.denoise_components`),
+    scored on the vertical.
+
+    Args:
+        denoisers: dict ``{name: model}`` of spectrogram-mask denoisers (anything `Denoiser.resolve` takes).
+        statistics: the mask combinations (`geokeras.layers.ComponentMask`); ``"own"`` is the single-component
+            denoiser through the same path, at the same (float32) precision.
+        overlap: the window overlap.
+
+    Returns:
+        dict ``{"<name> 3c-<statistic>": fn(noisy (3, n), sampling_rate) -> processed vertical}``.
+    """
+    from geokeras.denoise import Denoiser, denoise_components
+
+    methods = {}
+    for name, model in denoisers.items():
+        den = Denoiser.resolve(model)
+        for statistic in statistics:
+            methods[f"{name} 3c-{statistic}"] = (lambda d, st: lambda x, sr: denoise_components(
+                x, model=d, sampling_rate=sr, statistic=st, overlap=overlap)[-1])(den, statistic)
     return methods
 
 
@@ -709,7 +797,8 @@ def evaluate_detection(methods, records, rates_per_hour=(1.0, 2.0), detectors=DE
     """Score processing methods on continuous records.
 
     Args:
-        methods: dict ``{name: fn}``, ``fn(noisy, sampling_rate) -> processed`` (1-D arrays).
+        methods: dict ``{name: fn}``, ``fn(noisy, sampling_rate) -> processed`` (1-D arrays; for three-component
+            records ``noisy`` is ``(3, n)`` and ``processed`` the vertical, which is scored).
         records: `benchmark_records`' output.
         rates_per_hour, detectors, picker: see `score_detections`.
         refine: refine ``"aic"`` picks on each record's noisy input (`refine_pick`), for every method alike
@@ -718,9 +807,9 @@ def evaluate_detection(methods, records, rates_per_hour=(1.0, 2.0), detectors=DE
     Returns:
         dict ``{name: [score_detections result per record]}``.
     """
-    return {name: [score_detections(fn(rec["noisy"], rec["sampling_rate"]), rec["clean"], rec["events"],
+    return {name: [score_detections(fn(rec["noisy"], rec["sampling_rate"]), vertical(rec["clean"]), rec["events"],
                                     rec["sampling_rate"], rates_per_hour, detectors, picker,
-                                    rec["noisy"] if refine else None) for rec in records]
+                                    vertical(rec["noisy"]) if refine else None) for rec in records]
             for name, fn in methods.items()}
 
 

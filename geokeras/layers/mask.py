@@ -101,3 +101,80 @@ def _check_odd(name, value):
         raise ValueError(f"Invalid value for argument `{name}`. Expected an odd positive integer (a centred "
                          f"neighbourhood). Received {name}={value}.")
     return value
+
+
+COMPONENT_STATISTICS = ("median", "mean", "own")  # how `ComponentMask` combines a station's masks
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class ComponentMask(keras.layers.Layer):
+    """Give every component of a station the same mask: the median (or mean) of their masks, cell by cell.
+
+    A noise burst that a single-component mask lets through is, at a station, mostly a fluctuation of one
+    component's noise; an earthquake is on all three components at once. Combining the three masks of the
+    same window (same frames, same bins) keeps what the components agree on and suppresses what only one of
+    them shows. The median of three keeps a phase that two components carry whole (a P wave on Z and on the
+    radial horizontal); the mean also lets a phase on one component lift the others a little.
+
+    Each combined value is computed from the masks alone, so a denoiser whose masks come from sign-invariant
+    features stays odd in each component separately.
+
+    Args:
+        statistic: ``"median"`` (default; for an even number of components, the mean of the two middle
+            values), ``"mean"``, or ``"own"`` (each component keeps its own mask: the single-component denoiser,
+            for comparisons).
+
+    Input: a list of ``C >= 1`` masks ``(batch, frames, bins, 1)``. Output: a list of ``C`` masks of that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> masks = [np.full((1, 2, 2, 1), v, "float32") for v in (0.3, 0.9, 0.4)]
+        >>> [float(np.asarray(m)[0, 0, 0, 0]) for m in ComponentMask("median")(masks)]
+        [0.4, 0.4, 0.4]
+    """
+
+    def __init__(self, statistic="median", **kwargs):
+        super().__init__(**kwargs)
+        self.statistic = check_choice("statistic", statistic, COMPONENT_STATISTICS)
+
+    def call(self, inputs):
+        masks = [tf.convert_to_tensor(m, dtype="float32") for m in inputs]
+        if self.statistic == "own" or len(masks) == 1:
+            return list(masks)
+        stacked = tf.concat(masks, axis=-1)
+        if self.statistic == "mean":
+            combined = tf.reduce_mean(stacked, axis=-1, keepdims=True)
+        else:
+            ordered = tf.sort(stacked, axis=-1)
+            c = len(masks)
+            combined = ordered[..., c // 2:c // 2 + 1]
+            if c % 2 == 0:
+                combined = 0.5 * (combined + ordered[..., c // 2 - 1:c // 2])
+        return [combined] * len(masks)
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(s) for s in input_shape]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(statistic=self.statistic)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class SplitComponents(keras.layers.Layer):
+    """Split ``(batch, length, C)`` windows into a list of ``C`` single-component windows ``(batch, length, 1)``.
+
+    Example:
+        >>> import numpy as np
+        >>> parts = SplitComponents()(np.arange(6, dtype="float32").reshape(1, 2, 3))
+        >>> [np.asarray(p)[0, :, 0].tolist() for p in parts]
+        [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]]
+    """
+
+    def call(self, inputs):
+        x = tf.convert_to_tensor(inputs)
+        return [x[..., i:i + 1] for i in range(x.shape[-1])]
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape[:-1]) + (1,)] * input_shape[-1]

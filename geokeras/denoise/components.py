@@ -1,0 +1,114 @@
+"""`denoise_components`: a station's components denoised together, one mask per window for all of them.
+
+`geokeras.denoise.denoise` denoises each trace on its own. At a three-component station the residual noise of
+one component comes in bursts that the other two mostly do not share, while an earthquake is on all three:
+`geokeras.models.components.component_denoiser` gives the components the median of their masks, cell by
+cell, and on continuous records an STA/LTA detector on the vertical then finds more events at the same
+false-trigger rate (model card, "Three components").
+
+This is the in-memory path: the samples of one station's components, aligned (the same start, rate and
+number of samples) and without gaps, at the model's sampling rate. Each window is prepared exactly as in
+`denoise` (`geokeras.data.process.window_frames`: the prefix line removed, the 1.1x clip bound; scaled by a
+power of two) and stitched with the same cross-fade, so ``statistic="own"`` gives `denoise`'s output at
+float32 (up to the rounding of other batch shapes).
+
+Example:
+    >>> import numpy as np
+    >>> from geokeras.models.denoiser import build_stft_mask_denoiser
+    >>> base = build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8), mask_floor=0.3)
+    >>> x = np.random.default_rng(0).normal(size=(3, 2000)).astype("float32")
+    >>> y = denoise_components(x, model=base)
+    >>> y.shape, y.dtype.name
+    ((3, 2000), 'float32')
+"""
+import numpy as np
+
+from geokeras.denoise.denoiser import Denoiser
+from geokeras.denoise.options import BATCH_SIZE, CLIP_FACTOR
+from geokeras.validation import check_number, check_positive_int
+
+__all__ = ["denoise_components"]
+
+_CACHE = {}  # (id of the base model, components, statistic) -> (base model, compiled component model)
+
+
+def _component_model(base, components, statistic):
+    import tensorflow as tf
+
+    from geokeras.models.components import component_denoiser
+
+    key = (id(base), components, statistic)
+    if key not in _CACHE or _CACHE[key][0] is not base:
+        model = component_denoiser(base, components, statistic)
+        _CACHE[key] = (base, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
+    return _CACHE[key][1]
+
+
+def denoise_components(data, model=None, sampling_rate=None, statistic="median", overlap=0.5,
+                       batch_size=BATCH_SIZE):
+    """Denoise the aligned components of one station with one combined mask per window (float32 model).
+
+    Args:
+        data: ``(C, n)`` real array: the components of one station (e.g. E, N, Z), sample ``j`` of every row
+            recorded at the same time, no gaps (NaN or masked samples are refused).
+        model: a spectrogram-mask denoiser: ``None`` (the shipped default), a path, a ``keras.Model`` or a
+            `Denoiser` (`Denoiser.resolve`).
+        sampling_rate: Hz of ``data``; ``None`` means the model's rate. Another rate is refused: resample
+            first (``obspy.Stream.resample``), or denoise the components one by one with `denoise`.
+        statistic: how the masks are combined (`geokeras.layers.ComponentMask`): ``"median"`` (default),
+            ``"mean"`` or ``"own"`` (each component its own mask, as `denoise`).
+        overlap: fraction of overlap between consecutive windows, in ``[0, 1)``.
+        batch_size: windows per model call.
+
+    Returns:
+        float32 array ``(C, n)``.
+
+    Raises:
+        ValueError: for a bad argument (the message names it); a ``model`` that is not a mask denoiser.
+    """
+    from geokeras.data.process import PrefixLine, window_frames
+    from geokeras.data.windows import Windowing, scale_to_unit_peak, stitch
+
+    if np.ma.isMaskedArray(data) and np.ma.getmaskarray(data).any():
+        raise ValueError("Invalid value for argument `data`. Expected components without gaps. Received a masked "
+                         "array with masked samples (denoise each gap-free span, or use `denoise`).")
+    x = np.asarray(np.ma.getdata(data))
+    if x.ndim != 2 or x.shape[1] < 1 or not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise ValueError("Invalid value for argument `data`. Expected a real array (n_components, n_samples). "
+                         f"Received an array of shape {x.shape} and dtype {x.dtype}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("Invalid value for argument `data`. Expected finite samples. Received NaN or inf in "
+                         f"component(s) {sorted(set(np.nonzero(~np.isfinite(x))[0].tolist()))}.")
+    batch_size = check_positive_int("batch_size", batch_size)
+    den = Denoiser.resolve(model)
+    if sampling_rate is not None and check_number("sampling_rate", sampling_rate, low=0.0,
+                                                  low_open=True) != den.sampling_rate:
+        raise ValueError(f"Invalid value for argument `sampling_rate`. Expected the model's rate, "
+                         f"{den.sampling_rate:g} Hz (resample first). Received sampling_rate={sampling_rate!r}.")
+    windowing = Windowing(den.window_length, overlap)  # checks `overlap`
+    components, n = x.shape
+    fn = _component_model(den.model, components, statistic)
+    L = den.window_length
+    starts = windowing.starts(n)
+    ends = np.minimum(starts + L, n)
+    rows, bounds, exponents = [], [], []
+    for row in x.astype(np.float64):
+        w, b = window_frames(row, 0, starts, ends, L, PrefixLine(), clip=CLIP_FACTOR, detrend=True)
+        w, e = scale_to_unit_peak(w)
+        rows.append(w.astype(np.float32))
+        bounds.append(b)
+        exponents.append(e)
+    windows = np.stack(rows, axis=-1)  # (k, L, C)
+    k = len(windows)
+    y = np.empty_like(windows)
+    for i in range(0, k, batch_size):
+        batch = windows[i:i + batch_size]
+        if len(batch) < batch_size and k > batch_size:  # one shape for every call
+            batch = np.concatenate([batch, np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)])
+        y[i:i + batch_size] = np.asarray(fn(batch))[:min(batch_size, k - i)]
+    out = np.empty((components, n), np.float32)
+    for c in range(components):
+        yc = np.ldexp(y[..., c].astype(np.float64), exponents[c][:, None])
+        yc = np.clip(yc, -bounds[c][:, None], bounds[c][:, None])
+        out[c] = stitch(yc, starts, n)
+    return out
