@@ -306,7 +306,7 @@ def test_evaluate_detection_prints_recall_picks_and_stationarity(model_path, cap
     assert "classic_sta_lta at <= 1 false triggers per hour" in cap.out
     detection = cap.out[cap.out.index("detection on 1 continuous records"):].splitlines()
     rows = [line for line in detection if line.startswith(("| raw |", "| bandpass |", "| tiny.keras |"))]
-    assert len(rows) == 3 * 5  # four detection tables and the peak/stationarity table, three methods each
+    assert len(rows) == 3 * 6  # 4 detection tables, peak/stationarity, event windows: three methods each
 
 
 def test_train_passes_options_to_train_denoiser(tmp_path, capsys, monkeypatch):

@@ -194,3 +194,19 @@ def test_standard_methods_pass_the_overlap_to_denoise():
     out = methods["m"](x, SR)
     np.testing.assert_array_equal(out, np.asarray(denoise(x, model=den, sampling_rate=SR, overlap=0.75)))
     assert not np.array_equal(out, np.asarray(denoise(x, model=den, sampling_rate=SR)))
+
+
+def test_event_window_scores_are_the_mixture_gain_and_correlation():
+    rng = np.random.default_rng(5)
+    n, p = 6000, 2000
+    clean = np.zeros(n)
+    clean[p:p + 1500] = _burst(rng, 1500, 3.0)
+    noise = rng.normal(size=n)
+    ev = detection.Event(p, 1500, detection.window_snr_db(clean, noise, p, SR))
+    gain, corr = detection.event_window_scores(clean + 0.5 * noise, clean, ev, SR)
+    assert gain == pytest.approx(20 * np.log10(2.0), abs=1e-9)  # half the noise left: +6.02 dB
+    assert 0.5 < corr < 1.0
+    assert detection.event_window_scores(clean + noise, clean, ev, SR)[0] == pytest.approx(0.0, abs=1e-9)
+    scores = detection.score_detections(clean + 0.5 * noise, clean, [ev], SR, (2.0,), ("recursive",))
+    row = detection.summarize([scores], [ev.snr_db])[0]
+    assert row["snr_gain_db"] == pytest.approx(gain) and row["correlation"] == pytest.approx(corr)

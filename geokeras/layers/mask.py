@@ -128,9 +128,9 @@ class ComponentMask(keras.layers.Layer):
 
     Example:
         >>> import numpy as np
-        >>> masks = [np.full((1, 2, 2, 1), v, "float32") for v in (0.3, 0.9, 0.4)]
+        >>> masks = [np.full((1, 2, 2, 1), v, "float32") for v in (0.25, 0.875, 0.5)]
         >>> [float(np.asarray(m)[0, 0, 0, 0]) for m in ComponentMask("median")(masks)]
-        [0.4, 0.4, 0.4]
+        [0.5, 0.5, 0.5]
     """
 
     def __init__(self, statistic="median", **kwargs):

@@ -1,0 +1,131 @@
+"""One mask for a station's components: the layers, the model, `denoise_components` and the 3-C benchmark records."""
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from geokeras import detection
+from geokeras.denoise import Denoiser, denoise, denoise_components
+from geokeras.layers import ComponentMask, SplitComponents
+from geokeras.models.components import component_denoiser
+from geokeras.models.denoiser import build_stft_mask_denoiser
+
+SR = 100.0
+
+
+@pytest.fixture(scope="module")
+def base():
+    keras.utils.set_random_seed(0)
+    return build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8), mask_floor=0.3)
+
+
+def test_component_mask_statistics():
+    values = [0.25, 0.875, 0.5]
+    masks = [np.full((1, 2, 3, 1), v, "float32") for v in values]
+    got = {s: [float(np.asarray(m)[0, 1, 2, 0]) for m in ComponentMask(s)(masks)] for s in ("median", "mean", "own")}
+    assert got["median"] == [0.5] * 3
+    assert got["mean"] == pytest.approx([np.mean(values)] * 3)
+    assert got["own"] == pytest.approx(values)
+    four = [np.full((1, 1, 1, 1), v, "float32") for v in (0.25, 0.875, 0.5, 0.75)]
+    assert np.asarray(ComponentMask("median")(four)[0]).item() == 0.625  # the mean of the two middle values
+    assert ComponentMask.from_config(ComponentMask("mean").get_config()).statistic == "mean"
+    with pytest.raises(ValueError, match=re.escape("Received statistic='max'")):
+        ComponentMask("max")
+    parts = SplitComponents()(np.arange(12, dtype="float32").reshape(2, 2, 3))
+    assert [np.asarray(p).shape for p in parts] == [(2, 2, 1)] * 3
+    np.testing.assert_array_equal(np.asarray(parts[2])[..., 0], [[2, 5], [8, 11]])
+
+
+def test_component_denoiser_shares_the_weights_and_is_odd_per_component(base, tmp_path, rng):
+    x = (rng.standard_normal((2, 600, 3)) * 300).astype("float32")
+    own = np.asarray(component_denoiser(base, statistic="own")(x))
+    for c in range(3):  # "own": the base model on each component
+        np.testing.assert_allclose(own[..., c], np.asarray(base(x[..., c:c + 1]))[..., 0], atol=1e-5 * np.abs(own).max())
+    model = component_denoiser(base)
+    y = np.asarray(model(x))
+    assert not np.allclose(y, own, atol=1e-3 * np.abs(own).max())  # the combined mask changes the output
+    flipped = np.asarray(model(x * np.array([1, -1, 1], "float32")))
+    assert np.array_equal(flipped[..., 1], -y[..., 1]) and np.array_equal(flipped[..., ::2], y[..., ::2])
+    same = np.repeat(x[..., :1], 3, axis=-1)  # three equal components: the median is each one's own mask
+    np.testing.assert_allclose(np.asarray(model(same)), np.asarray(component_denoiser(base, statistic="own")(same)),
+                               atol=1e-6 * np.abs(same).max())
+    model.save(tmp_path / "c3.keras")
+    again = keras.saving.load_model(tmp_path / "c3.keras", safe_mode=True)
+    assert np.array_equal(np.asarray(again(x)), y)
+    with pytest.raises(ValueError, match="Expected a spectrogram-mask denoiser"):
+        component_denoiser(keras.Sequential([keras.Input((600, 1)), keras.layers.Dense(1)], name="plain"))
+
+
+def test_denoise_components_own_is_denoise_and_median_keeps_sign_and_length(base, rng):
+    x = (rng.standard_normal((3, 2500)) * 200 + 50).astype("float32")
+    own = denoise_components(x, model=base, statistic="own")
+    ref = denoise(x, model=base, precision="float32")
+    np.testing.assert_allclose(own, ref, atol=1e-5 * np.abs(ref).max())  # the same window preparation and stitching
+    y = denoise_components(x, model=base)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert not np.allclose(y, own, atol=1e-3 * np.abs(own).max())
+    flipped = denoise_components(x * np.array([[1], [1], [-1]], "float32"), model=base)
+    assert np.array_equal(flipped[2], -y[2]) and np.array_equal(flipped[:2], y[:2])
+    assert np.all(np.abs(y) <= 1.1 * np.abs(x - x.mean(axis=1, keepdims=True)).max(axis=1, keepdims=True) + 1e-3)
+    assert denoise_components(x[:, :100], model=base).shape == (3, 100)  # shorter than a window
+
+
+def test_denoise_components_refuses_what_it_cannot_denoise_whole(base):
+    x = np.zeros((3, 1000), "float32")
+    with pytest.raises(ValueError, match=re.escape("Received an array of shape (1000,)")):
+        denoise_components(x[0], model=base)
+    bad = x.copy()
+    bad[1, 5] = np.nan
+    with pytest.raises(ValueError, match=re.escape("NaN or inf in component(s) [1]")):
+        denoise_components(bad, model=base)
+    with pytest.raises(ValueError, match="without gaps"):
+        denoise_components(np.ma.masked_array(x, mask=x == 0), model=base)
+    with pytest.raises(ValueError, match=re.escape("Expected the model's rate, 100 Hz (resample first). "
+                                                   "Received sampling_rate=50.0")):
+        denoise_components(x, model=base, sampling_rate=50.0)
+    with pytest.raises(ValueError, match="statistic"):
+        denoise_components(x, model=base, statistic="max")
+
+
+def test_three_component_records_share_noise_pieces_and_scale_events_on_the_vertical(rng):
+    noises = [rng.normal(size=(3, 3000)) * np.array([[1.0], [2.0], [0.5]]) for _ in range(6)]
+    signals = [rng.normal(size=(3, 1500)) * np.exp(-np.arange(1500) / 200.0) for _ in range(3)]
+    noisy, clean, events = detection.continuous_record(noises, signals, 900, SR, snr_levels=(-5, 5), seed=0)
+    assert noisy.shape == clean.shape == (3, int(900 * SR))
+    single, _, single_events = detection.continuous_record([x[2] for x in noises], [s[2] for s in signals], 900, SR,
+                                                           snr_levels=(-5, 5), seed=0)
+    np.testing.assert_allclose(noisy[2], single)  # the vertical is the one-component record of the verticals
+    assert [e.p_index for e in events] == [e.p_index for e in single_events]
+    ev = events[0]
+    window = slice(ev.p_index - int(10 * SR), ev.p_index + int(20 * SR))
+    noise = noisy - clean
+    snr = 10 * np.log10(np.sum(clean[2, window] ** 2) / np.sum(noise[2, window] ** 2))
+    assert snr == pytest.approx(ev.snr_db, abs=0.2)
+    # one factor for all three components of an event: the injected piece is a multiple of one source
+    piece = clean[:, ev.p_index - 50:ev.p_index + 450]  # 0.5 s before P on, before the fade-out
+    fits = []
+    for src in signals:
+        scales = np.sum(piece * src[:, :500], axis=1) / np.sum(src[:, :500] ** 2, axis=1)
+        fits.append(np.allclose(piece, scales[2] * src[:, :500], atol=1e-9 * np.abs(piece).max()))
+    assert sum(fits) == 1
+
+
+def test_benchmark_records_with_three_components_score_the_vertical(base):
+    records = detection.benchmark_records("validation", n_stations=1, hours=0.1, components=3, min_noise_s=55.0)
+    rec = records[0]
+    assert rec["noisy"].shape[0] == 3 and rec["clean"].shape == rec["noisy"].shape
+    assert rec["noise_report"]["kept"] >= 1
+    den = Denoiser(base)
+    methods = {**detection.standard_methods({"m": den}), **detection.component_methods({"m": den}, ("median", "own"))}
+    assert list(methods) == ["raw", "bandpass", "m", "m 3c-median", "m 3c-own"]
+    np.testing.assert_array_equal(methods["raw"](rec["noisy"], SR), rec["noisy"][2])
+    out = methods["m 3c-median"](rec["noisy"], SR)
+    np.testing.assert_array_equal(out, denoise_components(rec["noisy"], model=den)[2])
+    scores = detection.evaluate_detection({"raw": methods["raw"]}, records, rates_per_hour=(2.0,),
+                                          detectors=("recursive",))
+    one = detection.score_detections(rec["noisy"][2], rec["clean"][2], rec["events"], SR, (2.0,), ("recursive",),
+                                     reference=rec["noisy"][2])
+    assert scores["raw"][0]["thresholds"] == one["thresholds"]
+    with pytest.raises(ValueError, match=re.escape("Received components=2")):
+        detection.benchmark_records("validation", components=2)
