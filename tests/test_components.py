@@ -129,3 +129,59 @@ def test_benchmark_records_with_three_components_score_the_vertical(base):
     assert scores["raw"][0]["thresholds"] == one["thresholds"]
     with pytest.raises(ValueError, match=re.escape("Received components=2")):
         detection.benchmark_records("validation", components=2)
+
+
+def _station_stream(rng, n=5000, channels=("HHE", "HHN", "HHZ", "EHZ")):
+    import obspy
+
+    st = obspy.Stream()
+    for ch in channels:
+        tr = obspy.Trace((rng.standard_normal(n) * 100).astype("float32"))
+        tr.stats.update(dict(network="XX", station="A", channel=ch, sampling_rate=SR))
+        st.append(tr)
+    return st
+
+
+def test_denoise_with_components_groups_aligned_stations_and_leaves_the_rest_alone(base, rng):
+    st = _station_stream(rng)
+    den = Denoiser(base)
+    out, noise = denoise(st, model=den, components="median", return_noise=True)
+    plain = denoise(st, model=den)
+    assert [tr.id for tr in out] == [tr.id for tr in st]
+    joint = denoise_components(np.stack([tr.data for tr in st[:3]]), model=den, precision="auto")
+    for i in range(3):
+        np.testing.assert_array_equal(out[i].data, joint[i])
+        assert out[i].stats.starttime == st[i].stats.starttime and out[i].stats.npts == st[i].stats.npts
+        np.testing.assert_allclose(noise[i].data, st[i].data - out[i].data, atol=1e-3)
+    np.testing.assert_array_equal(out[3].data, plain[3].data)  # EHZ has no partners: the one-trace path
+    assert not np.allclose(out[2].data, plain[2].data, atol=1e-3 * np.abs(plain[2].data).max())
+    assert out[0].stats.processing[-1].endswith("components=median)")
+    shifted = st.copy()
+    shifted[1].stats.starttime += 1.0  # not aligned: every trace goes the one-trace path, whole
+    for a, b in zip(denoise(shifted, model=den, components="median"), denoise(shifted, model=den)):
+        np.testing.assert_array_equal(a.data, b.data)
+    with pytest.raises(ValueError, match=re.escape("Received components='max'")):
+        denoise(st, model=den, components="max")
+    with pytest.raises(ValueError, match="Expected None for an array"):
+        denoise(np.zeros((3, 500), "float32"), model=den, components="median")
+
+
+def test_the_command_denoises_a_station_file_with_components(base, rng, tmp_path):
+    from geokeras.cli import main
+
+    path = tmp_path / "m.keras"
+    base.save(path)
+    st = _station_stream(rng, channels=("HHE", "HHN", "HHZ"))
+    st.write(tmp_path / "in.mseed", format="MSEED", encoding="FLOAT32")
+    rc = main(["denoise", str(tmp_path / "in.mseed"), "-o", str(tmp_path / "out"), "--model", str(path),
+               "--components", "median", "--quiet", "--precision", "float32"])
+    assert rc == 0
+    import obspy
+
+    got = obspy.read(str(tmp_path / "out" / "in.mseed"))
+    want = denoise(st, model=str(path), components="median", precision="float32")
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.data, b.data)
+    with pytest.raises(SystemExit):
+        main(["denoise", str(tmp_path / "in.mseed"), "-o", str(tmp_path / "sds"), "--layout", "sds",
+              "--components", "median"])

@@ -16,7 +16,7 @@ from geokeras.cli.common import CommandError, argument_type, check_output_folder
 from geokeras.data.windows import check_overlap
 from geokeras.denoise.files import LAYOUTS
 from geokeras.denoise.naming import EXTENSIONS
-from geokeras.denoise.options import BATCH_SIZE, OUT_OF_BAND, PRECISION_CHOICES
+from geokeras.denoise.options import BATCH_SIZE, COMPONENTS, OUT_OF_BAND, PRECISION_CHOICES
 
 FORMATS = tuple(EXTENSIONS)  # ("MSEED", "SAC")
 
@@ -75,6 +75,11 @@ def add_parser(sub, add):
                    help="arithmetic of the model's layers: auto (default: bfloat16 on a CPU with native bfloat16 "
                         "arithmetic and oneDNN on, else float32), float32 (the model as trained) or bfloat16 "
                         "(faster on such CPUs; outputs differ by rounding; recorded in the sidecars; README)")
+    p.add_argument("--components", default=None, choices=COMPONENTS,
+                   help="denoise a station's three components together where a file holds them aligned and "
+                        "gap-free at the model's rate: one mask per window for all three, their median or mean "
+                        "(steadier residual, more STA/LTA detections; model card 'Three components'); other traces "
+                        "one by one; such files are read whole; not with --layout sds (one channel a file)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
@@ -113,7 +118,7 @@ def _check_layout_usage(args):
     from geokeras.denoise.files import check_layout
 
     try:
-        check_layout(args.layout, args.channel_code, args.format, args.plot, args.write_noise)
+        check_layout(args.layout, args.channel_code, args.format, args.plot, args.write_noise, args.components)
     except ValueError as exc:
         print(f"geokeras denoise: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -146,7 +151,7 @@ def run(args):
     plan = plan_denoise(args.inputs, args.output, model=args.model, format=args.format, overlap=args.overlap,
                         batch_size=args.batch_size, plot=args.plot, write_noise=args.write_noise,
                         out_of_band=args.out_of_band, precision=args.precision, layout=args.layout,
-                        channel_code=args.channel_code)  # every check, before any work
+                        channel_code=args.channel_code, components=args.components)  # every check, before any work
     check_output_folder(args.output)
     den = plan.denoiser
 

@@ -123,7 +123,8 @@ class ProgressBar:
 
 
 def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_SIZE, progress=False,
-            out_of_band="refuse", on_error="raise", return_noise=False, return_report=False, precision="auto"):
+            out_of_band="refuse", on_error="raise", return_noise=False, return_report=False, precision="auto",
+            components=None):
     """Denoise a seismic record with a denoiser model.
 
     Args:
@@ -148,6 +149,10 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
             for Stream input: after merging, one trace per output trace).
         precision: ``"auto"`` (default: bfloat16 on a CPU with native bfloat16 arithmetic, else float32),
             ``"float32"`` (the model as trained) or ``"bfloat16"`` (see `geokeras.denoise.DenoiseOptions`).
+        components: ``None`` (default: each trace on its own) or ``"median"`` / ``"mean"``: a station's three
+            components that the Stream holds aligned and gap-free at the model's rate are denoised together, one
+            combined mask per window (`geokeras.denoise.components.station_groups`, `denoise_components`;
+            model card, "Three components"); every other trace as with ``None``. Stream/Trace input only.
         return_report: also return the `geokeras.data.process.Report` (repairs made to the input:
             merged overlaps, traces kept apart because of differing rates, degenerate segments, traces
             passed through; and the traces skipped).
@@ -167,7 +172,10 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
         geokeras.errors.ModelError: a model that cannot be loaded or is not a denoiser.
     """
     stream = _check_data(data, sampling_rate)
-    options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
+    options = DenoiseOptions(overlap, batch_size, out_of_band, precision, components)
+    if components is not None and stream is None:
+        raise ValueError("Invalid value for argument `components`. Expected None for an array (use "
+                         f"`denoise_components` for the rows of one station). Received components={components!r}.")
     check_choice("on_error", on_error, ("raise", "skip") if stream is not None else ("raise",))
     return_noise = check_bool("return_noise", return_noise)
     return_report = check_bool("return_report", return_report)
@@ -195,6 +203,9 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
 def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", return_noise=True):
     """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
 
+    With ``options.components``, the station groups of the Stream (`geokeras.denoise.components.station_groups`)
+    are denoised together and put back in the input's order of ids; the other traces go the one-trace path.
+
     Returns:
         ``(denoised Stream, noise Stream, geokeras.data.process.Report)``; the noise Stream is None with
         ``return_noise=False`` (it is as large as the record).
@@ -203,20 +214,43 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
         the errors of `geokeras.data.process.apply_to_stream`; an ``OutOfBandError`` says how to pass the
         record through.
     """
-    from geokeras.data.process import apply_to_stream
+    from geokeras.data.process import Report, apply_to_stream
 
+    groups, order = [], None
+    if options.components:  # a station's aligned components together; every other trace as below
+        from geokeras.denoise.components import station_groups
+
+        order = {}
+        for i, tr in enumerate(stream):
+            order.setdefault(tr.id, i)
+        groups, stream = station_groups(stream, denoiser.sampling_rate)
     try:
-        out = apply_to_stream(
-            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
-            denoiser.sampling_rate,
-            overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
-            clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
-            out_of_band=options.out_of_band, return_noise=bool(return_noise), return_report=True,
-            processing=options.processing_line(denoiser), scale_windows=True)
-        return out if return_noise else (out[0], None, out[1])
+        if len(stream) or not groups:
+            out = apply_to_stream(
+                stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+                denoiser.sampling_rate,
+                overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
+                clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
+                out_of_band=options.out_of_band, return_noise=bool(return_noise), return_report=True,
+                processing=options.processing_line(denoiser), scale_windows=True)
+        else:
+            out = (obspy.Stream(), obspy.Stream(), Report()) if return_noise else (obspy.Stream(), Report())
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None
+    out = out if return_noise else (out[0], None, out[1])
+    if not groups:
+        return out
+    from geokeras.denoise.components import denoise_groups
+
+    cleaned, noise, report = out
+    joint, joint_noise = denoise_groups(groups, denoiser, options, options.processing_line(denoiser),
+                                        return_noise=bool(return_noise))
+
+    def in_order(traces):
+        return obspy.Stream(sorted(traces, key=lambda tr: (order.get(tr.id, len(order)), tr.stats.starttime)))
+
+    return in_order(list(cleaned) + joint), (in_order(list(noise) + joint_noise) if return_noise else None), report
 
 
 def _as_type(data, result):

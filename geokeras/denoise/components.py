@@ -23,29 +23,30 @@ Example:
 """
 import numpy as np
 
-from geokeras.denoise.denoiser import Denoiser
+from geokeras.denoise.denoiser import Denoiser, resolve_precision
 from geokeras.denoise.options import BATCH_SIZE, CLIP_FACTOR
 from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["denoise_components"]
 
-_CACHE = {}  # (id of the base model, components, statistic) -> (base model, compiled component model)
+_CACHE = {}  # (id of the base model, components, statistic, precision) -> (base model, compiled component model)
 
 
-def _component_model(base, components, statistic):
+def _component_model(base, components, statistic, precision):
     import tensorflow as tf
 
+    from geokeras.denoise.denoiser import bfloat16_copy
     from geokeras.models.components import component_denoiser
 
-    key = (id(base), components, statistic)
+    key = (id(base), components, statistic, precision)
     if key not in _CACHE or _CACHE[key][0] is not base:
-        model = component_denoiser(base, components, statistic)
+        model = component_denoiser(base if precision == "float32" else bfloat16_copy(base), components, statistic)
         _CACHE[key] = (base, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
     return _CACHE[key][1]
 
 
 def denoise_components(data, model=None, sampling_rate=None, statistic="median", overlap=0.5,
-                       batch_size=BATCH_SIZE):
+                       batch_size=BATCH_SIZE, precision="float32"):
     """Denoise the aligned components of one station with one combined mask per window (float32 model).
 
     Args:
@@ -59,6 +60,8 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
             ``"mean"`` or ``"own"`` (each component its own mask, as `denoise`).
         overlap: fraction of overlap between consecutive windows, in ``[0, 1)``.
         batch_size: windows per model call.
+        precision: ``"float32"`` (default: the model as trained), ``"bfloat16"`` (a
+            `geokeras.denoise.denoiser.bfloat16_copy` of the model) or ``"auto"`` (as `denoise`'s).
 
     Returns:
         float32 array ``(C, n)``.
@@ -87,7 +90,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
                          f"{den.sampling_rate:g} Hz (resample first). Received sampling_rate={sampling_rate!r}.")
     windowing = Windowing(den.window_length, overlap)  # checks `overlap`
     components, n = x.shape
-    fn = _component_model(den.model, components, statistic)
+    fn = _component_model(den.model, components, statistic, resolve_precision(precision))
     L = den.window_length
     starts = windowing.starts(n)
     ends = np.minimum(starts + L, n)
@@ -112,3 +115,71 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         yc = np.clip(yc, -bounds[c][:, None], bounds[c][:, None])
         out[c] = stitch(yc, starts, n)
     return out
+
+
+def station_groups(stream, sampling_rate):
+    """The traces of ``stream`` that `denoise` can denoise as a station's three components, and the rest.
+
+    A group is three traces of one ``NET.STA.LOC`` and band/instrument code (the channel's first two letters)
+    with distinct component letters, one of them ``Z``, each once in the stream, at ``sampling_rate`` (the
+    model's), with the same start time (within a quarter of a sample) and number of samples, and no gap (no
+    masked or non-finite sample). Anything else (a missing or repeated component, another rate, a gap, a shifted
+    start) is left to the one-trace path, whole: nothing is lost.
+
+    Returns:
+        ``(groups, rest)``: a list of ``[trace, trace, trace]`` (the vertical last) and an ``obspy.Stream`` of
+        the other traces (the same objects, in their order).
+    """
+    import obspy
+
+    by_key = {}
+    for tr in stream:
+        s = tr.stats
+        by_key.setdefault((s.network, s.station, s.location, s.channel[:-1]), []).append(tr)
+    grouped = set()
+    groups = []
+    for traces in by_key.values():
+        letters = [tr.stats.channel[-1:] for tr in traces]
+        if len(traces) != 3 or len(set(letters)) != 3 or "Z" not in letters:
+            continue
+        first = traces[0].stats
+        if not all(tr.stats.sampling_rate == sampling_rate == first.sampling_rate and tr.stats.npts == first.npts
+                   and abs(tr.stats.starttime - first.starttime) < 0.25 / sampling_rate for tr in traces):
+            continue
+        if any(np.ma.is_masked(tr.data) or not np.all(np.isfinite(np.ma.getdata(tr.data))) for tr in traces):
+            continue
+        if first.npts < 1:
+            continue
+        groups.append(sorted(traces, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel)))
+        grouped.update(id(tr) for tr in traces)
+    return groups, obspy.Stream([tr for tr in stream if id(tr) not in grouped])
+
+
+def denoise_groups(groups, denoiser, options, processing, return_noise=False):
+    """The denoised traces (and noise estimates) of `station_groups`' groups, headers kept.
+
+    Args:
+        groups: `station_groups`' groups.
+        denoiser: the resolved `~geokeras.denoise.Denoiser`.
+        options: the `~geokeras.denoise.DenoiseOptions` (its ``components`` is the statistic).
+        processing: the ``stats.processing`` line to append.
+        return_noise: also return the noise traces (input minus output).
+
+    Returns:
+        ``(denoised traces, noise traces or None)``: lists in the groups' order.
+    """
+    out, noise = [], [] if return_noise else None
+    for traces in groups:
+        x = np.stack([np.asarray(tr.data, dtype=np.float64) for tr in traces])
+        y = denoise_components(x, model=denoiser, statistic=options.components, overlap=options.overlap,
+                               batch_size=options.batch_size, precision=options.precision)
+        for tr, row in zip(traces, y):
+            new = tr.copy()
+            new.data = row
+            new.stats.processing = list(tr.stats.get("processing", [])) + [processing]
+            out.append(new)
+            if return_noise:
+                rest = new.copy()
+                rest.data = (np.asarray(tr.data, dtype=np.float64) - row).astype(np.float32)
+                noise.append(rest)
+    return out, noise

@@ -202,7 +202,8 @@ class DenoiseFile:
         does not grow with the file), or None when the file takes the whole-file path."""
         from geokeras.denoise import pieces
 
-        if self.format != "MSEED" or self.plot or self.write_noise or not pieces.piecewise_candidate(job.input):
+        if (self.format != "MSEED" or self.plot or self.write_noise or self.options.components
+                or not pieces.piecewise_candidate(job.input)):  # components: a station's traces read together
             return None
         target = output_names(job.output, self.format).waveforms[0]
         _check_not_input(target, self.inputs)
@@ -365,7 +366,8 @@ class DenoisePlan:
 
 
 def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_size=BATCH_SIZE, plot=False,
-                 write_noise=False, out_of_band="refuse", precision="auto", layout="mirror", channel_code=None):
+                 write_noise=False, out_of_band="refuse", precision="auto", layout="mirror", channel_code=None,
+                 components=None):
     """Find the inputs, plan every output and resolve the model: all the checks, before any work.
 
     Files found in folders or by globs inside ``outdir`` (outputs of an earlier run) are not inputs; with
@@ -389,8 +391,8 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
     from geokeras.validation import check_choice
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
-    options = DenoiseOptions(overlap, batch_size, out_of_band, precision)
-    sds = check_layout(layout, channel_code, format, plot, write_noise)
+    options = DenoiseOptions(overlap, batch_size, out_of_band, precision, components)
+    sds = check_layout(layout, channel_code, format, plot, write_noise, components)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
              if f.explicit or not os.path.realpath(f.path).startswith(inside) or (sds and not sds.is_output(f.path))]
@@ -409,13 +411,14 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 LAYOUTS = ("mirror", "sds")  # the output layouts of ``geokeras denoise``
 
 
-def check_layout(layout, channel_code, format, plot, write_noise):
+def check_layout(layout, channel_code, format, plot, write_noise, components=None):
     """Check the layout options (the one check: `plan_denoise` and ``geokeras denoise``); return the
     `geokeras.denoise.sds` module for ``layout="sds"``, else None.
 
     Raises:
         ValueError: an unknown layout, a channel code without ``layout="sds"`` or not one letter or digit, or
-            ``format``, ``plot`` or ``write_noise`` that SDS day files cannot hold.
+            ``format``, ``plot``, ``write_noise`` or ``components`` that SDS day files cannot hold (an SDS day
+            file holds one channel: no station's three components to denoise together).
     """
     from geokeras.validation import check_choice
 
@@ -428,7 +431,8 @@ def check_layout(layout, channel_code, format, plot, write_noise):
 
     if channel_code is not None:
         sds.check_channel_code("channel_code", channel_code)
-    for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False), ("write_noise", write_noise, False)):
+    for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False), ("write_noise", write_noise, False),
+                                 ("components", components, None)):
         if value != allowed:
             raise ValueError(f"Invalid value for argument `{name}`. Expected {allowed!r} with layout='sds'. "
                              f"Received {name}={value!r}.")
@@ -438,7 +442,7 @@ def check_layout(layout, channel_code, format, plot, write_noise):
 def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, workers=None, resume=False,
                   overlap=0.5, batch_size=BATCH_SIZE, plot=False, write_noise=False, out_of_band="refuse", retries=3,
                   progress=False, on_result=None, raise_errors=False, precision="auto", layout="mirror",
-                  channel_code=None):
+                  channel_code=None, components=None):
     """Denoise waveform files into ``outdir``, in this process or on a Dask cluster.
 
     ``plan_denoise(...).run(...)``: every check before any work, then one job per file.
@@ -451,7 +455,8 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         format: ``"MSEED"`` or ``"SAC"``.
         client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
         progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
-        overlap, batch_size, out_of_band, precision: see `geokeras.denoise.DenoiseOptions`; plot, write_noise: see
+        overlap, batch_size, out_of_band, precision, components: see `geokeras.denoise.DenoiseOptions`; plot,
+            write_noise: see
             `DenoiseFile`; layout, channel_code: see `plan_denoise`.
 
     Returns:
@@ -462,7 +467,7 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
     """
     plan = plan_denoise(inputs, outdir, model=model, format=format, overlap=overlap, batch_size=batch_size,
                         plot=plot, write_noise=write_noise, out_of_band=out_of_band, precision=precision,
-                        layout=layout, channel_code=channel_code)
+                        layout=layout, channel_code=channel_code, components=components)
     os.makedirs(outdir, exist_ok=True)
     return plan.run(client=client, workers=workers, resume=resume, retries=retries, progress=progress,
                     on_result=on_result, raise_errors=raise_errors)

@@ -8,7 +8,7 @@ and `DenoiseOptions.processing_line`, the ``stats.processing`` line generated fr
 Example:
     >>> opts = DenoiseOptions(overlap=0.25, precision="float32")
     >>> opts
-    DenoiseOptions(overlap=0.25, batch_size=128, out_of_band='refuse', precision='float32')
+    DenoiseOptions(overlap=0.25, batch_size=128, out_of_band='refuse', precision='float32', components=None)
     >>> DenoiseOptions().precision in PRECISIONS  # "auto": bfloat16 where the CPU computes it natively
     True
     >>> DenoiseOptions(out_of_band="drop")
@@ -24,13 +24,15 @@ from geokeras.denoise.denoiser import (  # the model's arithmetic and calls
     BATCH_SIZE, PRECISION_CHOICES, PRECISIONS, resolve_precision)
 from geokeras.validation import check_choice, check_positive_int
 
-__all__ = ["DenoiseOptions", "BATCH_SIZE", "CLIP_FACTOR", "DETREND", "OUT_OF_BAND", "PRECISIONS", "PRECISION_CHOICES"]
+__all__ = ["DenoiseOptions", "BATCH_SIZE", "CLIP_FACTOR", "COMPONENTS", "DETREND", "OUT_OF_BAND", "PRECISIONS",
+           "PRECISION_CHOICES"]
 
 CLIP_FACTOR = 1.1  # each window's output is clipped at this times its input peak (`geokeras.data.process.window_frames`)
 # what each window loses before the model: its segment's least-squares line from the segment's start to the window's
 # end (recorded in sidecars: outputs of the whole-segment "linear" definition are redone by --resume)
 DETREND = "prefix-linear"
 OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
+COMPONENTS = ("median", "mean")  # how `denoise` combines the masks of a station's components (None: each its own)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,10 @@ class DenoiseOptions:
             or ``"bfloat16"`` (its Keras layers compute in bfloat16: faster on CPUs with bfloat16 units, outputs
             differ by rounding; speed and quality measured in the README, issue 19). Resolved here: ``precision`` is always the
             one used, and recorded.
+        components: ``None`` (default: each trace denoised on its own) or ``"median"`` / ``"mean"``: the three
+            components of a station, where a record holds them aligned and gap-free at the model's rate, are
+            denoised together with one combined mask per window (`geokeras.denoise.denoise_components`); the
+            other traces as with ``None``. Recorded.
 
     Raises:
         ValueError: an option out of range (the message names it).
@@ -57,12 +63,15 @@ class DenoiseOptions:
     batch_size: int = BATCH_SIZE
     out_of_band: str = "refuse"
     precision: str = "auto"
+    components: str = None
 
     def __post_init__(self):
         object.__setattr__(self, "overlap", check_overlap("overlap", self.overlap))
         object.__setattr__(self, "batch_size", check_positive_int("batch_size", self.batch_size))
         check_choice("out_of_band", self.out_of_band, OUT_OF_BAND)
         object.__setattr__(self, "precision", resolve_precision(self.precision))
+        if self.components is not None:
+            check_choice("components", self.components, COMPONENTS)
 
     def record(self, denoiser, output="denoised"):
         """The fields a trace denoised with ``denoiser`` and these options records (JSON types).
@@ -74,7 +83,8 @@ class DenoiseOptions:
         return {"version": geokeras.__version__, "model": denoiser.label, "sha256": denoiser.sha256,
                 "model_sampling_rate": denoiser.sampling_rate, "window_length": denoiser.window_length,
                 "overlap": self.overlap, "detrend": DETREND, "clip": CLIP_FACTOR, "output": output,
-                **({"precision": self.precision} if self.precision != "float32" else {})}
+                **({"precision": self.precision} if self.precision != "float32" else {}),
+                **({"components": self.components} if self.components else {})}
 
     def processing_line(self, denoiser):
         """The ``stats.processing`` line of one `geokeras.denoise.denoise` call, generated from `record`."""
@@ -82,7 +92,7 @@ class DenoiseOptions:
         return (f"geokeras {f['version']}: denoise(model={f['model']}, sha256={f['sha256'][:16]}, "
                 f"model_sampling_rate={f['model_sampling_rate']:g}, window_length={f['window_length']}, "
                 f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g}"
-                f"{precision_note(self.precision)})")
+                f"{precision_note(self.precision)}{f', components={self.components}' if self.components else ''})")
 
 
 def precision_note(precision):
