@@ -6,8 +6,10 @@ one component comes in bursts that the other two mostly do not share, while an e
 cell, and on continuous records an STA/LTA detector on the vertical then finds more events at the same
 false-trigger rate (model card, "Three components").
 
-This is the in-memory path: the samples of one station's components, aligned (the same start, rate and
-number of samples) and without gaps, at the model's sampling rate. Each window is prepared exactly as in
+`denoise_components` takes the samples of one station's components, aligned (the same start, rate and number of
+samples) and without gaps, at the model's sampling rate. ``denoise(stream, components="median")`` (and
+``geokeras denoise --components median``) finds such groups in a Stream (`station_groups`) and denoises them with
+it (`denoise_groups`); every other trace goes the one-trace path. Each window is prepared exactly as in
 `denoise` (`geokeras.data.process.window_frames`: the prefix line removed, the 1.1x clip bound; scaled by a
 power of two) and stitched with the same cross-fade, so ``statistic="own"`` gives `denoise`'s output at
 float32 (up to the rounding of other batch shapes).
@@ -37,10 +39,13 @@ def _component_model(base, components, statistic, precision):
 
     from geokeras.denoise.denoiser import bfloat16_copy
     from geokeras.models.components import component_denoiser
+    from geokeras.models.inference import inference_model
 
     key = (id(base), components, statistic, precision)
     if key not in _CACHE or _CACHE[key][0] is not base:
-        model = component_denoiser(base if precision == "float32" else bfloat16_copy(base), components, statistic)
+        # the graph `denoise` runs (`Denoiser.predictor`): the inference rewrites, at the precision asked for
+        fast = inference_model(base if precision == "float32" else bfloat16_copy(base))
+        model = component_denoiser(fast, components, statistic)
         _CACHE[key] = (base, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
     return _CACHE[key][1]
 
@@ -70,7 +75,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         ValueError: for a bad argument (the message names it); a ``model`` that is not a mask denoiser.
     """
     from geokeras.data.process import PrefixLine, window_frames
-    from geokeras.data.windows import Windowing, scale_to_unit_peak, stitch
+    from geokeras.data.windows import Windowing, crossfade_weights, scale_to_unit_peak
 
     if np.ma.isMaskedArray(data) and np.ma.getmaskarray(data).any():
         raise ValueError("Invalid value for argument `data`. Expected components without gaps. Received a masked "
@@ -94,27 +99,49 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     L = den.window_length
     starts = windowing.starts(n)
     ends = np.minimum(starts + L, n)
-    rows, bounds, exponents = [], [], []
-    for row in x.astype(np.float64):
-        w, b = window_frames(row, 0, starts, ends, L, PrefixLine(), clip=CLIP_FACTOR, detrend=True)
-        w, e = scale_to_unit_peak(w)
-        rows.append(w.astype(np.float32))
-        bounds.append(b)
-        exponents.append(e)
-    windows = np.stack(rows, axis=-1)  # (k, L, C)
-    k = len(windows)
-    y = np.empty_like(windows)
-    for i in range(0, k, batch_size):
-        batch = windows[i:i + batch_size]
-        if len(batch) < batch_size and k > batch_size:  # one shape for every call
-            batch = np.concatenate([batch, np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)])
-        y[i:i + batch_size] = np.asarray(fn(batch))[:min(batch_size, k - i)]
-    out = np.empty((components, n), np.float32)
-    for c in range(components):
-        yc = np.ldexp(y[..., c].astype(np.float64), exponents[c][:, None])
-        yc = np.clip(yc, -bounds[c][:, None], bounds[c][:, None])
-        out[c] = stitch(yc, starts, n)
-    return out
+    weights = crossfade_weights(L)
+    acc, norm = np.zeros((n + L, components)), np.zeros((n + L, 1))
+    prefixes = [PrefixLine() for _ in range(components)]
+    for i in range(0, len(starts), batch_size):  # a batch of windows at a time: memory bounded by the batch
+        s, e = starts[i:i + batch_size], ends[i:i + batch_size]
+        a = int(s[0])
+        frames = [window_frames(np.asarray(row[a:int(e[-1])], dtype=np.float64), a, s, e, L, prefix,
+                                clip=CLIP_FACTOR, detrend=True) for row, prefix in zip(x, prefixes)]
+        scaled = [scale_to_unit_peak(rows) for rows, _ in frames]
+        batch = np.stack([rows.astype(np.float32) for rows, _ in scaled], axis=-1)  # (k, L, C)
+        k = len(batch)
+        if k < batch_size and len(starts) > batch_size:  # one shape for every call
+            batch = np.concatenate([batch, np.zeros((batch_size - k,) + batch.shape[1:], np.float32)])
+        y = np.asarray(fn(batch))[:k]
+        y = y.astype(np.float64)
+        for c, ((_, bounds), (_, exponents)) in enumerate(zip(frames, scaled)):
+            y[..., c] = np.clip(np.ldexp(y[..., c], exponents[:, None]), -bounds[:, None], bounds[:, None])
+        _overlap_add(acc, norm, y, s, weights)
+    return (acc[:n] / norm[:n]).T.astype(np.float32)
+
+
+def _overlap_add(acc, norm, y, starts, weights):
+    """Add the weighted windows ``y`` ``(k, L, C)`` starting at ``starts`` into ``acc`` ``(n + L, C)`` and the weights
+    into ``norm`` ``(n + L, 1)``: windows a regular hop apart (at least half a window) in two vectorized passes
+    (every other window: none of a pass overlaps another), the others one by one."""
+    k, L, _ = y.shape
+    w = weights[:, None]
+    done = 0
+    hop = int(starts[1] - starts[0]) if k > 2 else 0
+    if hop > 0 and 2 * hop >= L:
+        regular = starts - starts[0] == hop * np.arange(k)
+        done = k if regular.all() else int(np.argmin(regular))
+        if done < 3 or int(starts[0]) + (done + 1) * hop > len(acc):
+            done = 0
+        for first in (0, 1) if done else ():
+            count = len(range(first, done, 2))
+            a = int(starts[first])
+            block = acc[a:a + count * 2 * hop].reshape(count, 2 * hop, -1)[:, :L]  # a view: L <= 2 hop
+            block += w * y[first:done:2]
+            norm[a:a + count * 2 * hop].reshape(count, 2 * hop, 1)[:, :L] += w
+    for j in range(done, k):
+        acc[starts[j]:starts[j] + L] += w * y[j]
+        norm[starts[j]:starts[j] + L] += w
 
 
 def station_groups(stream, sampling_rate):

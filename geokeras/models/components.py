@@ -52,9 +52,12 @@ def component_denoiser(model, components=3, statistic="median"):
         raise ValueError(f"Invalid value for argument `model`. Expected a spectrogram-mask denoiser (layers 'stft', "
                          f"'apply_mask', 'istft', 'rescale'). Received model {model.name!r} without them.")
     length = denoiser_info(model)["window_length"]
+    # this model's own tensors (its layers may also serve other graphs, e.g. `geokeras.models.inference`'s copy)
+    rescaled, std = _inputs(model.outputs[0], "rescale")
+    (masked,) = _inputs(rescaled, "istft")
+    spec, mask = _inputs(masked, "apply_mask")
     apply_mask, istft, rescale = (model.get_layer(n) for n in ("apply_mask", "istft", "rescale"))
-    single = keras.Model(model.inputs[0], [model.get_layer("stft").output, apply_mask.input[1], rescale.input[1]],
-                         name="single_component_mask")
+    single = keras.Model(model.inputs[0], [spec, mask, std], name="single_component_mask")
     combine = ComponentMask(statistic, name="component_mask")  # checks `statistic`
     inputs = keras.Input((length, components), name="waveforms")
     parts = [single(x) for x in SplitComponents(name="split")(inputs)]
@@ -62,3 +65,12 @@ def component_denoiser(model, components=3, statistic="median"):
     outputs = [rescale([istft(apply_mask([spec, mask])), std]) for (spec, _, std), mask in zip(parts, masks)]
     out = keras.layers.Concatenate(axis=-1, name="components")(outputs) if components > 1 else outputs[0]
     return keras.Model(inputs, out, name=f"{model.name}_{components}c")
+
+
+def _inputs(tensor, name):
+    """The input tensors of the layer call that made ``tensor``, which must be a call of layer ``name``."""
+    layer, node_index, _ = tensor._keras_history
+    if layer.name != name:
+        raise ValueError(f"Invalid value for argument `model`. Expected its output made by ... -> apply_mask -> "
+                         f"istft -> rescale. Received a graph with {layer.name!r} where {name!r} was expected.")
+    return layer._inbound_nodes[node_index].input_tensors
