@@ -198,7 +198,8 @@ def main(argv=None):
                                 screen=args.screen, components=args.components)
     n_events = sum(len(r["events"]) for r in records)
     stations = list(dict.fromkeys(r["station"] for r in records))
-    print(f"{args.split} stations, {args.components}-component records: {len(records)} x {args.hours:g} h ({', '.join(stations)}; "
+    print(f"{args.split} stations, {args.components}-component records: {len(records)} x {args.hours:g} h "
+          f"({', '.join(stations)}; "
           f"{args.repeats} record(s) each), "
           f"{n_events} events at {levels} dB; load average {os.getloadavg()[0]:.2f}")
     for r in {r["station"]: r for r in records}.values():  # once per station (repeats share the noise)

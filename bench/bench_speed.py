@@ -32,8 +32,8 @@ Figures printed (all measured here):
 ``--precision`` is that of ``geokeras denoise`` (default ``auto``: bfloat16 on a CPU with native bfloat16
 arithmetic, else float32; ``float32`` runs the model as trained).
 
-``--encoding STEIM2`` writes the day file of ``--profile`` and ``--paired-with`` as archives keep it (int32 counts, compressed; default
-float32), which ``geokeras denoise`` reads in pieces of its own size (session 10).
+``--encoding STEIM2`` writes the day file of ``--profile`` and ``--paired-with`` as archives keep it (int32 counts,
+compressed; default float32), which ``geokeras denoise`` reads in pieces of its own size (session 10).
 
 ``--paired-with OTHER_TREE`` measures instead whole ``geokeras denoise DAY -o OUT --quiet`` processes of this
 source tree (A) and of another checkout (B, for example ``git worktree add /tmp/base main``), alternated

@@ -431,8 +431,8 @@ def check_layout(layout, channel_code, format, plot, write_noise, components=Non
 
     if channel_code is not None:
         sds.check_channel_code("channel_code", channel_code)
-    for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False), ("write_noise", write_noise, False),
-                                 ("components", components, None)):
+    for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False),
+                                 ("write_noise", write_noise, False), ("components", components, None)):
         if value != allowed:
             raise ValueError(f"Invalid value for argument `{name}`. Expected {allowed!r} with layout='sds'. "
                              f"Received {name}={value!r}.")
