@@ -146,8 +146,10 @@ def _station_stream(rng, n=5000, channels=("HHE", "HHN", "HHZ", "EHZ")):
 def test_denoise_with_components_groups_aligned_stations_and_leaves_the_rest_alone(base, rng):
     st = _station_stream(rng)
     den = Denoiser(base)
-    out, noise = denoise(st, model=den, components="median", return_noise=True)
+    out, noise, report = denoise(st, model=den, components="median", return_noise=True, return_report=True)
     plain = denoise(st, model=den)
+    assert report.notes == ["XX.A..EHZ: not three aligned gap-free components of one station at the model's 100 Hz: "
+                            "denoised one trace at a time"]
     assert [tr.id for tr in out] == [tr.id for tr in st]
     joint = denoise_components(np.stack([tr.data for tr in st[:3]]), model=den, precision="auto")
     for i in range(3):

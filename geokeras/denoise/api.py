@@ -239,6 +239,10 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None
     out = out if return_noise else (out[0], None, out[1])
+    if order is not None and len(stream):  # asked for components, and these traces had none to go with
+        ids = sorted({tr.id for tr in stream})
+        out[2].notes.append(f"{', '.join(ids)}: not three aligned gap-free components of one station at the model's "
+                            f"{denoiser.sampling_rate:g} Hz: denoised one trace at a time")
     if not groups:
         return out
     from geokeras.denoise.components import denoise_groups
