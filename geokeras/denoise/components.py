@@ -117,7 +117,10 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         for c, ((_, bounds), (_, exponents)) in enumerate(zip(frames, scaled)):
             y[..., c] = np.clip(np.ldexp(y[..., c], exponents[:, None]), -bounds[:, None], bounds[:, None])
         _overlap_add(acc, norm, y, s, weights)
-    return (acc[:n] / norm[:n]).T.astype(np.float32)
+    out = np.empty((components, n), np.float32)
+    for c in range(components):  # one float64 row at a time
+        out[c] = acc[:n, c] / norm[:n, 0]
+    return out
 
 
 def _overlap_add(acc, norm, y, starts, weights):
@@ -195,18 +198,19 @@ def denoise_groups(groups, denoiser, options, processing, return_noise=False):
     Returns:
         ``(denoised traces, noise traces or None)``: lists in the groups' order.
     """
+    import obspy
+
     out, noise = [], [] if return_noise else None
     for traces in groups:
-        x = np.stack([np.asarray(tr.data, dtype=np.float64) for tr in traces])
+        x = np.stack([np.asarray(tr.data) for tr in traces])  # the samples' own type (framing reads float64)
         y = denoise_components(x, model=denoiser, statistic=options.components, overlap=options.overlap,
                                batch_size=options.batch_size, precision=options.precision)
+        del x
         for tr, row in zip(traces, y):
-            new = tr.copy()
-            new.data = row
-            new.stats.processing = list(tr.stats.get("processing", [])) + [processing]
-            out.append(new)
+            stats = tr.stats.copy()
+            stats.processing = list(tr.stats.get("processing", [])) + [processing]
+            out.append(obspy.Trace(row, header=stats))
             if return_noise:
-                rest = new.copy()
-                rest.data = (np.asarray(tr.data, dtype=np.float64) - row).astype(np.float32)
-                noise.append(rest)
+                noise.append(obspy.Trace((np.asarray(tr.data, dtype=np.float64) - row).astype(np.float32),
+                                         header=stats.copy()))
     return out, noise
