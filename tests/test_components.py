@@ -188,3 +188,16 @@ def test_the_command_denoises_a_station_file_with_components(base, rng, tmp_path
     with pytest.raises(SystemExit):
         main(["denoise", str(tmp_path / "in.mseed"), "-o", str(tmp_path / "sds"), "--layout", "sds",
               "--components", "median"])
+
+
+def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):
+    from geokeras.cli import main
+
+    path = tmp_path / "mask.keras"
+    base.save(path)
+    rc = main(["evaluate", str(path), "--snr-levels", "0", "--n-per-level", "2", "--baselines", "bandpass",
+               "--detection", "--stations", "1", "--hours", "0.5", "--components", "median"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "detection on 1 three-component continuous records" in out
+    assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 6

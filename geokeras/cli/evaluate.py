@@ -32,6 +32,9 @@ def add_parser(sub, add):
                    help="--detection: length of each continuous record (default 2)")
     p.add_argument("--stations", type=positive_int("stations"), default=8,
                    help="--detection: records, one per noise station (default 8)")
+    p.add_argument("--components", default=None, choices=("median", "mean"),
+                   help="--detection on three-component records (the detector on the vertical), the model also "
+                        "run on the three components with this mask combination (denoise --components)")
     p.set_defaults(func=run, needs_tensorflow=True)
     return p
 
@@ -59,11 +62,18 @@ def run(args):
 
 def _detection(den, args):
     """Print the detection benchmark's tables for ``den`` on the test stations."""
-    from geokeras.detection import benchmark_records, evaluate_detection, format_detection, standard_methods
+    from geokeras.detection import (benchmark_records, component_methods, evaluate_detection, format_detection,
+                                    standard_methods)
 
     levels = (-10, -5, 0, 5)
-    records = benchmark_records("test", n_stations=args.stations, hours=args.hours, snr_levels=levels, seed=args.seed)
+    three = {"components": 3, "min_noise_s": 55.0} if args.components else {}  # a quiet 3-C window is ~89 s
+    records = benchmark_records("test", n_stations=args.stations, hours=args.hours, snr_levels=levels, seed=args.seed,
+                                **three)
     n_events = sum(len(r["events"]) for r in records)
-    print(f"\ndetection on {len(records)} continuous records x {args.hours:g} h of test-station noise (in band), "
+    kind = "three-component " if args.components else ""
+    print(f"\ndetection on {len(records)} {kind}continuous records x {args.hours:g} h of test-station noise (in band), "
           f"{n_events} test-station events at {', '.join(f'{lv:g}' for lv in levels)} dB:")
-    print(format_detection(evaluate_detection(standard_methods({den.label: den}), records), levels))
+    methods = standard_methods({den.label: den})
+    if args.components:
+        methods.update(component_methods({den.label: den}, (args.components,)))
+    print(format_detection(evaluate_detection(methods, records), levels))
