@@ -142,7 +142,8 @@ def main(argv=None):
         r, k = add_transients(rec, transients, args.per_hour, args.seed + 7 * i, args.ratio)
         bursty.append(r)
         added += k
-    print(f"{len(records)} validation records ({args.components} component(s)) x 2 h, {sum(len(r['events']) for r in records)} events; "
+    print(f"{len(records)} validation records ({args.components} component(s)) x 2 h, "
+          f"{sum(len(r['events']) for r in records)} events; "
           f"{len(transients)} training-station transients, {added} added; load average {os.getloadavg()[0]:.2f}")
     methods = standard_methods(model_names(args.models))
     if args.components == 3:

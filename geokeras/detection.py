@@ -862,33 +862,31 @@ def format_detection(scores, snr_levels, rates_per_hour=(1.0, 2.0), detectors=DE
         str (several Markdown-like tables).
     """
     tables = detection_tables(scores, snr_levels, rates_per_hour, detectors)
+
+    def head(title, columns):
+        cells = [f"{lv:g} dB" for lv in snr_levels] + list(columns)
+        return ["", title, "| method | " + " | ".join(cells) + " |", "|---|" + "---|" * len(cells)]
+
     lines = []
     for det in detectors:
         for rate in rates_per_hour:
-            lines += ["", f"{det}_sta_lta at <= {rate:g} false triggers per hour: recall (median |pick - P| in s); "
-                          "threshold: median over records",
-                      "| method | " + " | ".join(f"{lv:g} dB" for lv in snr_levels) + " | all | threshold |",
-                      "|---|" + "---|" * (len(snr_levels) + 2)]
+            lines += head(f"{det}_sta_lta at <= {rate:g} false triggers per hour: recall (median |pick - P| in s); "
+                          "threshold: median over records", ["all", "threshold"])
             for m, s in scores.items():
                 rows = {r["snr_db"]: r for r in tables[(m, det, rate)]}
                 thr = float(np.median([x["thresholds"][(det, rate)] for x in s]))
                 cells = " | ".join(f"{rows[lv]['recall']:.0%} ({rows[lv]['pick_error_s']:.2f})" for lv in snr_levels)
                 lines.append(f"| {m} | {cells} | {rows['all']['recall']:.0%} | {thr:.2f} |")
-    lines += ["", "peak-amplitude ratio to the clean event (median) and residual noise: 1-s RMS percentiles of the "
-                  "noise-only stretches relative to their median (median over records)",
-              "| method | " + " | ".join(f"{lv:g} dB" for lv in snr_levels) + " | p10 | p99 | p99/p10 |",
-              "|---|" + "---|" * (len(snr_levels) + 3)]
+    summaries = {m: {r["snr_db"]: r for r in summarize(s, snr_levels)} for m, s in scores.items()}
+    lines += head("peak-amplitude ratio to the clean event (median) and residual noise: 1-s RMS percentiles of the "
+                  "noise-only stretches relative to their median (median over records)", ["p10", "p99", "p99/p10"])
     for m, s in scores.items():
-        rows = {r["snr_db"]: r for r in summarize(s, snr_levels)}
         st = pooled_stationarity(s)
-        lines.append(f"| {m} | " + " | ".join(f"{rows[lv]['peak_ratio']:.3f}" for lv in snr_levels)
+        lines.append(f"| {m} | " + " | ".join(f"{summaries[m][lv]['peak_ratio']:.3f}" for lv in snr_levels)
                      + f" | {st['p10']:.2f} | {st['p99']:.2f} | {st['ratio']:.2f} |")
-    lines += ["", "the event windows (-10..+20 s around P) as mixtures: SNR gain in dB (correlation with the clean "
-                  "event), medians over the events",
-              "| method | " + " | ".join(f"{lv:g} dB" for lv in snr_levels) + " | all |",
-              "|---|" + "---|" * (len(snr_levels) + 1)]
-    for m, s in scores.items():
-        rows = {r["snr_db"]: r for r in summarize(s, snr_levels)}
+    lines += head("the event windows (-10..+20 s around P) as mixtures: SNR gain in dB (correlation with the clean "
+                  "event), medians over the events", ["all"])
+    for m, rows in summaries.items():
         lines.append(f"| {m} | " + " | ".join(f"{rows[lv]['snr_gain_db']:.2f} ({rows[lv]['correlation']:.3f})"
                                              for lv in list(snr_levels) + ["all"]) + " |")
     return "\n".join(lines)
