@@ -78,8 +78,8 @@ def add_parser(sub, add):
     p.add_argument("--components", default=None, choices=COMPONENTS,
                    help="denoise a station's three components together where a file holds them aligned and "
                         "gap-free at the model's rate: one mask per window for all three, their median or mean "
-                        "(steadier residual, more STA/LTA detections; model card 'Three components'); other traces "
-                        "one by one; such files are read whole; not with --layout sds (one channel a file)")
+                        "(steadier residual, more STA/LTA detections; README 'Three components, one mask'); other "
+                        "traces one by one; such files are read whole; not with --layout sds (one channel a file)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()

@@ -152,7 +152,7 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
         components: ``None`` (default: each trace on its own) or ``"median"`` / ``"mean"``: a station's three
             components that the Stream holds aligned and gap-free at the model's rate are denoised together, one
             combined mask per window (`geokeras.denoise.components.station_groups`, `denoise_components`;
-            model card, "Three components"); every other trace as with ``None``. Stream/Trace input only.
+            README, "Three components, one mask"); every other trace as with ``None``. Stream/Trace input only.
         return_report: also return the `geokeras.data.process.Report` (repairs made to the input:
             merged overlaps, traces kept apart because of differing rates, degenerate segments, traces
             passed through; and the traces skipped).

@@ -4,7 +4,7 @@
 one component comes in bursts that the other two mostly do not share, while an earthquake is on all three:
 `geokeras.models.components.component_denoiser` gives the components the median of their masks, cell by
 cell, and on continuous records an STA/LTA detector on the vertical then finds more events at the same
-false-trigger rate (model card, "Three components").
+false-trigger rate (README, "Three components, one mask"; model card, "Session 11").
 
 `denoise_components` takes the samples of one station's components, aligned (the same start, rate and number of
 samples) and without gaps, at the model's sampling rate. ``denoise(stream, components="median")`` (and
@@ -43,6 +43,8 @@ def _component_model(base, components, statistic, precision):
 
     key = (id(base), components, statistic, precision)
     if key not in _CACHE or _CACHE[key][0] is not base:
+        if len(_CACHE) >= 8:  # the graphs of a few models at most (each holds its base model)
+            _CACHE.clear()
         # the graph `denoise` runs (`Denoiser.predictor`): the inference rewrites, at the precision asked for
         fast = inference_model(base if precision == "float32" else bfloat16_copy(base))
         model = component_denoiser(fast, components, statistic)

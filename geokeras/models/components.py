@@ -4,8 +4,8 @@ The trained network is unchanged: each component's window goes through it (share
 of the same window are combined cell by cell (`geokeras.layers.ComponentMask`, the median by default) after
 the mask floor, and each component's spectrogram is multiplied by the combined mask. On continuous records
 an STA/LTA detector then sees a steadier residual: the bursts of one component's residual that set its
-false-trigger threshold are mostly not on the other two, while an earthquake is on all of them (model card,
-"Three components").
+false-trigger threshold are mostly not on the other two, while an earthquake is on all of them (README, "Three
+components, one mask"; model card, "Session 11").
 
 Each component stays an odd function of its own samples (``model(x with one component negated)`` negates that
 component's output and leaves the others unchanged, to the last bit) when the base model is sign-invariant.
