@@ -218,12 +218,21 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
 
     groups, order = [], None
     if options.components:  # a station's aligned components together; every other trace as below
-        from geokeras.denoise.components import station_groups
+        from geokeras.denoise.components import group_windows, station_groups
 
         order = {}
         for i, tr in enumerate(stream):
             order.setdefault(tr.id, i)
         groups, stream = station_groups(stream, denoiser.sampling_rate)
+        if groups and progress is not None:  # one count over both paths: the groups' windows come last
+            extra, seen, report_to = group_windows(groups, denoiser.window_length, options.overlap), [0, 0], progress
+
+            def progress(done, total):
+                seen[:] = [done, total]
+                report_to(done, total + extra)
+
+            def group_progress(done, _):
+                report_to(seen[0] + done, seen[1] + extra)
     try:
         if len(stream) or not groups:
             out = apply_to_stream(
@@ -249,7 +258,8 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
 
     cleaned, noise, report = out
     joint, joint_noise = denoise_groups(groups, denoiser, options, options.processing_line(denoiser),
-                                        return_noise=bool(return_noise))
+                                        return_noise=bool(return_noise),
+                                        progress=group_progress if progress is not None else None)
 
     def in_order(traces):
         return obspy.Stream(sorted(traces, key=lambda tr: (order.get(tr.id, len(order)), tr.stats.starttime)))

@@ -53,7 +53,7 @@ def _component_model(base, components, statistic, precision):
 
 
 def denoise_components(data, model=None, sampling_rate=None, statistic="median", overlap=0.5,
-                       batch_size=BATCH_SIZE, precision="float32"):
+                       batch_size=BATCH_SIZE, precision="float32", progress=None):
     """Denoise the aligned components of one station with one combined mask per window (float32 model).
 
     Args:
@@ -69,6 +69,8 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         batch_size: windows per model call.
         precision: ``"float32"`` (default: the model as trained), ``"bfloat16"`` (a
             `geokeras.denoise.denoiser.bfloat16_copy` of the model) or ``"auto"`` (as `denoise`'s).
+        progress: optional ``progress(done, total)`` called after each batch, in single-component windows (a
+            window of C components counts C times, as `denoise` would count them).
 
     Returns:
         float32 array ``(C, n)``.
@@ -119,6 +121,8 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         for c, ((_, bounds), (_, exponents)) in enumerate(zip(frames, scaled)):
             y[..., c] = np.clip(np.ldexp(y[..., c], exponents[:, None]), -bounds[:, None], bounds[:, None])
         _overlap_add(acc, norm, y, s, weights)
+        if progress is not None:
+            progress((i + k) * components, len(starts) * components)
     out = np.empty((components, n), np.float32)
     for c in range(components):  # one float64 row at a time
         out[c] = acc[:n, c] / norm[:n, 0]
@@ -187,7 +191,15 @@ def station_groups(stream, sampling_rate):
     return groups, obspy.Stream([tr for tr in stream if id(tr) not in grouped])
 
 
-def denoise_groups(groups, denoiser, options, processing, return_noise=False):
+def group_windows(groups, window_length, overlap):
+    """The single-component windows `denoise_groups` runs for ``groups`` (a window of three components counts 3)."""
+    from geokeras.data.windows import Windowing
+
+    windowing = Windowing(window_length, overlap)
+    return sum(len(windowing.starts(traces[0].stats.npts)) * len(traces) for traces in groups)
+
+
+def denoise_groups(groups, denoiser, options, processing, return_noise=False, progress=None):
     """The denoised traces (and noise estimates) of `station_groups`' groups, headers kept.
 
     Args:
@@ -196,6 +208,7 @@ def denoise_groups(groups, denoiser, options, processing, return_noise=False):
         options: the `~geokeras.denoise.DenoiseOptions` (its ``components`` is the statistic).
         processing: the ``stats.processing`` line to append.
         return_noise: also return the noise traces (input minus output).
+        progress: optional ``progress(done, total)`` over the groups' windows (`group_windows`).
 
     Returns:
         ``(denoised traces, noise traces or None)``: lists in the groups' order.
@@ -203,10 +216,13 @@ def denoise_groups(groups, denoiser, options, processing, return_noise=False):
     import obspy
 
     out, noise = [], [] if return_noise else None
+    total, before = group_windows(groups, denoiser.window_length, options.overlap), 0
     for traces in groups:
         x = np.stack([np.asarray(tr.data) for tr in traces])  # the samples' own type (framing reads float64)
+        step = None if progress is None else (lambda done, _, b=before: progress(b + done, total))
         y = denoise_components(x, model=denoiser, statistic=options.components, overlap=options.overlap,
-                               batch_size=options.batch_size, precision=options.precision)
+                               batch_size=options.batch_size, precision=options.precision, progress=step)
+        before += group_windows([traces], denoiser.window_length, options.overlap)
         del x
         for tr, row in zip(traces, y):
             stats = tr.stats.copy()
