@@ -112,3 +112,19 @@ def test_stitch_is_the_ordered_overlap_add_bit_for_bit(overlap, n):
     assert got.view(np.uint32).tolist() == want.view(np.uint32).tolist()
     cut = n - 3 if n > 10 else n  # windows past the output's end (dropped)
     assert np.array_equal(stitch(y, starts, cut).view(np.uint32), _stitch_one_by_one(y, starts, cut).view(np.uint32))
+
+
+@pytest.mark.parametrize("overlap", [0.5, 0.75])
+def test_overlap_add_of_traces_framed_alike_is_stitch_of_each_in_batches(overlap):
+    from geokeras.data.windows import crossfade_weights, overlap_add
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 1000))
+    rows = [sliding_windows(row, 128, overlap) for row in x]
+    starts = rows[0][1]
+    windows = np.stack([w for w, _ in rows], axis=-1)  # (k, L, 2)
+    acc, norm = np.zeros((1000 + 128, 2)), np.zeros(1000 + 128)
+    for i in range(0, len(starts), 7):  # in batches, as a bounded-memory caller adds them
+        overlap_add(acc, norm, windows[i:i + 7], starts[i:i + 7], crossfade_weights(128))
+    for c in range(2):
+        np.testing.assert_array_equal(acc[:1000, c] / norm[:1000], stitch(rows[c][0], starts, 1000))

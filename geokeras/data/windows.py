@@ -27,8 +27,8 @@ import numpy as np
 
 from geokeras.validation import check_number, check_positive_int
 
-__all__ = ["check_overlap", "Windowing", "sliding_windows", "stitch", "apply_windowed", "map_batches", "crossfade_weights",
-           "window_starts", "scale_to_unit_peak"]
+__all__ = ["check_overlap", "Windowing", "sliding_windows", "stitch", "overlap_add", "apply_windowed", "map_batches",
+           "crossfade_weights", "window_starts", "scale_to_unit_peak"]
 
 
 def check_overlap(name, value):
@@ -143,16 +143,28 @@ def stitch(windows, starts, n, weights=None):
     n = int(n)
     acc = np.zeros(n + L, dtype=np.float64)
     norm = np.zeros(n + L, dtype=np.float64)
-    done = _add_regular(acc, norm, windows, starts, w)
-    for win, s in zip(windows[done:], starts[done:]):
-        acc[s:s + L] += w * win
-        norm[s:s + L] += w
+    overlap_add(acc, norm, windows, starts, w)
     acc, norm = acc[:n], norm[:n]
     if not np.all(norm > 0):
         raise ValueError(f"Invalid value for argument `starts`. The windows leave samples of the {n}-sample output uncovered.")
     out = acc / norm
     dtype = windows.dtype if np.issubdtype(windows.dtype, np.floating) else np.float64
     return out.astype(dtype)
+
+
+def overlap_add(acc, norm, windows, starts, w):
+    """Add ``w * windows[j]`` into ``acc`` and ``w`` into ``norm`` at ``starts[j]``, in order (`stitch`'s sums).
+
+    ``windows`` is ``(k, L)``, or ``(k, L, C)`` for ``C`` traces framed alike (``acc`` then ``(m, C)``); ``norm``
+    is 1-D. Windows a regular hop of at least ``L / 2`` apart are added in two vectorized passes (the same bits),
+    the others one by one. Called again with later windows, it continues the same sums.
+    """
+    done = _add_regular(acc, norm, windows, starts, w)
+    wc = w.reshape((-1,) + (1,) * (windows.ndim - 2))
+    L = windows.shape[1]
+    for win, s in zip(windows[done:], starts[done:]):
+        acc[s:s + L] += wc * win
+        norm[s:s + L] += w
 
 
 def _add_regular(acc, norm, windows, starts, w):
@@ -164,7 +176,7 @@ def _add_regular(acc, norm, windows, starts, w):
     windows' terms, and ``(0 + a) + b == (0 + b) + a`` in floating point; the windows the caller adds later
     come after both, as in the loop.
     """
-    k, L = windows.shape
+    k, L = windows.shape[:2]
     if k < 3:
         return 0
     hop = int(starts[1] - starts[0])
@@ -177,8 +189,10 @@ def _add_regular(acc, norm, windows, starts, w):
     passes = [(c, len(range(c, m, 2)), s0 + c * hop) for c in (0, 1)]
     if s0 < 0 or any(a + count * 2 * hop > len(acc) for _, count, a in passes):
         return 0  # a row would reach past the buffer: the caller adds them all one by one
+    rest = acc.shape[1:]  # the traces framed alike, if any
+    wc = w.reshape((-1,) + (1,) * len(rest))
     for c, count, a in passes:
-        acc[a:a + count * 2 * hop].reshape(count, 2 * hop)[:, :L] += w * windows[c:m:2]
+        acc[a:a + count * 2 * hop].reshape((count, 2 * hop) + rest)[:, :L] += wc * windows[c:m:2]
         norm[a:a + count * 2 * hop].reshape(count, 2 * hop)[:, :L] += w
     return m
 

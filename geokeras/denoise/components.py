@@ -54,7 +54,7 @@ def _component_model(base, components, statistic, precision):
 
 def denoise_components(data, model=None, sampling_rate=None, statistic="median", overlap=0.5,
                        batch_size=BATCH_SIZE, precision="float32", progress=None):
-    """Denoise the aligned components of one station with one combined mask per window (float32 model).
+    """Denoise the aligned components of one station with one combined mask per window.
 
     Args:
         data: ``(C, n)`` real array: the components of one station (e.g. E, N, Z), sample ``j`` of every row
@@ -79,7 +79,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         ValueError: for a bad argument (the message names it); a ``model`` that is not a mask denoiser.
     """
     from geokeras.data.process import PrefixLine, window_frames
-    from geokeras.data.windows import Windowing, crossfade_weights, scale_to_unit_peak
+    from geokeras.data.windows import Windowing, crossfade_weights, overlap_add, scale_to_unit_peak
 
     if np.ma.isMaskedArray(data) and np.ma.getmaskarray(data).any():
         raise ValueError("Invalid value for argument `data`. Expected components without gaps. Received a masked "
@@ -104,7 +104,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     starts = windowing.starts(n)
     ends = np.minimum(starts + L, n)
     weights = crossfade_weights(L)
-    acc, norm = np.zeros((n + L, components)), np.zeros((n + L, 1))
+    acc, norm = np.zeros((n + L, components)), np.zeros(n + L)
     prefixes = [PrefixLine() for _ in range(components)]
     for i in range(0, len(starts), batch_size):  # a batch of windows at a time: memory bounded by the batch
         s, e = starts[i:i + batch_size], ends[i:i + batch_size]
@@ -120,37 +120,13 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         y = y.astype(np.float64)
         for c, ((_, bounds), (_, exponents)) in enumerate(zip(frames, scaled)):
             y[..., c] = np.clip(np.ldexp(y[..., c], exponents[:, None]), -bounds[:, None], bounds[:, None])
-        _overlap_add(acc, norm, y, s, weights)
+        overlap_add(acc, norm, y, s, weights)
         if progress is not None:
             progress((i + k) * components, len(starts) * components)
     out = np.empty((components, n), np.float32)
     for c in range(components):  # one float64 row at a time
-        out[c] = acc[:n, c] / norm[:n, 0]
+        out[c] = acc[:n, c] / norm[:n]
     return out
-
-
-def _overlap_add(acc, norm, y, starts, weights):
-    """Add the weighted windows ``y`` ``(k, L, C)`` starting at ``starts`` into ``acc`` ``(n + L, C)`` and the weights
-    into ``norm`` ``(n + L, 1)``: windows a regular hop apart (at least half a window) in two vectorized passes
-    (every other window: none of a pass overlaps another), the others one by one."""
-    k, L, _ = y.shape
-    w = weights[:, None]
-    done = 0
-    hop = int(starts[1] - starts[0]) if k > 2 else 0
-    if hop > 0 and 2 * hop >= L:
-        regular = starts - starts[0] == hop * np.arange(k)
-        done = k if regular.all() else int(np.argmin(regular))
-        if done < 3 or int(starts[0]) + (done + 1) * hop > len(acc):
-            done = 0
-        for first in (0, 1) if done else ():
-            count = len(range(first, done, 2))
-            a = int(starts[first])
-            block = acc[a:a + count * 2 * hop].reshape(count, 2 * hop, -1)[:, :L]  # a view: L <= 2 hop
-            block += w * y[first:done:2]
-            norm[a:a + count * 2 * hop].reshape(count, 2 * hop, 1)[:, :L] += w
-    for j in range(done, k):
-        acc[starts[j]:starts[j] + L] += w * y[j]
-        norm[starts[j]:starts[j] + L] += w
 
 
 def station_groups(stream, sampling_rate):
