@@ -31,6 +31,7 @@ import dataclasses
 
 import numpy as np
 
+from geokeras import metrics
 from geokeras.validation import check_choice, check_positive_int
 
 DETECTORS = ("recursive", "classic")
@@ -203,11 +204,16 @@ def quiet_noise(noises, sampling_rate, highpass_hz=1.0, max_ratio=3.0, zero_run_
     return kept, report
 
 
+def _event_window(p_index, sampling_rate, window_s):
+    """The slice of the window ``window_s`` (seconds) around sample ``p_index``."""
+    return slice(max(0, p_index + int(round(window_s[0] * sampling_rate))),
+                 p_index + int(round(window_s[1] * sampling_rate)))
+
+
 def window_snr_db(signal, noise, p_index, sampling_rate, window_s=(-10.0, 20.0)):
     """Window SNR in dB: signal power over noise power in the window ``window_s`` around ``p_index``."""
-    lo = max(0, p_index + int(round(window_s[0] * sampling_rate)))
-    hi = p_index + int(round(window_s[1] * sampling_rate))
-    s, q = signal[lo:hi], noise[lo:hi]
+    w = _event_window(p_index, sampling_rate, window_s)
+    s, q = signal[w], noise[w]
     return 10.0 * np.log10(np.mean(s ** 2) / np.mean(q ** 2))
 
 
@@ -536,14 +542,9 @@ def event_window_scores(y, clean, event, sampling_rate, window_s=(-10.0, 20.0)):
     gain, measured on the continuous record's own event windows. The correlation is Pearson's, of ``y`` with
     the clean event over the same window.
     """
-    lo = max(0, event.p_index + int(round(window_s[0] * sampling_rate)))
-    hi = event.p_index + int(round(window_s[1] * sampling_rate))
-    c, out = clean[lo:hi], y[lo:hi]
-    err = np.sum((out - c) ** 2)
-    gain = 10.0 * np.log10(np.sum(c ** 2) / err) - event.snr_db if err > 0 else float("inf")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = float(np.corrcoef(c, out)[0, 1]) if np.std(out) > 0 else float("nan")
-    return float(gain), corr
+    w = _event_window(event.p_index, sampling_rate, window_s)
+    c, out = clean[w], y[w]
+    return float(metrics.snr_db(c, out - c)) - event.snr_db, float(metrics.correlation(c, out))
 
 
 def noise_stationarity(y, noise_only, sampling_rate, block_s=1.0, percentiles=(10, 50, 99)):
@@ -652,7 +653,7 @@ def summarize(scores, snr_levels, detector="recursive", rate=2.0):
         rows.append({"snr_db": level, "n": len(sel), "recall": float(np.mean(hits)) if sel else float("nan"),
                      "pick_error_s": float(np.median(errs)) if errs.size else float("nan"),
                      "peak_ratio": float(np.nanmedian(peaks)) if sel else float("nan"),
-                     **{key: float(np.nanmedian([ev.get(key, np.nan) for ev in sel])) if sel else float("nan")
+                     **{key: float(np.nanmedian([ev[key] for ev in sel])) if sel else float("nan")
                         for key in ("snr_gain_db", "correlation")}})
     return rows
 

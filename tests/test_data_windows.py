@@ -116,7 +116,7 @@ def test_stitch_is_the_ordered_overlap_add_bit_for_bit(overlap, n):
 
 @pytest.mark.parametrize("overlap", [0.5, 0.75])
 def test_overlap_add_of_traces_framed_alike_is_stitch_of_each_in_batches(overlap):
-    from geokeras.data.windows import crossfade_weights, overlap_add
+    from geokeras.data.windows import overlap_add
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(2, 1000))

@@ -2,6 +2,7 @@
 import os
 
 from geokeras.cli.common import argument_type, check_output_folder, finite_float, positive_int
+from geokeras.denoise.options import COMPONENTS
 from geokeras.validation import check_number
 
 BASELINES = ("bandpass", "wavelet", "oracle_mask")  # geokeras.evaluate.BASELINES (a test keeps them equal)
@@ -32,7 +33,7 @@ def add_parser(sub, add):
                    help="--detection: length of each continuous record (default 2)")
     p.add_argument("--stations", type=positive_int("stations"), default=8,
                    help="--detection: records, one per noise station (default 8)")
-    p.add_argument("--components", default=None, choices=("median", "mean"),
+    p.add_argument("--components", default=None, choices=COMPONENTS,
                    help="--detection on three-component records (the detector on the vertical), the model also "
                         "run on the three components with this mask combination (denoise --components)")
     p.set_defaults(func=run, needs_tensorflow=True)

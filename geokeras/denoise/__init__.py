@@ -5,8 +5,9 @@ One concept per module, imported in this order (each imports only those above it
 - `geokeras.denoise.denoiser`: `Denoiser`, the model resolved once (model, sha256, rates, band, predictors);
 - `geokeras.denoise.options`: `DenoiseOptions`, checked once where they enter and carried down; the record
   of each output (sidecar fields) and the ``stats.processing`` line generated from it;
+- `geokeras.denoise.components`: `denoise_components`, a station's aligned components with one mask per window,
+  and the station groups of a Stream (used by `denoise`'s ``components=``);
 - `geokeras.denoise.api`: `denoise` (Stream, Trace or array in, the same type out) and `ProgressBar`;
-- `geokeras.denoise.components`: `denoise_components`, a station's aligned components with one mask per window;
 - `geokeras.denoise.naming`: `output_names`, the names of a file's outputs (planning, writing, resume);
 - `geokeras.denoise.executor`: `run_files`, one job per file here or on Dask (generic: knows no denoiser);
 - `geokeras.denoise.files`: `DenoiseFile` (the per-file job and its resume check), `plan_denoise`,

@@ -214,57 +214,65 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
         the errors of `geokeras.data.process.apply_to_stream`; an ``OutOfBandError`` says how to pass the
         record through.
     """
-    from geokeras.data.process import Report, apply_to_stream
+    if options.components:
+        return _by_station(stream, denoiser, options, progress, on_error, return_noise)
+    return _one_trace(stream, denoiser, options, progress, on_error, return_noise)
 
-    groups, order = [], None
-    if options.components:  # a station's aligned components together; every other trace as below
-        from geokeras.denoise.components import group_windows, station_groups
 
-        order = {}
-        for i, tr in enumerate(stream):
-            order.setdefault(tr.id, i)
-        groups, stream = station_groups(stream, denoiser.sampling_rate)
-        if groups and progress is not None:  # one count over both paths: the groups' windows come last
-            extra, seen, report_to = group_windows(groups, denoiser.window_length, options.overlap), [0, 0], progress
+def _one_trace(stream, denoiser, options, progress, on_error, return_noise):
+    """`denoise_stream` of each trace on its own: ``(denoised, noise or None, report)``."""
+    from geokeras.data.process import apply_to_stream
 
-            def progress(done, total):
-                seen[:] = [done, total]
-                report_to(done, total + extra)
-
-            def group_progress(done, _):
-                report_to(seen[0] + done, seen[1] + extra)
     try:
-        if len(stream) or not groups:
-            out = apply_to_stream(
-                stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
-                denoiser.sampling_rate,
-                overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
-                clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
-                out_of_band=options.out_of_band, return_noise=bool(return_noise), return_report=True,
-                processing=options.processing_line(denoiser), scale_windows=True)
-        else:
-            out = (obspy.Stream(), obspy.Stream(), Report()) if return_noise else (obspy.Stream(), Report())
+        out = apply_to_stream(
+            stream, denoiser.predictor(options.batch_size, options.precision), denoiser.window_length,
+            denoiser.sampling_rate,
+            overlap=options.overlap, batch_size=options.batch_size, progress=progress, detrend=True,
+            clip=CLIP_FACTOR, on_error=on_error, rate_range=denoiser.sampling_rate_range_hz,
+            out_of_band=options.out_of_band, return_noise=bool(return_noise), return_report=True,
+            processing=options.processing_line(denoiser), scale_windows=True)
+        return out if return_noise else (out[0], None, out[1])
     except OutOfBandError as exc:
         raise OutOfBandError(exc.trace_id, f"{exc.reason} (out_of_band='passthrough' passes it through "
                              "unchanged)") from None
-    out = out if return_noise else (out[0], None, out[1])
-    if order is not None and len(stream):  # asked for components, and these traces had none to go with
-        ids = sorted({tr.id for tr in stream})
-        out[2].notes.append(f"{', '.join(ids)}: not three aligned gap-free components of one station at the model's "
-                            f"{denoiser.sampling_rate:g} Hz: denoised one trace at a time")
+
+
+def _by_station(stream, denoiser, options, progress, on_error, return_noise):
+    """`denoise_stream` with ``options.components``: the station groups together, the other traces on their own
+    (a note names them), the results in the input's order of ids, the windows of both counted in one progress."""
+    from geokeras.data.process import Report
+    from geokeras.denoise.components import denoise_groups, group_windows, station_groups
+
+    groups, rest = station_groups(stream, denoiser.sampling_rate)
     if not groups:
-        return out
-    from geokeras.denoise.components import denoise_groups
+        out = _one_trace(rest, denoiser, options, progress, on_error, return_noise)
+    else:
+        extra, seen = group_windows(groups, denoiser.window_length, options.overlap), [0, 0]
 
-    cleaned, noise, report = out
-    joint, joint_noise = denoise_groups(groups, denoiser, options, options.processing_line(denoiser),
-                                        return_noise=bool(return_noise),
-                                        progress=group_progress if progress is not None else None)
+        def counted(done, total):  # the one-trace windows first, the groups' after them
+            seen[:] = [done, total]
+            progress(done, total + extra)
 
-    def in_order(traces):
-        return obspy.Stream(sorted(traces, key=lambda tr: (order.get(tr.id, len(order)), tr.stats.starttime)))
+        empty = (obspy.Stream(), obspy.Stream() if return_noise else None, Report())
+        cleaned, noise, report = (_one_trace(rest, denoiser, options, progress and counted, on_error, return_noise)
+                                  if len(rest) else empty)
+        joint, joint_noise = denoise_groups(groups, denoiser, options, options.processing_line(denoiser),
+                                            return_noise=bool(return_noise),
+                                            progress=progress and (lambda done, _: progress(seen[0] + done,
+                                                                                            seen[1] + extra)))
+        order = {}
+        for i, tr in enumerate(stream):
+            order.setdefault(tr.id, i)
 
-    return in_order(list(cleaned) + joint), (in_order(list(noise) + joint_noise) if return_noise else None), report
+        def in_order(traces):
+            return obspy.Stream(sorted(traces, key=lambda tr: (order[tr.id], tr.stats.starttime)))
+
+        out = (in_order(list(cleaned) + joint), in_order(list(noise) + joint_noise) if return_noise else None, report)
+    if len(rest):
+        ids = ", ".join(sorted({tr.id for tr in rest}))
+        out[2].notes.append(f"{ids}: not three aligned gap-free components of one station at the model's "
+                            f"{denoiser.sampling_rate:g} Hz: denoised one trace at a time")
+    return out
 
 
 def _as_type(data, result):
