@@ -47,19 +47,14 @@ def component_denoiser(model, components=3, statistic="median"):
         ValueError: ``model`` is not a spectrogram-mask denoiser, or a bad ``components`` or ``statistic``.
     """
     components = check_positive_int("components", components)
-    names = {layer.name for layer in model.layers}
-    if not {"stft", "apply_mask", "istft", "rescale"} <= names:
-        raise ValueError(f"Invalid value for argument `model`. Expected a spectrogram-mask denoiser (layers 'stft', "
-                         f"'apply_mask', 'istft', 'rescale'). Received model {model.name!r} without them.")
-    length = denoiser_info(model)["window_length"]
-    # this model's own tensors (its layers may also serve other graphs, e.g. `geokeras.models.inference`'s copy)
-    rescaled, std = _inputs(model.outputs[0], "rescale")
-    (masked,) = _inputs(rescaled, "istft")
-    spec, mask = _inputs(masked, "apply_mask")
-    apply_mask, istft, rescale = (model.get_layer(n) for n in ("apply_mask", "istft", "rescale"))
+    # this model's own graph, walked back from its output (its layers may also serve other graphs, e.g.
+    # `geokeras.models.inference`'s copy, so `layer.output` would name another graph's tensor)
+    rescale, (rescaled, std) = _made_by(model.outputs[0], "rescale", model)
+    istft, (masked,) = _made_by(rescaled, "istft", model)
+    apply_mask, (spec, mask) = _made_by(masked, "apply_mask", model)
     single = keras.Model(model.inputs[0], [spec, mask, std], name="single_component_mask")
     combine = ComponentMask(statistic, name="component_mask")  # checks `statistic`
-    inputs = keras.Input((length, components), name="waveforms")
+    inputs = keras.Input((denoiser_info(model)["window_length"], components), name="waveforms")
     parts = [single(x) for x in SplitComponents(name="split")(inputs)]
     masks = combine([mask for _, mask, _ in parts])
     outputs = [rescale([istft(apply_mask([spec, mask])), std]) for (spec, _, std), mask in zip(parts, masks)]
@@ -67,10 +62,11 @@ def component_denoiser(model, components=3, statistic="median"):
     return keras.Model(inputs, out, name=f"{model.name}_{components}c")
 
 
-def _inputs(tensor, name):
-    """The input tensors of the layer call that made ``tensor``, which must be a call of layer ``name``."""
+def _made_by(tensor, name, model):
+    """``(layer, its input tensors)`` of the layer call that made ``tensor``, which must be layer ``name``'s."""
     layer, node_index, _ = tensor._keras_history
     if layer.name != name:
-        raise ValueError(f"Invalid value for argument `model`. Expected its output made by ... -> apply_mask -> "
-                         f"istft -> rescale. Received a graph with {layer.name!r} where {name!r} was expected.")
-    return layer._inbound_nodes[node_index].input_tensors
+        raise ValueError(f"Invalid value for argument `model`. Expected a spectrogram-mask denoiser (its output made "
+                         f"by apply_mask -> istft -> rescale). Received model {model.name!r}, with {layer.name!r} "
+                         f"where {name!r} was expected.")
+    return layer, layer._inbound_nodes[node_index].input_tensors
