@@ -25,32 +25,11 @@ Example:
 """
 import numpy as np
 
-from geokeras.denoise.denoiser import Denoiser, resolve_precision
+from geokeras.denoise.denoiser import Denoiser
 from geokeras.denoise.options import BATCH_SIZE, CLIP_FACTOR
 from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["denoise_components"]
-
-_CACHE = {}  # (id of the base model, components, statistic, precision) -> (base model, compiled component model)
-
-
-def _component_model(base, components, statistic, precision):
-    import tensorflow as tf
-
-    from geokeras.denoise.denoiser import bfloat16_copy
-    from geokeras.models.components import component_denoiser
-    from geokeras.models.inference import inference_model
-
-    key = (id(base), components, statistic, precision)
-    if key not in _CACHE or _CACHE[key][0] is not base:
-        if len(_CACHE) >= 8:  # the graphs of a few models at most (each holds its base model)
-            _CACHE.clear()
-        # the graph `denoise` runs (`Denoiser.predictor`): the inference rewrites, at the precision asked for
-        fast = inference_model(base if precision == "float32" else bfloat16_copy(base))
-        model = component_denoiser(fast, components, statistic)
-        _CACHE[key] = (base, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
-    return _CACHE[key][1]
-
 
 def denoise_components(data, model=None, sampling_rate=None, statistic="median", overlap=0.5,
                        batch_size=BATCH_SIZE, precision="float32", progress=None):
@@ -99,7 +78,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
                          f"{den.sampling_rate:g} Hz (resample first). Received sampling_rate={sampling_rate!r}.")
     windowing = Windowing(den.window_length, overlap)  # checks `overlap`
     components, n = x.shape
-    fn = _component_model(den.model, components, statistic, resolve_precision(precision))
+    fn = den.component_predictor(components, statistic, precision)
     L = den.window_length
     starts = windowing.starts(n)
     ends = np.minimum(starts + L, n)

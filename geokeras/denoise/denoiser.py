@@ -420,6 +420,26 @@ class Denoiser:
                 cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=keep)
             return cache[key]
 
+    def component_predictor(self, components=3, statistic="median", precision="auto"):
+        """The compiled ``fn(windows[k, L, C]) -> denoised[k, L, C]`` of the model on a station's ``C`` components
+        with one combined mask (`geokeras.models.components.component_denoiser`), over the same inference graph
+        and precision as `predictor`, cached with it (`geokeras.denoise.denoise_components`)."""
+        precision = resolve_precision(precision)
+        model = self.model
+        with _LOCK:
+            cache = _PREDICTORS.setdefault(model, {})
+            key = ("components", components, statistic, precision)
+            if key not in cache:
+                import tensorflow as tf
+
+                from geokeras.models.components import component_denoiser
+                from geokeras.models.inference import inference_model
+
+                run = component_denoiser(inference_model(model if precision == "float32" else bfloat16_copy(model)),
+                                         components, statistic)
+                cache[key] = tf.function(lambda x: run(x, training=False), reduce_retracing=True)
+            return cache[key]
+
     def __call__(self, data, **kwargs):
         """``geokeras.denoise.denoise(data, model=self, **kwargs)``."""
         from geokeras.denoise.api import denoise
