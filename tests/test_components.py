@@ -189,9 +189,13 @@ def test_the_command_denoises_a_station_file_with_components(base, rng, tmp_path
     want = denoise(st, model=str(path), components="median", precision="float32")
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a.data, b.data)
-    with pytest.raises(SystemExit):
-        main(["denoise", str(tmp_path / "in.mseed"), "-o", str(tmp_path / "sds"), "--layout", "sds",
-              "--components", "median"])
+    rc = main(["denoise", str(tmp_path / "in.mseed"), "-o", str(tmp_path / "sds"), "--layout", "sds",
+               "--components", "median", "--model", str(path), "--quiet", "--precision", "float32"])
+    assert rc == 0  # into an SDS archive too: one day file per channel, the same samples
+    for b in want:
+        day = obspy.read(str(tmp_path / "sds" / "1970" / "XX" / "A" / f"{b.stats.channel}.D" /
+                             f"{b.id}.D.1970.001"))
+        np.testing.assert_array_equal(day[0].data, b.data)
 
 
 def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):

@@ -1,5 +1,7 @@
 """``geokeras denoise --layout sds``: day files split at UTC midnights, merged, read back by ObsPy's SDS client;
-channel codes that collide refused before any work; ``--resume`` redoes only the day whose input grew."""
+channel codes that collide refused before any work; ``--resume`` redoes only the day whose input grew; with
+``--components`` a station's three day files of a day are one job, denoised together."""
+import json
 import os
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from obspy.clients.filesystem.sds import Client
 
 from geokeras import cli
-from geokeras.denoise import Denoiser, denoise, denoise_files
+from geokeras.denoise import Denoiser, denoise, denoise_files, plan_denoise
 from geokeras.denoise.naming import sds_path
 from geokeras.denoise.sds import merge_day, split_days
 from geokeras.errors import InputError
@@ -144,3 +146,111 @@ def test_a_record_across_midnight_merges_into_the_next_day_without_loss_or_dupli
         assert len(day2) == 1 and day2[0].stats.starttime == T("2020-01-02") and day2[0].stats.npts == 12000
         day1 = obspy.read(sds_path(root, "XX.STA.00.HXZ", 2020, 1))
         assert day1[0].stats.npts == 6000 and day1[0].stats.endtime < T("2020-01-02")
+
+
+def _station_day(root, channels=("HHE", "HHN", "HHZ"), station="STA", seed=10):
+    """A station's channels of 2020-01-01, one SDS day file each: ``(traces, paths)``."""
+    traces = [_trace("2020-01-01T01:00:00", 60.0, station=station, channel=ch, seed=seed + i)
+              for i, ch in enumerate(channels)]
+    return traces, [_write_sds(root, tr) for tr in traces]
+
+
+def _day_file(root, tr, code="X"):
+    net, sta, loc, cha = tr.id.split(".")
+    return sds_path(root, f"{net}.{sta}.{loc}.{cha[0]}{code}{cha[2:]}", 2020, 1)
+
+
+def test_a_stations_three_day_files_are_one_job_denoised_together(tmp_path, model):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    traces, paths = _station_day(src)
+    plan = plan_denoise(src, root, model=model, layout="sds", channel_code="X", components="median",
+                        precision="float32")
+    assert [job.input for job in plan.jobs] == [tuple(paths)]
+    summary = plan.run()
+    assert (summary.files, summary.done, summary.failed) == (3, 3, 0)
+    [result] = summary.results
+    assert result.input == tuple(paths) and result.label == " + ".join(paths) and not result.notes
+    want = denoise(obspy.Stream(traces), model=model, components="median", precision="float32")
+    for tr, expected in zip(traces, want):
+        got = obspy.read(_day_file(root, tr))
+        assert len(got) == 1 and got[0].stats.starttime == tr.stats.starttime
+        np.testing.assert_allclose(got[0].data, expected.data, rtol=0, atol=1e-6 * np.abs(expected.data).max())
+        alone = denoise(tr, model=model, precision="float32").data  # the combined mask made a difference
+        assert not np.allclose(got[0].data, alone, atol=1e-3 * np.abs(alone).max())
+        [entry] = json.load(open(_day_file(root, tr) + ".processing.json"))
+        assert entry["denoise"]["components"] == "median"
+        assert sorted(entry["inputs"]) == sorted(os.path.realpath(p) for p in paths)  # each depends on all three
+
+
+def test_a_lone_channel_beside_a_group_is_denoised_alone_and_named_in_a_note(tmp_path, model):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    group, _ = _station_day(src)
+    [lone], [lone_path] = _station_day(src, channels=("EHZ",), seed=20)
+    summary = denoise_files(src, root, model=model, layout="sds", channel_code="X", components="median",
+                            precision="float32")
+    assert (summary.files, summary.done, len(summary.results)) == (4, 4, 2)
+    alone = next(r for r in summary.results if r.input == lone_path)
+    assert alone.notes == ("XX.STA.00.EHZ: not three aligned gap-free components of one station at the model's "
+                           "100 Hz: denoised one trace at a time",)
+    np.testing.assert_array_equal(obspy.read(_day_file(root, lone))[0].data,
+                                  denoise(lone, model=model, precision="float32").data)
+    joint = denoise(obspy.Stream(group), model=model, components="median", precision="float32")
+    np.testing.assert_allclose(obspy.read(_day_file(root, group[2]))[0].data, joint[2].data, rtol=0,
+                               atol=1e-6 * np.abs(joint[2].data).max())
+
+
+def test_resume_skips_an_up_to_date_group_and_redoes_it_when_one_input_changed(tmp_path, model):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    traces, paths = _station_day(src)
+
+    def run(components="median"):
+        return denoise_files(src, root, model=model, layout="sds", channel_code="X", components=components,
+                             precision="float32", resume=True)
+
+    assert run(components=None).done == 3  # one job a file, no combined mask recorded
+    assert [r.status for r in run().results] == ["done"]  # made without components: redone, as one job
+    assert [r.status for r in run().results] == ["up_to_date"]
+    outputs = [_day_file(root, tr) for tr in traces]
+    stamps = [os.stat(p).st_mtime_ns for p in outputs]
+    changed = traces[1].copy()
+    changed.data = changed.data[::-1].copy()  # new samples in the north component's file, same size
+    changed.write(paths[1], format="MSEED", encoding="FLOAT32")
+    before = os.stat(paths[0]).st_mtime_ns
+    os.utime(paths[1], ns=(before + 10 ** 9, before + 10 ** 9))
+    assert [r.status for r in run().results] == ["done"]
+    assert all(os.stat(p).st_mtime_ns != t for p, t in zip(outputs, stamps))  # all three redone
+    want = denoise(obspy.Stream([traces[0], changed, traces[2]]), model=model, components="median",
+                   precision="float32")
+    for path, expected in zip(outputs, want):
+        np.testing.assert_allclose(obspy.read(path)[0].data, expected.data, rtol=0,
+                                   atol=1e-6 * np.abs(expected.data).max())
+    assert run().up_to_date == 3
+
+
+def test_the_command_writes_the_archive_with_components(tmp_path, model, capsys):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    traces, paths = _station_day(src)
+    model_path = str(tmp_path / "tiny.keras")
+    model.model.save(model_path)
+    assert cli.main(["denoise", src, "-o", root, "--layout", "sds", "--components", "median", "--channel-code", "X",
+                     "--model", model_path, "--precision", "float32", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"{' + '.join(paths)} -> " in out and "denoised 3 of 3 file(s)" in out
+    want = denoise(obspy.Stream(traces), model=model_path, components="median", precision="float32")
+    back = Client(root).get_waveforms("XX", "STA", "00", "HX?", T("2020-01-01"), T("2020-01-02"))
+    assert sorted(tr.id for tr in back) == ["XX.STA.00.HXE", "XX.STA.00.HXN", "XX.STA.00.HXZ"]
+    for expected in want:
+        got = back.select(channel="HX" + expected.stats.channel[-1])[0]
+        np.testing.assert_allclose(got.data, expected.data, rtol=0, atol=1e-6 * np.abs(expected.data).max())
+
+
+def test_a_day_file_of_the_piecewise_size_is_read_whole(tmp_path, model, monkeypatch):
+    from geokeras.denoise import pieces
+
+    monkeypatch.setattr(pieces, "MIN_BYTES", 1000)  # as a real day of 100 Hz samples (16 MiB or more)
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    tr = _trace("2020-01-01T00:00:00", 60.0, seed=30)
+    _write_sds(src, tr)
+    summary = denoise_files(src, root, model=model, layout="sds", channel_code="X")
+    assert (summary.done, summary.failed) == (1, 0), summary.failures
+    np.testing.assert_array_equal(obspy.read(_day_file(root, tr))[0].data, denoise(tr, model=model).data)

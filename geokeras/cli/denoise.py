@@ -38,12 +38,13 @@ named, without .mseed/.miniseed/.ms/.msd/.sac):
   OUTDIR/REL.png                    --plot: waveforms and spectrograms before/after
   --layout sds: OUTDIR/YEAR/NET/STA/CHA.D/NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day,
                 merged with the samples already there (--channel-code X: HHZ -> HXZ; --resume redoes the
-                day files whose input grew)
+                day files whose input grew; --components: a station's three day files of a day together)
 every record keeps its ids, start time, sampling rate and number of samples (float32 samples). Each window
 loses the mean and linear trend of its gap-free segment from the segment's start up to the window's end, and
 its output is clipped at 1.1 x its own input peak (as the streaming denoiser does: one definition). A record
 sampled outside the model's range is refused (or passed through: --out-of-band passthrough). A MiniSEED file
-of 16 MiB or more is read and written a piece at a time (memory that does not grow with the file).
+of 16 MiB or more is read and written a piece at a time (memory that does not grow with the file;
+not with --layout sds or --components: there each file is read whole).
 
 exit status: 0 all inputs denoised (repairs such as merged overlaps are printed once, as notes);
              1 an input, a trace or the model could not be used (one line per problem on stderr; the other
@@ -79,7 +80,8 @@ def add_parser(sub, add):
                    help="denoise a station's three components together where a file holds them aligned and "
                         "gap-free at the model's rate: one mask per window for all three, their median or mean "
                         "(steadier residual, more STA/LTA detections; README 'Three components, one mask'); other "
-                        "traces one by one; such files are read whole; not with --layout sds (one channel a file)")
+                        "traces one by one; such files are read whole; with --layout sds a station's three day "
+                        "files of one day (same NET.STA.LOC, band and instrument code) are read together")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     where = p.add_mutually_exclusive_group()
@@ -90,7 +92,8 @@ def add_parser(sub, add):
                        help="denoise the files on a running dask.distributed scheduler, e.g. tcp://host:8786")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs exist and record this model's sha256 and these options (with "
-                        "--layout sds: and the input's size and modification time, so a grown day file is redone)")
+                        "--layout sds: and the inputs' size and modification time, so a grown day file is redone, "
+                        "with --components the station's three together)")
     p.add_argument("--layout", default="mirror", choices=LAYOUTS,
                    help="mirror: the input tree mirrored (default); sds: an SDS archive OUTDIR/YEAR/NET/STA/CHA.D/"
                         "NET.STA.LOC.CHA.D.YEAR.DOY, one MiniSEED file per id and UTC day, merged with what is there")
@@ -118,7 +121,7 @@ def _check_layout_usage(args):
     from geokeras.denoise.files import check_layout
 
     try:
-        check_layout(args.layout, args.channel_code, args.format, args.plot, args.write_noise, args.components)
+        check_layout(args.layout, args.channel_code, args.format, args.plot, args.write_noise)
     except ValueError as exc:
         print(f"geokeras denoise: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -161,23 +164,23 @@ def run(args):
 
     def report(result):
         if result.status == "ignored":
-            print(f"geokeras denoise: warning: skipped {result.input}: not a waveform file", file=sys.stderr)
+            print(f"geokeras denoise: warning: skipped {result.label}: not a waveform file", file=sys.stderr)
         elif result.status == "up_to_date":
-            say(f"{result.input}: up to date (--resume)")
+            say(f"{result.label}: up to date (--resume)")
         for line, kind in zip(result.errors, result.error_types):
             errors.append(line)
             more = " (--out-of-band passthrough passes it through unchanged)" if kind == "OutOfBandError" else ""
-            print(f"geokeras denoise: error: {result.input}: {line}{more}", file=sys.stderr)
+            print(f"geokeras denoise: error: {result.label}: {line}{more}", file=sys.stderr)
         if result.traceback and args.debug:
             print(result.traceback, file=sys.stderr)
         if result.status == "done":
-            say(f"{result.input} -> {', '.join(result.outputs)}  [{', '.join(result.ids)}; {result.samples} samples; "
+            say(f"{result.label} -> {', '.join(result.outputs)}  [{', '.join(result.ids)}; {result.samples} samples; "
                 f"peak {result.peaks[0]:.4g} -> {result.peaks[1]:.4g}]")
         for note in result.notes:  # the documented repairs (and warnings of the job): once each
             if args.quiet:
-                print(f"geokeras denoise: warning: {result.input}: {note}", file=sys.stderr)
+                print(f"geokeras denoise: warning: {result.label}: {note}", file=sys.stderr)
             else:
-                print(f"  note: {note}" if result.status == "done" else f"{result.input}: note: {note}")
+                print(f"  note: {note}" if result.status == "done" else f"{result.label}: note: {note}")
 
     summary = plan.run(client=args.scheduler, workers=args.workers, resume=args.resume, progress=show,
                        on_result=report, raise_errors=args.debug, prepare=None if args.debug else _quiet_start)

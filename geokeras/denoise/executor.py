@@ -38,25 +38,42 @@ import traceback
 
 from geokeras.errors import one_line
 
-__all__ = ["FileJob", "FileResult", "RunSummary", "run_files", "run_job", "local_cluster", "SINGLE_THREAD_ENV",
-           "thread_env", "worker_threads"]
+__all__ = ["FileJob", "FileResult", "RunSummary", "run_files", "run_job", "job_paths", "local_cluster",
+           "SINGLE_THREAD_ENV", "thread_env", "worker_threads"]
 
 FileJob = collections.namedtuple("FileJob", "input output explicit", defaults=(True,))
-FileJob.__doc__ = """One file to process: its ``input`` path, the ``output`` it writes (for `geokeras.denoise.DenoiseFile`:
-the output path without extension) and whether the input was named ``explicit``-ly."""
+FileJob.__doc__ = """One job: its ``input`` (a path, or a tuple of paths read together: a group, such as a station's
+three SDS day files of one day), the ``output`` it writes (for `geokeras.denoise.DenoiseFile`: the output path
+without extension) and whether the input was named ``explicit``-ly."""
+
+
+def job_paths(input):
+    """The paths of a job's ``input``: ``(input,)`` for one path, the paths themselves for a group.
+
+    Example:
+        >>> job_paths("a.mseed"), job_paths(("e", "n", "z"))
+        (('a.mseed',), ('e', 'n', 'z'))
+    """
+    return tuple(input) if isinstance(input, (tuple, list)) else (input,)
+
+
+def _recorded(input):
+    """`FileResult.input` of a job's ``input``: the path as a str, or a group's paths as a tuple of str."""
+    return tuple(str(p) for p in input) if isinstance(input, (tuple, list)) else str(input)
 
 
 @dataclasses.dataclass(frozen=True)
 class FileResult:
-    """What happened to one input file.
+    """What happened to one job's input: a file, or a group of files read together.
 
+    ``input``: the job's path (a str), or the tuple of paths of a group job; ``label`` says it in one line.
     ``status``: ``"done"``, ``"up_to_date"`` (``resume``), ``"ignored"`` (not a waveform file,
     found in a folder or by a glob) or ``"failed"``. ``errors``: one line per problem (a ``"done"`` file may
     have some: traces left out), ``error_types`` the exception class name of each; ``traceback``: the Python traceback of a failure. ``stages``: ``(name,
     seconds)`` of the job's steps; ``cpu_seconds``: CPU time of the process that ran it during the job.
     """
 
-    input: str
+    input: object
     status: str
     outputs: tuple = ()
     traces: int = 0
@@ -72,23 +89,32 @@ class FileResult:
     cpu_seconds: float = 0.0
     stages: tuple = ()
 
+    @property
+    def label(self):
+        """The input in one line: its path, or a group's paths joined with ``" + "``."""
+        return " + ".join(job_paths(self.input))
+
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
-    """The results of a `run_files` call in job order, its wall time and its number of worker processes."""
+    """The results of a `run_files` call in job order, its wall time and its number of worker processes.
+
+    The counts are of input files: a group job (``input`` a tuple of paths) counts each of its files.
+    """
 
     results: tuple
     seconds: float
     workers: int
 
-    def _count(self, status):
-        return sum(r.status == status for r in self.results)
+    def _count(self, status=None):
+        return sum(len(job_paths(r.input)) for r in self.results if status in (None, r.status))
 
-    files = property(lambda self: len(self.results), doc="number of jobs")
-    done = property(lambda self: self._count("done"), doc="jobs run to the end")
-    up_to_date = property(lambda self: self._count("up_to_date"), doc="jobs found up to date by ``resume``")
+    files = property(lambda self: self._count(), doc="number of input files")
+    done = property(lambda self: self._count("done"), doc="files of the jobs run to the end")
+    up_to_date = property(lambda self: self._count("up_to_date"), doc="files of the jobs up to date (``resume``)")
     ignored = property(lambda self: self._count("ignored"), doc="inputs that were not waveform files")
-    failed = property(lambda self: self._count("failed"), doc="jobs that raised or whose worker kept dying")
+    failed = property(lambda self: self._count("failed"), doc="files of the jobs that raised or whose worker kept "
+                                                               "dying")
     traces = property(lambda self: sum(r.traces for r in self.results), doc="output traces written")
     windows = property(lambda self: sum(r.windows for r in self.results), doc="windows through the model")
     failures = property(lambda self: [r for r in self.results if r.errors], doc="the results with errors")
@@ -116,7 +142,7 @@ def run_job(func, job, raise_errors=False):
                    traceback=traceback.format_exc())
     out.setdefault("status", "done")
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
-    return FileResult(str(job.input), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+    return FileResult(_recorded(job.input), seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
                       **fields)
 
 
@@ -161,11 +187,12 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
     jobs = list(jobs)
     t0 = time.perf_counter()
     results = [None] * len(jobs)
-    bar = tqdm(total=len(jobs), desc="files", unit="file", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=sum(len(job_paths(job.input)) for job in jobs), desc="files", unit="file", file=sys.stderr,
+               disable=not progress)
 
     def record(i, result):
         results[i] = result
-        bar.update(1)
+        bar.update(len(job_paths(result.input)))
         if on_result is not None:
             on_result(result)
 
@@ -174,7 +201,7 @@ def run_files(jobs, func, client=None, workers=None, retries=3, resume=False, pr
         todo = []
         for i, job in enumerate(jobs):
             if resume and func.is_done(job):
-                record(i, FileResult(str(job.input), "up_to_date"))
+                record(i, FileResult(_recorded(job.input), "up_to_date"))
             else:
                 todo.append(i)
         if todo and prepare is not None:
@@ -332,7 +359,7 @@ def _run_dask(jobs, todo, func, record, client, workers, retries):
             try:
                 result = fut.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker (died too often), lost scheduler, ...
-                result = FileResult(str(jobs[i].input), "failed", errors=(_reason(exc),),
+                result = FileResult(_recorded(jobs[i].input), "failed", errors=(_reason(exc),),
                                     error_types=(type(exc).__name__,))
             record(i, result)
             fut.release()

@@ -37,7 +37,7 @@ import time
 import warnings
 
 from geokeras.denoise.denoiser import Denoiser
-from geokeras.denoise.executor import FileJob, run_files
+from geokeras.denoise.executor import FileJob, job_paths, run_files
 from geokeras.denoise.naming import EXTENSIONS, output_base, output_names
 from geokeras.denoise.options import BATCH_SIZE, DenoiseOptions
 
@@ -235,7 +235,8 @@ class DenoiseFile:
         from geokeras.denoise.api import ProgressBar, denoise_stream
 
         counted = [0]
-        bar = ProgressBar(os.path.basename(job.input)) if self.window_progress else None
+        name = " + ".join(os.path.basename(path) for path in job_paths(job.input))  # a group: its files
+        bar = ProgressBar(name) if self.window_progress else None
 
         def progress(done, total):
             counted[0] = done
@@ -376,7 +377,9 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
     ``layout``: ``"mirror"`` (the input tree mirrored, `plan_outputs`) or ``"sds"`` (one MiniSEED file per id and
     UTC day in the SDS archive ``outdir``, channels renamed with ``channel_code``: `geokeras.denoise.sds`;
-    MiniSEED only, without ``plot`` and ``write_noise``).
+    MiniSEED only, without ``plot`` and ``write_noise``; with ``components``, a station's three day files of a
+    day are one job, `geokeras.denoise.sds.component_groups`). In the mirror layout each file is a job: with
+    ``components`` a station's components are denoised together where one file holds them.
 
     Returns:
         `DenoisePlan`.
@@ -392,16 +395,16 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 
     format = check_choice("format", str(format).upper(), tuple(EXTENSIONS))
     options = DenoiseOptions(overlap, batch_size, out_of_band, precision, components)
-    sds = check_layout(layout, channel_code, format, plot, write_noise, components)
+    sds = check_layout(layout, channel_code, format, plot, write_noise)
     inside = os.path.realpath(outdir) + os.sep
     files = [f for f in io.find_files(inputs)  # outputs of earlier runs inside an input folder are not inputs
              if f.explicit or not os.path.realpath(f.path).startswith(inside) or (sds and not sds.is_output(f.path))]
     if not files:
         raise InputError(f"no input file outside the output folder {os.fspath(outdir)!r}")
     if sds:
-        found, folders = sds.plan_sds(files, outdir, channel_code)
+        found, folders, jobs = sds.plan_sds(files, outdir, channel_code, components)
         func = sds.DenoiseToSDS(Denoiser.resolve(model), options, inputs=frozenset(found), channel_code=channel_code)
-        return DenoisePlan(tuple(FileJob(f.path, os.fspath(outdir), f.explicit) for f in files), func, folders)
+        return DenoisePlan(jobs, func, folders)
     bases, found = plan_outputs(files, outdir, format, plot=plot, noise=write_noise)
     func = DenoiseFile(Denoiser.resolve(model), options, format, bool(plot), bool(write_noise), frozenset(found))
     jobs = tuple(FileJob(f.path, bases[f], f.explicit) for f in files)
@@ -411,14 +414,16 @@ def plan_denoise(inputs, outdir, model=None, format="MSEED", overlap=0.5, batch_
 LAYOUTS = ("mirror", "sds")  # the output layouts of ``geokeras denoise``
 
 
-def check_layout(layout, channel_code, format, plot, write_noise, components=None):
+def check_layout(layout, channel_code, format, plot, write_noise):
     """Check the layout options (the one check: `plan_denoise` and ``geokeras denoise``); return the
     `geokeras.denoise.sds` module for ``layout="sds"``, else None.
 
+    ``components`` goes with both layouts (with ``layout="sds"`` a station's three day files of a day are one
+    job: `geokeras.denoise.sds.plan_sds`), so it is not checked here.
+
     Raises:
         ValueError: an unknown layout, a channel code without ``layout="sds"`` or not one letter or digit, or
-            ``format``, ``plot``, ``write_noise`` or ``components`` that SDS day files cannot hold (an SDS day
-            file holds one channel: no station's three components to denoise together).
+            ``format``, ``plot`` or ``write_noise`` that SDS day files cannot hold.
     """
     from geokeras.validation import check_choice
 
@@ -432,7 +437,7 @@ def check_layout(layout, channel_code, format, plot, write_noise, components=Non
     if channel_code is not None:
         sds.check_channel_code("channel_code", channel_code)
     for name, value, allowed in (("format", format, "MSEED"), ("plot", plot, False),
-                                 ("write_noise", write_noise, False), ("components", components, None)):
+                                 ("write_noise", write_noise, False)):
         if value != allowed:
             raise ValueError(f"Invalid value for argument `{name}`. Expected {allowed!r} with layout='sds'. "
                              f"Received {name}={value!r}.")

@@ -12,10 +12,18 @@ may be written one after the other or by parallel workers.
 Inputs may be an SDS tree themselves, even the output tree (the cron job of the seisDAE convention): files in
 the output tree that are outputs of an earlier run (their sidecar records a denoise) are never inputs.
 
+With ``components`` (``--components median``), `plan_sds` makes one job of the day files of a station's three
+components (`component_groups`: one id and one UTC day each, the same ``NET.STA.LOC``, band and instrument code,
+year and day, the component letters distinct, one of them ``Z``): the job reads the three files into one Stream,
+`geokeras.denoise.denoise_stream` denoises them together where they are aligned and gap-free (else one trace at a
+time, named in a note), and each output trace goes into its own day files as above. Any other file (a lone
+channel, a file of several ids or days) is a job of its own.
+
 Each day file's ``.processing.json`` sidecar stores, as fields, the `~geokeras.denoise.DenoiseOptions.record`
-of the run (``"denoise"``) and the size and modification time of every input written into it
-(``"inputs"``: ``{real path: [bytes, mtime_ns]}``, taken before the input was read). ``resume`` skips an input
-whose day files record it as it is now, so a day file whose input grew since is redone and the rest skipped.
+of the run (``"denoise"``, with ``components``) and the size and modification time of every input written into
+it (``"inputs"``: ``{real path: [bytes, mtime_ns]}``, taken before the inputs were read; a group's day files
+record all of its inputs). ``resume`` skips a job whose day files record every one of its inputs as it is now,
+so a day file whose input grew since is redone (a group's three, when one of them grew) and the rest skipped.
 
 Example:
     >>> import obspy
@@ -35,19 +43,20 @@ import re
 import numpy as np
 import obspy
 
+from geokeras.denoise.executor import FileJob, job_paths
 from geokeras.denoise.files import SIDECAR_FIELD, DenoiseFile, _check_not_input
 from geokeras.denoise.naming import sds_path
 
 __all__ = ["DenoiseToSDS", "split_days", "merge_day", "rename_channel", "check_channel_code", "plan_sds",
-           "INPUTS_FIELD"]
+           "component_groups", "INPUTS_FIELD"]
 
 INPUTS_FIELD = "inputs"  # the sidecar field: {input real path: [bytes, mtime_ns]} of the inputs in a day file
 _SDS_NAME = re.compile(r"([^.]*)\.([^.]*)\.([^.]*)\.([^.]*)\.D\.(\d{4})\.(\d{3})")
 _DAY = 86400.0
 
-SDSTarget = collections.namedtuple("SDSTarget", "root source")
-SDSTarget.__doc__ = """The ``output`` of a job while it runs: the SDS ``root`` and the input's ``[bytes, mtime_ns]``
-before it was read (what the day files record for ``resume``)."""
+SDSTarget = collections.namedtuple("SDSTarget", "root sources")
+SDSTarget.__doc__ = """The ``output`` of a job while it runs: the SDS ``root`` and ``{real path: [bytes, mtime_ns]}``
+of the job's inputs before they were read (`_sources`: what the day files record for ``resume``)."""
 
 
 def check_channel_code(name, value):
@@ -145,9 +154,10 @@ def _locked(path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _source(path):
-    st = os.stat(path)
-    return [int(st.st_size), int(st.st_mtime_ns)]
+def _sources(input):
+    """``{real path: [bytes, mtime_ns]}`` of a job's input (one path or a group's)."""
+    return {os.path.realpath(path): [int(st.st_size), int(st.st_mtime_ns)]
+            for path in job_paths(input) for st in [os.stat(path)]}
 
 
 def input_days(path):
@@ -167,7 +177,8 @@ def input_days(path):
 
 @dataclasses.dataclass(frozen=True)
 class DenoiseToSDS(DenoiseFile):
-    """The job for one file into an SDS archive (see the module docstring); ``job.output`` is the SDS root.
+    """The job for one file, or a group of files read together (``job.input`` a tuple of paths:
+    `component_groups`), into an SDS archive (see the module docstring); ``job.output`` is the SDS root.
 
     Args:
         channel_code: the instrument code of the output channels (None: the input's).
@@ -177,7 +188,27 @@ class DenoiseToSDS(DenoiseFile):
     channel_code: str = None
 
     def __call__(self, job):
-        return super().__call__(job._replace(output=SDSTarget(job.output, _source(job.input))))
+        return super().__call__(job._replace(output=SDSTarget(job.output, _sources(job.input))))
+
+    def _in_pieces(self, job):
+        """None: each input is read whole (the piecewise path writes one mirror-layout output; a day file of a
+        channel fits in memory)."""
+        return None
+
+    def _read(self, job):
+        """The Stream of the job's file, or of a group's files one after the other (a file of a group that is
+        not a waveform fails the group, not skipped: the planner took its name or headers for a channel's day)."""
+        from geokeras.errors import InputError, UnknownFormatError
+
+        if not isinstance(job.input, (tuple, list)):
+            return super()._read(job)
+        stream = obspy.Stream()
+        for path in job.input:
+            try:
+                stream += super()._read(job._replace(input=path))
+            except UnknownFormatError as exc:
+                raise InputError(str(exc)) from None
+        return stream
 
     def _write(self, job, stream, cleaned, noise):
         """Write each day of each output trace into its day file; return the files written."""
@@ -188,7 +219,7 @@ class DenoiseToSDS(DenoiseFile):
             tr.stats.channel = rename_channel(tr.stats.channel, self.channel_code)
             for day, piece in split_days(tr):
                 days.setdefault(sds_path(job.output.root, tr.id, day.year, day.julday), []).append(piece)
-        record, key = self.options.record(self.denoiser, "denoised"), os.path.realpath(job.input)
+        record = self.options.record(self.denoiser, "denoised")
         for path in days:
             _check_not_input(path, self.inputs)
         for path, pieces in days.items():
@@ -196,22 +227,26 @@ class DenoiseToSDS(DenoiseFile):
             with _locked(path):
                 existing = io.read(path) if os.path.isfile(path) else obspy.Stream()
                 sources = {k: v for e in io.read_sidecar(path) for k, v in (e.get(INPUTS_FIELD) or {}).items()}
-                sources[key] = job.output.source
+                sources.update(job.output.sources)
                 io.write(merge_day(existing, obspy.Stream(pieces)), path, format="MSEED", encoding="FLOAT32",
                          sidecar_fields={SIDECAR_FIELD: record, INPUTS_FIELD: sources})
         return list(days)
 
     def is_done(self, job):
-        """True when every day file of the input records this run's options and the input as it is now."""
+        """True when every day file of the job's inputs records this run's options and every input of the job
+        (a group: each of its files) as it is now."""
         from geokeras.data import io
 
         try:
-            source, key = _source(job.input), os.path.realpath(job.input)
-            want = self.options.record(self.denoiser, "denoised")
-            for tid, year, julday in input_days(job.input):
+            sources, want = _sources(job.input), self.options.record(self.denoiser, "denoised")
+
+            def current(entry):
+                recorded = entry.get(INPUTS_FIELD) or {}
+                return entry.get(SIDECAR_FIELD) == want and all(recorded.get(k) == v for k, v in sources.items())
+
+            for tid, year, julday in (day for path in job_paths(job.input) for day in input_days(path)):
                 entries = io.read_sidecar(sds_path(job.output, _renamed(tid, self.channel_code), year, julday))
-                if not entries or any(e.get(SIDECAR_FIELD) != want or (e.get(INPUTS_FIELD) or {}).get(key) != source
-                                      for e in entries):
+                if not entries or not all(current(e) for e in entries):
                     return False
         except Exception:  # noqa: BLE001 - unreadable input or sidecar: not up to date (the run reports why)
             return False
@@ -228,12 +263,49 @@ def is_output(path):
         return False
 
 
-def plan_sds(files, root, channel_code):
-    """Check the inputs of an SDS run before any work: their ids (from SDS names, else headers) and the
-    output channels and day files.
+def component_groups(days):
+    """The groups of inputs that hold a station's three components of one day, each in its own file.
+
+    Args:
+        days: ``[(id, year, julday), ...]`` of each input (`input_days`; None: unknown).
 
     Returns:
-        ``({real path: path} of the inputs, the output folders known before reading)``.
+        lists of input indices, in input order: inputs of one id and one day each whose ids differ only in the
+        component letter (the same ``NET.STA.LOC``, band and instrument code) on the same day, three of them
+        with distinct component letters, one ``Z`` (what `geokeras.denoise.components.station_groups` denoises
+        together). Every other input is in no group.
+
+    Example:
+        >>> component_groups([[("XX.A.00.HHE", 2020, 1)], [("XX.A.00.HHN", 2020, 1)], [("XX.B.00.HHZ", 2020, 1)],
+        ...                   [("XX.A.00.HHZ", 2020, 1)], [("XX.A.00.HHZ", 2020, 2)], None])
+        [[0, 1, 3]]
+    """
+    by_key = collections.defaultdict(list)
+    for i, d in enumerate(days):
+        if d is not None and len(d) == 1:
+            (tid, year, julday), = d
+            by_key[(tid[:-1], year, julday)].append(i)  # NET.STA.LOC.BI: all but the component letter
+    groups = []
+    for members in by_key.values():
+        letters = {days[i][0][0][-1:] for i in members}
+        if len(members) == 3 == len(letters) and "Z" in letters:
+            groups.append(members)
+    return sorted(groups)
+
+
+def plan_sds(files, root, channel_code, components=None):
+    """Check the inputs of an SDS run before any work: their ids (from SDS names, else headers) and the
+    output channels and day files; make the jobs.
+
+    Args:
+        files: the `geokeras.data.io.FoundFile` s of the inputs.
+        root: the SDS root written.
+        channel_code: see `DenoiseToSDS`.
+        components: None: one job per file; else a station's three day files of a day are one job
+            (`component_groups`; ``job.input`` the tuple of their paths), the others one job each.
+
+    Returns:
+        ``({real path: path} of the inputs, the output folders known before reading, the FileJobs)``.
 
     Raises:
         geokeras.errors.InputError: ``channel_code`` makes an output channel that is an input channel, a
@@ -242,12 +314,14 @@ def plan_sds(files, root, channel_code):
     from geokeras.errors import InputError
 
     inputs = {os.path.realpath(f.path): f.path for f in files}
-    ids, folders = {}, set()
+    ids, folders, known = {}, set(), []
     for f in files:
         try:
             days = input_days(f.path)
         except Exception:  # noqa: BLE001 - not a waveform (skipped) or unreadable: the job reports it
+            known.append(None)
             continue
+        known.append(days)
         for tid, year, julday in days:
             ids.setdefault(tid, f.path)
             path = sds_path(root, _renamed(tid, channel_code), year, julday)  # refuses ids that cannot name a file
@@ -259,4 +333,18 @@ def plan_sds(files, root, channel_code):
             if out in ids:
                 raise InputError(f"--channel-code {channel_code}: output channel {out} (from {tid}) would collide "
                                  f"with input channel {out} ({ids[out]}); choose another code")
-    return inputs, tuple(sorted(folders))
+    return inputs, tuple(sorted(folders)), _jobs(files, root, component_groups(known) if components else [])
+
+
+def _jobs(files, root, groups):
+    """One `FileJob` per file, a group's files in one (at the place of its first file; explicit if one was)."""
+    first = {g[0]: g for g in groups}
+    later = {i for g in groups for i in g[1:]}
+    jobs = []
+    for i, f in enumerate(files):
+        if i in first:
+            members = [files[k] for k in first[i]]
+            jobs.append(FileJob(tuple(m.path for m in members), os.fspath(root), any(m.explicit for m in members)))
+        elif i not in later:
+            jobs.append(FileJob(f.path, os.fspath(root), f.explicit))
+    return tuple(jobs)
