@@ -21,6 +21,16 @@ So ``denoise_trace(x)`` equals ``geokeras.denoise.denoise(x, sampling_rate=<mode
 (the SavedModel computes in float32) for a gap-free float32 trace (to float rounding; ``tests/test_export.py``
 checks 1e-3 of the peak). A trace with gaps is
 denoised segment by segment by the caller; a trace at another rate must be resampled first.
+
+A spectrogram-mask denoiser's SavedModel also has ``denoise_components``: one station's three components,
+aligned (the same start and number of samples) and gap-free at the model's rate, as a float32 ``[3, n]`` tensor
+``components`` (any ``n >= 1``) in, the denoised ``[3, n]`` out. The three rows are cut at the same starts and
+each row is prepared, clipped and stitched as in ``denoise_trace``; each window's three rows run together
+through `geokeras.models.components.component_denoiser` (one mask for the three: the median of their masks,
+cell by cell). So ``denoise_components(x)`` equals ``geokeras.denoise.denoise_components(x, model=...,
+statistic="median", precision="float32")`` to float rounding, and negating one row negates that row's output
+and leaves the others unchanged. ``export_saved_model(..., component_statistic=None)`` leaves it out; other
+families (the U-Net) never get it.
 """
 import os
 
@@ -29,11 +39,12 @@ import numpy as np
 import tensorflow as tf
 
 from geokeras.data.windows import Windowing, crossfade_weights
-from geokeras.validation import check_positive_int
+from geokeras.validation import check_choice, check_positive_int
 
-__all__ = ["export_saved_model", "model_input_shape", "denoise_trace_function"]
+__all__ = ["export_saved_model", "model_input_shape", "denoise_trace_function", "denoise_components_function"]
 
-TRACE_CHUNK = 256  # windows per model call inside ``denoise_trace``
+TRACE_CHUNK = 256  # windows per model call inside ``denoise_trace`` and ``denoise_components``
+COMPONENTS = 3  # the rows of ``denoise_components``: one station's three components
 
 
 def model_input_shape(model):
@@ -100,15 +111,68 @@ def _scaled_to_unit_peak(windows):
 
 
 def _run_windows(model, windows, chunk):
-    """The model on ``[k, L]`` float32 windows, ``chunk`` at a time (the last chunk zero-padded)."""
-    k, L = tf.shape(windows)[0], tf.shape(windows)[1]
+    """The model on ``[k, L, C]`` float32 windows (``C`` static), ``chunk`` at a time (the last chunk
+    zero-padded): ``[k, L, C]`` float32."""
+    shape = tf.shape(windows)
+    k, C = shape[0], windows.shape[-1]
     size = tf.minimum(k, chunk)
     n_chunks = (k + size - 1) // size
-    padded = tf.pad(windows, [[0, n_chunks * size - k], [0, 0]])
-    chunks = tf.reshape(padded, [n_chunks, size, L, 1])
+    padded = tf.pad(windows, [[0, n_chunks * size - k], [0, 0], [0, 0]])
+    chunks = tf.reshape(padded, tf.concat([[n_chunks, size], shape[1:]], 0))
     out = tf.map_fn(lambda c: tf.cast(model(c, training=False), tf.float32), chunks, parallel_iterations=1,
-                    fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
-    return tf.reshape(out, [n_chunks * size, L])[:k]
+                    fn_output_signature=tf.TensorSpec([None, None, C], tf.float32))
+    return tf.reshape(out, tf.concat([[n_chunks * size], shape[1:]], 0))[:k]
+
+
+def _checked(rows, name):
+    """``rows`` (``[C, n]``) read through its checks: at least 1 sample, no NaN or inf. Every later op reads
+    the rows through them, so they run first (a graph does not order independent ops: an empty input could
+    fail in a slice before its own check)."""
+    empty = tf.debugging.assert_positive(tf.shape(rows)[1], message=f"{name}: expected at least 1 sample")
+    with tf.control_dependencies([empty]):
+        return tf.debugging.assert_all_finite(tf.identity(rows), f"{name}: the input holds NaN or inf samples")
+
+
+def _record_function(model, window_length, overlap, clip, chunk_size):
+    """``denoise(rows, name)``: the whole-record denoise path in tf ops, float32 ``[C, n]`` (``C`` static) in,
+    ``[C, n]`` out, ``model`` mapping ``(batch, L, C)`` windows to ``(batch, L, C)`` (the denoiser itself for
+    ``C = 1``, `geokeras.models.components.component_denoiser` for a station's components).
+
+    The ``C`` rows are cut at the same starts (``m = max(n, L)`` samples: a short record is one zero-padded
+    window); each row's windows lose their own prefix line and get their own clip bound and power-of-two
+    scale (`_window_frames`, `_scaled_to_unit_peak`), the ``[k, L, C]`` windows run through ``model`` in
+    chunks (`_run_windows`), and each row is stitched by the weighted overlap-add. A row with a single value
+    (1 sample, or constant) gives zeros.
+    """
+    from geokeras.denoise.options import CLIP_FACTOR
+
+    windowing = Windowing(window_length, overlap)
+    L, hop = windowing.window_length, windowing.hop
+    clip = CLIP_FACTOR if clip is None else float(clip)
+    chunk = check_positive_int("chunk_size", chunk_size)
+    weights = tf.constant(crossfade_weights(L), tf.float64)
+
+    def denoise(rows, name):
+        rows = _checked(rows, name)
+        C, n = rows.shape[0], tf.shape(rows)[1]
+        x = tf.cast(rows, tf.float64)
+        m = tf.maximum(n, L)
+        starts = _window_starts(m, L, hop)
+        framed = [_window_frames(x[c], starts, L, clip) for c in range(C)]
+        scaled = [_scaled_to_unit_peak(frames) for frames, _ in framed]
+        windows = tf.stack([tf.cast(w, tf.float32) for w, _ in scaled], axis=-1)  # [k, L, C]
+        scale = tf.stack([s for _, s in scaled], axis=-1)  # [k, 1, C]
+        bound = tf.stack([b for _, b in framed], axis=-1)[:, None, :]  # [k, 1, C]
+        y = tf.cast(_run_windows(model, windows, chunk), tf.float64) * scale
+        y = tf.clip_by_value(y, -bound, bound)  # each window of each row at its own bound
+        flat = tf.reshape(starts[:, None] + tf.range(L)[None, :], [-1])
+        acc = tf.math.unsorted_segment_sum(tf.reshape(y * weights[None, :, None], [-1, C]), flat, m)  # [m, C]
+        norm = tf.math.unsorted_segment_sum(tf.tile(weights, tf.shape(starts)), flat, m)
+        out = tf.transpose(acc / norm[:, None])[:, :n]
+        degenerate = tf.reduce_all(tf.equal(rows, rows[:, :1]), axis=1, keepdims=True)  # its mean, 0
+        return tf.where(degenerate, tf.zeros_like(rows), tf.cast(out, tf.float32))
+
+    return denoise
 
 
 def denoise_trace_function(model, overlap=0.5, clip=None, chunk_size=TRACE_CHUNK):
@@ -132,40 +196,59 @@ def denoise_trace_function(model, overlap=0.5, clip=None, chunk_size=TRACE_CHUNK
         >>> [int(fn(tf.ones([n]) * tf.range(n, dtype=tf.float32) ** 2).shape[0]) for n in (1, 50, 200)]
         [1, 50, 200]
     """
-    from geokeras.denoise.options import CLIP_FACTOR
     from geokeras.models.denoiser import denoiser_info
 
-    windowing = Windowing(denoiser_info(model)["window_length"], overlap)
-    L, hop = windowing.window_length, windowing.hop
-    clip = CLIP_FACTOR if clip is None else float(clip)
-    chunk = check_positive_int("chunk_size", chunk_size)
-    weights = tf.constant(crossfade_weights(L), tf.float64)
+    denoise = _record_function(model, denoiser_info(model)["window_length"], overlap, clip, chunk_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="trace")])
     def denoise_trace(trace):
-        # Every later op reads `trace` through these checks, so they run first (a graph does not order
-        # independent ops: an empty trace could fail in a slice before its own check).
-        empty = tf.debugging.assert_positive(
-            tf.size(trace), message="denoise_trace: expected a trace of at least 1 sample")
-        with tf.control_dependencies([empty]):
-            trace = tf.debugging.assert_all_finite(
-                tf.identity(trace), "denoise_trace: the trace holds NaN or inf samples")
-        n = tf.size(trace)
-        x = tf.cast(trace, tf.float64)
-        m = tf.maximum(n, L)  # a short trace: one zero-padded window
-        starts = _window_starts(m, L, hop)
-        rows, bound = _window_frames(x, starts, L, clip)
-        windows, scale = _scaled_to_unit_peak(rows)
-        y = tf.cast(_run_windows(model, tf.cast(windows, tf.float32), chunk), tf.float64) * scale
-        y = tf.clip_by_value(y, -bound[:, None], bound[:, None])  # each window at its own bound
-        flat = tf.reshape(starts[:, None] + tf.range(L)[None, :], [-1])
-        acc = tf.math.unsorted_segment_sum(tf.reshape(y * weights, [-1]), flat, m)
-        norm = tf.math.unsorted_segment_sum(tf.reshape(tf.ones_like(y) * weights, [-1]), flat, m)
-        out = (acc / norm)[:n]
-        degenerate = tf.reduce_all(tf.equal(trace, trace[0]))  # 1 sample or constant: its mean, 0
-        return tf.where(degenerate, tf.zeros_like(trace), tf.cast(out, tf.float32))
+        return denoise(trace[None, :], "denoise_trace")[0]
 
     return denoise_trace
+
+
+def denoise_components_function(model, components=COMPONENTS, statistic="median", overlap=0.5, clip=None,
+                                chunk_size=TRACE_CHUNK):
+    """The ``denoise_components`` computation of a mask denoiser: ``[C, n] float32 -> [C, n] float32``.
+
+    The ``C`` rows are one station's components, aligned and gap-free at the model's rate (those of
+    `geokeras.denoise.denoise_components`); every window of the ``C`` rows (the same starts) runs through
+    `geokeras.models.components.component_denoiser` (one combined mask), each row prepared and stitched as in
+    `denoise_trace_function`.
+
+    Args:
+        model: a spectrogram-mask denoiser (`geokeras.models.denoiser.build_stft_mask_denoiser`).
+        components: ``C``, fixed in the input signature (default 3).
+        statistic: how the masks are combined (`geokeras.layers.mask.COMPONENT_STATISTICS`, default
+            ``"median"``).
+        overlap, clip, chunk_size: as in `denoise_trace_function` (``chunk_size`` in windows of ``C`` rows).
+
+    Returns:
+        a `tf.function` with input signature ``[TensorSpec([components, None], float32, name="components")]``.
+
+    Raises:
+        ValueError: ``model`` is not a spectrogram-mask denoiser, or a bad argument.
+
+    Example:
+        >>> from geokeras.models.denoiser import build_stft_mask_denoiser
+        >>> base = build_stft_mask_denoiser(window_length=600, filters=(4, 8))
+        >>> fn = denoise_components_function(base)
+        >>> fn(tf.random.stateless_normal([3, 1000], seed=[0, 1])).shape.as_list()
+        [3, 1000]
+    """
+    from geokeras.models.components import component_denoiser
+    from geokeras.models.denoiser import denoiser_info
+
+    window_length = denoiser_info(model)["window_length"]
+    combined = component_denoiser(model, components, statistic)  # checks `components`, `statistic`, `model`
+    denoise = _record_function(combined, window_length, overlap, clip, chunk_size)
+    spec = tf.TensorSpec([combined.output_shape[-1], None], tf.float32, name="components")
+
+    @tf.function(input_signature=[spec])
+    def denoise_components(components):
+        return denoise(components, "denoise_components")
+
+    return denoise_components
 
 
 def _is_denoiser(model):
@@ -178,18 +261,33 @@ def _is_denoiser(model):
     return True
 
 
-def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.5):
-    """Write ``model`` as a SavedModel with a ``serve`` signature, and ``denoise_trace`` for a denoiser.
+def _components_function(model, statistic, overlap):
+    """`denoise_components_function` of a mask denoiser, or None for any other model (or ``statistic=None``)."""
+    if statistic is None or not _is_denoiser(model):
+        return None
+    try:
+        return denoise_components_function(model, COMPONENTS, statistic, overlap)
+    except ValueError:  # another family (the statistic and overlap are checked already)
+        return None
+
+
+def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.5, component_statistic="median"):
+    """Write ``model`` as a SavedModel with a ``serve`` signature, and ``denoise_trace`` (and, for a
+    spectrogram-mask denoiser, ``denoise_components``) for a denoiser.
 
     ``serve`` takes a float32 tensor named ``inputs`` of the model's input shape with a free batch
     dimension (or ``batch_size`` if given) and returns the model output (``training=False``: corruption
     layers are off, a VAE decodes ``z_mean``). A geokeras denoiser also gets ``denoise_trace``: a float32
     tensor ``trace`` of shape ``[n]`` (any ``n >= 1``, at the model's rate) in, the denoised ``[n]`` out
-    (see the module docstring). Load it from plain TensorFlow, without geokeras::
+    (see the module docstring). A spectrogram-mask denoiser also gets ``denoise_components``: a float32
+    tensor ``components`` of shape ``[3, n]`` (one station's three components, aligned and gap-free, any
+    ``n >= 1``) in, the denoised ``[3, n]`` out, one combined mask per window. Load it from plain
+    TensorFlow, without geokeras::
 
         reloaded = tf.saved_model.load(outdir)
         y = reloaded.serve(x)
         clean = reloaded.denoise_trace(trace)
+        clean3 = reloaded.denoise_components(components)
 
     Args:
         model: A built Keras model (functional, or a geokeras ``VAE`` /
@@ -197,10 +295,16 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
         outdir: Output directory.
         batch_size: Optional fixed batch size of ``serve``; ``None`` keeps it free.
         verbose: Print the endpoint summary.
-        overlap: window overlap of ``denoise_trace`` in ``[0, 1)``.
+        overlap: window overlap of ``denoise_trace`` and ``denoise_components`` in ``[0, 1)``.
+        component_statistic: how ``denoise_components`` combines the masks
+            (`geokeras.layers.mask.COMPONENT_STATISTICS`: ``"median"``, the default, ``"mean"`` or ``"own"``);
+            ``None`` writes no ``denoise_components``.
 
     Returns:
         ``outdir`` as a string.
+
+    Raises:
+        ValueError: for a bad argument (the message names it).
 
     Example:
 
@@ -210,15 +314,21 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
     >>> sorted(tf.saved_model.load(out).signatures)
     ['serve', 'serving_default']
     """
+    from geokeras.layers.mask import COMPONENT_STATISTICS
+
     check_positive_int("batch_size", batch_size, allow_none=True)
+    check_choice("component_statistic", component_statistic, (None,) + COMPONENT_STATISTICS)
     shape = model_input_shape(model)
     spec = tf.TensorSpec((batch_size,) + tuple(shape[1:]), tf.float32, name="inputs")
     trace_fn = denoise_trace_function(model, overlap) if _is_denoiser(model) else None
+    components_fn = _components_function(model, component_statistic, overlap)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=[spec])
     if trace_fn is not None:
         archive.add_endpoint("denoise_trace", trace_fn)
+    if components_fn is not None:
+        archive.add_endpoint("denoise_components", components_fn)
     outdir = os.fspath(outdir)
     archive.write_out(outdir, verbose=verbose)
     return outdir

@@ -22,6 +22,7 @@ MODELS = {
 }
 
 TRACE_LENGTHS = (1, 2, 5, 100, 255, 256, 257, 300, 700)  # window 256, hop 128: 300 and 700 are not multiples
+COMPONENT_LENGTHS = (1, 250, 1000)  # mask window 600, hop 300: one sample, shorter than a window, not a multiple
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,33 @@ def tiny_denoiser():
 def tiny_saved_model(tiny_denoiser, tmp_path_factory):
     """The tiny denoiser exported once for the module (tracing ``denoise_trace`` takes seconds)."""
     return export_saved_model(tiny_denoiser, tmp_path_factory.mktemp("tiny") / "sm")
+
+
+@pytest.fixture(scope="module")
+def tiny_mask_denoiser():
+    import keras
+
+    from geokeras.models.denoiser import build_stft_mask_denoiser
+
+    keras.utils.set_random_seed(0)
+    return build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8), mask_floor=0.3)
+
+
+@pytest.fixture(scope="module")
+def tiny_mask_saved_model(tiny_mask_denoiser, tmp_path_factory):
+    """The tiny mask denoiser exported once for the module (with ``denoise_components``)."""
+    return export_saved_model(tiny_mask_denoiser, tmp_path_factory.mktemp("mask") / "sm")
+
+
+def components_of(n, seed=0):
+    """A float32 ``(3, n)`` station record: offsets, trends and noise of their own, one event on all three."""
+    rng = np.random.default_rng(seed + n)
+    t = np.arange(n)
+    offsets, slopes = np.array([[3000.0], [-200.0], [10.0]]), np.array([[0.7], [-0.2], [0.0]])
+    x = rng.normal(scale=50.0, size=(3, n)) + offsets + slopes * t
+    onset = np.exp(-np.arange(n - n // 3) / 40.0) * np.sin(np.arange(n - n // 3))
+    x[:, n // 3:] += np.array([[400.0], [250.0], [600.0]]) * onset
+    return x.astype(np.float32)
 
 
 def trace_of(n, seed=0):
@@ -77,25 +105,38 @@ CHILD = textwrap.dedent(
                 err = float(np.max(np.abs(y - expected))) / max(float(np.max(np.abs(expected))), 1e-30)
                 assert err <= 1e-3, (n, err)
                 print(name, "n", n, "relative_err", err)
+        components = os.path.join(d, "components.npz")
+        if os.path.isfile(components):  # a mask denoiser: a station's components through denoise_components
+            data = np.load(components)
+            for n in data["lengths"]:
+                x, expected = data[f"x{n}"], data[f"y{n}"]
+                y = model.signatures["denoise_components"](components=tf.constant(x))["output_0"].numpy()
+                assert y.shape == x.shape and y.dtype == np.float32, (n, y.shape, y.dtype)
+                err = float(np.max(np.abs(y - expected))) / max(float(np.max(np.abs(expected))), 1e-30)
+                assert err <= 1e-3, (n, err)
+                print(name, "n", n, "components_relative_err", err)
     assert not any(m.startswith("geokeras") for m in sys.modules), "geokeras was imported"
     print("CHILD_OK")
     """
 )
 
 
-def test_saved_models_load_in_plain_tensorflow(tmp_path, rng, tiny_denoiser, tiny_saved_model):
-    """Every model's ``serve``, and a denoiser's ``denoise_trace`` on traces of every length kind, in a process
-    that never imports geokeras."""
-    from geokeras.denoise import Denoiser, denoise
+def test_saved_models_load_in_plain_tensorflow(tmp_path, rng, tiny_denoiser, tiny_saved_model, tiny_mask_denoiser,
+                                               tiny_mask_saved_model):
+    """Every model's ``serve``, a denoiser's ``denoise_trace`` on traces of every length kind and a mask
+    denoiser's ``denoise_components``, in a process that never imports geokeras."""
+    from geokeras.denoise import Denoiser, denoise, denoise_components
 
-    models = dict(MODELS, denoiser=(lambda: tiny_denoiser, (256, 1)))
+    exported = {"denoiser": tiny_saved_model, "mask_denoiser": tiny_mask_saved_model}
+    models = dict(MODELS, denoiser=(lambda: tiny_denoiser, (256, 1)),
+                  mask_denoiser=(lambda: tiny_mask_denoiser, (600, 1)))
     for name, (factory, shape) in models.items():
         model = factory()
         x = rng.normal(size=(3,) + shape).astype("float32")
         d = tmp_path / name
         d.mkdir()
-        if name == "denoiser":  # exported already
-            shutil.copytree(tiny_saved_model, d / "model")
+        if name in exported:  # exported already
+            shutil.copytree(exported[name], d / "model")
         else:
             assert export_saved_model(model, d / "model") == str(d / "model")
         np.save(d / "x.npy", x)
@@ -105,6 +146,11 @@ def test_saved_models_load_in_plain_tensorflow(tmp_path, rng, tiny_denoiser, tin
         arrays[f"x{n}"] = x = trace_of(n, seed=1)
         arrays[f"y{n}"] = denoise(x, model=Denoiser(tiny_denoiser), precision="float32")  # as the SavedModel
     np.savez(tmp_path / "denoiser" / "traces.npz", **arrays)
+    arrays = {"lengths": np.array(COMPONENT_LENGTHS)}
+    for n in COMPONENT_LENGTHS:
+        arrays[f"x{n}"] = x = components_of(n, seed=1)
+        arrays[f"y{n}"] = denoise_components(x, model=tiny_mask_denoiser, precision="float32")
+    np.savez(tmp_path / "mask_denoiser" / "components.npz", **arrays)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path)], capture_output=True, text=True, env=env,
@@ -113,7 +159,8 @@ def test_saved_models_load_in_plain_tensorflow(tmp_path, rng, tiny_denoiser, tin
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "CHILD_OK" in proc.stdout
     assert proc.stdout.count("max_abs_err") == len(models)
-    assert proc.stdout.count("relative_err") == len(TRACE_LENGTHS)
+    assert proc.stdout.count(" relative_err") == len(TRACE_LENGTHS)
+    assert proc.stdout.count("components_relative_err") == len(COMPONENT_LENGTHS)
 
 
 @pytest.mark.parametrize("factory", [MODELS["dense_vae"][0], MODELS["contractive"][0]])
@@ -172,3 +219,51 @@ def test_denoise_trace_equals_denoise_for_any_length(tiny_denoiser, tiny_saved_m
 def test_only_denoisers_get_denoise_trace(tmp_path):
     out = export_saved_model(build_dense_autoencoder(4, hidden_units=(2,)), tmp_path / "plain")
     assert "denoise_trace" not in tf.saved_model.load(out).signatures
+
+
+# ---------------------------------------------------------------------------------------- denoise_components
+def test_denoise_components_equals_denoise_components(tiny_mask_denoiser, tiny_mask_saved_model):
+    """The signature gives `geokeras.denoise.denoise_components` (median, float32) for one sample, a record
+    shorter than a window and one that is not a multiple of the hop; NaN and empty records are refused."""
+    from geokeras.denoise import denoise_components
+
+    loaded = tf.saved_model.load(tiny_mask_saved_model)
+    assert {"serve", "denoise_trace", "denoise_components"} <= set(loaded.signatures)
+    for n in COMPONENT_LENGTHS:
+        x = components_of(n)
+        expected = denoise_components(x, model=tiny_mask_denoiser, statistic="median", precision="float32")
+        got = loaded.denoise_components(tf.constant(x)).numpy()
+        assert got.shape == (3, n) and got.dtype == np.float32
+        peak = max(float(np.max(np.abs(expected))), 1e-30)
+        assert np.max(np.abs(got - expected)) <= 1e-3 * peak, n
+        if n > 1:
+            assert np.any(got)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
+        loaded.denoise_components(tf.constant(np.array([[1.0, 2.0], [np.nan, 0.0], [3.0, 4.0]], np.float32)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least 1 sample"):
+        loaded.denoise_components(tf.constant(np.zeros((3, 0), np.float32)))
+
+
+def test_negating_one_component_negates_only_its_output(tiny_mask_saved_model):
+    """Exactly: each window's prefix line, scale, clip bound and the sign-invariant masks see ``-x`` as ``x``."""
+    loaded = tf.saved_model.load(tiny_mask_saved_model)
+    x = components_of(1000, seed=2)
+    y = loaded.denoise_components(tf.constant(x)).numpy()
+    for c in range(3):
+        flipped = x.copy()
+        flipped[c] = -flipped[c]
+        y_flipped = loaded.denoise_components(tf.constant(flipped)).numpy()
+        expected = y.copy()
+        expected[c] = -expected[c]
+        np.testing.assert_array_equal(y_flipped, expected, err_msg=f"component {c}")
+
+
+def test_only_mask_denoisers_get_denoise_components(tiny_saved_model, tiny_mask_denoiser, tmp_path):
+    """Another family (the U-Net) exports without the signature, as does ``component_statistic=None``."""
+    assert set(tf.saved_model.load(tiny_saved_model).signatures) == {"serve", "serving_default", "denoise_trace"}
+    out = export_saved_model(tiny_mask_denoiser, tmp_path / "none", component_statistic=None)
+    assert "denoise_components" not in tf.saved_model.load(out).signatures
+    with pytest.raises(ValueError) as err:
+        export_saved_model(tiny_mask_denoiser, tmp_path / "bad", component_statistic="max")
+    assert str(err.value) == ("Invalid value for argument `component_statistic`. Expected one of None, 'median', "
+                              "'mean', 'own'. Received component_statistic='max'.")
