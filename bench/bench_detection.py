@@ -38,6 +38,10 @@ same float32 path).
     python bench/bench_detection.py default --split validation --stations 10 --min-noise-s 55 --repeats 4 \
         --levels -15 -10 -5 0 5 --components 3 --statistics median mean own
 
+A three-component network (`geokeras.models.components.build_joint_mask_denoiser`, e.g. from
+``bench/train_joint.py``) is scored with ``--components 3`` only, as ``NAME 3c-joint`` (its own single mask: the
+statistics do not apply to it).
+
 Model choice uses ``--split validation``; the figures of the model card and README use ``--split test``.
 """
 import argparse
@@ -59,6 +63,18 @@ def model_names(paths):
     """``{name: model}`` for `geokeras.detection.standard_methods`: ``"default"`` (the shipped model) or a file
     named by its base name (the shipped model when ``paths`` is empty)."""
     return {p if p == "default" else os.path.basename(p): None if p == "default" else p for p in (paths or ["default"])}
+
+
+def split_joint(models):
+    """``(single, joint)``: the single-component denoisers of ``{name: model}`` and the three-component ones
+    (`geokeras.models.components.build_joint_mask_denoiser`, scored on three-component records only)."""
+    from geokeras.denoise import Denoiser
+
+    single, joint = {}, {}
+    for name, model in models.items():
+        den = Denoiser.resolve(model)
+        (joint if den.model.input_shape[-1] > 1 else single)[name] = den
+    return single, joint
 
 
 def targets(tables, stationarity, name, rate=2.0, detector="recursive"):
@@ -207,9 +223,14 @@ def main(argv=None):
         if rep:
             print(f"  {r['station']}: noise screen kept {rep['kept']} pieces ({rep['kept_s']:.0f} of {rep['total_s']:.0f} s) "
                   f"of {rep['windows']} windows; dropped {rep['transient']} with a transient, {rep['short']} short")
-    methods = standard_methods(model_names(args.models), overlap=args.overlap)
+    single, joint = split_joint(model_names(args.models))
+    if joint and args.components != 3:
+        parser.error(f"{', '.join(joint)}: a three-component network scores --components 3 records only")
+    methods = standard_methods(single, overlap=args.overlap)
     if args.components == 3:
-        methods.update(component_methods(model_names(args.models), args.statistics, overlap=args.overlap))
+        methods.update(component_methods(single, args.statistics, overlap=args.overlap))
+        methods.update({f"{name} 3c-joint": fn for name, fn in  # its own one mask: no statistic
+                        zip(joint, component_methods(joint, ("median",), overlap=args.overlap).values())})
     for floor in args.oracle or ():
         methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
     scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)

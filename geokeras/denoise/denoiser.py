@@ -409,6 +409,10 @@ class Denoiser:
         """
         precision = resolve_precision(precision)
         model = self.model
+        if model.input_shape[-1] != 1:
+            raise ModelError(f"model {self.label!r} denoises {model.input_shape[-1]} components together (a joint "
+                             f"network, geokeras.models.components.build_joint_mask_denoiser), not one trace: "
+                             f"denoise a station's components with geokeras.denoise.denoise_components.")
         with _LOCK:
             cache = _PREDICTORS.setdefault(model, {})
             key = batch_size if precision == "float32" else (precision, batch_size)
@@ -423,7 +427,9 @@ class Denoiser:
     def component_predictor(self, components=3, statistic="median", precision="auto"):
         """The compiled ``fn(windows[k, L, C]) -> denoised[k, L, C]`` of the model on a station's ``C`` components
         with one combined mask (`geokeras.models.components.component_denoiser`), over the same inference graph
-        and precision as `predictor`, cached with it (`geokeras.denoise.denoise_components`)."""
+        and precision as `predictor`, cached with it (`geokeras.denoise.denoise_components`). A model of ``C``
+        components (`geokeras.models.components.build_joint_mask_denoiser`) estimates its one mask itself: it is
+        run as it is, ``statistic`` does not apply to it."""
         precision = resolve_precision(precision)
         model = self.model
         with _LOCK:
@@ -435,8 +441,12 @@ class Denoiser:
                 from geokeras.models.components import component_denoiser
                 from geokeras.models.inference import inference_model
 
-                run = component_denoiser(inference_model(model if precision == "float32" else bfloat16_copy(model)),
-                                         components, statistic)
+                run = inference_model(model if precision == "float32" else bfloat16_copy(model))
+                if model.input_shape[-1] == 1:
+                    run = component_denoiser(run, components, statistic)
+                elif model.input_shape[-1] != components:
+                    raise ValueError(f"Invalid value for argument `components`. Expected {model.input_shape[-1]}, "
+                                     f"the components of model {self.label!r}. Received components={components}.")
                 cache[key] = tf.function(lambda x: run(x, training=False), reduce_retracing=True)
             return cache[key]
 
