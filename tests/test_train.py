@@ -23,8 +23,8 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
     kw = dict(window_length=128, sampling_rate=50.0, steps_per_epoch=2, batch_size=4, validation=(signals, noises),
               validation_steps=1, n_synthetic=2, verbose=0, family="unet1d", model_kwargs={"filters": (4, 8)},
               jit_compile=False)
-    model, history = train_denoiser(signals, noises, out, epochs=1, noise_augment=True, inband_fraction=0.5,
-                                    stretch=(0.8, 1.25), **kw)
+    kw.update(noise_augment=True, inband_fraction=0.5, stretch=(0.8, 1.25))  # a resume keeps them (data options)
+    model, history = train_denoiser(signals, noises, out, epochs=1, **kw)
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     loaded = keras.saving.load_model(out, safe_mode=True)
     assert not loaded.compiled and not any(v.path.startswith("adam") for v in loaded.variables)
@@ -50,6 +50,35 @@ def test_train_writes_loadable_model_and_resumes(tmp_path, rng):
                                          r"Received stationarity_weight=0.5"):
         train_denoiser(signals, noises, out, epochs=3, resume=True, stationarity_weight=0.5, **kw)
     assert json.loads((tmp_path / "m.keras.ckpt" / "state.json").read_text())["epoch"] == 2
+
+
+def test_a_resume_keeps_the_data_options_of_its_checkpoint(tmp_path, rng, monkeypatch):
+    """The target floor and the other data options are not in the compiled loss: ``state.json`` records them and
+    a resume with other values is refused before any data is read; a checkpoint without them resumes."""
+    from geokeras.training import train as train_module
+
+    signals, noises = _tiny_sources(rng)
+    out, state_file = tmp_path / "m.keras", tmp_path / "m.keras.ckpt" / "state.json"
+    kw = dict(window_length=64, sampling_rate=50.0, steps_per_epoch=1, batch_size=2, validation=False,
+              n_synthetic=0, verbose=0, family="unet1d", model_kwargs={"filters": (2, 4)}, jit_compile=False)
+    train_denoiser(signals, noises, out, epochs=1, target_floor=0.1, **kw)
+    recorded = json.loads(state_file.read_text())["data_options"]
+    assert recorded["target_floor"] == 0.1 and recorded["noise_burst_fraction"] == 0.0
+    assert recorded["snr_db"] == [-10.0, 10.0] and recorded["shift"] is True
+    with monkeypatch.context() as m:
+        m.setattr(train_module, "training_sources", lambda *a, **k: pytest.fail("the sources were read"))
+        with pytest.raises(ValueError, match=r"argument `resume`. Expected the data options of the checkpoint .*"
+                                             r"target_floor=0.1\). Received target_floor=0.3 with resume=True"):
+            train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.3, **kw)
+        with pytest.raises(ValueError, match=r"noise_burst_fraction=0.0\). Received noise_burst_fraction=0.5 "):
+            train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.1, noise_burst_fraction=0.5,
+                           **kw)
+    state = json.loads(state_file.read_text())
+    del state["data_options"]  # a checkpoint written before the data options were recorded: unknown, accepted
+    state_file.write_text(json.dumps(state))
+    _, history = train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.3, **kw)
+    assert len(history["loss"]) == 1
+    assert json.loads(state_file.read_text())["data_options"]["target_floor"] == 0.3  # recorded from then on
 
 
 def test_train_rejects_bad_arguments(tmp_path, rng):

@@ -100,7 +100,9 @@ def add_parser(sub, add):
     p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=R["min_record_snr_db"],
                    help="bundled data only: minimum pre/post-P SNR of the records used as signals, dB")
     p.add_argument("--tensorboard-dir", default=None, help="write TensorBoard logs here")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt/last.keras")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUTPUT.ckpt/last.keras, with its recipe: other loss weights or data options "
+                        "(--target-floor, --noise-burst-fraction, --snr-db, ...) than the checkpoint's are refused")
     p.add_argument("--threads", type=positive_int("threads"), default=None,
                    help="TensorFlow intra-op threads (default: TensorFlow's)")
     p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",

@@ -10,8 +10,18 @@ from geokeras.utils import atomic_path
 __all__ = ["best_weights", "resume_callback", "time_limit", "training_callbacks"]
 
 
-def resume_callback(ckpt_dir, monitor):
-    """A callback that saves ``last.keras`` and ``state.json`` (epoch, best ``monitor`` value) after each epoch."""
+def resume_callback(ckpt_dir, monitor, data_options=None):
+    """A callback that saves ``last.keras`` and ``state.json`` after each epoch.
+
+    Args:
+        ckpt_dir: the checkpoint folder (a ``pathlib.Path``).
+        monitor: the value whose best is kept (``"val_loss"`` or ``"loss"``).
+        data_options: optional dict (JSON types) of the options that define the run's recipe but are not in
+            the compiled loss (`geokeras.training.train_denoiser` stores its data options here, and a resume
+            compares them).
+
+    ``state.json`` holds ``{"epoch", "best", "monitor"}`` and, with ``data_options``, ``"data_options"``.
+    """
     import keras
 
     class _SaveState(keras.callbacks.Callback):
@@ -26,6 +36,8 @@ def resume_callback(ckpt_dir, monitor):
             if value is not None and (self.best is None or value < self.best):
                 self.best = float(value)
             state = {"epoch": epoch + 1, "best": self.best, "monitor": monitor}
+            if data_options is not None:
+                state["data_options"] = data_options
             with atomic_path(ckpt_dir / "state.json") as tmp:
                 Path(tmp).write_text(json.dumps(state))
 
@@ -101,14 +113,15 @@ def best_weights(monitor="val_loss", baseline=None):
     return BestWeights()
 
 
-def training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s=None, tensorboard_dir=None):
+def training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s=None, tensorboard_dir=None,
+                       data_options=None):
     """The callbacks of `geokeras.training.train_denoiser`: the best model to ``best.keras``, the resume
-    state, EarlyStopping, the best weights of the run restored at its end (`best_weights`), ReduceLROnPlateau
+    state (with ``data_options``, see `resume_callback`), EarlyStopping, the best weights of the run restored at its end (`best_weights`), ReduceLROnPlateau
     (halved after ``patience // 3`` epochs, down to 1e-5), and optionally a time limit (`time_limit`) and
     TensorBoard logs."""
     import keras
 
-    saver = resume_callback(ckpt_dir, monitor)
+    saver = resume_callback(ckpt_dir, monitor, data_options)
     saver.best = best
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True,

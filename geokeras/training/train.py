@@ -26,7 +26,10 @@ Outputs. ``output`` receives the best model (lowest ``val_loss``; the last one w
 without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` holds the resume state
 (``last.keras`` with the optimizer, ``best.keras``, ``state.json``, ``history.json``): with ``resume=True``
 training continues from the last completed epoch with the pairs that epoch would have drawn in an
-uninterrupted run (EarlyStopping's patience counter restarts).
+uninterrupted run (EarlyStopping's patience counter restarts). A resume keeps the recipe: the loss is the one
+compiled into ``last.keras``, and the options that shape the pairs and the target but are not in it
+(`DATA_OPTIONS`: ``target_floor``, ``noise_burst_fraction``, ``snr_db``, ...) are stored in ``state.json``
+(``"data_options"``); other values than the checkpoint's raise ValueError.
 
 Example (the training run itself is exercised in ``tests/test_train.py``):
     >>> import numpy as np
@@ -50,7 +53,15 @@ from geokeras.training.sources import describe_sources, training_signals, traini
 from geokeras.utils import atomic_path, set_threads
 from geokeras.validation import check_number, check_positive_int
 
-__all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit"]
+__all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit",
+           "DATA_OPTIONS"]
+
+DATA_OPTIONS = ("target_floor", "noise_burst_fraction", "noise_only_fraction", "snr_db", "noise_augment",
+                "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db")
+"""The options of `train_denoiser` that define its recipe without being in the compiled loss: which signals
+(``n_synthetic``, ``min_record_snr_db``, ``stretch``), which pairs (``snr_db``, ``noise_only_fraction``,
+``noise_augment``, ``inband_fraction``, ``shift``, ``noise_burst_fraction``) and which target (``target_floor``).
+Stored in the checkpoint's ``state.json``; a resume with other values is refused."""
 
 
 def normalize_pairs_tf(noisy, clean):
@@ -130,8 +141,11 @@ def train_denoiser(
         n_synthetic: synthetic seismograms added to the training signals.
         min_record_snr_db: bundled data only: minimum pre/post-P SNR of the records used as signals.
         tensorboard_dir: optional folder for TensorBoard logs.
-        resume: continue from ``<output>.ckpt/last.keras`` when it exists (with the checkpoint's compiled loss:
-            other ``stationarity_weight`` or ``gain_weight`` values than the checkpoint's raise ValueError).
+        resume: continue from ``<output>.ckpt/last.keras`` when it exists, with the checkpoint's recipe: other
+            ``stationarity_weight``, ``gain_weight`` or ``log_power_weight`` values than its compiled loss's, or
+            other values of the `DATA_OPTIONS` than its ``state.json`` records, raise ValueError. A checkpoint
+            written before the data options were recorded resumes with any (unknown, so accepted) and records
+            those of the resumed run from its next epoch on.
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
         verbose: Keras verbosity (1: progress bar).
         model_kwargs: extra keyword arguments for the model builder.
@@ -172,6 +186,13 @@ def train_denoiser(
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
+    data_options = _data_options(
+        target_floor=target_floor, noise_burst_fraction=noise_burst_fraction, noise_only_fraction=noise_only_fraction,
+        snr_db=snr_db, noise_augment=noise_augment, inband_fraction=inband_fraction, stretch=stretch, shift=shift,
+        n_synthetic=n_synthetic, min_record_snr_db=min_record_snr_db)
+    ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
+    if resume:  # before any data is read
+        _check_resumed_data(ckpt_dir, data_options)
     src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
     if log is not None:
         log(describe_sources(src))
@@ -184,7 +205,6 @@ def train_denoiser(
         val_data = _floored_target(*val_data, target_floor)
     monitor = "val_loss" if val_data is not None else "loss"
 
-    ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
                                         model_kwargs, learning_rate, jit_compile, stationarity_weight, gain_weight,
@@ -194,7 +214,7 @@ def train_denoiser(
                       noise_only_fraction=noise_only_fraction, shift=shift, **augment)
     if target_floor:
         ds = ds.map(lambda noisy, clean: _floored_target(noisy, clean, target_floor))
-    callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir)
+    callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir, data_options)
     t0 = time.perf_counter()
     history = {} if initial_epoch >= epochs else fit(
         model, ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
@@ -291,8 +311,8 @@ def validation_pairs(signals, noise, window_length, n_pairs, seed, **pair_option
 
 def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, model_kwargs, learning_rate,
            jit_compile, stationarity_weight=0.0, gain_weight=0.0, log_power_weight=0.0):
-    """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` or built anew,
-    in the strategy's scope."""
+    """``(compiled model, initial epoch, best monitored value)``: resumed from ``last.keras`` (its loss checked
+    against the weights) or built anew, in the strategy's scope."""
     import keras
 
     from geokeras.models.denoiser import build_denoiser
@@ -336,6 +356,39 @@ def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir, log_po
             f"({ckpt_dir}: stationarity_weight={had[0]:g}, gain_weight={had[1]:g}, log_power_weight={had[2]:g}). "
             f"Received stationarity_weight={asked[0]:g}, gain_weight={asked[1]:g}, log_power_weight={asked[2]:g} "
             "with resume=True; start a new output (or remove the checkpoint folder) to train with other weights.")
+
+
+def _data_options(**options):
+    """The `DATA_OPTIONS` as stored in ``state.json``: JSON types (tuples as lists, NumPy scalars as numbers), so
+    that the values given compare equal to those read back."""
+    def plain(value):
+        if hasattr(value, "tolist"):  # NumPy scalars and arrays
+            return value.tolist()
+        raise TypeError(f"not JSON serializable: {value!r}")
+
+    return json.loads(json.dumps(options, default=plain))
+
+
+def _check_resumed_data(ckpt_dir, asked):
+    """Raise if the checkpoint a resume would continue (``last.keras``) records other `DATA_OPTIONS` in its
+    ``state.json`` than ``asked`` (from `_data_options`).
+
+    The data options are not in the compiled model: without this check a resume with another ``target_floor``
+    (or burst fraction, SNR range, ...) would silently train another recipe than the checkpoint's. A checkpoint
+    written before they were stored (no ``"data_options"``), or one that lacks an option, leaves it unknown:
+    accepted. Nothing to check without ``last.keras`` (the run starts anew).
+    """
+    if not (ckpt_dir / "last.keras").is_file():
+        return
+    recorded = json.loads((ckpt_dir / "state.json").read_text()).get("data_options") or {}
+    differ = [name for name in asked if name in recorded and recorded[name] != asked[name]]
+    if differ:
+        had = ", ".join(f"{name}={recorded[name]!r}" for name in differ)
+        given = ", ".join(f"{name}={asked[name]!r}" for name in differ)
+        raise ValueError(
+            f"Invalid value for argument `resume`. Expected the data options of the checkpoint being resumed "
+            f"({ckpt_dir}: {had}). Received {given} with resume=True; start a new output (or remove the "
+            "checkpoint folder) to train with other options.")
 
 
 def pair_dataset(signals, noise, window_length, batch_size, seed, first_batch=0, initial_epoch=0, **pair_options):
