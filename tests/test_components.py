@@ -162,11 +162,14 @@ def test_denoise_with_components_groups_aligned_stations_and_leaves_the_rest_alo
         np.testing.assert_allclose(noise[i].data, st[i].data - out[i].data, atol=1e-3)
     np.testing.assert_array_equal(out[3].data, plain[3].data)  # EHZ has no partners: the one-trace path
     assert not np.allclose(out[2].data, plain[2].data, atol=1e-3 * np.abs(plain[2].data).max())
-    assert out[0].stats.processing[-1].endswith("components=median)")
+    assert all(tr.stats.processing[-1].endswith("components=median)") for tr in out[:3])
+    assert "components" not in out[3].stats.processing[-1]  # denoised alone: its line says what was done to it
+    assert out[3].stats.processing == plain[3].stats.processing
     shifted = st.copy()
     shifted[1].stats.starttime += 1.0  # not aligned: every trace goes the one-trace path, whole
     for a, b in zip(denoise(shifted, model=den, components="median"), denoise(shifted, model=den)):
         np.testing.assert_array_equal(a.data, b.data)
+        assert a.stats.processing == b.stats.processing
     with pytest.raises(ValueError, match=re.escape("Received components='max'")):
         denoise(st, model=den, components="max")
     with pytest.raises(ValueError, match="Expected None for an array"):

@@ -39,6 +39,8 @@ Example:
     >>> den(np.zeros((3, 500), "float32"), sampling_rate=100.0).shape
     (3, 500)
 """
+import dataclasses
+
 import numpy as np
 import obspy
 
@@ -152,7 +154,8 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
         components: ``None`` (default: each trace on its own) or ``"median"`` / ``"mean"``: a station's three
             components that the Stream holds aligned and gap-free at the model's rate are denoised together, one
             combined mask per window (`geokeras.denoise.components.station_groups`, `denoise_components`;
-            README, "Three components, one mask"); every other trace as with ``None``. Stream/Trace input only.
+            README, "Three components, one mask"); every other trace as with ``None`` (its processing line too).
+            Stream/Trace input only.
         return_report: also return the `geokeras.data.process.Report` (repairs made to the input:
             merged overlaps, traces kept apart because of differing rates, degenerate segments, traces
             passed through; and the traces skipped).
@@ -204,7 +207,8 @@ def denoise_stream(stream, denoiser, options, progress=None, on_error="raise", r
     """The core of `denoise` for a Stream, a resolved `Denoiser` and checked `DenoiseOptions`.
 
     With ``options.components``, the station groups of the Stream (`geokeras.denoise.components.station_groups`)
-    are denoised together and put back in the input's order of ids; the other traces go the one-trace path.
+    are denoised together and put back in the input's order of ids; the other traces go the one-trace path, and
+    their processing line is that of ``components=None`` (what was done to them: each denoised on its own).
 
     Returns:
         ``(denoised Stream, noise Stream, geokeras.data.process.Report)``; the noise Stream is None with
@@ -239,13 +243,15 @@ def _one_trace(stream, denoiser, options, progress, on_error, return_noise):
 
 def _by_station(stream, denoiser, options, progress, on_error, return_noise):
     """`denoise_stream` with ``options.components``: the station groups together, the other traces on their own
-    (a note names them), the results in the input's order of ids, the windows of both counted in one progress."""
+    (a note names them, and their processing line has no ``components``: they were denoised alone), the results
+    in the input's order of ids, the windows of both counted in one progress."""
     from geokeras.data.process import Report
     from geokeras.denoise.components import denoise_groups, group_windows, station_groups
 
     groups, rest = station_groups(stream, denoiser.sampling_rate)
+    alone = dataclasses.replace(options, components=None)  # the options the one-trace traces were denoised with
     if not groups:
-        out = _one_trace(rest, denoiser, options, progress, on_error, return_noise)
+        out = _one_trace(rest, denoiser, alone, progress, on_error, return_noise)
     else:
         extra, seen = group_windows(groups, denoiser.window_length, options.overlap), [0, 0]
 
@@ -254,7 +260,7 @@ def _by_station(stream, denoiser, options, progress, on_error, return_noise):
             progress(done, total + extra)
 
         empty = (obspy.Stream(), obspy.Stream() if return_noise else None, Report())
-        cleaned, noise, report = (_one_trace(rest, denoiser, options, progress and counted, on_error, return_noise)
+        cleaned, noise, report = (_one_trace(rest, denoiser, alone, progress and counted, on_error, return_noise)
                                   if len(rest) else empty)
         joint, joint_noise = denoise_groups(groups, denoiser, options, options.processing_line(denoiser),
                                             return_noise=bool(return_noise),

@@ -53,7 +53,9 @@ class DenoiseOptions:
         components: ``None`` (default: each trace denoised on its own) or ``"median"`` / ``"mean"``: the three
             components of a station, where a record holds them aligned and gap-free at the model's rate, are
             denoised together with one combined mask per window (`geokeras.denoise.denoise_components`); the
-            other traces as with ``None``. Recorded.
+            other traces as with ``None``. Recorded in the `record` of the run (sidecars, what ``--resume``
+            compares); the processing line of a trace that went the one-trace path is that of ``None`` (what was
+            done to it).
 
     Raises:
         ValueError: an option out of range (the message names it).
