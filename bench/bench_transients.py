@@ -49,13 +49,13 @@ def training_transients(max_ratio=3.0, pad_s=1.0, max_s=10.0, taper_s=0.5, compo
     from obspy.signal.filter import highpass
 
     from geokeras.data import datasets, pairs
-    from geokeras.detection import _component_sources
+    from geokeras.detection import event_components
 
     train, _, _ = datasets.split_records(datasets.load_events())
     out = []
     for rec in train:
         if components == 3:
-            noise = _component_sources(rec, screen=False, highpass_hz=None)[1]
+            noise = event_components(rec, screen=False, highpass_hz=None)[1]
             sources = [] if noise is None else [noise]
         else:
             sources = [np.asarray(x, float)[None] for x in pairs.sources_from_events([rec])[1]]

@@ -659,11 +659,29 @@ def summarize(scores, snr_levels, detector="recursive", rate=2.0):
 
 
 # ----------------------------------------------------------------------------------- the benchmark
-def _component_sources(rec, screen, highpass_hz):
-    """``(signal, noise, report)`` of one event record's three components as ``(3, m)`` arrays, the vertical
-    last (E, N, Z or 1, 2, Z); ``noise`` is None when it has no whole quiet noise window on every component (with
-    ``screen``: `quiet_noise` keeps each component's window whole), ``signal`` None for a record without
-    three such components. ``report`` counts the record's noise window as `quiet_noise` does."""
+def event_components(rec, screen=True, highpass_hz=1.0):
+    """The three components of one bundled event record, split at P into signal and pre-P noise.
+
+    Each component is split with `geokeras.data.pairs.split_event`; the components are cut to a common length
+    (the signal parts at their start, the noise parts at their end, next to P) and stacked with the vertical
+    last (E, N, Z or 1, 2, Z). `benchmark_records` (``components=3``) builds its three-component sources from
+    them; ``bench/bench_transients.py`` cuts its three-component transients from the noise.
+
+    Args:
+        rec: an event record of `geokeras.data.datasets.load_events` (``rec.stream`` at 100 Hz, ``rec.p_time``).
+        screen: keep the noise only when `quiet_noise` keeps each component's noise window whole.
+        highpass_hz: the in-band filter `quiet_noise` screens with (None: the noise as recorded).
+
+    Returns:
+        tuple ``(signal, noise, report)``: ``signal`` and ``noise`` are float64 ``(3, m)`` arrays (their own
+        ``m`` each); ``noise`` is None when the record has no pre-P noise, or (with ``screen``) when a component's
+        noise window is not kept whole; ``report`` counts the record's noise window as `quiet_noise` does
+        (``{"windows", "kept", "transient", "short", "kept_s", "total_s"}``). ``(None, None, None)`` for a record
+        that does not hold three traces with a vertical (channel ``..Z``) and a horizontal among them.
+
+    Raises:
+        ValueError: P outside a component's record (`geokeras.data.pairs.split_event`).
+    """
     from geokeras.data import pairs
 
     traces = sorted(rec.stream, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel))
@@ -735,7 +753,7 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
     reports = {}
     for rec in records:
         if components == 3:
-            sig, noi, report = _component_sources(rec, screen, highpass_hz)
+            sig, noi, report = event_components(rec, screen, highpass_hz)
             if sig is None:
                 continue
             sig, noi = [sig], [] if noi is None else [noi]

@@ -210,3 +210,29 @@ def test_event_window_scores_are_the_mixture_gain_and_correlation():
     scores = detection.score_detections(clean + 0.5 * noise, clean, [ev], SR, (2.0,), ("recursive",))
     row = detection.summarize([scores], [ev.snr_db])[0]
     assert row["snr_gain_db"] == pytest.approx(gain) and row["correlation"] == pytest.approx(corr)
+
+
+def test_event_components_stack_signal_and_noise_with_the_vertical_last():
+    import types
+
+    import obspy
+
+    rng = np.random.default_rng(5)
+    t0 = obspy.UTCDateTime(2020, 1, 1)
+    traces = []
+    for ch, n in (("HHZ", 6000), ("HHN", 5900), ("HHE", 6000)):
+        tr = obspy.Trace(rng.normal(size=n), header={"channel": ch, "sampling_rate": SR, "starttime": t0})
+        tr.stats.network, tr.stats.station = "XX", "A"
+        traces.append(tr)
+    traces[1].stats.starttime += 1.0  # N starts 1 s late: its noise part is the shortest
+    rec = types.SimpleNamespace(stream=obspy.Stream(traces), p_time=t0 + 30.0)
+    signal, noise, report = detection.event_components(rec, screen=False, highpass_hz=None)
+    assert signal.shape == (3, 3050) and noise.shape == (3, 2850) and report["kept"] == 1
+    z = rec.stream.select(channel="HHZ")[0]
+    np.testing.assert_allclose(noise[2], z.data[100:2950] - z.data[:2950].mean())  # vertical last, next to P
+    loud = rec.stream.copy()
+    loud.select(channel="HHE")[0].data[1500:1600] *= 50.0  # a transient in the east noise: screened out
+    _, noise, report = detection.event_components(types.SimpleNamespace(stream=loud, p_time=rec.p_time))
+    assert noise is None and report["transient"] == 1
+    two = types.SimpleNamespace(stream=obspy.Stream(traces[:2]), p_time=rec.p_time)
+    assert detection.event_components(two) == (None, None, None)
