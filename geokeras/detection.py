@@ -662,10 +662,10 @@ def summarize(scores, snr_levels, detector="recursive", rate=2.0):
 def event_components(rec, screen=True, highpass_hz=1.0):
     """The three components of one bundled event record, split at P into signal and pre-P noise.
 
-    Each component is split with `geokeras.data.pairs.split_event`; the components are cut to a common length
-    (the signal parts at their start, the noise parts at their end, next to P) and stacked with the vertical
-    last (E, N, Z or 1, 2, Z). `benchmark_records` (``components=3``) builds its three-component sources from
-    them; ``bench/bench_transients.py`` cuts its three-component transients from the noise.
+    The components are split at P and stacked with the vertical last (E, N, Z or 1, 2, Z) by
+    `geokeras.data.component_pairs.split_components`, then the noise is screened. `benchmark_records`
+    (``components=3``) builds its three-component sources from them; ``bench/bench_transients.py`` cuts its
+    three-component transients from the noise.
 
     Args:
         rec: an event record of `geokeras.data.datasets.load_events` (``rec.stream`` at 100 Hz, ``rec.p_time``).
@@ -677,21 +677,18 @@ def event_components(rec, screen=True, highpass_hz=1.0):
         ``m`` each); ``noise`` is None when the record has no pre-P noise, or (with ``screen``) when a component's
         noise window is not kept whole; ``report`` counts the record's noise window as `quiet_noise` does
         (``{"windows", "kept", "transient", "short", "kept_s", "total_s"}``). ``(None, None, None)`` for a record
-        that does not hold three traces with a vertical (channel ``..Z``) and a horizontal among them.
+        that does not hold exactly three traces, one of them vertical (channel ``..Z``).
 
     Raises:
         ValueError: P outside a component's record (`geokeras.data.pairs.split_event`).
     """
-    from geokeras.data import pairs
+    from geokeras.data.component_pairs import split_components
 
-    traces = sorted(rec.stream, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel))
-    report = {"windows": 1, "kept": 0, "transient": 0, "short": 0, "kept_s": 0.0, "total_s": 0.0}
-    if len(traces) != 3 or traces[-1].stats.channel[-1:] != "Z" or traces[0].stats.channel[-1:] == "Z":
+    signal, noise = split_components(rec)
+    if signal is None:
         return None, None, None
-    parts = [pairs.split_event(tr, rec.p_time) for tr in traces]
-    m_noise, m_signal = min(len(p[0]) for p in parts), min(len(p[1]) for p in parts)
-    signal = np.stack([np.asarray(p[1][:m_signal], dtype=np.float64) for p in parts])
-    noise = np.stack([np.asarray(p[0][len(p[0]) - m_noise:], dtype=np.float64) for p in parts])
+    report = {"windows": 1, "kept": 0, "transient": 0, "short": 0, "kept_s": 0.0, "total_s": 0.0}
+    m_noise = noise.shape[1]
     report["total_s"] = m_noise / 100.0
     if not m_noise:
         report["short"] = 1

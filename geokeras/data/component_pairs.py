@@ -3,9 +3,10 @@
 `geokeras.data.pairs.PairGenerator` draws single traces. A network that estimates one mask from a station's three
 components at once (`geokeras.models.components.build_joint_mask_denoiser`) must see them as they are recorded: the
 same event on E, N and Z with their relative amplitudes, and noise that was recorded on the three components at the
-same time. `component_sources` cuts each three-component event record into its post-P signal and pre-P noise as
-``(C, m)`` arrays (`geokeras.data.pairs.split_event` on each component); `ComponentPairGenerator` draws pairs from
-them:
+same time. `split_components` cuts a three-component event record into its post-P signal and pre-P noise as
+``(C, m)`` arrays (`geokeras.data.pairs.split_event` on each component; also the three-component sources of
+`geokeras.detection`'s benchmark records), `component_sources` does it for a list of records, and
+`ComponentPairGenerator` draws pairs from them:
 
 1. a signal source and a start (``shift`` samples into the window; zeros before and after it); a draw that holds
    only zeros is redrawn;
@@ -39,26 +40,45 @@ import numpy as np
 
 from geokeras.validation import check_number, check_positive_int, check_range
 
-__all__ = ["component_sources", "ComponentPairGenerator"]
+__all__ = ["split_components", "component_sources", "ComponentPairGenerator"]
+
+
+def split_components(rec):
+    """One event record's three components split at P: ``(signal, noise)`` float64 ``(3, m)`` arrays (each its own
+    ``m``), the vertical last (E, N, Z or 1, 2, Z); ``(None, None)`` for a record that does not hold exactly three
+    traces, one of them vertical (channel ``..Z``).
+
+    Each component is split with `geokeras.data.pairs.split_event`; the signal parts are cut to the shortest at
+    their start, the noise parts at their end (next to P), so sample ``j`` of every row was recorded at the same
+    time. ``noise`` has 0 columns for a record without pre-P noise.
+
+    Raises:
+        ValueError: P outside a component's record (`geokeras.data.pairs.split_event`).
+    """
+    from geokeras.data import pairs
+
+    traces = sorted(rec.stream, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel))
+    if [tr.stats.channel[-1:] == "Z" for tr in traces] != [False, False, True]:
+        return None, None
+    parts = [pairs.split_event(tr, rec.p_time) for tr in traces]
+    m_noise, m_signal = min(len(p[0]) for p in parts), min(len(p[1]) for p in parts)
+    return (np.stack([np.asarray(p[1][:m_signal], dtype=np.float64) for p in parts]),
+            np.stack([np.asarray(p[0][len(p[0]) - m_noise:], dtype=np.float64) for p in parts]))
 
 
 def component_sources(records, min_snr_db=None, min_noise_samples=300):
-    """The three-component signal and noise sources of event records (E, N, Z or 1, 2, Z: the vertical last).
-
-    A record counts when it has three components, exactly one of them vertical (channel ending in ``Z``). Its
-    signal is each component's post-P part (`geokeras.data.pairs.split_event`), cut to the shortest; its noise the
-    pre-P parts, cut to the shortest (kept when at least ``min_noise_samples`` long; a source shorter than the
-    window is extended by the generator).
+    """The three-component signal and noise sources of event records (`split_components`: the vertical last).
 
     Args:
-        records: `geokeras.data.datasets.EventRecord` list.
+        records: `geokeras.data.datasets.EventRecord` list; records without three components are skipped.
         min_snr_db: signals only from records whose pre/post-P SNR (mean over the components,
             `geokeras.data.pairs.rank_records`) is at least this; None keeps every record's signal.
-        min_noise_samples: shortest noise source kept.
+        min_noise_samples: shortest noise source kept (a source shorter than the window is extended by the
+            generator).
 
     Returns:
         dict with ``signals``, ``noises`` (lists of ``(3, m)`` float64 arrays) and ``signal_groups``,
-        ``noise_groups`` (the ``NET.STA`` of each).
+        ``noise_groups`` (the ``NET.STA`` of each): the keyword arguments of `ComponentPairGenerator`.
     """
     from geokeras.data import pairs
 
@@ -67,16 +87,14 @@ def component_sources(records, min_snr_db=None, min_noise_samples=300):
         kept = {id(rec) for rec, _ in pairs.rank_records(records, component=None, min_snr_db=min_snr_db)}
     out = {"signals": [], "noises": [], "signal_groups": [], "noise_groups": []}
     for rec in records:
-        traces = sorted(rec.stream, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel))
-        if len(traces) != 3 or [tr.stats.channel[-1:] == "Z" for tr in traces] != [False, False, True]:
+        signal, noise = split_components(rec)
+        if signal is None:
             continue
-        parts = [pairs.split_event(tr, rec.p_time) for tr in traces]
-        m_noise, m_signal = min(len(p[0]) for p in parts), min(len(p[1]) for p in parts)
         if kept is None or id(rec) in kept:
-            out["signals"].append(np.stack([p[1][:m_signal] for p in parts]))
+            out["signals"].append(signal)
             out["signal_groups"].append(rec.station_id)
-        if m_noise >= min_noise_samples:
-            out["noises"].append(np.stack([p[0][len(p[0]) - m_noise:] for p in parts]))
+        if noise.shape[1] >= min_noise_samples:
+            out["noises"].append(noise)
             out["noise_groups"].append(rec.station_id)
     return out
 
