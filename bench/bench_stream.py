@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_stream.py                  # 1 hour x 3 components at 100 Hz, 1-s packets, one core
     python bench/bench_stream.py --hours 0.25 --packet-s 0.5
+    python bench/bench_stream.py --components median   # the three components with one mask per window
 
 Data: `bench_speed.make_day` (pink noise, secondary microseism, synthetic local earthquakes; float32),
 cut into packets of ``--packet-s`` seconds per component and pushed in arrival order (the components
@@ -22,6 +23,10 @@ Printed (all measured here, with the load average):
   of samples that differ by more than 1e-3 of the peak (the semantics: `geokeras.stream`'s docstring);
   and the same largest difference on whole short segments cut from the first component (``--segments``,
   in samples, each at 3 offsets), as after gaps.
+
+With ``--components median`` (or ``mean``) the stream and the batch path both denoise the three components
+together (``StreamingDenoiser(components=...)``, ``denoise(st, components=...)``), and the short segments are
+cut from all three at once.
 """
 import argparse
 import os
@@ -33,6 +38,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # this tree's geokeras, not the installed one
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from geokeras.denoise.options import COMPONENTS  # noqa: E402  (no TensorFlow: the choices of --components)
 
 
 def replay(sd, st, packet_s):
@@ -56,13 +63,13 @@ def replay(sd, st, packet_s):
     return outputs, np.concatenate(delays or [np.zeros(0)]), np.array(pushes)
 
 
-def agreement(st, outputs, den, warmup_s):
+def agreement(st, outputs, den, warmup_s, components=None, precision="auto"):
     """Per channel ``(max diff / peak, same after warmup, fraction of samples beyond 1e-3 of the peak)``."""
     import obspy
 
     from geokeras.denoise import denoise
 
-    batch = denoise(st, model=den)
+    batch = denoise(st, model=den, components=components, precision=precision)
     joined = obspy.Stream(outputs).merge(method=1)
     rows = []
     for tr in batch:
@@ -75,24 +82,29 @@ def agreement(st, outputs, den, warmup_s):
     return rows
 
 
-def short_segments(tr, den, lengths, offsets=(0, 100000, 200000)):
-    """``[(length, [max |stream - batch| / peak at each offset]), ...]`` for whole segments cut from ``tr``."""
+def short_segments(st, den, lengths, offsets=(0, 100000, 200000), components=None, precision="auto", packet_s=1.0):
+    """``[(length, [max |stream - batch| / peak at each offset]), ...]`` for whole segments cut from ``st[0]`` (from
+    all of ``st`` with ``components``, replayed in packets; the largest over its traces)."""
     import obspy
 
     from geokeras.denoise import denoise
     from geokeras.stream import StreamingDenoiser
 
+    traces = st if components else st[:1]
     rows = []
     for n in lengths:
         diffs = []
         for off in offsets:
-            if off + n > tr.stats.npts:
+            if off + n > st[0].stats.npts:
                 continue
-            seg = obspy.Trace(tr.data[off:off + n].copy(), header=dict(sampling_rate=tr.stats.sampling_rate))
-            ref = denoise(seg, model=den).data
-            sd = StreamingDenoiser(den)
-            got = np.concatenate([t.data for t in sd.push(seg) + sd.flush()])
-            diffs.append(float(np.max(np.abs(got - ref)) / np.max(np.abs(ref))))
+            seg = obspy.Stream([tr.copy() for tr in traces])
+            for tr in seg:
+                tr.data = tr.data[off:off + n].copy()
+            ref = denoise(seg, model=den, components=components, precision=precision)
+            sd = StreamingDenoiser(den, components=components, precision=precision)
+            got = obspy.Stream(replay(sd, seg, packet_s)[0]).merge(method=1)
+            diffs.append(max(float(np.max(np.abs(got.select(id=tr.id)[0].data - tr.data)) / np.max(np.abs(tr.data)))
+                             for tr in ref))
         rows.append((n, diffs))
     return rows
 
@@ -105,6 +117,10 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="a .keras denoiser (default: the shipped model)")
     parser.add_argument("--segments", default="3000,4000,6000,12000,30000,60000",
                         help="lengths (samples) of whole segments compared with batch denoise")
+    parser.add_argument("--components", choices=COMPONENTS, default=None,
+                        help="denoise the three components together, one combined mask per window")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                        help="the model's arithmetic, in the stream and in the batch path")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     from geokeras.utils import set_threads
@@ -116,9 +132,9 @@ def main(argv=None):
 
     den = Denoiser.resolve(args.model)
     st = make_day(hours=args.hours)
-    warm = StreamingDenoiser(den)
+    warm = StreamingDenoiser(den, components=args.components, precision=args.precision)
     replay(warm, make_day(hours=2 / 60, seed=1), args.packet_s)  # graphs traced
-    sd = StreamingDenoiser(den)
+    sd = StreamingDenoiser(den, components=args.components, precision=args.precision)
     load_before, cpu = os.getloadavg(), time.process_time()
     wall = time.perf_counter()
     outputs, delays, pushes = replay(sd, st, args.packet_s)
@@ -127,8 +143,8 @@ def main(argv=None):
     duration = st[0].stats.npts / st[0].stats.sampling_rate
     n_out = sum(o.stats.npts for o in outputs)
     print(f"{len(st)} channels x {args.hours:g} h at {st[0].stats.sampling_rate:g} Hz in {args.packet_s:g}-s packets "
-          f"({len(pushes)} pushes), model {den.label}, one core, one TF thread; {n_out} samples out of "
-          f"{sum(tr.stats.npts for tr in st)} in")
+          f"({len(pushes)} pushes), model {den.label}, components={args.components}, precision={sd.precision}, "
+          f"one core, one TF thread; {n_out} samples out of {sum(tr.stats.npts for tr in st)} in")
     print(f"throughput: {duration * len(st) / wall:.0f}x real time per channel on one core "
           f"(wall {wall:.1f} s, CPU {cpu:.1f} s for {duration * len(st):.0f} channel-seconds; target >= 100x)")
     hop = sd.windowing.hop / sd.denoiser.sampling_rate
@@ -137,10 +153,12 @@ def main(argv=None):
           f"push wall time median {1e3 * np.median(pushes):.2f} ms, p99 {1e3 * np.percentile(pushes, 99):.2f} ms, "
           f"max {1e3 * pushes.max():.1f} ms")
     print(f"load average before {load_before}, after {load_after} on {os.cpu_count()} CPUs")
-    for tid, whole, late, frac in agreement(st, outputs, den, 60 * args.warmup_min):
-        print(f"vs batch denoise {tid}: max |stream - batch| / peak {whole:.2e} over the record, {late:.2e} after "
+    batch = f"denoise(components={args.components})" if args.components else "denoise"
+    for tid, whole, late, frac in agreement(st, outputs, den, 60 * args.warmup_min, args.components, sd.precision):
+        print(f"vs batch {batch} {tid}: max |stream - batch| / peak {whole:.2e} over the record, {late:.2e} after "
               f"the first {args.warmup_min:g} min; {100 * frac:.2f} % of samples beyond 1e-3 of the peak")
-    for n, diffs in short_segments(st[0], den, [int(v) for v in args.segments.split(",") if v]):
+    for n, diffs in short_segments(st, den, [int(v) for v in args.segments.split(",") if v],
+                                   components=args.components, precision=sd.precision, packet_s=args.packet_s):
         print(f"whole segment of {n} samples: max |stream - batch| / peak "
               f"{', '.join(f'{d:.2e}' for d in diffs)} at {len(diffs)} offsets")
 

@@ -57,8 +57,8 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     Raises:
         ValueError: for a bad argument (the message names it); a ``model`` that is not a mask denoiser.
     """
-    from geokeras.data.process import PrefixLine, window_frames
-    from geokeras.data.windows import Windowing, crossfade_weights, overlap_add, scale_to_unit_peak
+    from geokeras.data.process import PrefixLine
+    from geokeras.data.windows import Windowing, crossfade_weights, overlap_add
 
     if np.ma.isMaskedArray(data) and np.ma.getmaskarray(data).any():
         raise ValueError("Invalid value for argument `data`. Expected components without gaps. Received a masked "
@@ -88,17 +88,11 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     for i in range(0, len(starts), batch_size):  # a batch of windows at a time: memory bounded by the batch
         s, e = starts[i:i + batch_size], ends[i:i + batch_size]
         a = int(s[0])
-        frames = [window_frames(np.asarray(row[a:int(e[-1])], dtype=np.float64), a, s, e, L, prefix,
-                                clip=CLIP_FACTOR, detrend=True) for row, prefix in zip(x, prefixes)]
-        scaled = [scale_to_unit_peak(rows) for rows, _ in frames]
-        batch = np.stack([rows.astype(np.float32) for rows, _ in scaled], axis=-1)  # (k, L, C)
+        batch, bounds, exponents = frame_components([row[a:int(e[-1])] for row in x], a, s, e, L, prefixes)
         k = len(batch)
         if k < batch_size and len(starts) > batch_size:  # one shape for every call
             batch = np.concatenate([batch, np.zeros((batch_size - k,) + batch.shape[1:], np.float32)])
-        y = np.asarray(fn(batch))[:k]
-        y = y.astype(np.float64)
-        for c, ((_, bounds), (_, exponents)) in enumerate(zip(frames, scaled)):
-            y[..., c] = np.clip(np.ldexp(y[..., c], exponents[:, None]), -bounds[:, None], bounds[:, None])
+        y = unframe_components(np.asarray(fn(batch))[:k], bounds, exponents)
         overlap_add(acc, norm, y, s, weights)
         if progress is not None:
             progress((i + k) * components, len(starts) * components)
@@ -106,6 +100,54 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     for c in range(components):  # one float64 row at a time
         out[c] = acc[:n, c] / norm[:n]
     return out
+
+
+def frame_components(rows, offset, starts, ends, window_length, prefixes):
+    """What the component model sees of the windows ``starts``/``ends`` of a station's components (one batch).
+
+    Each component is framed by `geokeras.data.process.window_frames` (its prefix line removed, its 1.1x clip
+    bound) and scaled by powers of two (`geokeras.data.windows.scale_to_unit_peak`), as in `denoise`; the
+    components are stacked on the last axis. Shared by `denoise_components` and
+    `geokeras.denoise.stream.StreamingDenoiser`'s three-component mode (the same numbers).
+
+    Args:
+        rows: one 1-D array per component, each the samples ``[offset, offset + len)`` of its segment.
+        offset: index of the rows' first sample in the segment.
+        starts, ends: int arrays ``(k,)`` of the windows (``ends = min(starts + L, n)``).
+        window_length: ``L``.
+        prefixes: one `geokeras.data.process.PrefixLine` per component (advanced here).
+
+    Returns:
+        ``(batch, bounds, exponents)``: float32 ``(k, L, C)``, the clip bounds and the scaling exponents
+        ``(C, k)``; `unframe_components` turns the model's output back.
+
+    Example:
+        >>> from geokeras.data.process import PrefixLine
+        >>> x = np.random.default_rng(0).normal(size=(3, 10))
+        >>> batch, bounds, exponents = frame_components(x, 0, np.array([0, 4]), np.array([6, 10]), 6,
+        ...                                             [PrefixLine() for _ in x])
+        >>> batch.shape, bounds.shape, exponents.shape
+        ((2, 6, 3), (3, 2), (3, 2))
+        >>> bool(np.all(np.abs(unframe_components(batch, bounds, exponents)) <= bounds.T[:, None, :]))
+        True
+    """
+    from geokeras.data.process import window_frames
+    from geokeras.data.windows import scale_to_unit_peak
+
+    frames = [window_frames(np.asarray(row, dtype=np.float64), offset, starts, ends, window_length, prefix,
+                            clip=CLIP_FACTOR, detrend=True) for row, prefix in zip(rows, prefixes)]
+    scaled = [scale_to_unit_peak(rows) for rows, _ in frames]
+    batch = np.stack([rows.astype(np.float32) for rows, _ in scaled], axis=-1)  # (k, L, C)
+    return batch, np.stack([bounds for _, bounds in frames]), np.stack([exponents for _, exponents in scaled])
+
+
+def unframe_components(y, bounds, exponents):
+    """The model's output ``y`` ``(k, L, C)`` of `frame_components`' batch scaled back and clipped at the bounds
+    (float64, ready for `geokeras.data.windows.overlap_add`)."""
+    y = np.asarray(y).astype(np.float64)
+    for c in range(y.shape[-1]):
+        y[..., c] = np.clip(np.ldexp(y[..., c], exponents[c][:, None]), -bounds[c][:, None], bounds[c][:, None])
+    return y
 
 
 def station_groups(stream, sampling_rate):
