@@ -23,9 +23,12 @@ Example:
     >>> y.shape, y.dtype.name
     ((3, 2000), 'float32')
 """
+import collections
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from geokeras.denoise.denoiser import Denoiser
+from geokeras.denoise.denoiser import Denoiser, calls_in_flight
 from geokeras.denoise.options import BATCH_SIZE, CLIP_FACTOR
 from geokeras.validation import check_number, check_positive_int
 
@@ -85,17 +88,30 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     weights = crossfade_weights(L)
     acc, norm = np.zeros((n + L, components)), np.zeros(n + L)
     prefixes = [PrefixLine() for _ in range(components)]
-    for i in range(0, len(starts), batch_size):  # a batch of windows at a time: memory bounded by the batch
-        s, e = starts[i:i + batch_size], ends[i:i + batch_size]
-        a = int(s[0])
-        batch, bounds, exponents = frame_components([row[a:int(e[-1])] for row in x], a, s, e, L, prefixes)
-        k = len(batch)
-        if k < batch_size and len(starts) > batch_size:  # one shape for every call
-            batch = np.concatenate([batch, np.zeros((batch_size - k,) + batch.shape[1:], np.float32)])
-        y = unframe_components(np.asarray(fn(batch))[:k], bounds, exponents)
-        overlap_add(acc, norm, y, s, weights)
+    pending = collections.deque()  # model calls under way, finished in order (the sequential sums, to the bit)
+
+    def finish():
+        call, s, k, bounds, exponents = pending.popleft()
+        overlap_add(acc, norm, unframe_components(np.asarray(call.result())[:k], bounds, exponents), s, weights)
         if progress is not None:
-            progress((i + k) * components, len(starts) * components)
+            progress((int(np.searchsorted(starts, s[0])) + k) * components, len(starts) * components)
+
+    # a batch of windows at a time (memory bounded by a few batches); the next batch is framed, and the previous
+    # ones stitched, while the model runs, and `calls_in_flight` calls of it at once, as `denoise` does
+    in_flight = calls_in_flight()
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="geokeras-components") as pool:
+        for i in range(0, len(starts), batch_size):
+            s, e = starts[i:i + batch_size], ends[i:i + batch_size]
+            a = int(s[0])
+            batch, bounds, exponents = frame_components([row[a:int(e[-1])] for row in x], a, s, e, L, prefixes)
+            k = len(batch)
+            if k < batch_size and len(starts) > batch_size:  # one shape for every call
+                batch = np.concatenate([batch, np.zeros((batch_size - k,) + batch.shape[1:], np.float32)])
+            pending.append((pool.submit(fn, batch), s, k, bounds, exponents))
+            while len(pending) > in_flight:
+                finish()
+        while pending:
+            finish()
     out = np.empty((components, n), np.float32)
     for c in range(components):  # one float64 row at a time
         out[c] = acc[:n, c] / norm[:n]
