@@ -212,3 +212,16 @@ def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):
     assert rc == 0
     assert "detection on 1 three-component continuous records" in out
     assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 6
+
+
+def test_a_workers_warm_up_traces_the_component_graph_too(base, rng, tmp_path):
+    from geokeras.denoise.denoiser import _PREDICTORS
+    from geokeras.denoise.files import plan_denoise
+
+    _station_stream(rng, channels=("HHE", "HHN", "HHZ")).write(tmp_path / "in.mseed", format="MSEED")
+    plans = {comp: plan_denoise([str(tmp_path / "in.mseed")], str(tmp_path / "out"), model=base, components=comp,
+                                precision="float32") for comp in (None, "median")}
+    plans[None].func.warm()
+    assert not any(isinstance(key, tuple) and key[0] == "components" for key in _PREDICTORS[base])
+    plans["median"].func.warm()
+    assert ("components", 3, "median", "float32") in _PREDICTORS[base]

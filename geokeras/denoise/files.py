@@ -286,11 +286,15 @@ class DenoiseFile:
                     stages=tuple(zip(("read", "denoise", "write"), np.diff(t).tolist())))
 
     def warm(self):
-        """Load the model and trace its graph for a full batch (run by each Dask worker at its start-up)."""
+        """Load the model and trace its graph for a full batch (run by each Dask worker at its start-up), and with
+        ``components`` the three-component graph too (its first call traces it: ~3 s on the 2-core machine)."""
         import numpy as np
 
         den, n = self.denoiser.load(), self.options.batch_size
         den.predictor(n, self.options.precision)(np.zeros((n, den.window_length), np.float32))
+        if self.options.components:
+            fn = den.component_predictor(3, self.options.components, self.options.precision)
+            fn(np.zeros((n, den.window_length, 3), np.float32))
 
     def is_done(self, job):
         """True when every output exists, none is older than the input, and the sidecar of each waveform
