@@ -32,6 +32,9 @@ Figures printed (all measured here):
 ``--precision`` is that of ``geokeras denoise`` (default ``auto``: bfloat16 on a CPU with native bfloat16
 arithmetic, else float32; ``float32`` runs the model as trained).
 
+``--components median`` times ``denoise(stream, components="median")``: the day's three components with one
+combined mask per window (its warm-up too; the profile and ``--paired-with`` stay one trace at a time).
+
 ``--encoding STEIM2`` writes the day file of ``--profile`` and ``--paired-with`` as archives keep it (int32 counts,
 compressed; default float32), which ``geokeras denoise`` reads in pieces of its own size (session 10).
 
@@ -294,6 +297,9 @@ def _parser():
     parser.add_argument("--paired-with", default=None, metavar="OTHER_TREE",
                         help="whole-process A/B runs of `geokeras denoise` against another source tree")
     parser.add_argument("--rounds", type=int, default=4, help="pairs of runs for --paired-with")
+    parser.add_argument("--components", default=None, choices=("median", "mean"),
+                        help="denoise the day's three components together (denoise(components=...); README, "
+                             "'Three components, one mask'); default: one trace at a time")
     parser.add_argument("--encoding", default="FLOAT32", choices=("FLOAT32", "STEIM2"),
                         help="MiniSEED encoding of the day file of --profile and --paired-with (STEIM2: int32 "
                              "counts, as archives keep them; read in pieces since session 10)")
@@ -335,12 +341,13 @@ def main(argv=None):
     model, label, digest = den.model, den.label, den.sha256
     L, model_rate = den.window_length, den.sampling_rate
     warm = st.slice(st[0].stats.starttime, st[0].stats.starttime + 60 * args.warm_minutes).copy()
-    denoise(warm, model=den, overlap=args.overlap, batch_size=args.batch_size,
-            precision=args.precision)  # trace the graphs
+    denoise(warm, model=den, overlap=args.overlap, batch_size=args.batch_size, precision=args.precision,
+            components=args.components)  # trace the graphs
     n_model_samples = int(round(st[0].stats.npts * model_rate / args.rate))
     n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
     print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
           f"overlap {args.overlap:g} -> {n_windows} windows; precision {resolve_precision(args.precision)}; "
+          f"components {args.components or 'one trace at a time'}; "
           f"{den.predictor(args.batch_size, args.precision).in_flight} model call(s) in flight; TF intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
@@ -349,7 +356,7 @@ def main(argv=None):
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), time.process_time()
         out = denoise(st, model=den, overlap=args.overlap, batch_size=args.batch_size,
-                      precision=args.precision)
+                      precision=args.precision, components=args.components)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     load_after = os.getloadavg()[0]
     assert [tr.stats.npts for tr in out] == [tr.stats.npts for tr in st]

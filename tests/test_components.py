@@ -214,9 +214,11 @@ def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):
     assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 6
 
 
-def test_a_workers_warm_up_traces_the_component_graph_too(base, rng, tmp_path):
+def test_a_workers_warm_up_traces_the_component_graph_too(rng, tmp_path):
     from geokeras.denoise.denoiser import _PREDICTORS
     from geokeras.denoise.files import plan_denoise
+
+    base = build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8))  # no graph cached yet
 
     _station_stream(rng, channels=("HHE", "HHN", "HHZ")).write(tmp_path / "in.mseed", format="MSEED")
     plans = {comp: plan_denoise([str(tmp_path / "in.mseed")], str(tmp_path / "out"), model=base, components=comp,

@@ -154,4 +154,5 @@ def test_training_with_a_target_floor_and_the_log_power_loss_resumes(tmp_path, r
                                 **dict(kw, epochs=2))
     assert len(history["val_loss"]) == 1 and np.isfinite(history["val_loss"][0])
     with pytest.raises(ValueError, match=r"log_power_weight=0.1\). Received .*log_power_weight=0.2"):
-        train_denoiser(signals, noises, out, log_power_weight=0.2, resume=True, **dict(kw, epochs=3))
+        train_denoiser(signals, noises, out, target_floor=0.3, log_power_weight=0.2, resume=True,
+                       **dict(kw, epochs=3))
