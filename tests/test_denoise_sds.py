@@ -254,3 +254,28 @@ def test_a_day_file_of_the_piecewise_size_is_read_whole(tmp_path, model, monkeyp
     summary = denoise_files(src, root, model=model, layout="sds", channel_code="X")
     assert (summary.done, summary.failed) == (1, 0), summary.failures
     np.testing.assert_array_equal(obspy.read(_day_file(root, tr))[0].data, denoise(tr, model=model).data)
+
+
+@pytest.mark.parametrize("bad, error", [("not a waveform", "UnknownFormatError"),
+                                        ("an id that cannot name a day file", "InputError")])
+def test_a_group_file_that_cannot_be_used_is_reported_and_the_others_are_still_denoised(tmp_path, model, bad, error):
+    src, root = str(tmp_path / "in"), str(tmp_path / "sds")
+    traces, paths = _station_day(src)
+    if bad == "not a waveform":
+        with open(paths[1], "wb") as f:
+            f.write(b"not miniseed" * 100)
+    else:
+        hostile = traces[1].copy()
+        hostile.stats.station = "A B"  # read from the headers, not the file's name
+        hostile.write(paths[1], format="MSEED", encoding="FLOAT32")
+    summary = denoise_files(src, root, model=model, layout="sds", channel_code="X", components="median",
+                            precision="float32", resume=True)
+    [result] = summary.results
+    assert result.status == "done" and result.error_types == (error,) and paths[1] in result.label
+    for tr in (traces[0], traces[2]):  # the two good files, each alone (no three components left)
+        np.testing.assert_array_equal(obspy.read(_day_file(root, tr))[0].data,
+                                      denoise(tr, model=model, precision="float32").data)
+    assert not os.path.exists(_day_file(root, traces[1]))
+    rerun = denoise_files(src, root, model=model, layout="sds", channel_code="X", components="median",
+                          precision="float32", resume=True)
+    assert [r.status for r in rerun.results] == ["done"]  # the bad file has no day file: the group is redone

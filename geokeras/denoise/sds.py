@@ -16,8 +16,9 @@ With ``components`` (``--components median``), `plan_sds` makes one job of the d
 components (`component_groups`: one id and one UTC day each, the same ``NET.STA.LOC``, band and instrument code,
 year and day, the component letters distinct, one of them ``Z``): the job reads the three files into one Stream,
 `geokeras.denoise.denoise_stream` denoises them together where they are aligned and gap-free (else one trace at a
-time, named in a note), and each output trace goes into its own day files as above. Any other file (a lone
-channel, a file of several ids or days) is a job of its own.
+time, named in a note), and each output trace goes into its own day files as above; a file of the group that cannot
+be used (unreadable, an id that cannot name a day file) is left out with its error, the other two denoised. Any
+other file (a lone channel, a file of several ids or days) is a job of its own.
 
 Each day file's ``.processing.json`` sidecar stores, as fields, the `~geokeras.denoise.DenoiseOptions.record`
 of the run (``"denoise"``, with ``components``) and the size and modification time of every input written into
@@ -175,6 +176,14 @@ def input_days(path):
     return sorted(set(days))
 
 
+class _GroupStream(obspy.Stream):
+    """The Stream of a group job's files (`DenoiseToSDS._read`) and ``unread``: the errors of the files left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.unread = []
+
+
 @dataclasses.dataclass(frozen=True)
 class DenoiseToSDS(DenoiseFile):
     """The job for one file, or a group of files read together (``job.input`` a tuple of paths:
@@ -196,19 +205,45 @@ class DenoiseToSDS(DenoiseFile):
         return None
 
     def _read(self, job):
-        """The Stream of the job's file, or of a group's files one after the other (a file of a group that is
-        not a waveform fails the group, not skipped: the planner took its name or headers for a channel's day)."""
-        from geokeras.errors import InputError, UnknownFormatError
+        """The Stream of the job's file, or of a group's files one after the other.
+
+        A file of a group that cannot be read (not a waveform, corrupt) or holds a trace whose id cannot name a day
+        file is left out, its error in the result (what it would be as a job of its own), and the group's other
+        files are denoised (one trace at a time when fewer than three components are left, named in a note). A
+        group none of whose files can be used fails (not skipped: the planner took their names or headers for
+        channels' days).
+        """
+        from geokeras.errors import InputError
 
         if not isinstance(job.input, (tuple, list)):
             return super()._read(job)
-        stream = obspy.Stream()
+        stream = _GroupStream()
         for path in job.input:
             try:
-                stream += super()._read(job._replace(input=path))
-            except UnknownFormatError as exc:
-                raise InputError(str(exc)) from None
+                part = super()._read(job._replace(input=path))
+                for tr in part:  # what `_write` needs of each id, checked before any work
+                    sds_path(job.output.root, tr.id, 1970, 1)
+                    _renamed(tr.id, self.channel_code)
+            except (InputError, OSError) as exc:
+                stream.unread.append(exc if isinstance(exc, InputError) else InputError(f"Cannot read {path!r}: "
+                                                                                        f"{exc}"))
+                continue
+            stream += part
+        if not len(stream):
+            raise InputError("; ".join(str(exc) for exc in stream.unread))
         return stream
+
+    def _denoise(self, job, stream):
+        """`DenoiseFile._denoise`, with the errors of a group's files left out (`_read`) first among the skipped."""
+        from geokeras.errors import NothingToProcessError
+
+        unread = list(getattr(stream, "unread", ()))
+        try:
+            cleaned, noise, report, windows = super()._denoise(job, stream)
+        except NothingToProcessError as exc:
+            raise NothingToProcessError(unread + exc.errors) from None
+        report.skipped[:0] = unread
+        return cleaned, noise, report, windows
 
     def _write(self, job, stream, cleaned, noise):
         """Write each day of each output trace into its day file; return the files written."""
