@@ -258,7 +258,7 @@ def _is_denoiser(model):
         denoiser_info(model)
     except (ValueError, AttributeError):
         return False
-    return True
+    return model_input_shape(model)[-1] == 1  # a joint network (C components in) is no one-trace denoiser
 
 
 def _components_function(model, statistic, overlap):
@@ -273,7 +273,8 @@ def _components_function(model, statistic, overlap):
 
 def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.5, component_statistic="median"):
     """Write ``model`` as a SavedModel with a ``serve`` signature, and ``denoise_trace`` (and, for a
-    spectrogram-mask denoiser, ``denoise_components``) for a denoiser.
+    spectrogram-mask denoiser, ``denoise_components``) for a denoiser of one trace (a joint network of several
+    components, `geokeras.models.components.build_joint_mask_denoiser`, gets ``serve`` only).
 
     ``serve`` takes a float32 tensor named ``inputs`` of the model's input shape with a free batch
     dimension (or ``batch_size`` if given) and returns the model output (``training=False``: corruption

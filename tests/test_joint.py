@@ -136,3 +136,16 @@ def test_denoise_components_runs_a_joint_network_and_the_one_trace_path_refuses_
         denoise_components(np.stack([trace] * 2), model=joint)
     with pytest.raises(ModelError, match="denoise_components"):
         denoise(trace, model=Denoiser(joint), sampling_rate=100.0)
+
+
+def test_a_joint_network_exports_with_serve_only(nets, tmp_path):
+    import tensorflow as tf
+
+    from geokeras.export import export_saved_model
+
+    _, joint, _ = nets
+    out = export_saved_model(joint, tmp_path / "sm")  # denoise_trace feeds one trace: not a joint network's input
+    loaded = tf.saved_model.load(out)
+    assert set(loaded.signatures) == {"serve", "serving_default"}
+    x = np.random.default_rng(3).normal(size=(2, 600, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)).numpy(), np.asarray(joint(x)), atol=1e-5)

@@ -40,8 +40,10 @@ def run(args):
         den = Denoiser(model)
         print(f"Denoiser: x holds raw windows of {den.window_length} samples at {den.sampling_rate:g} Hz "
               "in counts (any scale); normalization is inside the graph; y is in the units of x.")
-        print(f"Whole traces: clean = tf.saved_model.load(path).denoise_trace(trace), trace a gap-free float32 [n] "
-              f"at {den.sampling_rate:g} Hz; the detrend, windows, stitching and clip of geokeras.denoise are inside.")
+        if "denoise_trace" in loaded.signatures:  # not for a joint network of several components
+            print(f"Whole traces: clean = tf.saved_model.load(path).denoise_trace(trace), trace a gap-free float32 "
+                  f"[n] at {den.sampling_rate:g} Hz; the detrend, windows, stitching and clip of geokeras.denoise are "
+                  "inside.")
     except NotADenoiserError:
         pass  # any other model exports too
     for name, fn in sorted(loaded.signatures.items()):
