@@ -279,3 +279,12 @@ def test_a_group_file_that_cannot_be_used_is_reported_and_the_others_are_still_d
     rerun = denoise_files(src, root, model=model, layout="sds", channel_code="X", components="median",
                           precision="float32", resume=True)
     assert [r.status for r in rerun.results] == ["done"]  # the bad file has no day file: the group is redone
+
+
+def test_an_id_with_a_dot_is_refused_before_any_work_with_the_reason(tmp_path, model):
+    src, root = tmp_path / "in", str(tmp_path / "sds")
+    src.mkdir()
+    _trace("2020-01-01T00:00:00", 60.0, station="A.B").write(str(src / "dotted.mseed"), format="MSEED")
+    with pytest.raises(InputError, match=r"trace id 'XX.A.B.00.HHZ' cannot name an SDS file"):
+        denoise_files(str(src), root, model=model, layout="sds", channel_code="X")
+    assert not os.path.exists(root)

@@ -89,7 +89,13 @@ def rename_channel(channel, code):
 
 
 def _renamed(trace_id, code):
-    net, sta, loc, cha = trace_id.split(".")
+    codes = str(trace_id).split(".")
+    if len(codes) != 4:  # a code holding a dot (`sds_path` refuses the rest of what cannot name a file)
+        from geokeras.errors import InputError
+
+        raise InputError(f"trace id {trace_id!r} cannot name an SDS file: expected NET.STA.LOC.CHA with non-empty "
+                         "network, station and channel codes of letters, digits, '_' and '-'")
+    net, sta, loc, cha = codes
     return ".".join((net, sta, loc, rename_channel(cha, code)))
 
 
