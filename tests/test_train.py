@@ -81,6 +81,23 @@ def test_a_resume_keeps_the_data_options_of_its_checkpoint(tmp_path, rng, monkey
     assert json.loads(state_file.read_text())["data_options"]["target_floor"] == 0.3  # recorded from then on
 
 
+def test_a_checkpoint_without_its_state_is_refused_with_the_folder_named(tmp_path, rng):
+    """A run stopped between writing its first ``last.keras`` and its ``state.json`` leaves a checkpoint that a
+    resume cannot continue: a ValueError that names the folder, not a bare FileNotFoundError."""
+    signals, noises = _tiny_sources(rng)
+    out, state_file = tmp_path / "m.keras", tmp_path / "m.keras.ckpt" / "state.json"
+    kw = dict(window_length=64, sampling_rate=50.0, steps_per_epoch=1, batch_size=2, validation=False,
+              n_synthetic=0, verbose=0, family="unet1d", model_kwargs={"filters": (2, 4)}, jit_compile=False)
+    train_denoiser(signals, noises, out, epochs=1, **kw)
+    for broken in (None, "{\"epo"):
+        state_file.unlink(missing_ok=True)
+        if broken is not None:
+            state_file.write_text(broken)
+        with pytest.raises(ValueError, match=r"Expected a checkpoint with its state .*m.keras.ckpt.* remove the "
+                                             r"checkpoint folder"):
+            train_denoiser(signals, noises, out, epochs=2, resume=True, **kw)
+
+
 def test_train_rejects_bad_arguments(tmp_path, rng):
     signals, noises = _tiny_sources(rng)
     with pytest.raises(ValueError, match="Invalid value for argument `family`"):

@@ -331,7 +331,7 @@ def _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate, m
         if resume and (ckpt_dir / "last.keras").is_file():
             model = load_model(ckpt_dir / "last.keras")
             _check_resumed_loss(model.loss, stationarity_weight, gain_weight, ckpt_dir, log_power_weight)
-            state = json.loads((ckpt_dir / "state.json").read_text())
+            state = _resume_state(ckpt_dir)
             initial_epoch, best = int(state["epoch"]), state.get("best")
         else:
             keras.utils.set_random_seed(seed)  # the initial weights follow `seed`
@@ -369,6 +369,22 @@ def _data_options(**options):
     return json.loads(json.dumps(options, default=plain))
 
 
+def _resume_state(ckpt_dir):
+    """The ``state.json`` of a checkpoint with a ``last.keras``; a ValueError naming the folder when it is missing
+    or unreadable (a run stopped between writing its first ``last.keras`` and its ``state.json``: both are
+    written atomically, one after the other), instead of a bare FileNotFoundError or JSONDecodeError."""
+    path = ckpt_dir / "state.json"
+    try:
+        state = json.loads(path.read_text())
+        int(state["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"Invalid value for argument `resume`. Expected a checkpoint with its state ({path}). Received "
+            f"{ckpt_dir} with last.keras but {'no' if not path.exists() else 'an unreadable'} state.json "
+            f"({type(exc).__name__}): remove the checkpoint folder to start anew.") from None
+    return state
+
+
 def _check_resumed_data(ckpt_dir, asked):
     """Raise if the checkpoint a resume would continue (``last.keras``) records other `DATA_OPTIONS` in its
     ``state.json`` than ``asked`` (from `_data_options`).
@@ -380,7 +396,7 @@ def _check_resumed_data(ckpt_dir, asked):
     """
     if not (ckpt_dir / "last.keras").is_file():
         return
-    recorded = json.loads((ckpt_dir / "state.json").read_text()).get("data_options") or {}
+    recorded = _resume_state(ckpt_dir).get("data_options") or {}
     differ = [name for name in asked if name in recorded and recorded[name] != asked[name]]
     if differ:
         had = ", ".join(f"{name}={recorded[name]!r}" for name in differ)
