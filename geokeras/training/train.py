@@ -183,13 +183,11 @@ def train_denoiser(
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
     """
+    given = locals()  # the arguments, before any other name is bound: the `DATA_OPTIONS` are read from them
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
-    data_options = _data_options(
-        target_floor=target_floor, noise_burst_fraction=noise_burst_fraction, noise_only_fraction=noise_only_fraction,
-        snr_db=snr_db, noise_augment=noise_augment, inband_fraction=inband_fraction, stretch=stretch, shift=shift,
-        n_synthetic=n_synthetic, min_record_snr_db=min_record_snr_db)
+    data_options = _data_options({name: given[name] for name in DATA_OPTIONS})
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     if resume:  # before any data is read
         _check_resumed_data(ckpt_dir, data_options)
@@ -358,9 +356,9 @@ def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir, log_po
             "with resume=True; start a new output (or remove the checkpoint folder) to train with other weights.")
 
 
-def _data_options(**options):
-    """The `DATA_OPTIONS` as stored in ``state.json``: JSON types (tuples as lists, NumPy scalars as numbers), so
-    that the values given compare equal to those read back."""
+def _data_options(options):
+    """The `DATA_OPTIONS` ``{name: value}`` as stored in ``state.json``: JSON types (tuples as lists, NumPy scalars
+    as numbers), so that the values given compare equal to those read back."""
     def plain(value):
         if hasattr(value, "tolist"):  # NumPy scalars and arrays
             return value.tolist()
