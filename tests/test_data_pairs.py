@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from geokeras.data import pairs, synthetic
-from geokeras.data.pairs import PairGenerator, make_pair_dataset, snr_db, split_event
+from geokeras.data.pairs import PairGenerator, make_pair_dataset, snr_db, split_event, time_stretch
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +248,12 @@ def test_noise_bursts_are_noise_transients_left_out_of_the_target():
     noisy, clean, info = gen.sample(32, return_info=True)
     np.testing.assert_array_equal(clean, PairGenerator(signals, noises, **kw).sample(32)[1])
     np.testing.assert_allclose(snr_db(clean, noisy - clean), info["snr_db"], atol=0.01)
+
+
+def test_time_stretch_stretches_a_records_components_together():
+    x = np.random.default_rng(0).normal(size=(3, 700))
+    together = time_stretch([x], factors=(0.6, 1.8), copies=2, seed=4)
+    for c in range(3):  # each component as the 1-D source alone: the same factor, the same samples
+        for a, b in zip(together, time_stretch([x[c]], factors=(0.6, 1.8), copies=2, seed=4)):
+            assert a.shape[0] == 3 and a.shape[1] == b.size
+            np.testing.assert_allclose(a[c], b, atol=1e-12)

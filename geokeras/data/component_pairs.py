@@ -134,7 +134,7 @@ class ComponentPairGenerator:
                  shift=None, amplitude=(0.5, 2.0), noise_only_fraction=0.0, inband_fraction=0.0,
                  noise_augment=False, noise_sum_fraction=0.3, highpass_hz=1.0, sampling_rate=100.0, stretch=None,
                  seed=0):
-        from geokeras.data.pairs import highpass
+        from geokeras.data.pairs import highpass, time_stretch
 
         self.window_length = L = check_positive_int("window_length", window_length)
         signals, c = _check_sources("signals", signals)
@@ -159,17 +159,9 @@ class ComponentPairGenerator:
         self.noise_augment = bool(noise_augment)
         self.seed = seed
         groups = list(signal_groups)
-        if stretch is not None:  # `geokeras.data.pairs.time_stretch`, the components stretched together
-            from scipy import signal as sps
-
-            low, high = check_range("stretch", stretch, low=0.0, low_open=True)
-            rng = np.random.default_rng(seed)
-            extra = []
-            for s, g in zip(list(signals), list(groups)):
-                for f in np.exp(rng.uniform(np.log(low), np.log(high), 2)):
-                    extra.append(sps.resample(s, max(2, int(round(s.shape[1] * f))), axis=1))
-                    groups.append(g)
-            signals = signals + extra
+        if stretch is not None:  # two stretched copies of each signal, its components together
+            signals = signals + time_stretch(signals, stretch, copies=2, seed=seed)
+            groups += [g for g in signal_groups for _ in range(2)]
         extended = []
         for s in noises:
             while s.shape[1] < L:

@@ -245,7 +245,8 @@ def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
     method: compressing a source low-passes it, nothing aliases). The originals are not included.
 
     Args:
-        sources: list of 1-D arrays.
+        sources: list of 1-D arrays, or of ``(C, m)`` arrays (a record's components, stretched together along
+            their last axis).
         factors: ``(low, high)`` stretch range, both positive.
         copies: stretched versions per source.
         seed: seed of the factor draws.
@@ -267,7 +268,7 @@ def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
     for s in sources:
         s = np.asarray(s, dtype=np.float64)
         for f in np.exp(rng.uniform(np.log(low), np.log(high), int(copies))):
-            out.append(signal.resample(s, max(2, int(round(s.size * f)))))
+            out.append(signal.resample(s, max(2, int(round(s.shape[-1] * f))), axis=-1))
     return out
 
 
