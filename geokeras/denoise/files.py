@@ -464,9 +464,8 @@ def denoise_files(inputs, outdir, model=None, format="MSEED", client=None, worke
         format: ``"MSEED"`` or ``"SAC"``.
         client, workers, retries, resume, on_result, raise_errors: see `geokeras.denoise.executor.run_files`.
         progress: a tqdm bar on stderr: over each file's windows in this process, over files on Dask.
-        overlap, batch_size, out_of_band, precision, components: see `geokeras.denoise.DenoiseOptions`; plot,
-            write_noise: see
-            `DenoiseFile`; layout, channel_code: see `plan_denoise`.
+        overlap, batch_size, out_of_band, precision, components: see `geokeras.denoise.DenoiseOptions`;
+            plot, write_noise: see `DenoiseFile`; layout, channel_code: see `plan_denoise`.
 
     Returns:
         `geokeras.denoise.executor.RunSummary` (``summary.failures``: the files with errors).

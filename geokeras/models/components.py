@@ -175,9 +175,9 @@ def copy_mask_network(source, target):
             continue
         weights = source_layers[layer.name].get_weights()
         shapes = [tuple(w.shape) for w in layer.get_weights()]
-        if layer.name == "enc0" and shapes[0] != weights[0].shape and shapes[0][2] % weights[0].shape[2] == 0:
-            weights[0] = np.concatenate([weights[0] / (shapes[0][2] // weights[0].shape[2])]
-                                        * (shapes[0][2] // weights[0].shape[2]), axis=2)
+        times, rest = divmod(shapes[0][2], weights[0].shape[2]) if layer.name == "enc0" else (1, 0)
+        if times > 1 and not rest:  # the first kernel reads `times` components' features: 1/times on each
+            weights[0] = np.concatenate([weights[0] / times] * times, axis=2)
         if [w.shape for w in weights] != shapes:
             raise ValueError(f"Invalid value for argument `source`. Expected layer {layer.name!r} with weights of "
                              f"shapes {shapes}. Received {[w.shape for w in weights]}.")
