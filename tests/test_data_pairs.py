@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from geokeras.data import pairs, synthetic
-from geokeras.data.pairs import PairGenerator, make_pair_dataset, snr_db, split_event, time_stretch
+from geokeras.data.pairs import PairGenerator, make_pair_dataset, phase_randomize, snr_db, split_event, time_stretch
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +257,48 @@ def test_time_stretch_stretches_a_records_components_together():
         for a, b in zip(together, time_stretch([x[c]], factors=(0.6, 1.8), copies=2, seed=4)):
             assert a.shape[0] == 3 and a.shape[1] == b.size
             np.testing.assert_allclose(a[c], b, atol=1e-12)
+
+
+def test_phase_randomize_keeps_the_spectrum_and_removes_transients():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 1000))
+    x[:, 400:450] *= 20.0  # a transient
+    y = phase_randomize(x, np.random.default_rng(1))
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(np.abs(np.fft.rfft(y)), np.abs(np.fft.rfft(x)), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(y.mean(axis=1), x.mean(axis=1), atol=1e-5)
+    np.testing.assert_allclose((y.astype(float) ** 2).sum(axis=1), (x ** 2).sum(axis=1), rtol=1e-5)
+    # a new realization: the transient is spread over the whole row (largest 1-s RMS / median far smaller)
+    def burstiness(z):  # largest RMS of 50-sample blocks over their median
+        rms = np.sqrt((np.asarray(z, float).reshape(4, 20, 50) ** 2).mean(axis=2))
+        return rms.max(axis=1) / np.median(rms, axis=1)
+
+    assert np.all(burstiness(x) > 10.0) and np.all(burstiness(y) < 2.0)
+    assert abs(np.corrcoef(x[0], y[0])[0, 1]) < 0.2
+    odd = phase_randomize(x[:, :999], np.random.default_rng(1))  # odd length: no Nyquist bin
+    np.testing.assert_allclose(np.abs(np.fft.rfft(odd)), np.abs(np.fft.rfft(x[:, :999])), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(phase_randomize(x, np.random.default_rng(1)), y)  # seeded
+
+
+def test_surrogate_noise_windows():
+    """With the fraction 0 the pairs are those of a generator without the option (no draw); with 1 every noise
+    window is a surrogate: the clean target and the SNR are kept, the noise is new (not a window of the source)."""
+    t = np.arange(6000) / 100.0
+    signals = [np.sin(2 * np.pi * 3 * t[:1500]) * np.exp(-t[:1500])]
+    noises = list(np.random.default_rng(0).standard_normal((3, 6000)))
+    kw = dict(window_length=3000, seed=4, snr_db=(-5.0, 5.0), noise_augment=True, inband_fraction=0.5)
+    plain = PairGenerator(signals, noises, **kw).sample(16)
+    same = PairGenerator(signals, noises, noise_surrogate_fraction=0.0, **kw).sample(16)
+    for a, b in zip(plain, same):
+        np.testing.assert_array_equal(a, b)
+    gen = PairGenerator(signals, noises, noise_surrogate_fraction=1.0, noise_only_fraction=1.0, **kw)
+    noise, clean = gen.sample(8)
+    assert not clean.any()
+    sources = np.concatenate(noises)
+    for row in noise:  # not a (scaled, flipped) window of any source
+        corr = np.correlate(sources, row / np.linalg.norm(row), mode="valid")
+        assert np.abs(corr).max() < 0.3 * np.linalg.norm(sources[:3000])
+    noisy, clean, info = PairGenerator(signals, noises, noise_surrogate_fraction=1.0, **kw).sample(16, return_info=True)
+    np.testing.assert_allclose(snr_db(clean, noisy - clean), info["snr_db"], atol=0.01)
+    with pytest.raises(ValueError, match="Received noise_surrogate_fraction=1.5"):
+        PairGenerator(signals, noises, noise_surrogate_fraction=1.5)

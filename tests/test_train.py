@@ -64,12 +64,15 @@ def test_a_resume_keeps_the_data_options_of_its_checkpoint(tmp_path, rng, monkey
     train_denoiser(signals, noises, out, epochs=1, target_floor=0.1, **kw)
     recorded = json.loads(state_file.read_text())["data_options"]
     assert recorded["target_floor"] == 0.1 and recorded["noise_burst_fraction"] == 0.0
-    assert recorded["snr_db"] == [-10.0, 10.0] and recorded["shift"] is True
+    assert recorded["snr_db"] == [-10.0, 10.0] and recorded["shift"] is True and recorded["noise_surrogate_fraction"] == 0.0
     with monkeypatch.context() as m:
         m.setattr(train_module, "training_sources", lambda *a, **k: pytest.fail("the sources were read"))
         with pytest.raises(ValueError, match=r"argument `resume`. Expected the data options of the checkpoint .*"
                                              r"target_floor=0.1\). Received target_floor=0.3 with resume=True"):
             train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.3, **kw)
+        with pytest.raises(ValueError, match=r"noise_surrogate_fraction=0.0\). Received noise_surrogate_fraction=0.5"):
+            train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.1,
+                           noise_surrogate_fraction=0.5, **kw)
         with pytest.raises(ValueError, match=r"noise_burst_fraction=0.0\). Received noise_burst_fraction=0.5 "):
             train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.1, noise_burst_fraction=0.5,
                            **kw)
@@ -120,6 +123,7 @@ def test_train_rejects_bad_arguments(tmp_path, rng):
     (dict(noise_burst_fraction=1.5), r"argument `noise_burst_fraction`. .* Received noise_burst_fraction=1.5"),
     (dict(target_floor=1.0), r"argument `target_floor`. .* Received target_floor=1.0"),
     (dict(log_power_weight=-0.1), r"argument `log_power_weight`. .* Received log_power_weight=-0.1"),
+    (dict(noise_surrogate_fraction=-0.1), r"argument `noise_surrogate_fraction`. .* Received noise_surrogate_fraction"),
     (dict(log_power_weight=0.1, gain_weight=0.2), r"`log_power_weight` is a loss of its own.*gain_weight=0.2"),
 ])
 def test_loss_and_burst_options_are_refused_before_any_data_is_read(tmp_path, monkeypatch, kwargs, match):

@@ -34,7 +34,7 @@ from geokeras.metrics import snr_db
 
 __all__ = [
     "snr_db", "PairGenerator", "make_pair_dataset", "split_event", "record_snr_db", "rank_records",
-    "sources_from_events", "time_stretch", "highpass",
+    "sources_from_events", "time_stretch", "highpass", "phase_randomize",
 ]
 
 
@@ -272,6 +272,38 @@ def time_stretch(sources, factors=(0.6, 1.8), copies=2, seed=0):
     return out
 
 
+def phase_randomize(x, rng):
+    """Fourier surrogates of the rows of ``x``: each row's amplitude spectrum with new, uniformly random phases.
+
+    A surrogate is another realization of a stationary Gaussian process with the row's power spectrum (the
+    classic surrogate of nonlinear time-series analysis, Theiler et al. 1992): the same spectrum and variance,
+    none of the row's transients or other non-stationary structure. The zero-frequency bin keeps its value (and,
+    for an even length, the Nyquist bin its amplitude), so the mean is unchanged and the power exactly so.
+
+    Args:
+        x: real array ``(rows, n)`` (or ``(n,)``).
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        float32 array of the shape of ``x``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(2, 1000)).astype("float32")
+        >>> y = phase_randomize(x, np.random.default_rng(1))
+        >>> bool(np.allclose(np.abs(np.fft.rfft(y)), np.abs(np.fft.rfft(x)), atol=1e-3))
+        True
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-1]
+    spec = np.fft.rfft(x, axis=-1)
+    phases = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, spec.shape))
+    phases[..., 0] = 1.0
+    if n % 2 == 0:
+        phases[..., -1] = np.where(phases[..., -1].real < 0, -1.0, 1.0)  # a real bin: a random sign
+    return np.fft.irfft(spec * phases, n=n, axis=-1).astype(np.float32)
+
+
 def _flatten_sources(name, sources, pad=0):
     """Concatenate 1-D sources into one float32 array, each preceded by ``pad`` zeros (and ``pad`` at the end).
 
@@ -346,6 +378,13 @@ class PairGenerator:
     continuous records hold such transients; a denoiser that passes them leaves a bursty residual on
     which an STA/LTA detector triggers falsely).
 
+    Surrogate noise (off by default): with probability ``noise_surrogate_fraction`` a noise window is replaced
+    by a Fourier surrogate of itself (`phase_randomize`: the same amplitude spectrum, new random phases), before
+    any burst is added. The noise sources are short (the pre-P noise of the records: one window or little more),
+    so the network sees the same few hundred noise realizations again and again and learns them; a surrogate is a
+    new realization of the same station's noise spectrum, so it learns the spectrum instead, and the chance
+    fluctuations of unseen noise (which a mask passes as bursts) look less like signal to it.
+
     Args:
         signals: list of 1-D arrays (or a 2-D array of rows), any lengths.
         noises: list of 1-D arrays of real noise.
@@ -364,6 +403,8 @@ class PairGenerator:
         noise_burst_fraction: probability that a noise window gets a burst, in ``[0, 1]``.
         burst_db: ``(low, high)`` level of a burst above its window's RMS, dB, drawn uniformly.
         burst_seconds: ``(low, high)`` duration of a burst's envelope, seconds (at ``sampling_rate``).
+        noise_surrogate_fraction: probability that a noise window is replaced by its Fourier surrogate, in
+            ``[0, 1]``.
         signal_groups, noise_groups: optional labels (e.g. ``"NET.STA"``) of each signal and noise source;
             when both are given, a noise window from the signal's own group is redrawn (noise always from
             another station than the signal).
@@ -373,7 +414,7 @@ class PairGenerator:
                  amplitude=(0.5, 2.0), noise_only_fraction=0.0, seed=0, noise_augment=False,
                  noise_sum_fraction=0.3, inband_fraction=0.0, highpass_hz=1.0, sampling_rate=100.0,
                  signal_groups=None, noise_groups=None, noise_burst_fraction=0.0, burst_db=(0.0, 12.0),
-                 burst_seconds=(0.5, 6.0)):
+                 burst_seconds=(0.5, 6.0), noise_surrogate_fraction=0.0):
         self.window_length = L = check_positive_int("window_length", window_length, allow_float=True)
         self.snr_range = check_range("snr_db", snr_db, allow_scalar=True)
         self.amplitude_range = check_range("amplitude", amplitude, low=0.0, low_open=True, allow_scalar=True)
@@ -394,6 +435,8 @@ class PairGenerator:
         self.noise_burst_fraction = check_number("noise_burst_fraction", noise_burst_fraction, low=0.0, high=1.0)
         self.burst_db = check_range("burst_db", burst_db, allow_scalar=True)
         self.burst_seconds = check_range("burst_seconds", burst_seconds, low=0.0, low_open=True, allow_scalar=True)
+        self.noise_surrogate_fraction = check_number("noise_surrogate_fraction", noise_surrogate_fraction, low=0.0,
+                                                     high=1.0)
         if self.inband_fraction and not 0.0 < float(highpass_hz) < 0.5 * float(sampling_rate):
             raise ValueError("Invalid value for argument `highpass_hz`. Expected a value in (0, sampling_rate / 2). "
                              f"Received highpass_hz={highpass_hz!r} with sampling_rate={sampling_rate!r}.")
@@ -465,6 +508,10 @@ class PairGenerator:
             if add.any():
                 other, _ = self._cut_noise(int(add.sum()), rng, None if inband is None else inband[add])
                 win[add] += weight[add, None] * other
+        if self.noise_surrogate_fraction:  # no draw without it: the pairs of other recipes stay the same to the bit
+            surrogate = rng.random(n) < self.noise_surrogate_fraction
+            if surrogate.any():
+                win[surrogate] = phase_randomize(win[surrogate], rng)
         if self.noise_burst_fraction:
             burst = rng.random(n) < self.noise_burst_fraction
             if burst.any():

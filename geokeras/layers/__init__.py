@@ -9,7 +9,7 @@ Every layer is exported here (a test keeps the list complete):
 - `SplitComponents`, `ComponentMask`: one mask for a station's components (`geokeras.models.components`).
 """
 from geokeras.layers.activity_loss import ActivityLoss
-from geokeras.layers.mask import ComponentMask, MaskSmoothing, SplitComponents
+from geokeras.layers.mask import ComponentMask, EnsembleMask, MaskSmoothing, SplitComponents
 from geokeras.layers.masking_noise import MaskingNoise
 from geokeras.layers.normalization import WindowRescale, WindowStandardization
 from geokeras.layers.sampling import Sampling
@@ -17,6 +17,6 @@ from geokeras.layers.stft import STFT, ComplexMask, InverseSTFT, LogPower, SignI
 from geokeras.layers.tied_dense import TiedDense
 
 __all__ = [
-    "ActivityLoss", "ComplexMask", "ComponentMask", "InverseSTFT", "LogPower", "MaskSmoothing", "MaskingNoise", "STFT",
+    "ActivityLoss", "ComplexMask", "ComponentMask", "EnsembleMask", "InverseSTFT", "LogPower", "MaskSmoothing", "MaskingNoise", "STFT",
     "Sampling", "SignInvariantFeatures", "SplitComponents", "TiedDense", "WindowRescale", "WindowStandardization",
 ]

@@ -141,16 +141,7 @@ class ComponentMask(keras.layers.Layer):
         masks = [tf.convert_to_tensor(m, dtype="float32") for m in inputs]
         if self.statistic == "own" or len(masks) == 1:
             return list(masks)
-        stacked = tf.concat(masks, axis=-1)
-        if self.statistic == "mean":
-            combined = tf.reduce_mean(stacked, axis=-1, keepdims=True)
-        else:
-            ordered = tf.sort(stacked, axis=-1)
-            c = len(masks)
-            combined = ordered[..., c // 2:c // 2 + 1]
-            if c % 2 == 0:
-                combined = 0.5 * (combined + ordered[..., c // 2 - 1:c // 2])
-        return [combined] * len(masks)
+        return [_combine(masks, self.statistic)] * len(masks)
 
     def compute_output_shape(self, input_shape):
         return [tuple(s) for s in input_shape]
@@ -178,3 +169,58 @@ class SplitComponents(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return [tuple(input_shape[:-1]) + (1,)] * input_shape[-1]
+
+
+def _combine(masks, statistic):
+    """The cell-by-cell ``"median"`` (the mean of the two middle values for an even count) or ``"mean"`` of a
+    list of float32 masks ``(batch, frames, bins, 1)``."""
+    stacked = tf.concat(masks, axis=-1)
+    if statistic == "mean":
+        return tf.reduce_mean(stacked, axis=-1, keepdims=True)
+    ordered = tf.sort(stacked, axis=-1)
+    c = len(masks)
+    combined = ordered[..., c // 2:c // 2 + 1]
+    if c % 2 == 0:
+        combined = 0.5 * (combined + ordered[..., c // 2 - 1:c // 2])
+    return combined
+
+
+ENSEMBLE_STATISTICS = ("median", "mean")  # how `EnsembleMask` combines its networks' masks
+
+
+@keras.saving.register_keras_serializable(package="geokeras")
+class EnsembleMask(keras.layers.Layer):
+    """One mask from the masks of several networks for the same window: their median (or mean), cell by cell.
+
+    Networks trained alike from different random starts make different mistakes on noise: a bin of noise that one
+    network takes for signal ("musical noise") is seldom taken for signal by the others, while a seismic phase is
+    signal to all of them. The median of their masks keeps what they agree on (`geokeras.models.ensemble`).
+
+    Args:
+        statistic: ``"median"`` (default; for an even number of masks, the mean of the two middle values) or
+            ``"mean"``.
+
+    Input: a list of ``K >= 1`` masks ``(batch, frames, bins, 1)``. Output: one mask of that shape.
+
+    Example:
+        >>> import numpy as np
+        >>> masks = [np.full((1, 2, 2, 1), v, "float32") for v in (0.25, 0.875, 0.5)]
+        >>> float(np.asarray(EnsembleMask("median")(masks))[0, 0, 0, 0])
+        0.5
+    """
+
+    def __init__(self, statistic="median", **kwargs):
+        super().__init__(**kwargs)
+        self.statistic = check_choice("statistic", statistic, ENSEMBLE_STATISTICS)
+
+    def call(self, inputs):
+        masks = [tf.convert_to_tensor(m, dtype="float32") for m in inputs]
+        return masks[0] if len(masks) == 1 else _combine(masks, self.statistic)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(statistic=self.statistic)
+        return config

@@ -57,10 +57,11 @@ __all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validatio
            "DATA_OPTIONS"]
 
 DATA_OPTIONS = ("target_floor", "noise_burst_fraction", "noise_only_fraction", "snr_db", "noise_augment",
-                "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db")
+                "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db", "noise_surrogate_fraction")
 """The options of `train_denoiser` that define its recipe without being in the compiled loss: which signals
 (``n_synthetic``, ``min_record_snr_db``, ``stretch``), which pairs (``snr_db``, ``noise_only_fraction``,
-``noise_augment``, ``inband_fraction``, ``shift``, ``noise_burst_fraction``) and which target (``target_floor``).
+``noise_augment``, ``inband_fraction``, ``shift``, ``noise_burst_fraction``, ``noise_surrogate_fraction``) and which
+target (``target_floor``).
 Stored in the checkpoint's ``state.json``; a resume with other values is refused."""
 
 
@@ -113,7 +114,7 @@ def train_denoiser(
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
     strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0, gain_weight=0.0,
-    target_floor=0.0, log_power_weight=0.0,
+    target_floor=0.0, log_power_weight=0.0, noise_surrogate_fraction=0.0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -179,6 +180,9 @@ def train_denoiser(
         log_power_weight: above 0, the loss is `geokeras.training.losses.BlockLogPowerMSE` with this weight (the
             squared error of the output's log power in 0.5-s blocks, as a detector's short-term average sees it);
             not together with ``stationarity_weight`` or ``gain_weight``.
+        noise_surrogate_fraction: fraction of training noise windows replaced by a Fourier surrogate of
+            themselves (`geokeras.data.pairs.phase_randomize`: new noise with the same spectrum); the validation
+            pairs keep their real noise. 0 (default): none.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -187,6 +191,7 @@ def train_denoiser(
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
+    check_number("noise_surrogate_fraction", noise_surrogate_fraction, low=0.0, high=1.0)
     data_options = _data_options({name: given[name] for name in DATA_OPTIONS})
     ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
     if resume:  # before any data is read
@@ -196,7 +201,7 @@ def train_denoiser(
         log(describe_sources(src))
     train_signals = training_signals(src["train_signals"], stretch, n_synthetic, window_length, sampling_rate, seed)
     augment = dict(noise_augment=noise_augment, inband_fraction=inband_fraction, sampling_rate=sampling_rate,
-                   noise_burst_fraction=noise_burst_fraction)
+                   noise_burst_fraction=noise_burst_fraction, noise_surrogate_fraction=noise_surrogate_fraction)
     val_data = _validation_data(src, window_length, snr_db, seed, validation_steps * batch_size, inband_fraction,
                                 sampling_rate, noise_burst_fraction)
     if val_data is not None and target_floor:
