@@ -398,6 +398,50 @@ def test_train_output_refused_before_training(tmp_path, capsys, monkeypatch):
     assert rc == 1 and "exists and is not a folder" in cap.err and len(calls) == 1
 
 
+def test_train_force_starts_anew_without_the_earlier_checkpoint(tmp_path, capsys, monkeypatch):
+    """An earlier run's checkpoint in OUTPUT.ckpt/ is refused without --force or --resume; --force removes its
+    files before training, so a run whose epochs save no best model (a NaN loss) exports its own model, not the
+    old best.keras; --force with --resume (one discards what the other continues) is a usage error."""
+    import json
+
+    from geokeras.training import train as train_module
+
+    for i, sta in enumerate(("AAA", "BBB")):
+        for kind, n in (("sig", 600), ("noise", 900)):
+            tr = trace(n=n, rate=50.0, data=np.random.default_rng(i).normal(size=n))
+            tr.stats.station = sta
+            write(tr, tmp_path / f"{kind}_{sta}.mseed")
+    out, ckpt = tmp_path / "m.keras", tmp_path / "m.keras.ckpt"
+    ckpt.mkdir()
+    keras.utils.set_random_seed(1)
+    old = build_denoiser("unet1d", window_length=64, sampling_rate=50.0, filters=(4, 8))
+    for name in ("best.keras", "last.keras"):
+        old.save(ckpt / name)
+    (ckpt / "state.json").write_text(json.dumps({"epoch": 5, "best": 0.1, "monitor": "loss"}))
+    (ckpt / "history.json").write_text(json.dumps({"loss": [0.5, 0.4, 0.3, 0.2, 0.1]}))
+    argv = ["train", "--signals", tmp_path / "sig_*.mseed", "--noise", tmp_path / "noise_*.mseed", "-o", out,
+            "--family", "unet1d", "--window-length", "64", "--sampling-rate", "50", "--model-option", "filters=(2, 4)",
+            "--steps-per-epoch", "1", "--batch-size", "2", "--epochs", "1", "--no-validation", "--n-synthetic", "0",
+            "--no-stretch", "--seed", "0", "--quiet"]
+    rc, cap = run(*argv, capsys=capsys)
+    assert rc == 1 and "refusing to start over the checkpoint of an earlier run" in cap.err and "--force" in cap.err
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in argv + ["--force", "--resume"]])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert sorted(f.name for f in ckpt.iterdir()) == ["best.keras", "history.json", "last.keras", "state.json"]
+    monkeypatch.setattr(train_module, "fit", lambda model, ds, **k: {"loss": [float("nan")]})
+    rc, cap = run(*argv, "--force", capsys=capsys)
+    assert rc == 0, cap.err
+    keras.utils.set_random_seed(0)
+    fresh = build_denoiser("unet1d", window_length=64, sampling_rate=50.0, filters=(2, 4))  # the new run's start
+    saved = keras.saving.load_model(out, safe_mode=True).get_weights()
+    assert len(saved) == len(fresh.get_weights())
+    for got, want in zip(saved, fresh.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert sorted(f.name for f in ckpt.iterdir()) == ["history.json"]
+    assert len(json.loads((ckpt / "history.json").read_text())["loss"]) == 1
+
+
 def test_keras_progress_goes_to_stderr_and_the_result_to_stdout(tmp_path, capsys, monkeypatch):
     import geokeras.training
 

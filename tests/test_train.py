@@ -84,6 +84,76 @@ def test_a_resume_keeps_the_data_options_of_its_checkpoint(tmp_path, rng, monkey
     assert json.loads(state_file.read_text())["data_options"]["target_floor"] == 0.3  # recorded from then on
 
 
+def test_a_resume_keeps_the_run_options_of_its_checkpoint(tmp_path, rng, monkeypatch):
+    """Seed, batch size, learning rate, builder options and sources are not in the compiled loss either:
+    ``state.json`` records them (``"run_options"``), a resume with others is refused before any data is read,
+    naming each option that differs; a checkpoint without them resumes (any values) and records them from then on."""
+    from geokeras.training import train as train_module
+
+    signals, noises = _tiny_sources(rng)
+    out, state_file = tmp_path / "m.keras", tmp_path / "m.keras.ckpt" / "state.json"
+    kw = dict(window_length=64, sampling_rate=50.0, steps_per_epoch=1, validation=False, n_synthetic=0, verbose=0,
+              family="unet1d", jit_compile=False)
+    recipe = dict(seed=0, batch_size=2, learning_rate=1e-3, model_kwargs={"filters": (2, 4)})
+    train_denoiser(signals, noises, out, epochs=1, **recipe, **kw)
+    recorded = json.loads(state_file.read_text())["run_options"]
+    assert (recorded["seed"], recorded["batch_size"], recorded["learning_rate"]) == (0, 2, 1e-3)
+    assert recorded["model_kwargs"] == {"filters": [2, 4]} and recorded["validation"] is False
+    assert recorded["signals"].startswith("3 arrays, sha256 ") and recorded["signals"] != recorded["noise"]
+    with monkeypatch.context() as m:
+        m.setattr(train_module, "training_sources", lambda *a, **k: pytest.fail("the sources were read"))
+        for change, match in [
+            (dict(seed=1), r"argument `resume`. Expected the run options of the checkpoint being resumed "
+                           r"\(.*m.keras.ckpt: seed=0\). Received seed=1 with resume=True"),
+            (dict(batch_size=4), r"\(.*: batch_size=2\). Received batch_size=4 with"),
+            (dict(learning_rate=1e-2), r"\(.*: learning_rate=0.001\). Received learning_rate=0.01 with"),
+            (dict(model_kwargs={"filters": (4, 8)}),
+             r"\(.*: model_kwargs=\{'filters': \[2, 4\]\}\). Received model_kwargs=\{'filters': \[4, 8\]\} with"),
+        ]:
+            with pytest.raises(ValueError, match=match):
+                train_denoiser(signals, noises, out, epochs=2, resume=True, **{**recipe, **change}, **kw)
+        with pytest.raises(ValueError, match=r"Expected the data options and run options .*: target_floor=0.0, seed=0, "
+                                             r"batch_size=2\). Received target_floor=0.2, seed=3, batch_size=4 with"):
+            train_denoiser(signals, noises, out, epochs=2, resume=True, target_floor=0.2,
+                           **{**recipe, "seed": 3, "batch_size": 4}, **kw)
+        with pytest.raises(ValueError, match=r"\(.*: signals='3 arrays, sha256 [0-9a-f]{16}'\). Received "
+                                             r"signals='3 arrays, sha256 [0-9a-f]{16}' with"):
+            train_denoiser([2.0 * x for x in signals], noises, out, epochs=2, resume=True, **recipe, **kw)
+    assert json.loads(state_file.read_text())["epoch"] == 1
+    state = json.loads(state_file.read_text())
+    del state["run_options"]  # a checkpoint written before the run options were recorded: unknown, accepted
+    state_file.write_text(json.dumps(state))
+    _, history = train_denoiser(signals, noises, out, epochs=2, resume=True, patience=2, **{**recipe, "seed": 1},
+                                **kw)  # patience (and epochs, time limit, threads, verbosity) may change anyway
+    assert len(history["loss"]) == 1
+    assert json.loads(state_file.read_text())["run_options"]["seed"] == 1  # recorded from then on
+
+
+def test_a_run_that_does_not_resume_never_uses_the_earlier_checkpoint(tmp_path, rng, monkeypatch):
+    """Without a resume the earlier run's checkpoint files are removed before training: a new run whose epochs
+    save no best model (a NaN loss: the checkpoint callback keeps nothing) exports its own model, not the old
+    ``best.keras``, and leaves no old ``last.keras``/``state.json`` for a later resume."""
+    from geokeras.models.denoiser import build_denoiser
+    from geokeras.training import train as train_module
+
+    signals, noises = _tiny_sources(rng)
+    out, ckpt = tmp_path / "m.keras", tmp_path / "m.keras.ckpt"
+    kw = dict(window_length=64, sampling_rate=50.0, steps_per_epoch=1, batch_size=2, validation=False, n_synthetic=0,
+              verbose=0, family="unet1d", jit_compile=False, seed=0)
+    train_denoiser(signals, noises, out, epochs=1, model_kwargs={"filters": (4, 8)}, **kw)
+    assert {"best.keras", "last.keras", "state.json", "history.json"} <= {f.name for f in ckpt.iterdir()}
+    monkeypatch.setattr(train_module, "fit", lambda model, ds, **k: {"loss": [float("nan")]})
+    model, _ = train_denoiser(signals, noises, out, epochs=1, model_kwargs={"filters": (2, 4)}, **kw)
+    keras.utils.set_random_seed(0)
+    fresh = build_denoiser("unet1d", window_length=64, sampling_rate=50.0, filters=(2, 4))  # the new run's start
+    for saved in (model, keras.saving.load_model(out, safe_mode=True)):
+        assert len(saved.get_weights()) == len(fresh.get_weights())
+        for got, want in zip(saved.get_weights(), fresh.get_weights()):
+            np.testing.assert_array_equal(got, want)
+    assert sorted(f.name for f in ckpt.iterdir()) == ["history.json"]  # the new run's only
+    assert len(json.loads((ckpt / "history.json").read_text())["loss"]) == 1
+
+
 def test_a_checkpoint_without_its_state_is_refused_with_the_folder_named(tmp_path, rng):
     """A run stopped between writing its first ``last.keras`` and its ``state.json`` leaves a checkpoint that a
     resume cannot continue: a ValueError that names the folder, not a bare FileNotFoundError."""

@@ -1,8 +1,11 @@
 """``geokeras train``: train a denoiser and save the best model (`geokeras.training.train_denoiser`).
 
 The output is checked before any training: it must be a ``.keras`` file (usage error, exit 2), in a folder
-that can be written, and it must not exist unless ``--force`` (replace it) or ``--resume`` (continue from
-``OUTPUT.ckpt/``) is given. Keras' progress bar goes to stderr (``--quiet``: none); the result line to stdout.
+that can be written, and neither it nor an earlier run's checkpoint in ``OUTPUT.ckpt/`` may exist unless
+``--force`` (start anew: the checkpoint files of the earlier run are removed before training, the output
+replaced) or ``--resume`` (continue from ``OUTPUT.ckpt/``, with its recipe) is given; the two together are a
+usage error (exit 2): one discards the checkpoint the other continues. Keras' progress bar goes to stderr
+(``--quiet``: none); the result line to stdout.
 
 The defaults are the shipped model's recipe (`geokeras.training.recipe`): ``geokeras train -o v3.keras``
 trains the network of ``default.keras`` on the bundled training stations. The records and stations the run
@@ -73,7 +76,10 @@ def add_parser(sub, add):
     p.add_argument("--signals", nargs="+", help="signal files/globs/directories (default: bundled events)")
     p.add_argument("--noise", nargs="+", help="noise files/globs/directories (default: bundled pre-P noise)")
     p.add_argument("-o", "--output", required=True, type=keras_path, help="output .keras file (best model)")
-    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
+    start = p.add_mutually_exclusive_group()  # --force discards the checkpoint that --resume continues
+    start.add_argument("--force", action="store_true",
+                       help="start anew: replace OUTPUT and remove the earlier run's checkpoint files in OUTPUT.ckpt/ "
+                            "(last.keras, best.keras, state.json, history.json); not with --resume")
     p.add_argument("--family", choices=DENOISER_FAMILIES, default=R["family"], help="denoiser architecture")
     p.add_argument("--window-length", type=positive_int("window_length"), default=R["window_length"],
                    help="samples per training window (at --sampling-rate)")
@@ -100,9 +106,11 @@ def add_parser(sub, add):
     p.add_argument("--min-record-snr-db", type=finite_float("min_record_snr_db"), default=R["min_record_snr_db"],
                    help="bundled data only: minimum pre/post-P SNR of the records used as signals, dB")
     p.add_argument("--tensorboard-dir", default=None, help="write TensorBoard logs here")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUTPUT.ckpt/last.keras, with its recipe: other loss weights or data options "
-                        "(--target-floor, --noise-burst-fraction, --snr-db, ...) than the checkpoint's are refused")
+    start.add_argument("--resume", action="store_true",
+                       help="continue from OUTPUT.ckpt/last.keras, with its recipe: other loss weights, data options "
+                            "(--target-floor, --snr-db, ...) or run options (--seed, --batch-size, --learning-rate, "
+                            "--model-option, --signals, ...) than the checkpoint's are refused; --epochs, --patience, "
+                            "--time-limit-s, --threads may change")
     p.add_argument("--threads", type=positive_int("threads"), default=None,
                    help="TensorFlow intra-op threads (default: TensorFlow's)")
     p.add_argument("--model-option", type=model_option, action="append", default=[], metavar="KEY=VALUE",
@@ -216,10 +224,16 @@ def _log(text):
 def run(args):
     """Run ``geokeras train``; return the exit status."""
     from geokeras import training
+    from geokeras.training.train import CHECKPOINT_FILES, checkpoint_dir
 
-    if os.path.exists(args.output) and not (args.force or args.resume):
-        raise CommandError(f"refusing to overwrite {args.output!r}: it exists (--force replaces it, "
-                           "--resume continues its training)")
+    if not (args.force or args.resume):
+        if os.path.exists(args.output):
+            raise CommandError(f"refusing to overwrite {args.output!r}: it exists (--force replaces it, "
+                               "--resume continues its training)")
+        ckpt = checkpoint_dir(args.output)
+        if any((ckpt / name).exists() for name in CHECKPOINT_FILES):
+            raise CommandError(f"refusing to start over the checkpoint of an earlier run in {str(ckpt)!r} "
+                               "(--resume continues it, --force removes it and starts anew)")
     check_output_folder(os.path.dirname(os.path.abspath(args.output)))
     kwargs = train_kwargs(args)
     with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar: stderr, stdout keeps the result

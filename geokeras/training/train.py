@@ -28,8 +28,11 @@ without optimizer state, loadable with ``safe_mode=True``. ``<output>.ckpt/`` ho
 training continues from the last completed epoch with the pairs that epoch would have drawn in an
 uninterrupted run (EarlyStopping's patience counter restarts). A resume keeps the recipe: the loss is the one
 compiled into ``last.keras``, and the options that shape the pairs and the target but are not in it
-(`DATA_OPTIONS`: ``target_floor``, ``noise_burst_fraction``, ``snr_db``, ...) are stored in ``state.json``
-(``"data_options"``); other values than the checkpoint's raise ValueError.
+(`DATA_OPTIONS`: ``target_floor``, ``noise_burst_fraction``, ``snr_db``, ...) and those that define the run
+(`RUN_OPTIONS`: ``seed``, ``batch_size``, ``learning_rate``, ``model_kwargs``, the sources, ...) are stored in
+``state.json`` (``"data_options"``, ``"run_options"``); other values than the checkpoint's raise ValueError.
+A run that does not resume (``resume=False``, or no ``last.keras`` to resume) removes the checkpoint files of
+an earlier run first (`CHECKPOINT_FILES`), so none of them (an old ``best.keras`` above all) leaks into it.
 
 Example (the training run itself is exercised in ``tests/test_train.py``):
     >>> import numpy as np
@@ -42,7 +45,9 @@ recipe (`geokeras.training.recipe`), this function's are small and generic::
 
     geokeras train -o model.keras --threads 2
 """
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -54,7 +59,7 @@ from geokeras.utils import atomic_path, set_threads
 from geokeras.validation import check_number, check_positive_int
 
 __all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit",
-           "DATA_OPTIONS"]
+           "DATA_OPTIONS", "RUN_OPTIONS", "CHECKPOINT_FILES", "checkpoint_dir"]
 
 DATA_OPTIONS = ("target_floor", "noise_burst_fraction", "noise_only_fraction", "snr_db", "noise_augment",
                 "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db", "noise_surrogate_fraction")
@@ -63,6 +68,31 @@ DATA_OPTIONS = ("target_floor", "noise_burst_fraction", "noise_only_fraction", "
 ``noise_augment``, ``inband_fraction``, ``shift``, ``noise_burst_fraction``, ``noise_surrogate_fraction``) and which
 target (``target_floor``).
 Stored in the checkpoint's ``state.json``; a resume with other values is refused."""
+
+RUN_OPTIONS = ("family", "window_length", "sampling_rate", "model_kwargs", "seed", "learning_rate", "batch_size",
+               "steps_per_epoch", "signals", "noise", "validation", "validation_steps")
+"""The options of `train_denoiser` that define the run besides its loss and `DATA_OPTIONS`: the network
+(``family``, ``window_length``, ``sampling_rate``, ``model_kwargs``: a resume loads it from the checkpoint and
+would ignore them), its optimization (``seed``, ``learning_rate``, ``batch_size``, ``steps_per_epoch``) and its
+sources and validation (``signals``, ``noise``: the paths or globs as given, None for the bundled data, arrays as
+a digest; ``validation``, ``validation_steps``). Stored in the checkpoint's ``state.json`` (``"run_options"``); a
+resume with other values is refused. The others may change on a resume: ``epochs``, ``patience``,
+``time_limit_s``, ``threads``, ``verbose``, ``tensorboard_dir``, ``log``, ``jit_compile``, ``strategy``,
+``devices``."""
+
+CHECKPOINT_FILES = ("last.keras", "best.keras", "state.json", "history.json")
+"""The files of a run in its checkpoint folder (`checkpoint_dir`); a run that does not resume removes them
+first."""
+
+
+def checkpoint_dir(output):
+    """The checkpoint folder of a run that writes ``output``: ``<output>.ckpt`` (a ``pathlib.Path``).
+
+    Example:
+        >>> checkpoint_dir("runs/m.keras").as_posix()
+        'runs/m.keras.ckpt'
+    """
+    return Path(output).with_name(Path(output).name + ".ckpt")
 
 
 def normalize_pairs_tf(noisy, clean):
@@ -144,9 +174,13 @@ def train_denoiser(
         tensorboard_dir: optional folder for TensorBoard logs.
         resume: continue from ``<output>.ckpt/last.keras`` when it exists, with the checkpoint's recipe: other
             ``stationarity_weight``, ``gain_weight`` or ``log_power_weight`` values than its compiled loss's, or
-            other values of the `DATA_OPTIONS` than its ``state.json`` records, raise ValueError. A checkpoint
-            written before the data options were recorded resumes with any (unknown, so accepted) and records
-            those of the resumed run from its next epoch on.
+            other values of the `DATA_OPTIONS` or `RUN_OPTIONS` than its ``state.json`` records, raise
+            ValueError before any data is read. A checkpoint written before these options were recorded (or one
+            that lacks some) resumes with any (unknown, so accepted) and records those of the resumed run from its
+            next epoch on. ``epochs``, ``patience``, ``time_limit_s``, ``threads``, ``verbose``,
+            ``tensorboard_dir``, ``log``, ``jit_compile``, ``strategy`` and ``devices`` may change on a resume.
+            Without a resume (False, or no ``last.keras``), the `CHECKPOINT_FILES` of an earlier run in
+            ``<output>.ckpt/`` are removed once the sources are read, before training: the run starts anew.
         threads: TensorFlow intra-op threads (None: TensorFlow's default).
         verbose: Keras verbosity (1: progress bar).
         model_kwargs: extra keyword arguments for the model builder.
@@ -187,15 +221,17 @@ def train_denoiser(
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
     """
-    given = locals()  # the arguments, before any other name is bound: the `DATA_OPTIONS` are read from them
+    given = locals()  # the arguments, before any other name is bound: the recorded options are read from them
     set_threads(threads)
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
     check_number("noise_surrogate_fraction", noise_surrogate_fraction, low=0.0, high=1.0)
-    data_options = _data_options({name: given[name] for name in DATA_OPTIONS})
-    ckpt_dir = Path(output).with_name(Path(output).name + ".ckpt")
-    if resume:  # before any data is read
-        _check_resumed_data(ckpt_dir, data_options)
+    data_options = _recorded_options({name: given[name] for name in DATA_OPTIONS})
+    run_options = _recorded_options({name: given[name] for name in RUN_OPTIONS})
+    ckpt_dir = checkpoint_dir(output)
+    resuming = bool(resume) and (ckpt_dir / "last.keras").is_file()  # without a checkpoint, the run starts anew
+    if resuming:  # before any data is read
+        _check_resumed_options(ckpt_dir, data_options, run_options)
     src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
     if log is not None:
         log(describe_sources(src))
@@ -208,8 +244,10 @@ def train_denoiser(
         val_data = _floored_target(*val_data, target_floor)
     monitor = "val_loss" if val_data is not None else "loss"
 
+    if not resuming:
+        _remove_checkpoint(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    model, initial_epoch, best = _model(dist, ckpt_dir, resume, seed, family, window_length, sampling_rate,
+    model, initial_epoch, best = _model(dist, ckpt_dir, resuming, seed, family, window_length, sampling_rate,
                                         model_kwargs, learning_rate, jit_compile, stationarity_weight, gain_weight,
                                         log_power_weight)
     ds = pair_dataset(train_signals, src["train_noise"], window_length, batch_size, seed,
@@ -218,12 +256,13 @@ def train_denoiser(
     if target_floor:
         ds = ds.map(lambda noisy, clean: _floored_target(noisy, clean, target_floor))
     callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir, data_options)
+    callbacks.append(_run_options_saver(ckpt_dir, run_options))
     t0 = time.perf_counter()
     history = {} if initial_epoch >= epochs else fit(
         model, ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
         initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
     model = _best_model(ckpt_dir, model)
-    _save_history(ckpt_dir / "history.json", history, resume, time.perf_counter() - t0)
+    _save_history(ckpt_dir / "history.json", history, resuming, time.perf_counter() - t0)
     return _export_clean(model, output), history
 
 
@@ -233,8 +272,31 @@ def _floored_target(noisy, clean, floor):
     return noisy, clean + float(floor) * (noisy - clean)
 
 
+def _remove_checkpoint(ckpt_dir):
+    """Remove the `CHECKPOINT_FILES` of an earlier run from ``ckpt_dir`` (other files and the folder stay)."""
+    for name in CHECKPOINT_FILES:
+        (ckpt_dir / name).unlink(missing_ok=True)
+
+
+def _run_options_saver(ckpt_dir, run_options):
+    """A callback that adds ``"run_options"`` to the ``state.json`` that `training_callbacks`' resume callback
+    wrote earlier in the same epoch end (it is called after it): written atomically, the state without them (a run
+    killed in between) is that of a checkpoint written before they were recorded, accepted by a resume."""
+    import keras
+
+    class _SaveRunOptions(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            path = ckpt_dir / "state.json"
+            state = {**json.loads(path.read_text()), "run_options": run_options}
+            with atomic_path(path) as tmp:
+                Path(tmp).write_text(json.dumps(state))
+
+    return _SaveRunOptions()
+
+
 def _best_model(ckpt_dir, model):
-    """The best model of the run (``best.keras``, saved by the checkpoint callback), else ``model``."""
+    """The best model of the run (``best.keras``, saved by the checkpoint callback), else ``model``. A run that
+    does not resume has removed the earlier run's ``best.keras`` first (`_remove_checkpoint`)."""
     from geokeras.saving import load_model
 
     best_file = ckpt_dir / "best.keras"
@@ -361,15 +423,52 @@ def _check_resumed_loss(loss, stationarity_weight, gain_weight, ckpt_dir, log_po
             "with resume=True; start a new output (or remove the checkpoint folder) to train with other weights.")
 
 
-def _data_options(options):
-    """The `DATA_OPTIONS` ``{name: value}`` as stored in ``state.json``: JSON types (tuples as lists, NumPy scalars
-    as numbers), so that the values given compare equal to those read back."""
+def _recorded_options(options):
+    """The options ``{name: value}`` as stored in ``state.json``, so that the values given compare equal to those
+    read back: JSON types (tuples as lists, NumPy scalars as numbers, paths as strings), a list of arrays or a
+    2-D array (``signals``/``noise`` given as arrays, the two lists of a ``validation`` tuple) as one digest
+    string (`_arrays_digest`), ``model_kwargs=None`` as ``{}`` (the same builder options); anything else as its
+    ``repr``."""
     def plain(value):
-        if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            if value and all(hasattr(v, "__array__") and getattr(v, "ndim", 0) >= 1 for v in value):
+                return _arrays_digest(value)
+            return [plain(v) for v in value]
+        if getattr(value, "ndim", 0) >= 2:  # sources given as one 2-D array: its rows
+            return _arrays_digest(list(value))
+        if hasattr(value, "tolist"):  # NumPy scalars and 1-D arrays (an SNR range)
             return value.tolist()
-        raise TypeError(f"not JSON serializable: {value!r}")
+        return value
 
-    return json.loads(json.dumps(options, default=plain))
+    options = dict(options)
+    if "model_kwargs" in options:
+        options["model_kwargs"] = options["model_kwargs"] or {}
+    return json.loads(json.dumps(plain(options), default=repr))
+
+
+def _arrays_digest(arrays):
+    """``"<n> arrays, sha256 <16 hex digits>"``: the count and a digest of the float64 values and the lengths of
+    ``arrays``, what ``state.json`` records of sources given as arrays (equal arrays, equal record).
+
+    Example:
+        >>> import numpy as np
+        >>> _arrays_digest([np.zeros(3)]) == _arrays_digest([np.zeros(3, dtype="float32")])
+        True
+        >>> _arrays_digest([np.zeros(3)]) == _arrays_digest([np.zeros(2), np.zeros(1)])
+        False
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        values = np.ascontiguousarray(array, dtype=np.float64)
+        digest.update(np.int64(values.size).tobytes())
+        digest.update(values.tobytes())
+    return f"{len(arrays)} arrays, sha256 {digest.hexdigest()[:16]}"
 
 
 def _resume_state(ckpt_dir):
@@ -388,26 +487,30 @@ def _resume_state(ckpt_dir):
     return state
 
 
-def _check_resumed_data(ckpt_dir, asked):
-    """Raise if the checkpoint a resume would continue (``last.keras``) records other `DATA_OPTIONS` in its
-    ``state.json`` than ``asked`` (from `_data_options`).
+def _check_resumed_options(ckpt_dir, data_options, run_options):
+    """Raise if the checkpoint a resume continues (it has a ``last.keras``) records other `DATA_OPTIONS` or
+    `RUN_OPTIONS` in its ``state.json`` than those given (from `_recorded_options`).
 
-    The data options are not in the compiled model: without this check a resume with another ``target_floor``
-    (or burst fraction, SNR range, ...) would silently train another recipe than the checkpoint's. A checkpoint
-    written before they were stored (no ``"data_options"``), or one that lacks an option, leaves it unknown:
-    accepted. Nothing to check without ``last.keras`` (the run starts anew).
+    These options are not in the compiled loss: without this check a resume with another ``target_floor``,
+    ``seed``, ``batch_size``, ... would silently train another recipe than the checkpoint's. The message names
+    every option that differs, with the recorded and the given value. A checkpoint written before they were
+    stored (no ``"data_options"`` or ``"run_options"``), or one that lacks an option, leaves it unknown: accepted.
     """
-    if not (ckpt_dir / "last.keras").is_file():
-        return
-    recorded = _resume_state(ckpt_dir).get("data_options") or {}
-    differ = [name for name in asked if name in recorded and recorded[name] != asked[name]]
-    if differ:
-        had = ", ".join(f"{name}={recorded[name]!r}" for name in differ)
-        given = ", ".join(f"{name}={asked[name]!r}" for name in differ)
+    state = _resume_state(ckpt_dir)
+    kinds, had, given = [], [], []
+    for kind, key, asked in (("data options", "data_options", data_options),
+                             ("run options", "run_options", run_options)):
+        recorded = state.get(key) or {}
+        differ = [name for name in asked if name in recorded and recorded[name] != asked[name]]
+        if differ:
+            kinds.append(kind)
+            had += [f"{name}={recorded[name]!r}" for name in differ]
+            given += [f"{name}={asked[name]!r}" for name in differ]
+    if kinds:
         raise ValueError(
-            f"Invalid value for argument `resume`. Expected the data options of the checkpoint being resumed "
-            f"({ckpt_dir}: {had}). Received {given} with resume=True; start a new output (or remove the "
-            "checkpoint folder) to train with other options.")
+            f"Invalid value for argument `resume`. Expected the {' and '.join(kinds)} of the checkpoint being "
+            f"resumed ({ckpt_dir}: {', '.join(had)}). Received {', '.join(given)} with resume=True; start a new "
+            "output (or remove the checkpoint folder) to train with other options.")
 
 
 def pair_dataset(signals, noise, window_length, batch_size, seed, first_batch=0, initial_epoch=0, **pair_options):
