@@ -10,17 +10,18 @@ from geokeras.utils import atomic_path
 __all__ = ["best_weights", "resume_callback", "time_limit", "training_callbacks"]
 
 
-def resume_callback(ckpt_dir, monitor, data_options=None):
+def resume_callback(ckpt_dir, monitor, recorded=None):
     """A callback that saves ``last.keras`` and ``state.json`` after each epoch.
 
     Args:
         ckpt_dir: the checkpoint folder (a ``pathlib.Path``).
         monitor: the value whose best is kept (``"val_loss"`` or ``"loss"``).
-        data_options: optional dict (JSON types) of the options that define the run's recipe but are not in
-            the compiled loss (`geokeras.training.train_denoiser` stores its data options here, and a resume
-            compares them).
+        recorded: optional dict of further entries of ``state.json`` (JSON types): the options that define the
+            run's recipe but are not in the compiled loss (`geokeras.training.train_denoiser` stores its
+            ``"data_options"`` and ``"run_options"`` here, and a resume compares them).
 
-    ``state.json`` holds ``{"epoch", "best", "monitor"}`` and, with ``data_options``, ``"data_options"``.
+    ``state.json`` holds ``{"epoch", "best", "monitor"}`` and the ``recorded`` entries, written at once
+    (atomically).
     """
     import keras
 
@@ -35,9 +36,7 @@ def resume_callback(ckpt_dir, monitor, data_options=None):
                 self.model.save(tmp)
             if value is not None and (self.best is None or value < self.best):
                 self.best = float(value)
-            state = {"epoch": epoch + 1, "best": self.best, "monitor": monitor}
-            if data_options is not None:
-                state["data_options"] = data_options
+            state = {"epoch": epoch + 1, "best": self.best, "monitor": monitor, **(recorded or {})}
             with atomic_path(ckpt_dir / "state.json") as tmp:
                 Path(tmp).write_text(json.dumps(state))
 
@@ -114,14 +113,14 @@ def best_weights(monitor="val_loss", baseline=None):
 
 
 def training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s=None, tensorboard_dir=None,
-                       data_options=None):
+                       recorded=None):
     """The callbacks of `geokeras.training.train_denoiser`: the best model to ``best.keras``, the resume
-    state (with ``data_options``, see `resume_callback`), EarlyStopping, the best weights of the run restored at its end (`best_weights`), ReduceLROnPlateau
+    state (with the ``recorded`` entries, see `resume_callback`), EarlyStopping, the best weights of the run restored at its end (`best_weights`), ReduceLROnPlateau
     (halved after ``patience // 3`` epochs, down to 1e-5), and optionally a time limit (`time_limit`) and
     TensorBoard logs."""
     import keras
 
-    saver = resume_callback(ckpt_dir, monitor, data_options)
+    saver = resume_callback(ckpt_dir, monitor, recorded)
     saver.best = best
     callbacks = [
         keras.callbacks.ModelCheckpoint(str(ckpt_dir / "best.keras"), monitor=monitor, save_best_only=True,

@@ -255,8 +255,8 @@ def train_denoiser(
                       noise_only_fraction=noise_only_fraction, shift=shift, **augment)
     if target_floor:
         ds = ds.map(lambda noisy, clean: _floored_target(noisy, clean, target_floor))
-    callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir, data_options)
-    callbacks.append(_run_options_saver(ckpt_dir, run_options))
+    callbacks = training_callbacks(ckpt_dir, monitor, best, patience, time_limit_s, tensorboard_dir,
+                                   {"data_options": data_options, "run_options": run_options})
     t0 = time.perf_counter()
     history = {} if initial_epoch >= epochs else fit(
         model, ds, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
@@ -276,22 +276,6 @@ def _remove_checkpoint(ckpt_dir):
     """Remove the `CHECKPOINT_FILES` of an earlier run from ``ckpt_dir`` (other files and the folder stay)."""
     for name in CHECKPOINT_FILES:
         (ckpt_dir / name).unlink(missing_ok=True)
-
-
-def _run_options_saver(ckpt_dir, run_options):
-    """A callback that adds ``"run_options"`` to the ``state.json`` that `training_callbacks`' resume callback
-    wrote earlier in the same epoch end (it is called after it): written atomically, the state without them (a run
-    killed in between) is that of a checkpoint written before they were recorded, accepted by a resume."""
-    import keras
-
-    class _SaveRunOptions(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            path = ckpt_dir / "state.json"
-            state = {**json.loads(path.read_text()), "run_options": run_options}
-            with atomic_path(path) as tmp:
-                Path(tmp).write_text(json.dumps(state))
-
-    return _SaveRunOptions()
 
 
 def _best_model(ckpt_dir, model):
