@@ -89,7 +89,7 @@ def ensemble_size(model):
     """The number of networks whose masks ``model`` combines (1 for a model that is not a `mask_ensemble`)."""
     for layer in model.layers:
         if isinstance(layer, EnsembleMask):
-            return len(layer._inbound_nodes[0].input_tensors)
+            return len(layer.input)
     return 1
 
 
@@ -132,8 +132,10 @@ def _member_mask(model, features, prefix):
             copies[operation.name] = _copy(operation, prefix + operation.name)
         return copies[operation.name]
 
-    # the sub-model's own graph walk (`Functional.call`), each operation replaced by its copy: the copies are
-    # called on `features`, so they join the caller's graph as layers of its own (no nested model)
+    # the sub-model's own graph walk (`Functional.call` runs it; a private Keras method, in every Keras 3 so far:
+    # tests/test_ensemble.py would catch a change), each operation replaced by its copy: the copies are called on
+    # `features`, so they join the caller's graph as layers of its own (no nested model, which `bfloat16_copy`
+    # and `inference_model` would leave unconverted)
     out = sub._run_through_graph(features, operation_fn=copy)
     for layer_name, layer in copies.items():
         layer.set_weights(model.get_layer(layer_name).get_weights())
