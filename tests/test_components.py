@@ -89,6 +89,30 @@ def test_denoise_components_refuses_what_it_cannot_denoise_whole(base):
         denoise_components(x, model=base, statistic="max")
 
 
+def test_stitched_components_give_denoise_components_to_the_bit_a_block_at_a_time(base, rng):
+    """The core of `denoise_components` for records not held whole (a long file's pieces): it asks for the samples
+    it needs in order, a few batches at a time, and its blocks, joined, are `denoise_components`' output."""
+    from geokeras.data.windows import Windowing
+    from geokeras.denoise.components import stitched_components
+
+    x = (rng.standard_normal((3, 9001)) * 200 + np.arange(9001) * 0.05).astype("int32")
+    den = Denoiser(base)
+    want = denoise_components(x, model=den, batch_size=4, precision="float32")
+    asked = []
+
+    def read(a, b):
+        asked.append((a, b))
+        return [row[a:b] for row in x]
+
+    fn = den.component_predictor(3, "median", "float32")
+    blocks = list(stitched_components(read, x.shape[1], 3, fn, Windowing(600, 0.5), 4))
+    assert [a for a, _ in blocks] == list(np.cumsum([0] + [b.shape[1] for _, b in blocks[:-1]]))
+    assert np.array_equal(np.concatenate([b for _, b in blocks], axis=1), want)
+    assert len(blocks) == len(asked) == 8  # 30 windows, 4 a batch
+    assert all(a0 <= a1 and b0 <= b1 for (a0, b0), (a1, b1) in zip(asked, asked[1:]))
+    assert max(b - a for a, b in asked) == 600 + 3 * 300  # a batch's samples, never the record
+
+
 def test_three_component_records_share_noise_pieces_and_scale_events_on_the_vertical(rng):
     noises = [rng.normal(size=(3, 3000)) * np.array([[1.0], [2.0], [0.5]]) for _ in range(6)]
     signals = [rng.normal(size=(3, 1500)) * np.exp(-np.arange(1500) / 200.0) for _ in range(3)]

@@ -12,7 +12,7 @@ import pytest
 from geokeras.data import io
 from geokeras.denoise import Denoiser, denoise_files, pieces
 from geokeras.errors import InputError
-from geokeras.models.denoiser import build_denoiser
+from geokeras.models.denoiser import build_denoiser, build_stft_mask_denoiser
 
 T0 = obspy.UTCDateTime(2020, 12, 31, 23, 59, 30)
 
@@ -240,3 +240,87 @@ def test_a_piece_that_ends_inside_a_longer_record_is_an_input_error(tmp_path):
         f.write(_records([_trace("A", "HHZ", x[:300], T0)]) + _records([_trace("B", "HHE", x[:3000], T0)], 4096))
     with pytest.raises(InputError, match=r"in pieces: the piece at byte \d+ does not read"):
         list(io.read_mseed_pieces(path, 1024))
+
+
+@pytest.fixture(scope="module")
+def mask():
+    keras.utils.set_random_seed(0)
+    return Denoiser(build_stft_mask_denoiser(window_length=128, sign_invariant=True, filters=(2, 4), mask_floor=0.3))
+
+
+def _station_file(path, interleaved):
+    """Station A's three components (the north one 0.2 sample late: aligned), records channel after channel as
+    ObsPy writes a Stream, or interleaved as a digitizer writes them; station C's three, one with a gap (the
+    one-trace path, as B's lone vertical with its constant segment)."""
+    rng = np.random.default_rng(5)
+    a = [(rng.normal(size=7000) * 100 + 3000 + 0.2 * np.arange(7000)).astype(np.int32) for _ in range(3)]
+    starts = [T0, T0 + 0.002, T0]
+    chunks = [(0, 7000)] if not interleaved else [(i, min(7000, i + 900)) for i in range(0, 7000, 900)]
+    parts = [[_trace("A", cha, x[i:j], t + i * 0.01)] for i, j in chunks
+             for cha, x, t in zip(("HHE", "HHN", "HHZ"), a, starts)]
+    c = (rng.normal(size=(3, 3000)) * 50).astype(np.int32)
+    parts += [[_trace("C", "BHZ", c[0], T0 + 1), _trace("C", "BH1", c[1], T0 + 1)],
+              [_trace("C", "BH2", c[2][:1000], T0 + 1), _trace("C", "BH2", c[2][1500:], T0 + 16)],
+              [_trace("B", "HHZ", np.concatenate([c[0][:2000], np.full(300, 9, np.int32)]), T0 + 2)]]
+    with open(path, "wb") as f:
+        for p in parts:
+            f.write(_records(p))
+    return path
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["channel after channel", "interleaved"])
+def test_a_station_file_with_components_in_pieces_gives_the_whole_file_paths_outputs(mask, tmp_path, monkeypatch,
+                                                                                    interleaved):
+    """``--components``: a group's components are read a piece at a time wherever their records lie, and denoised
+    by `denoise_components`' own core: the same bits as the file read whole; the other traces go the one-trace
+    path (its float rounding), with the same notes and sidecars."""
+    path = _station_file(str(tmp_path / "x.mseed"), interleaved)
+    monkeypatch.setattr(pieces, "CACHED", 1)  # the three components of an interleaved file still read in order
+    held, real_read = [], pieces._Components.read
+
+    def read(self, a, b):  # the samples a group's components hold: a batch and a piece, never a component whole
+        rows = real_read(self, a, b)
+        held.append(max(sum(x.size for x in h) for h in self.held))
+        return rows
+
+    monkeypatch.setattr(pieces._Components, "read", read)
+    runs = {}
+    for name, piecewise in (("whole", False), ("parts", True)):
+        calls = []
+        real_pieces = pieces.denoise_mseed_in_pieces
+        monkeypatch.setattr(pieces, "denoise_mseed_in_pieces",
+                            lambda *a, **k: calls.append("served") or real_pieces(*a, **k))
+        monkeypatch.setattr(pieces, "MIN_BYTES", 0 if piecewise else 2 ** 62)
+        monkeypatch.setattr(pieces, "PIECE_BYTES", 2048)
+        summary = denoise_files(path, str(tmp_path / name), model=mask, components="median", precision="float32",
+                                batch_size=8)
+        monkeypatch.setattr(pieces, "denoise_mseed_in_pieces", real_pieces)
+        assert summary.done == 1 and calls == (["served"] if piecewise else [])
+        runs[name] = summary.results[0]
+    assert len(held) == 14 and max(held) < 7000 / 4  # 14 batches of 8 windows
+    _assert_same(str(tmp_path / "parts"), str(tmp_path / "whole"))
+    (a, _), (b, _) = _outputs(str(tmp_path / "parts")), _outputs(str(tmp_path / "whole"))
+    for ta, tb in zip(a, b):
+        if ta.stats.station == "A":  # the group: the same bits
+            assert np.array_equal(ta.data, tb.data) and "components=median" in ta.stats.processing[-1], ta.id
+    rw, rp = runs["whole"], runs["parts"]
+    assert (rp.traces, rp.samples, rp.windows, rp.ids, rp.notes, rp.peaks) == \
+           (rw.traces, rw.samples, rw.windows, rw.ids, rw.notes, rw.peaks)
+    assert rp.notes[-1].startswith("XX.B..HHZ, XX.C..BH1, XX.C..BH2, XX.C..BHZ: not three aligned")
+    monkeypatch.setattr(pieces, "MIN_BYTES", 0)
+    assert denoise_files(path, str(tmp_path / "parts"), model=mask, components="median", precision="float32",
+                         batch_size=8, resume=True).up_to_date == 1
+
+
+def test_a_components_file_the_pieces_cannot_serve_is_refused_before_any_output(mask, tmp_path):
+    """The first pass finds what the whole-file path must decide (here a record of a grouped component that goes
+    back in time) before anything is written."""
+    from geokeras.denoise.options import DenoiseOptions
+
+    path = _station_file(str(tmp_path / "x.mseed"), interleaved=True)
+    with open(path, "ab") as f:
+        f.write(_records([_trace("A", "HHE", np.arange(300, dtype=np.int32), T0 + 5)]))
+    with pytest.raises(pieces.NotPiecewise, match="XX.A..HHE: a trace starting at .* goes back in time"):
+        pieces.denoise_mseed_in_pieces(path, str(tmp_path / "out" / "x.mseed"), mask,
+                                       DenoiseOptions(components="median", precision="float32"))
+    assert not os.path.exists(tmp_path / "out")

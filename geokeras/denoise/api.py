@@ -246,7 +246,7 @@ def _by_station(stream, denoiser, options, progress, on_error, return_noise):
     (a note names them, and their processing line has no ``components``: they were denoised alone), the results
     in the input's order of ids, the windows of both counted in one progress."""
     from geokeras.data.process import Report
-    from geokeras.denoise.components import denoise_groups, group_windows, station_groups
+    from geokeras.denoise.components import denoise_groups, group_windows, station_groups, ungrouped_note
 
     groups, rest = station_groups(stream, denoiser.sampling_rate)
     alone = dataclasses.replace(options, components=None)  # the options the one-trace traces were denoised with
@@ -275,9 +275,7 @@ def _by_station(stream, denoiser, options, progress, on_error, return_noise):
 
         out = (in_order(list(cleaned) + joint), in_order(list(noise) + joint_noise) if return_noise else None, report)
     if len(rest):
-        ids = ", ".join(sorted({tr.id for tr in rest}))
-        out[2].notes.append(f"{ids}: not three aligned gap-free components of one station at the model's "
-                            f"{denoiser.sampling_rate:g} Hz: denoised one trace at a time")
+        out[2].notes.append(ungrouped_note(sorted({tr.id for tr in rest}), denoiser.sampling_rate))
     return out
 
 

@@ -60,8 +60,7 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     Raises:
         ValueError: for a bad argument (the message names it); a ``model`` that is not a mask denoiser.
     """
-    from geokeras.data.process import PrefixLine
-    from geokeras.data.windows import Windowing, crossfade_weights, overlap_add
+    from geokeras.data.windows import Windowing
 
     if np.ma.isMaskedArray(data) and np.ma.getmaskarray(data).any():
         raise ValueError("Invalid value for argument `data`. Expected components without gaps. Received a masked "
@@ -82,19 +81,61 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     windowing = Windowing(den.window_length, overlap)  # checks `overlap`
     components, n = x.shape
     fn = den.component_predictor(components, statistic, precision)
-    L = den.window_length
+    out = np.empty((components, n), np.float32)
+    for a, block in stitched_components(lambda a, b: [row[a:b] for row in x], n, components, fn, windowing,
+                                        batch_size, progress):
+        out[:, a:a + block.shape[1]] = block
+    return out
+
+
+def stitched_components(read, n, components, fn, windowing, batch_size, progress=None):
+    """Yield the denoised samples of a station's aligned gap-free components a block at a time, in order, as each
+    becomes final: the core of `denoise_components`, for records that are not held whole
+    (`geokeras.denoise.pieces` reads a long file's components a piece at a time through it: the same bits).
+
+    The windows are ``windowing.starts(n)``, framed ``batch_size`` at a time (`frame_components`, the last batch
+    padded to one shape when there are several), ``calls_in_flight`` calls of ``fn`` at once while the next batch
+    is framed, stitched in order (`geokeras.data.windows.overlap_add`); once a batch is added, the samples before
+    the next batch's first window are final and leave: memory is a few batches, whatever ``n``.
+
+    Args:
+        read: ``read(a, b)``: the samples ``[a, b)`` of each component (a sequence of ``components`` 1-D arrays);
+            called with ``a`` and ``b`` that never decrease.
+        n: samples per component; components: their number ``C``.
+        fn: the model on ``(k, L, C)`` windows (`Denoiser.component_predictor`).
+        windowing: the `geokeras.data.windows.Windowing` of the model's window length and the overlap.
+        batch_size: windows per model call.
+        progress: optional ``progress(done, total)`` after each batch, in single-component windows.
+
+    Yields:
+        ``(a, block)``: float32 ``(C, k)``, the denoised samples ``[a, a + k)``; the blocks cover ``[0, n)``.
+    """
+    from geokeras.data.process import PrefixLine
+    from geokeras.data.windows import crossfade_weights, overlap_add
+
+    L = windowing.window_length
     starts = windowing.starts(n)
     ends = np.minimum(starts + L, n)
     weights = crossfade_weights(L)
-    acc, norm = np.zeros((n + L, components)), np.zeros(n + L)
+    acc, norm, done = np.zeros((0, components)), np.zeros(0), 0  # the overlap-add of the samples [done, ...)
     prefixes = [PrefixLine() for _ in range(components)]
     pending = collections.deque()  # model calls under way, finished in order (the sequential sums, to the bit)
 
     def finish():
-        call, s, k, bounds, exponents = pending.popleft()
-        overlap_add(acc, norm, unframe_components(np.asarray(call.result())[:k], bounds, exponents), s, weights)
+        nonlocal acc, norm, done
+        call, i, s, k, bounds, exponents = pending.popleft()
+        grow = int(s[-1]) + L - done - norm.size
+        if grow > 0:
+            acc = np.concatenate([acc, np.zeros((grow, components))])
+            norm = np.concatenate([norm, np.zeros(grow)])
+        overlap_add(acc, norm, unframe_components(np.asarray(call.result())[:k], bounds, exponents), s - done,
+                    weights)
         if progress is not None:
-            progress((int(np.searchsorted(starts, s[0])) + k) * components, len(starts) * components)
+            progress((i + k) * components, len(starts) * components)
+        final = int(starts[i + k]) if i + k < len(starts) else n  # no later window reaches before it
+        block = (acc[:final - done] / norm[:final - done, None]).T.astype(np.float32)
+        acc, norm, a, done = acc[final - done:], norm[final - done:], done, final
+        return a, block
 
     # a batch of windows at a time (memory bounded by a few batches); the next batch is framed, and the previous
     # ones stitched, while the model runs, and `calls_in_flight` calls of it at once, as `denoise` does
@@ -103,19 +144,15 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         for i in range(0, len(starts), batch_size):
             s, e = starts[i:i + batch_size], ends[i:i + batch_size]
             a = int(s[0])
-            batch, bounds, exponents = frame_components([row[a:int(e[-1])] for row in x], a, s, e, L, prefixes)
+            batch, bounds, exponents = frame_components(read(a, int(e[-1])), a, s, e, L, prefixes)
             k = len(batch)
             if k < batch_size and len(starts) > batch_size:  # one shape for every call
                 batch = np.concatenate([batch, np.zeros((batch_size - k,) + batch.shape[1:], np.float32)])
-            pending.append((pool.submit(fn, batch), s, k, bounds, exponents))
+            pending.append((pool.submit(fn, batch), i, s, k, bounds, exponents))
             while len(pending) > in_flight:
-                finish()
+                yield finish()
         while pending:
-            finish()
-    out = np.empty((components, n), np.float32)
-    for c in range(components):  # one float64 row at a time
-        out[c] = acc[:n, c] / norm[:n]
-    return out
+            yield finish()
 
 
 def frame_components(rows, offset, starts, ends, window_length, prefixes):
@@ -172,8 +209,8 @@ def station_groups(stream, sampling_rate):
     A group is three traces of one ``NET.STA.LOC`` and band/instrument code (the channel's first two letters)
     with distinct component letters, one of them ``Z``, each once in the stream, at ``sampling_rate`` (the
     model's), with the same start time (within a quarter of a sample) and number of samples, and no gap (no
-    masked or non-finite sample). Anything else (a missing or repeated component, another rate, a gap, a shifted
-    start) is left to the one-trace path, whole: nothing is lost.
+    masked or non-finite sample): `component_groups`. Anything else (a missing or repeated component, another
+    rate, a gap, a shifted start) is left to the one-trace path, whole: nothing is lost.
 
     Returns:
         ``(groups, rest)``: a list of ``[trace, trace, trace]`` (the vertical last) and an ``obspy.Stream`` of
@@ -181,27 +218,54 @@ def station_groups(stream, sampling_rate):
     """
     import obspy
 
-    by_key = {}
-    for tr in stream:
-        s = tr.stats
-        by_key.setdefault((s.network, s.station, s.location, s.channel[:-1]), []).append(tr)
-    grouped = set()
-    groups = []
-    for traces in by_key.values():
-        letters = [tr.stats.channel[-1:] for tr in traces]
-        if len(traces) != 3 or len(set(letters)) != 3 or "Z" not in letters:
-            continue
-        first = traces[0].stats
-        if not all(tr.stats.sampling_rate == sampling_rate == first.sampling_rate and tr.stats.npts == first.npts
-                   and abs(tr.stats.starttime - first.starttime) < 0.25 / sampling_rate for tr in traces):
-            continue
-        if any(np.ma.is_masked(tr.data) or not np.all(np.isfinite(np.ma.getdata(tr.data))) for tr in traces):
-            continue
-        if first.npts < 1:
-            continue
-        groups.append(sorted(traces, key=lambda tr: (tr.stats.channel[-1:] == "Z", tr.stats.channel)))
-        grouped.update(id(tr) for tr in traces)
+    def gap_free(i):
+        x = stream[i].data
+        return not np.ma.is_masked(x) and bool(np.all(np.isfinite(np.ma.getdata(x))))
+
+    groups = [[stream[i] for i in group]
+              for group in component_groups([tr.stats for tr in stream], sampling_rate, gap_free)]
+    grouped = {id(tr) for group in groups for tr in group}
     return groups, obspy.Stream([tr for tr in stream if id(tr) not in grouped])
+
+
+def component_groups(headers, sampling_rate, gap_free):
+    """The rule of `station_groups` on the headers of merged traces (`geokeras.denoise.pieces` applies it to a
+    file it has not read whole).
+
+    Args:
+        headers: the ``obspy.core.Stats`` of each trace (network, station, location, channel, sampling_rate,
+            starttime, npts).
+        sampling_rate: the model's rate.
+        gap_free: ``gap_free(i)``: True when trace ``i``'s samples are all there and finite (asked only of the
+            traces that qualify otherwise).
+
+    Returns:
+        a list of groups, each the indices into ``headers`` of its three traces, the vertical last.
+    """
+    by_key = {}
+    for i, s in enumerate(headers):
+        by_key.setdefault((s.network, s.station, s.location, s.channel[:-1]), []).append(i)
+    groups = []
+    for members in by_key.values():
+        stats = [headers[i] for i in members]
+        letters = [s.channel[-1:] for s in stats]
+        if len(members) != 3 or len(set(letters)) != 3 or "Z" not in letters:
+            continue
+        first = stats[0]
+        if not all(s.sampling_rate == sampling_rate == first.sampling_rate and s.npts == first.npts
+                   and abs(s.starttime - first.starttime) < 0.25 / sampling_rate for s in stats):
+            continue
+        if not all(gap_free(i) for i in members) or first.npts < 1:
+            continue
+        groups.append(sorted(members, key=lambda i: (headers[i].channel[-1:] == "Z", headers[i].channel)))
+    return groups
+
+
+def ungrouped_note(ids, sampling_rate):
+    """The note that names the traces a ``components`` run denoised one at a time (not in a `station_groups`
+    group)."""
+    return (f"{', '.join(ids)}: not three aligned gap-free components of one station at the model's "
+            f"{sampling_rate:g} Hz: denoised one trace at a time")
 
 
 def group_windows(groups, window_length, overlap):

@@ -202,8 +202,8 @@ class DenoiseFile:
         does not grow with the file), or None when the file takes the whole-file path."""
         from geokeras.denoise import pieces
 
-        if (self.format != "MSEED" or self.plot or self.write_noise or self.options.components
-                or not pieces.piecewise_candidate(job.input)):  # components: a station's traces read together
+        if (self.format != "MSEED" or self.plot or self.write_noise
+                or not pieces.piecewise_candidate(job.input)):
             return None
         target = output_names(job.output, self.format).waveforms[0]
         _check_not_input(target, self.inputs)

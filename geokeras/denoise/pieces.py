@@ -15,13 +15,28 @@ is set to zeros and noted, as `denoise` notes it), and the same times: each trac
 id's sample grid where ObsPy's reader and merge put it in the whole file (`_Id.place`: records within half a
 sample of the previous record's end continue it, a gap off the grid becomes whole samples).
 
+**Three components** (``options.components``, `geokeras.denoise.denoise_components`): a first pass reads the file a
+piece at a time (`_scan`) and finds its ids as the whole-file path merges them (`_Id`); the groups are those
+`geokeras.denoise.components.station_groups` would form of the merged traces (`component_groups`: three
+components of one station, at the model's rate, aligned, gap-free). Each group is then denoised by
+`geokeras.denoise.components.stitched_components`, the core of `denoise_components`, whose components are read a
+piece at a time wherever their records lie in the file (`_Components`: the pieces holding each id's records, a few
+cached, so records of the three that interleave are read once); its windows, batches, model calls and sums are
+those of the whole-file path, so its outputs are the same bits. The other ids go the one-trace path above (with
+the processing line and the note of ``components=None``, as `geokeras.denoise.denoise_stream` gives them).
+Memory: a few pieces and a few batches of windows, as one trace at a time; time: the first pass reads the file
+once more (a file with no group pays only that). The model's background load is waited for before the first pass
+(`geokeras.data.io.read_mseed_pieces` takes a warning given meanwhile by any thread for ObsPy's remark on a piece).
+
 It serves the files that need nothing else of the batch path; for any other file it raises `NotPiecewise`
 before moving anything into place, and the caller denoises the file whole: records of one id that overlap or
 go back in time, a trace at another rate than the model's (resampling needs the whole segment), NaN or inf
 samples, a file ObsPy remarks on or that cannot be cut into whole records, an input with a sidecar, a model output
 that is not finite (NaN, inf, beyond float32: the whole-file path names the trace and leaves it out).
 """
+import collections
 import dataclasses
+import io as bytes_io
 import os
 import time
 import threading
@@ -78,6 +93,7 @@ class _Id:
         self.segments = []
         self.in_peak = self.out_peak = 0.0
         self.record_end = None  # the time after its last record read, by that record's own time (io.read_mseed_pieces)
+        self.pieces = []  # the numbers of the pieces holding its records (`_scan`)
 
     def place(self, tr, first_in_piece):
         """Move ``tr`` onto this id's sample grid where the whole-file path puts it; return its index there.
@@ -216,25 +232,37 @@ class _Pipeline:
         self.pool.shutdown(wait=True)
 
 
-def _stage(st, ends, sd, ids):
-    """The steps of one piece (`StreamingDenoiser.stage` of each of its traces, checked and placed on their
-    id's grid), its ids' record ends noted."""
-    steps, seen = [], set()
+def _placed(st, ends, ids, denoiser, skip=()):
+    """The traces of one piece, less those of the ids in ``skip``, checked and placed on their id's grid
+    (`_Id.add_input`: ``ids`` updated), its ids' record ends noted."""
+    out, seen = [], set()
     for tr in st:
-        _check_piece(tr, sd.denoiser)
+        if tr.id in skip:
+            continue
+        _check_piece(tr, denoiser)
         (ids.get(tr.id) or ids.setdefault(tr.id, _Id(tr))).add_input(tr, tr.id not in seen)
         seen.add(tr.id)
-        steps += sd.stage(tr)  # at the time `add_input` gave it: the stream's segments are the merge's
+        out.append(tr)
     for tid, end in ends.items():
         if tid in ids:
             ids[tid].record_end = end
+    return out
+
+
+def _stage(st, ends, sd, ids, skip=()):
+    """The steps of one piece (`StreamingDenoiser.stage` of each of its traces but those of ``skip``, placed by
+    `_placed`: at the times `add_input` gave them, so the stream's segments are the merge's)."""
+    steps = []
+    for tr in _placed(st, ends, ids, sd.denoiser, skip):
+        steps += sd.stage(tr)
     return steps
 
 
-def _run(path, f, sd, ids, t, progress, ahead):
-    """Push every piece of ``path`` through ``sd`` (`_Pipeline`: the model in a thread of its own) and append
-    the final samples to ``f``; ``t``: seconds spent reading, framing and waiting for the model, completing
-    and writing; ``progress(bytes done, bytes in all)`` after each piece written."""
+def _run(path, f, sd, ids, t, progress, ahead, skip=()):
+    """Push every piece of ``path`` through ``sd`` (`_Pipeline`: the model in a thread of its own), less the
+    traces of the ids in ``skip``, and append the final samples to ``f``; ``t``: seconds spent reading, framing
+    and waiting for the model, completing and writing; ``progress(bytes done, bytes in all)`` after each piece
+    written."""
     from geokeras.data import io
 
     size, done, step = os.path.getsize(path), 0, piece_bytes(path)
@@ -261,7 +289,7 @@ def _run(path, f, sd, ids, t, progress, ahead):
             if st is None:
                 completed = pipe.submit(sd.stage_flush(), None) + pipe.drain()
             else:
-                completed = pipe.submit(_stage(st, ends, sd, ids), ends)
+                completed = pipe.submit(_stage(st, ends, sd, ids, skip), ends)
             t[1] += time.perf_counter() - t1
             write(completed)
             if st is None:
@@ -345,13 +373,15 @@ class _OutputFile:
         return self._atomic.__exit__(*exc)
 
 
-def _sidecar_entries(ids, line, fields):
-    """The sidecar entries `geokeras.data.io.write` would give the merged traces, split at their gaps."""
+def _sidecar_entries(ids, line, fields, grouped=(), group_line=None):
+    """The sidecar entries `geokeras.data.io.write` would give the merged traces, split at their gaps, and the
+    notes of their degenerate segments; the ids in ``grouped`` (denoised as a station's components) have
+    ``group_line`` and no notes (`geokeras.denoise.components.denoise_groups`)."""
     entries, notes = [], []
     for tid, state in ids.items():
-        own = state.notes(tid)
+        own = [] if tid in grouped else state.notes(tid)
         notes += own
-        processing = [line + (NOTES_SEPARATOR + "; ".join(own) if own else "")]
+        processing = [(group_line if tid in grouped else line) + (NOTES_SEPARATOR + "; ".join(own) if own else "")]
         for seg in state.segments:
             end = UTCDateTime(ns=seg.start.ns + int(round(float(seg.n - 1) * state.stats.delta * 1e9)))  # as ObsPy
             entries.append(dict(id=tid, starttime=str(seg.start), endtime=str(end), processing=processing,
@@ -364,14 +394,16 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
 
     Args:
         path: the input file; output: the output file (replaced atomically).
-        denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions`.
+        denoiser: a loaded `geokeras.denoise.Denoiser`; options: `geokeras.denoise.DenoiseOptions` (with
+            ``components``, a station's three components are denoised together: module docstring).
         fields: JSON fields stored in every sidecar entry (`geokeras.data.io.write`'s ``sidecar_fields``).
         progress: None, or ``progress(bytes_read, file_size)`` called after each piece.
         ahead: pieces read and framed while the model runs (`_Pipeline`; default `AHEAD`; 0: one piece at a
             time, in order).
 
     The model is loaded at its first call, in the model's thread (a `~geokeras.denoise.Denoiser` loading in
-    the background is waited for there); the output's folder and temporary file are made at the first write.
+    the background is waited for there; with ``components``, before the file is read); the output's folder and
+    temporary file are made at the first write.
 
     Returns:
         ``{"traces", "samples", "windows", "ids", "peaks", "notes", "stages"}`` of
@@ -381,19 +413,159 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
         NotPiecewise: the file needs the whole-file path (nothing was written).
     """
     from geokeras.data import io
+    from geokeras.denoise.components import ungrouped_note
     from geokeras.denoise.stream import StreamingDenoiser
 
-    sd = StreamingDenoiser(denoiser, options.overlap, options.batch_size, options.precision, load_model=False)
-    ids = {}
+    alone = dataclasses.replace(options, components=None)  # the options of the traces denoised one at a time
+    sd = StreamingDenoiser(denoiser, alone.overlap, alone.batch_size, alone.precision, load_model=False)
+    ids, t, ahead = {}, np.zeros(3), AHEAD if ahead is None else ahead
+    if options.components:  # a warning of the model's background load while a piece is read would refuse the file
+        denoiser.wait_loaded()  # (`geokeras.data.io.read_mseed_pieces` takes any warning for ObsPy's remark on it)
+    scanned, groups, step = ({}, [], None) if not options.components else _scan(path, denoiser)
+    grouped = {tid for group in groups for tid in group}
+    share = _share(scanned, grouped)
     with _OutputFile(output) as f:
-        t = _run(path, f, sd, ids, np.zeros(3), progress, AHEAD if ahead is None else ahead)
+        if not grouped or len(scanned) > len(grouped):  # ids for the one-trace path
+            _run(path, f, sd, ids, t, progress and (lambda done, size: progress(int(done * share), size)), ahead,
+                 skip=grouped)
+        if groups:
+            _denoise_groups(path, step, groups, scanned, f, denoiser, options, t, progress, share)
         f.close()
-        entries, notes = _sidecar_entries(ids, options.processing_line(sd.denoiser), fields)
+        ids = {tid: ids.get(tid) or scanned[tid] for tid in scanned} if scanned else ids  # the file's order
+        entries, notes = _sidecar_entries(ids, alone.processing_line(denoiser), fields, grouped,
+                                          options.processing_line(denoiser))
+    if options.components and len(ids) > len(grouped):
+        notes.append(ungrouped_note(sorted(set(ids) - grouped), denoiser.sampling_rate))
     io.write_sidecar(output, entries)
     windowing = Windowing(denoiser.window_length, options.overlap)
-    windows = sum(windowing.starts(seg.n).size for state in ids.values() for seg in state.segments
-                  if seg.n > 1 and seg.low != seg.high)
+    windows = sum(windowing.starts(seg.n).size for tid, state in ids.items()  # a group's window: 1 per component
+                  for seg in state.segments if tid in grouped or (seg.n > 1 and seg.low != seg.high))
     return dict(traces=len(ids), samples=sum(seg.n for s in ids.values() for seg in s.segments),
                 windows=windows, ids=tuple(sorted(ids)), notes=tuple(notes),
                 peaks=(max(s.in_peak for s in ids.values()), max(s.out_peak for s in ids.values())),
                 stages=tuple(zip(("read", "denoise", "write"), t.tolist())))
+
+
+# three components ("Three components" in the module docstring)
+
+CACHED = 4  # pieces of `_Components` kept decoded (the components of a file whose records interleave share them)
+
+
+def _scan(path, denoiser):
+    """The first pass of a components run: every piece of ``path`` read, checked and placed (`_placed`) without
+    the model; return ``(ids, groups, step)``: the `_Id` of each id in the file's order (each with ``pieces``, the
+    numbers of the pieces holding its records), the groups of three ids that the whole-file path denoises together
+    (`geokeras.denoise.components.component_groups` of the merged traces: the vertical last) and the bytes of a
+    piece (a whole number of records: piece ``i`` starts at byte ``i * step``).
+
+    Raises:
+        NotPiecewise: as the one-trace path (another rate, NaN, records that overlap or go back in time, ...).
+    """
+    from obspy.io.mseed.util import get_record_information
+
+    from geokeras.denoise.components import component_groups
+
+    step = piece_bytes(path)
+    try:
+        reclen = int(get_record_information(path)["record_length"])
+    except Exception:  # noqa: BLE001 - not readable as a record: `read_mseed_pieces` says why
+        reclen = 1
+    step = max(1, step // reclen) * reclen  # what `read_mseed_pieces` reads of it (pieces found again by number)
+    ids = {}
+    for number, (st, ends) in enumerate(_pieces(path, step)):
+        for tr in _placed(st, ends, ids, denoiser):
+            held = ids[tr.id].pieces
+            if not held or held[-1] != number:
+                held.append(number)
+    tids, merged = list(ids), []
+    for state in ids.values():  # the header of each id's merged trace
+        stats = state.stats.copy()
+        stats.starttime, stats.npts = state.segments[0].start, sum(seg.n for seg in state.segments)
+        merged.append(stats)
+    groups = component_groups(merged, denoiser.sampling_rate, lambda i: len(ids[tids[i]].segments) == 1)
+    return ids, [[tids[i] for i in group] for group in groups], step
+
+
+def _share(ids, grouped):
+    """The fraction of the samples of ``ids`` that are not in ``grouped`` (1 when there are none)."""
+    total = sum(seg.n for state in ids.values() for seg in state.segments)
+    return 1.0 if not total else sum(seg.n for tid, state in ids.items() if tid not in grouped
+                                     for seg in state.segments) / total
+
+
+class _Components:
+    """The samples of a group's components, read a piece at a time wherever their records lie in the file.
+
+    `read` serves `geokeras.denoise.components.stitched_components`: the samples ``[a, b)`` of each component
+    (``a`` and ``b`` never decrease); each component holds its samples from ``a`` to the end of the last piece it
+    read; the last `CACHED` pieces read are kept decoded (the group's samples only), so a file whose records of the
+    three interleave is read once. ``seconds``: time spent reading.
+    """
+
+    def __init__(self, path, step, tids, pieces):
+        self.path, self.step, self.tids = path, step, list(tids)
+        self.todo = [collections.deque(pieces[tid]) for tid in self.tids]  # piece numbers left, per component
+        self.held = [[] for _ in self.tids]  # arrays of samples [start, ...), per component
+        self.start = [0] * len(self.tids)
+        self.cache, self.seconds = collections.OrderedDict(), 0.0
+
+    def read(self, a, b):
+        t0 = time.perf_counter()
+        rows = [self._row(c, a, b) for c in range(len(self.tids))]
+        self.seconds += time.perf_counter() - t0
+        return rows
+
+    def _row(self, c, a, b):
+        held = self.held[c]
+        while self.start[c] + sum(x.size for x in held) < b:
+            if not self.todo[c]:
+                raise NotPiecewise(f"{self.tids[c]}: fewer samples than the first pass read (the file changed?)")
+            held += self._piece(self.todo[c].popleft())[self.tids[c]]
+        while held and self.start[c] + held[0].size <= a:  # the arrays before ``a`` are done with
+            self.start[c] += held.pop(0).size
+        x = held[0] if len(held) == 1 else np.concatenate(held)  # (a copy, not kept)
+        return x[a - self.start[c]:b - self.start[c]]
+
+    def _piece(self, number):
+        import obspy
+
+        if number not in self.cache:
+            with open(self.path, "rb") as fh:
+                fh.seek(number * self.step)
+                st = obspy.read(bytes_io.BytesIO(fh.read(self.step)), format="MSEED")  # checked by `_scan`
+            self.cache[number] = {tid: [tr.data for tr in st if tr.id == tid] for tid in self.tids}
+            while len(self.cache) > CACHED:
+                self.cache.popitem(last=False)
+        return self.cache[number]
+
+
+def _denoise_groups(path, step, groups, ids, f, denoiser, options, t, progress, share):
+    """Denoise each group of a station's components (`geokeras.denoise.components.stitched_components`, its
+    components read by `_Components`) and append its outputs to ``f`` a block at a time."""
+    import obspy
+
+    from geokeras.data import io
+    from geokeras.denoise.components import stitched_components
+
+    windowing = Windowing(denoiser.window_length, options.overlap)
+    total, size = sum(seg.n for state in ids.values() for seg in state.segments), os.path.getsize(path)
+    done = total * share  # samples of the file denoised (the one-trace path's first)
+    fn = denoiser.component_predictor(3, options.components, options.precision)
+    for group in groups:
+        source = _Components(path, step, group, {tid: ids[tid].pieces for tid in group})
+        n, t0 = ids[group[0]].segments[0].n, time.perf_counter()
+        writing = 0.0
+        for a, block in stitched_components(source.read, n, 3, fn, windowing, options.batch_size):
+            t2 = time.perf_counter()
+            traces = []
+            for tid, row in zip(group, block):
+                stats = ids[tid].stats
+                traces.append(obspy.Trace(row, header=dict(
+                    network=stats.network, station=stats.station, location=stats.location, channel=stats.channel,
+                    sampling_rate=stats.sampling_rate, starttime=ids[tid].segments[0].start + a / stats.sampling_rate)))
+            io.append_mseed(f, _outputs(traces, ids))
+            writing += time.perf_counter() - t2
+            done += block.size
+            if progress is not None:
+                progress(int(size * min(1.0, done / total)), size)
+        t += (source.seconds, time.perf_counter() - t0 - source.seconds - writing, writing)
