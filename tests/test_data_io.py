@@ -208,6 +208,29 @@ def test_read_mseed_pieces_names_a_bad_piece_size(tmp_path):
     assert sum(tr.stats.npts for st in io.read_mseed_pieces(path, 1) for tr in st) == 9000  # one record a piece
 
 
+def test_read_mseed_pieces_fails_on_obspys_warnings_only(tmp_path, monkeypatch):
+    """``catch_warnings`` is process-wide: a warning another thread raises while a piece is read (a model loading in
+    the background) is passed on, not taken for a problem of the file; ObsPy's own warnings still refuse it."""
+    import warnings
+
+    path = str(tmp_path / "x.mseed")
+    obspy.read().write(path, format="MSEED", reclen=512)
+    real_read = obspy.read
+
+    def read_warning_from(filename, category=UserWarning):
+        def read(*args, **kwargs):
+            warnings.warn_explicit("something happened", category, filename, 1)
+            return real_read(*args, **kwargs)
+        return read
+
+    monkeypatch.setattr(obspy, "read", read_warning_from("/venv/site-packages/urllib3/contrib/socks.py"))
+    with pytest.warns(UserWarning, match="something happened"):
+        assert sum(tr.stats.npts for st in io.read_mseed_pieces(path) for tr in st) == 9000
+    monkeypatch.setattr(obspy, "read", read_warning_from("/venv/site-packages/obspy/io/mseed/core.py"))
+    with pytest.raises(InputError, match="in pieces: something happened"):
+        next(io.read_mseed_pieces(path))
+
+
 def test_append_mseed_refuses_an_id_mseed_would_change(tmp_path):
     tr = obspy.read()[0]
     tr.stats.network = "ABCD"  # MiniSEED holds 2 characters: written as 'AB', under another id

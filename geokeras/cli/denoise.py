@@ -43,8 +43,8 @@ every record keeps its ids, start time, sampling rate and number of samples (flo
 loses the mean and linear trend of its gap-free segment from the segment's start up to the window's end, and
 its output is clipped at 1.1 x its own input peak (as the streaming denoiser does: one definition). A record
 sampled outside the model's range is refused (or passed through: --out-of-band passthrough). A MiniSEED file
-of 16 MiB or more is read and written a piece at a time (memory that does not grow with the file;
-not with --layout sds or --components: there each file is read whole).
+of 16 MiB or more is read and written a piece at a time (memory that does not grow with the file, with
+--components too; not with --layout sds: a day file is read whole).
 
 exit status: 0 all inputs denoised (repairs such as merged overlaps are printed once, as notes);
              1 an input, a trace or the model could not be used (one line per problem on stderr; the other
@@ -80,7 +80,7 @@ def add_parser(sub, add):
                    help="denoise a station's three components together where a file holds them aligned and "
                         "gap-free at the model's rate: one mask per window for all three, their median or mean "
                         "(steadier residual, more STA/LTA detections; README 'Three components, one mask'); other "
-                        "traces one by one; such files are read whole; with --layout sds a station's three day "
+                        "traces one by one (long files a piece at a time, as without it); with --layout sds a station's three day "
                         "files of one day (same NET.STA.LOC, band and instrument code) are read together")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -321,9 +321,20 @@ def read_mseed_pieces(path, piece_bytes=PIECE_BYTES, record_ends=False):
                 except Exception as exc:  # noqa: BLE001 - a piece that ends inside a longer record, ...
                     raise InputError(f"Cannot read {path!r} in pieces: the piece at byte {offset} does not read "
                                      f"({one_line(exc)})") from None
-            if caught:
-                raise InputError(f"Cannot read {path!r} in pieces: {caught[0].message}")
+            own = [w for w in caught if _from_obspy(w)]
+            for w in caught:  # another thread's warning, caught by the process-wide filter: not this file's
+                if not _from_obspy(w):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if own:
+                raise InputError(f"Cannot read {path!r} in pieces: {own[0].message}")
             yield (st, _last_record_ends(path, buf, reclen, {tr.id for tr in st})) if record_ends else st
+
+
+def _from_obspy(caught):
+    """Whether a caught ``warnings.WarningMessage`` was raised by ObsPy's code (``catch_warnings`` is process-wide:
+    it also records what other threads warn meanwhile, e.g. a model loading in the background)."""
+    return ("obspy" in str(caught.filename).replace("\\", "/").split("/")
+            or getattr(caught.category, "__module__", "").split(".")[0] == "obspy")
 
 
 def _last_record_ends(path, buf, reclen, ids):
