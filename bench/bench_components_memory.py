@@ -46,6 +46,11 @@ def make_days(path, days):
     write_day(st, path)
 
 
+def _loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def run(path, out, tree=None, model=None):
     """Run the command in a child process under ``/usr/bin/time -v``; return its figures."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -54,7 +59,7 @@ def run(path, out, tree=None, model=None):
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c", "import sys; from geokeras.cli import console; "
            "sys.argv[0] = 'geokeras'; sys.exit(console())", "denoise", path, "-o", out, "--components", "median",
            "--quiet"] + (["--model", model] if model else [])
-    load = open("/proc/loadavg").read().split()[:3]
+    load = _loadavg()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                           cwd=tree or os.path.join(HERE, ".."))  # ``-c`` puts the working folder first on sys.path
@@ -68,7 +73,7 @@ def run(path, out, tree=None, model=None):
     return dict(rc=proc.returncode, wall_s=round(wall, 1),
                 cpu_s=round(float(fields.get("User time (seconds)", 0)) + float(fields.get("System time (seconds)", 0)), 1),
                 maxrss_gb=round(int(fields.get("Maximum resident set size (kbytes)", 0)) * 1024 / 1e9, 3),
-                load_before=" ".join(load), load_after=" ".join(open("/proc/loadavg").read().split()[:3]))
+                load_before=" ".join(load), load_after=" ".join(_loadavg()))
 
 
 def compare(a, b):

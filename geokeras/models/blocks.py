@@ -130,7 +130,7 @@ def conv_transpose_layer(rank, filters, kernel_size, strides=1, activation=None,
     )
 
 
-def apply_unet_block(x, rank, filters, kernel_size, sample_kernel, strides, skip="add", prefix=""):
+def apply_unet_block(x, rank, filters, kernel_size, sample_kernel, strides, skip="add"):
     """The U-Net of the denoisers (any rank), applied to ``x``; its layers get predictable names.
 
     Level 0 is ``enc0`` (a ``"same"`` convolution with ``filters[0]``); each next level ``l`` is down-sampled
@@ -146,23 +146,22 @@ def apply_unet_block(x, rank, filters, kernel_size, sample_kernel, strides, skip
         sample_kernel: kernel of the ``down``/``up`` convolutions.
         strides: down-sampling factor between levels.
         skip: ``"add"`` or ``"concat"``.
-        prefix: put in front of every layer name (several U-Nets in one model, `geokeras.models.ensemble`).
 
     Returns:
         the features at full resolution with ``filters[0]`` channels.
     """
-    x = conv_layer(rank, filters[0], kernel_size, activation="relu", name=f"{prefix}enc0")(x)
+    x = conv_layer(rank, filters[0], kernel_size, activation="relu", name="enc0")(x)
     skips = [x]
     for level, f in enumerate(filters[1:], start=1):
-        x = conv_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"{prefix}down{level}")(x)
-        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"{prefix}enc{level}")(x)
+        x = conv_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"down{level}")(x)
+        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"enc{level}")(x)
         skips.append(x)
     for level in range(len(filters) - 1, 0, -1):
         f = filters[level - 1]
-        x = conv_transpose_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"{prefix}up{level}")(x)
+        x = conv_transpose_layer(rank, f, sample_kernel, strides=strides, activation="relu", name=f"up{level}")(x)
         merge = keras.layers.Add if skip == "add" else keras.layers.Concatenate
-        x = merge(name=f"{prefix}skip{level - 1}")([x, skips[level - 1]])
-        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"{prefix}dec{level - 1}")(x)
+        x = merge(name=f"skip{level - 1}")([x, skips[level - 1]])
+        x = conv_layer(rank, f, kernel_size, activation="relu", name=f"dec{level - 1}")(x)
     return x
 
 

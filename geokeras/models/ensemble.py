@@ -111,7 +111,8 @@ def _config(layer):
 
 
 def _copy(layer, name=None):
-    """A new layer with ``layer``'s configuration (and ``name``), built and given its weights when it has any."""
+    """A new layer with ``layer``'s configuration (and ``name``), unbuilt: weights, where it has any, are set by the
+    caller once it is called."""
     config = dict(layer.get_config())
     if name is not None:
         config["name"] = name
