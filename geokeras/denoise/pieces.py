@@ -25,8 +25,7 @@ cached, so records of the three that interleave are read once); its windows, bat
 those of the whole-file path, so its outputs are the same bits. The other ids go the one-trace path above (with
 the processing line and the note of ``components=None``, as `geokeras.denoise.denoise_stream` gives them).
 Memory: a few pieces and a few batches of windows, as one trace at a time; time: the first pass reads the file
-once more (a file with no group pays only that). The model's background load is waited for before the first pass
-(`geokeras.data.io.read_mseed_pieces` takes a warning given meanwhile by any thread for ObsPy's remark on a piece).
+once more (a file with no group pays only that), while the model loads in the background.
 
 It serves the files that need nothing else of the batch path; for any other file it raises `NotPiecewise`
 before moving anything into place, and the caller denoises the file whole: records of one id that overlap or
@@ -304,7 +303,8 @@ def _run(path, f, sd, ids, t, progress, ahead, skip=()):
 
 def piece_bytes(path):
     """Bytes of records read at a time from the MiniSEED file ``path``: `PIECE_BYTES`, or for a compressed file
-    (fewer than 4 bytes a sample in its first record) as many samples as `PIECE_BYTES` of float32 records hold.
+    (fewer than 4 bytes a sample in its first record) as many samples as `PIECE_BYTES` of float32 records hold;
+    a whole number of its records (`read_mseed_pieces` reads exactly that much a piece).
 
     Read `PIECE_BYTES` at a time, a compressed file (STEIM2 packs 3-4 times more samples into a byte) held that
     many times more samples in each of the `AHEAD` pieces: a day of 3-component STEIM2 peaked at 1.25 GB against
@@ -324,9 +324,10 @@ def piece_bytes(path):
         reclen, npts = int(info["record_length"]), int(info["npts"])
     except Exception:  # noqa: BLE001 - not readable as a record: `read_mseed_pieces` says why
         return PIECE_BYTES
-    if reclen <= 0 or npts <= 0 or reclen >= 4 * npts:  # 4 bytes a sample or more: read as before
+    if reclen <= 0 or npts <= 0:
         return PIECE_BYTES
-    return max(reclen, PIECE_BYTES // 4 * reclen // npts)
+    wanted = PIECE_BYTES if reclen >= 4 * npts else PIECE_BYTES // 4 * reclen // npts  # 4 bytes a sample or more:
+    return max(1, wanted // reclen) * reclen  # as before; whole records (what `read_mseed_pieces` reads of it)
 
 
 def _pieces(path, step):
@@ -402,7 +403,7 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
             time, in order).
 
     The model is loaded at its first call, in the model's thread (a `~geokeras.denoise.Denoiser` loading in
-    the background is waited for there; with ``components``, before the file is read); the output's folder and
+    the background is waited for there); the output's folder and
     temporary file are made at the first write.
 
     Returns:
@@ -419,8 +420,6 @@ def denoise_mseed_in_pieces(path, output, denoiser, options, fields=None, progre
     alone = dataclasses.replace(options, components=None)  # the options of the traces denoised one at a time
     sd = StreamingDenoiser(denoiser, alone.overlap, alone.batch_size, alone.precision, load_model=False)
     ids, t, ahead = {}, np.zeros(3), AHEAD if ahead is None else ahead
-    if options.components:  # a warning of the model's background load while a piece is read would refuse the file
-        denoiser.wait_loaded()  # (`geokeras.data.io.read_mseed_pieces` takes any warning for ObsPy's remark on it)
     scanned, groups, step = ({}, [], None) if not options.components else _scan(path, denoiser)
     grouped = {tid for group in groups for tid in group}
     share = _share(scanned, grouped)
@@ -461,16 +460,9 @@ def _scan(path, denoiser):
     Raises:
         NotPiecewise: as the one-trace path (another rate, NaN, records that overlap or go back in time, ...).
     """
-    from obspy.io.mseed.util import get_record_information
-
     from geokeras.denoise.components import component_groups
 
-    step = piece_bytes(path)
-    try:
-        reclen = int(get_record_information(path)["record_length"])
-    except Exception:  # noqa: BLE001 - not readable as a record: `read_mseed_pieces` says why
-        reclen = 1
-    step = max(1, step // reclen) * reclen  # what `read_mseed_pieces` reads of it (pieces found again by number)
+    step = piece_bytes(path)  # whole records: piece ``i`` starts at byte ``i * step`` (found again by number)
     ids = {}
     for number, (st, ends) in enumerate(_pieces(path, step)):
         for tr in _placed(st, ends, ids, denoiser):
