@@ -336,10 +336,11 @@ def test_train_options_parse():
          "--model-option", "filters=(8, 16)", "--stretch", "0.6", "1.8", "--inband-fraction", "0.5",
          "--noise-only-fraction", "0.4", "--stationarity-weight", "0.05", "--noise-burst-fraction", "0.3",
          "--gain-weight", "0.2", "--target-floor", "0.3", "--log-power-weight", "0.1",
-         "--noise-surrogate-fraction", "0.5"])
+         "--noise-surrogate-fraction", "0.5", "--horizontal-rotations", "2"])
     kwargs = cli_train.train_kwargs(args)
     assert kwargs["target_floor"] == 0.3 and kwargs["log_power_weight"] == 0.1
     assert kwargs["noise_surrogate_fraction"] == 0.5
+    assert kwargs["horizontal_rotations"] == 2 and isinstance(kwargs["horizontal_rotations"], int)
     assert kwargs["noise_only_fraction"] == 0.4 and kwargs["stationarity_weight"] == 0.05
     assert kwargs["noise_burst_fraction"] == 0.3 and kwargs["gain_weight"] == 0.2
     assert kwargs["family"] == "stftmask" and kwargs["validation"] == ["XX.AAA", "XX.BBB"] and kwargs["resume"]

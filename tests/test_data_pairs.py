@@ -302,3 +302,48 @@ def test_surrogate_noise_windows():
     np.testing.assert_allclose(snr_db(clean, noisy - clean), info["snr_db"], atol=0.01)
     with pytest.raises(ValueError, match="Received noise_surrogate_fraction=1.5"):
         PairGenerator(signals, noises, noise_surrogate_fraction=1.5)
+
+
+def _three_component_record(rng, npts=3000, letters="NEZ", p_s=10.0):
+    from types import SimpleNamespace
+
+    import obspy
+
+    t0 = obspy.UTCDateTime(2020, 1, 1)
+    event = np.r_[np.zeros(int(p_s * 100)), np.sin(np.arange(npts - int(p_s * 100)) / 7.0) * 50.0]
+    st = obspy.Stream([obspy.Trace(rng.normal(size=npts) + event * gain, header=dict(
+        network="XX", station="AAA", channel="HH" + c, sampling_rate=100.0, starttime=t0))
+        for c, gain in zip(letters, (1.0, 0.4, 2.0))])
+    return SimpleNamespace(stream=st, p_time=t0 + p_s)
+
+
+def test_rotated_horizontals_keep_the_horizontal_power_sample_by_sample(rng):
+    rec = _three_component_record(rng)
+    signals, noises = pairs.rotated_horizontals([rec], copies=3, seed=5)
+    assert len(signals) == len(noises) == 6
+    (n_noise, n_sig), (e_noise, e_sig) = (split_event(rec.stream.select(channel=f"HH{c}")[0], rec.p_time)
+                                          for c in "NE")
+    for k in range(3):  # radial and transverse of one azimuth: a rotation of (N, E), split the same way
+        np.testing.assert_allclose(signals[2 * k] ** 2 + signals[2 * k + 1] ** 2, n_sig ** 2 + e_sig ** 2,
+                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(noises[2 * k] ** 2 + noises[2 * k + 1] ** 2, n_noise ** 2 + e_noise ** 2,
+                                   rtol=1e-9, atol=1e-9)
+        assert not np.allclose(signals[2 * k], n_sig) and not np.allclose(signals[2 * k], e_sig)
+    assert not np.allclose(signals[0], signals[2])  # another azimuth for each copy
+    again, _ = pairs.rotated_horizontals([rec], copies=3, seed=5)
+    other, _ = pairs.rotated_horizontals([rec], copies=3, seed=6)
+    assert all(np.array_equal(a, b) for a, b in zip(signals, again))
+    assert not np.allclose(signals[0], other[0])
+
+
+def test_rotated_horizontals_skip_records_without_a_matching_pair(rng):
+    vertical_only = _three_component_record(rng, letters="Z")
+    assert pairs.rotated_horizontals([vertical_only], copies=2) == ([], [])
+    numbered = _three_component_record(rng, letters="12Z")
+    assert len(pairs.rotated_horizontals([numbered], copies=2)[0]) == 4
+    unequal = _three_component_record(rng)
+    unequal.stream[1].data = unequal.stream[1].data[:-5]  # E shorter than N
+    assert pairs.rotated_horizontals([unequal], copies=2) == ([], [])
+    assert pairs.rotated_horizontals([numbered], copies=0) == ([], [])
+    with pytest.raises(ValueError, match="argument `copies`. .* Received copies=-1"):
+        pairs.rotated_horizontals([numbered], copies=-1)

@@ -194,6 +194,7 @@ def test_train_rejects_bad_arguments(tmp_path, rng):
     (dict(target_floor=1.0), r"argument `target_floor`. .* Received target_floor=1.0"),
     (dict(log_power_weight=-0.1), r"argument `log_power_weight`. .* Received log_power_weight=-0.1"),
     (dict(noise_surrogate_fraction=-0.1), r"argument `noise_surrogate_fraction`. .* Received noise_surrogate_fraction"),
+    (dict(horizontal_rotations=1.5), r"argument `horizontal_rotations`. .* Received horizontal_rotations=1.5"),
     (dict(log_power_weight=0.1, gain_weight=0.2), r"`log_power_weight` is a loss of its own.*gain_weight=0.2"),
 ])
 def test_loss_and_burst_options_are_refused_before_any_data_is_read(tmp_path, monkeypatch, kwargs, match):
@@ -322,3 +323,21 @@ def test_validation_pairs_are_drawn_once_with_the_offset_seed(rng):
     np.testing.assert_allclose(y[..., 0], clean / scale, rtol=1e-5, atol=1e-6)
     x2, _ = validation_pairs(signals, noises, 128, 6, seed=3, snr_db=(0.0, 5.0), shift=(-20, 60))
     np.testing.assert_array_equal(x, x2)
+
+
+def test_horizontal_rotations_add_training_sources_only(tmp_path):
+    """The bundled records' horizontals rotated to random azimuths are more training signals and noise; the
+    validation sources stay the records as they are; other sources than the bundled events refuse them."""
+    from geokeras.training.sources import bundled_sources, describe_sources, training_sources
+
+    plain = bundled_sources(min_record_snr_db=15.0)
+    rotated = bundled_sources(min_record_snr_db=15.0, horizontal_rotations=1, seed=0)
+    three_c_signals = 79  # training records above 15 dB with two horizontals: two rotated traces each
+    assert len(rotated["train_signals"]) == len(plain["train_signals"]) + 2 * three_c_signals
+    assert len(rotated["train_noise"]) == len(plain["train_noise"]) + 2 * 115
+    assert all(np.array_equal(a, b) for a, b in zip(rotated["val_signals"], plain["val_signals"]))
+    assert len(rotated["val_noise"]) == len(plain["val_noise"])
+    assert rotated["train_stations"] == plain["train_stations"]
+    assert "with 1 rotation(s) of each record's horizontals (596 noise traces)" in describe_sources(rotated)
+    with pytest.raises(ValueError, match="argument `horizontal_rotations`. Expected 0 when `signals`"):
+        training_sources([np.zeros(100)], [np.zeros(100)], None, 100.0, 100, 0, 15.0, horizontal_rotations=1)

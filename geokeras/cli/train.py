@@ -147,6 +147,10 @@ def add_parser(sub, add):
                    default=R.get("noise_surrogate_fraction", 0.0),
                    help="fraction of noise windows replaced by a Fourier surrogate of themselves (same spectrum, "
                         "random phases): new noise realizations of the training stations (default: 0)")
+    p.add_argument("--horizontal-rotations", type=argument_type(check_number, "horizontal_rotations", integer=True, low=0),
+                   default=R.get("horizontal_rotations", 0), metavar="K",
+                   help="bundled data only: add K rotations to random azimuths of each training record's two "
+                        "horizontal components as more signals and noise (default: 0)")
     p.add_argument("--inband-fraction", type=fraction("inband_fraction"), default=R["inband_fraction"],
                    help="fraction of pairs with signal and noise high-passed at 1 Hz")
     p.add_argument("--stretch", type=positive("stretch"), nargs=2, default=R["stretch"], metavar=("LOW", "HIGH"),
@@ -203,7 +207,7 @@ def train_kwargs(args):
         noise_only_fraction=args.noise_only_fraction, stationarity_weight=args.stationarity_weight,
         noise_burst_fraction=args.noise_burst_fraction, gain_weight=args.gain_weight,
         target_floor=args.target_floor, log_power_weight=args.log_power_weight,
-        noise_surrogate_fraction=args.noise_surrogate_fraction,
+        noise_surrogate_fraction=args.noise_surrogate_fraction, horizontal_rotations=int(args.horizontal_rotations),
         inband_fraction=args.inband_fraction, stretch=tuple(args.stretch) if args.stretch else None,
         shift=tuple(args.shift) if args.shift else recipe_shift(args.window_length), strategy=args.strategy,
         devices=args.devices, log=_log,

@@ -34,7 +34,7 @@ from geokeras.metrics import snr_db
 
 __all__ = [
     "snr_db", "PairGenerator", "make_pair_dataset", "split_event", "record_snr_db", "rank_records",
-    "sources_from_events", "time_stretch", "highpass", "phase_randomize",
+    "sources_from_events", "rotated_horizontals", "time_stretch", "highpass", "phase_randomize",
 ]
 
 
@@ -204,6 +204,72 @@ def sources_from_events(records, components=None, **split_kwargs):
             noise, signal = split_event(tr, rec.p_time, **split_kwargs)
             noises.append(noise)
             signals.append(signal)
+    return signals, noises
+
+
+def _horizontal_pair(stream):
+    """The record's two horizontal traces (``N``/``E`` or ``1``/``2``) when they share start, rate and length,
+    else None."""
+    by_letter = {tr.stats.channel[-1:]: tr for tr in stream}
+    for a, b in (("N", "E"), ("1", "2")):
+        first, second = by_letter.get(a), by_letter.get(b)
+        if first is None or second is None:
+            continue
+        s1, s2 = first.stats, second.stats
+        if (s1.starttime == s2.starttime and s1.sampling_rate == s2.sampling_rate and s1.npts == s2.npts
+                and not np.ma.is_masked(first.data) and not np.ma.is_masked(second.data)):
+            return first, second
+    return None
+
+
+def rotated_horizontals(records, copies=1, seed=0, **split_kwargs):
+    """Signal and noise sources from event records' horizontal components rotated to random azimuths.
+
+    Each record with two horizontal components (``N``/``E`` or ``1``/``2``, same start, rate and length) gives
+    ``copies`` rotations: a back-azimuth drawn uniformly in [0, 360) degrees and both of ObsPy's rotated traces
+    (`obspy.signal.rotate.rotate_ne_rt`, radial and transverse), each split with `split_event` at the record's
+    P. A rotation of two horizontals is another pair of horizontals the station could have recorded: new signal
+    and noise waveforms with the record's own spectra, polarizations and relative amplitudes (the sum of the
+    two traces' powers is kept sample by sample). Records without such a pair are skipped.
+
+    Args:
+        records: list of `EventRecord` (``stream`` and ``p_time``).
+        copies: rotations per record (0 gives nothing).
+        seed: seed of the azimuth draws.
+        **split_kwargs: passed to `split_event`.
+
+    Returns:
+        tuple ``(signals, noises)``: two lists of ``2 * copies`` 1-D float64 arrays per record used.
+
+    Example:
+        >>> import numpy as np
+        >>> from obspy import Stream, Trace, UTCDateTime
+        >>> from types import SimpleNamespace
+        >>> t0 = UTCDateTime(2020, 1, 1)
+        >>> st = Stream([Trace(np.random.default_rng(i).normal(size=2000), header=dict(
+        ...     channel="HH" + c, sampling_rate=100.0, starttime=t0)) for i, c in enumerate("NEZ")])
+        >>> signals, noises = rotated_horizontals([SimpleNamespace(stream=st, p_time=t0 + 10)], copies=2)
+        >>> len(signals), len(noises)
+        (4, 4)
+    """
+    from obspy.signal.rotate import rotate_ne_rt
+
+    copies = 0 if isinstance(copies, (int, np.integer)) and not isinstance(copies, bool) and copies == 0 else (
+        check_positive_int("copies", copies))
+    rng = np.random.default_rng(seed)
+    signals, noises = [], []
+    for rec in records:
+        pair = _horizontal_pair(rec.stream)
+        if pair is None:
+            continue
+        north, east = (np.asarray(tr.data, dtype=np.float64) for tr in pair)
+        for back_azimuth in rng.uniform(0.0, 360.0, copies):
+            for rotated in rotate_ne_rt(north, east, float(back_azimuth)):
+                tr = pair[0].copy()
+                tr.data = np.asarray(rotated, dtype=np.float64)
+                noise, signal = split_event(tr, rec.p_time, **split_kwargs)
+                noises.append(noise)
+                signals.append(signal)
     return signals, noises
 
 

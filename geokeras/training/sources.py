@@ -55,7 +55,8 @@ def load_sources(paths, sampling_rate=100.0, min_length=1):
     return arrays, ids
 
 
-def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_db=20.0):
+def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_db=20.0, horizontal_rotations=0,
+                    seed=0):
     """Signal and noise sources from the bundled events, split by station; test stations are never used.
 
     Args:
@@ -66,6 +67,10 @@ def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_
         validation: ``"NET.STA"`` codes for validation (default
             `geokeras.data.datasets.VALIDATION_STATIONS`). Records at
             `geokeras.data.datasets.TEST_STATIONS` are left out of both.
+        horizontal_rotations: rotations to random azimuths of each training record's two horizontal components
+            added to the training signals (records above ``min_record_snr_db``) and noise (every training
+            record) (`geokeras.data.pairs.rotated_horizontals`); validation sources are never rotated.
+        seed: seed of the rotations' azimuths.
 
     Returns:
         dict with ``train_signals``, ``train_noise``, ``val_signals``, ``val_noise`` (lists of 1-D arrays)
@@ -79,6 +84,9 @@ def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_
     ranked = pairs.rank_records(train, component=None, min_snr_db=min_record_snr_db)
     train_signals, _ = pairs.sources_from_events([rec for rec, _ in ranked])
     _, train_noise = pairs.sources_from_events(train)
+    if horizontal_rotations:
+        train_signals += pairs.rotated_horizontals([rec for rec, _ in ranked], horizontal_rotations, seed=seed)[0]
+        train_noise += pairs.rotated_horizontals(train, horizontal_rotations, seed=seed + 1)[1]
     # validation targets must be clean too, or val_loss measures the records' own noise (a floor that hides
     # progress): the same kind of threshold, fixed so that runs with different training thresholds compare
     val_ranked = pairs.rank_records(val, component=None, min_snr_db=val_min_record_snr_db)
@@ -89,7 +97,7 @@ def bundled_sources(min_record_snr_db=20.0, validation=None, val_min_record_snr_
         train_stations=sorted({r.station_id for r in train}), val_stations=sorted({r.station_id for r in val}),
         records={"train_signals": len(ranked), "train_noise": len(train), "val_signals": len(val_ranked or val),
                  "val_noise": len(val), "test_left_out": len(datasets.TEST_STATIONS),
-                 "min_record_snr_db": min_record_snr_db},
+                 "min_record_snr_db": min_record_snr_db, "horizontal_rotations": int(horizontal_rotations)},
     )
 
 
@@ -149,19 +157,26 @@ def _is_path_list(signals):
         isinstance(signals, (list, tuple)) and bool(signals) and isinstance(signals[0], (str, os.PathLike)))
 
 
-def training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db):
+def training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db,
+                     horizontal_rotations=0):
     """The sources dict of a run (``train_signals``, ``train_noise``, ``val_signals``, ``val_noise``, ...).
 
     ``signals``, ``noise`` and ``validation`` as in `geokeras.training.train_denoiser`: both None (bundled
     events), paths (`file_sources`) or arrays; ``validation`` a tuple ``(val_signals, val_noise)`` of arrays
-    replaces the validation sources.
+    replaces the validation sources. ``horizontal_rotations`` (bundled events only) as in `bundled_sources`.
 
     Raises:
-        ValueError: only one of ``signals`` and ``noise``; the errors of `file_sources`.
+        ValueError: only one of ``signals`` and ``noise``; ``horizontal_rotations`` with other sources than the
+            bundled events; the errors of `file_sources`.
     """
+    if horizontal_rotations and (signals is not None or noise is not None):
+        raise ValueError("Invalid value for argument `horizontal_rotations`. Expected 0 when `signals` and `noise` "
+                         "are given (rotations need the bundled events' records). Received "
+                         f"horizontal_rotations={horizontal_rotations!r}.")
     if signals is None and noise is None:
         src = bundled_sources(min_record_snr_db=min_record_snr_db,
-                              validation=validation if _is_station_list(validation) else None)
+                              validation=validation if _is_station_list(validation) else None,
+                              horizontal_rotations=horizontal_rotations, seed=seed)
         if validation is False:
             src["val_signals"] = src["val_noise"] = None
     elif signals is None or noise is None:
@@ -189,6 +204,9 @@ def describe_sources(src):
     if rec:  # the bundled events
         lines = [f"training: {len(src['train_signals'])} signal traces of {rec['train_signals']} bundled records "
                  f"(pre/post-P SNR >= {rec['min_record_snr_db']:g} dB), noise of {rec['train_noise']} records"]
+        if rec.get("horizontal_rotations"):
+            lines[0] += (f", with {rec['horizontal_rotations']} rotation(s) of each record's horizontals "
+                         f"({len(src['train_noise'])} noise traces)")
     else:
         lines = [f"training: {len(src['train_signals'])} signal traces, {len(src['train_noise'])} noise traces"]
     stations = src.get("train_stations")

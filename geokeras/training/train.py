@@ -62,9 +62,10 @@ __all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validatio
            "DATA_OPTIONS", "RUN_OPTIONS", "CHECKPOINT_FILES", "checkpoint_dir"]
 
 DATA_OPTIONS = ("target_floor", "noise_burst_fraction", "noise_only_fraction", "snr_db", "noise_augment",
-                "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db", "noise_surrogate_fraction")
+                "inband_fraction", "stretch", "shift", "n_synthetic", "min_record_snr_db", "noise_surrogate_fraction",
+                "horizontal_rotations")
 """The options of `train_denoiser` that define its recipe without being in the compiled loss: which signals
-(``n_synthetic``, ``min_record_snr_db``, ``stretch``), which pairs (``snr_db``, ``noise_only_fraction``,
+(``n_synthetic``, ``min_record_snr_db``, ``stretch``, ``horizontal_rotations``), which pairs (``snr_db``, ``noise_only_fraction``,
 ``noise_augment``, ``inband_fraction``, ``shift``, ``noise_burst_fraction``, ``noise_surrogate_fraction``) and which
 target (``target_floor``).
 Stored in the checkpoint's ``state.json``; a resume with other values is refused."""
@@ -144,7 +145,7 @@ def train_denoiser(
     min_record_snr_db=20.0, tensorboard_dir=None, resume=False, threads=None, verbose=1, model_kwargs=None,
     time_limit_s=None, jit_compile="auto", noise_augment=False, inband_fraction=0.0, stretch=None, shift=True,
     strategy=None, devices=None, log=None, stationarity_weight=0.0, noise_burst_fraction=0.0, gain_weight=0.0,
-    target_floor=0.0, log_power_weight=0.0, noise_surrogate_fraction=0.0,
+    target_floor=0.0, log_power_weight=0.0, noise_surrogate_fraction=0.0, horizontal_rotations=0,
 ):
     """Train a denoiser and save the best model to ``output``.
 
@@ -217,6 +218,10 @@ def train_denoiser(
         noise_surrogate_fraction: fraction of training noise windows replaced by a Fourier surrogate of
             themselves (`geokeras.data.pairs.phase_randomize`: new noise with the same spectrum); the validation
             pairs keep their real noise. 0 (default): none.
+        horizontal_rotations: bundled data only: each training record's two horizontal components also give
+            this many rotations to random azimuths, as more signal and noise sources
+            (`geokeras.data.pairs.rotated_horizontals`; drawn with ``seed``); validation keeps the records as
+            they are. 0 (default): none.
 
     Returns:
         tuple ``(model, history)``: the best model (uncompiled copy, as saved) and a dict of per-epoch lists.
@@ -226,13 +231,16 @@ def train_denoiser(
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
     check_number("noise_surrogate_fraction", noise_surrogate_fraction, low=0.0, high=1.0)
+    if horizontal_rotations != 0:
+        check_positive_int("horizontal_rotations", horizontal_rotations)
     data_options = _recorded_options({name: given[name] for name in DATA_OPTIONS})
     run_options = _recorded_options({name: given[name] for name in RUN_OPTIONS})
     ckpt_dir = checkpoint_dir(output)
     resuming = bool(resume) and (ckpt_dir / "last.keras").is_file()  # without a checkpoint, the run starts anew
     if resuming:  # before any data is read
         _check_resumed_options(ckpt_dir, data_options, run_options)
-    src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db)
+    src = training_sources(signals, noise, validation, sampling_rate, window_length, seed, min_record_snr_db,
+                           horizontal_rotations)
     if log is not None:
         log(describe_sources(src))
     train_signals = training_signals(src["train_signals"], stretch, n_synthetic, window_length, sampling_rate, seed)
