@@ -2,11 +2,18 @@
 
 Every tutorial ends with assertions of its key result, so a run that exits 0 has checked it.
 Fast mode (``GEOKERAS_FAST=1``) keeps each run to seconds; figures go to ``GEOKERAS_FIGURES``.
+Each run is a process of its own, forked from one that has imported NumPy, Matplotlib and Keras (with TensorFlow)
+once for the module (`_Server`).
 """
+import itertools
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import textwrap
+import threading
 from pathlib import Path
 
 import jupytext
@@ -26,7 +33,106 @@ def test_readme_lists_every_tutorial():
         assert script.name in readme, f"{script.name} is missing from tutorials/README.md"
 
 
-def _run_fast(script, tmp_path, **extra_env):
+# Each run is a process of its own, forked from a server process that has imported what every tutorial imports
+# (importing TensorFlow takes 5 s on 2 cores, and there are 23 runs): the child starts from an interpreter in which
+# TensorFlow has run no op and started no thread (importing it starts none; NumPy's OpenBLAS threads are fork-safe),
+# takes the run's environment, folder, arguments and standard streams, and runs the script as __main__. Its uncaught
+# exception (the traceback on stderr), its exit status and the interpreter's teardown are those of `python script.py`
+# (every tutorial, fast and ablated, printed the same stdout and figures both ways, and failed on the same line).
+SERVER = textwrap.dedent("""
+    import json, os, sys
+
+    # what every tutorial imports (Keras imports TensorFlow), nothing more: a module that a script uses without
+    # importing it must fail here as it does in `python script.py`
+    import numpy, matplotlib, keras
+
+    print("READY", flush=True)
+    while True:
+        request = sys.stdin.readline()
+        if not request:
+            sys.exit(0)
+        run = json.loads(request)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            break
+        print("PID", pid, flush=True)
+        print("STATUS", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+
+    # the child
+    os.environ.clear()
+    os.environ.update(run["env"])
+    os.chdir(run["cwd"])
+    for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, run["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+                            (2, run["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+        opened = os.open(path, flags, 0o644)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.argv = [run["script"]]
+    sys.path[0] = os.path.dirname(run["script"])  # as for `python script.py`
+    import runpy
+
+    runpy.run_path(run["script"], run_name="__main__")
+""")
+
+
+class _Server:
+    def __init__(self, folder):
+        self.folder, self.runs = folder, itertools.count()
+        env = dict(os.environ, KERAS_BACKEND="tensorflow", MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3")
+        self.stderr = open(folder / "server.stderr", "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER], cwd=folder, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self._expect("READY")
+
+    def _expect(self, word):
+        line = self.proc.stdout.readline().split()
+        if not line or line[0] != word:
+            raise RuntimeError(f"the tutorial server said {line!r}:\n{(self.folder / 'server.stderr').read_text()}")
+        return line[1:]
+
+    def run(self, script, cwd, env, timeout):
+        n = next(self.runs)
+        out, err = self.folder / f"{n}.stdout", self.folder / f"{n}.stderr"
+        request = dict(script=str(script), cwd=str(cwd), env=env, stdout=str(out), stderr=str(err))
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        pid = int(self._expect("PID")[0])
+        killed = []
+        timer = threading.Timer(timeout, lambda: killed.append(os.kill(pid, signal.SIGKILL)))
+        timer.start()
+        try:
+            status = int(self._expect("STATUS")[0])
+        except BaseException:  # interrupted: the run ends with the test, as subprocess.run's would
+            os.kill(pid, signal.SIGKILL)
+            self._expect("STATUS")
+            raise
+        finally:
+            timer.cancel()
+        args = [sys.executable, str(script)]
+        if killed:
+            raise subprocess.TimeoutExpired(args, timeout, out.read_text(), err.read_text())
+        return subprocess.CompletedProcess(args, status, out.read_text(), err.read_text())
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = _Server(tmp_path_factory.mktemp("tutorial_server"))
+    yield server
+    server.close()
+
+
+def _run_fast(server, script, tmp_path, **extra_env):
     env = dict(
         os.environ,
         GEOKERAS_FAST="1",
@@ -36,15 +142,13 @@ def _run_fast(script, tmp_path, **extra_env):
         TF_CPP_MIN_LOG_LEVEL="3",
         **extra_env,
     )
-    return subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    return server.run(script, cwd=tmp_path, env=env, timeout=600)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_tutorial_runs_in_fast_mode(script, tmp_path):
-    proc = _run_fast(script, tmp_path)
+def test_tutorial_runs_in_fast_mode(script, tmp_path, server):
+    proc = _run_fast(server, script, tmp_path)
     assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert "RESULT" in proc.stdout, f"{script.name} did not print its RESULT line"
     written = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
@@ -77,11 +181,11 @@ ABLATED = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, ablation, what, message", ABLATED, ids=[f"{n[:2]}-{a}" for n, a, *_ in ABLATED])
-def test_tutorial_claim_fails_without_its_key_ingredient(name, ablation, what, message, tmp_path):
+def test_tutorial_claim_fails_without_its_key_ingredient(name, ablation, what, message, tmp_path, server):
     script = TUTORIALS / name
     text = script.read_text()
     assert "GEOKERAS_ABLATE" in text and f'== "{ablation}"' in text, f"{name} has no ablation {ablation!r}"
-    proc = _run_fast(script, tmp_path, GEOKERAS_ABLATE=ablation)
+    proc = _run_fast(server, script, tmp_path, GEOKERAS_ABLATE=ablation)
     assert proc.returncode != 0 and "AssertionError" in proc.stderr, (
         f"{name} passed its checks with {what}:\n{proc.stdout[-3000:]}"
     )
