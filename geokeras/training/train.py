@@ -48,6 +48,7 @@ recipe (`geokeras.training.recipe`), this function's are small and generic::
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -420,7 +421,15 @@ def _recorded_options(options):
     read back: JSON types (tuples as lists, NumPy scalars as numbers, paths as strings), a list of arrays or a
     2-D array (``signals``/``noise`` given as arrays, the two lists of a ``validation`` tuple) as one digest
     string (`_arrays_digest`), ``model_kwargs=None`` as ``{}`` (the same builder options); anything else as its
-    ``repr``."""
+    ``repr`` without a memory address (``<function f at 0x7f...>`` is recorded as ``<function f>``, so that the same
+    object given again in another process compares equal).
+
+    Example:
+        >>> def relu(x):
+        ...     return x
+        >>> _recorded_options({"snr_db": (-10, 10), "model_kwargs": {"activation": relu}})
+        {'snr_db': [-10, 10], 'model_kwargs': {'activation': '<function relu>'}}
+    """
     def plain(value):
         if isinstance(value, os.PathLike):
             return os.fspath(value)
@@ -439,7 +448,7 @@ def _recorded_options(options):
     options = dict(options)
     if "model_kwargs" in options:
         options["model_kwargs"] = options["model_kwargs"] or {}
-    return json.loads(json.dumps(plain(options), default=repr))
+    return json.loads(json.dumps(plain(options), default=lambda v: re.sub(r" at 0x[0-9a-fA-F]+", "", repr(v))))
 
 
 def _arrays_digest(arrays):
