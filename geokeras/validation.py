@@ -10,6 +10,7 @@ import numpy as np
 
 __all__ = [
     "check_positive_int",
+    "check_nonnegative_int",
     "check_range",
     "check_int_sequence",
     "check_level_strides",
@@ -57,6 +58,21 @@ def check_positive_int(name, value, allow_none=False, allow_float=False):
                                and float(value).is_integer())
     if not whole or value <= 0:
         _fail(name, ("None or " if allow_none else "") + "a strictly positive integer", value)
+    return int(value)
+
+
+def check_nonnegative_int(name, value):
+    """Return ``int(value)`` if it is an integer >= 0 (a count that may be zero), else raise ``ValueError``.
+
+    >>> check_nonnegative_int("copies", 0)
+    0
+    >>> check_nonnegative_int("copies", 1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for argument `copies`. Expected an integer >= 0. Received copies=1.5.
+    """
+    if not _is_int(value) or value < 0:
+        _fail(name, "an integer >= 0", value)
     return int(value)
 
 

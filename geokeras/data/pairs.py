@@ -29,7 +29,7 @@ Example:
 """
 import numpy as np
 
-from geokeras.validation import check_number, check_positive_int, check_range
+from geokeras.validation import check_nonnegative_int, check_number, check_positive_int, check_range
 from geokeras.metrics import snr_db
 
 __all__ = [
@@ -254,8 +254,7 @@ def rotated_horizontals(records, copies=1, seed=0, **split_kwargs):
     """
     from obspy.signal.rotate import rotate_ne_rt
 
-    copies = 0 if isinstance(copies, (int, np.integer)) and not isinstance(copies, bool) and copies == 0 else (
-        check_positive_int("copies", copies))
+    copies = check_nonnegative_int("copies", copies)
     rng = np.random.default_rng(seed)
     signals, noises = [], []
     for rec in records:

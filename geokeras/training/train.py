@@ -57,7 +57,7 @@ from geokeras.training.callbacks import training_callbacks
 from geokeras.training.families import check_family
 from geokeras.training.sources import describe_sources, training_signals, training_sources
 from geokeras.utils import atomic_path, set_threads
-from geokeras.validation import check_number, check_positive_int
+from geokeras.validation import check_nonnegative_int, check_number, check_positive_int
 
 __all__ = ["train_denoiser", "normalize_pairs", "normalize_pairs_tf", "validation_pairs", "pair_dataset", "fit",
            "DATA_OPTIONS", "RUN_OPTIONS", "CHECKPOINT_FILES", "checkpoint_dir"]
@@ -232,8 +232,7 @@ def train_denoiser(
     dist = _check_arguments(family, strategy, devices, tensorboard_dir, epochs, steps_per_epoch, batch_size)
     _check_weights(stationarity_weight, gain_weight, noise_burst_fraction, target_floor, log_power_weight)
     check_number("noise_surrogate_fraction", noise_surrogate_fraction, low=0.0, high=1.0)
-    if horizontal_rotations != 0:
-        check_positive_int("horizontal_rotations", horizontal_rotations)
+    check_nonnegative_int("horizontal_rotations", horizontal_rotations)
     data_options = _recorded_options({name: given[name] for name in DATA_OPTIONS})
     run_options = _recorded_options({name: given[name] for name in RUN_OPTIONS})
     ckpt_dir = checkpoint_dir(output)
