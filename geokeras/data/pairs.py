@@ -262,11 +262,10 @@ def rotated_horizontals(records, copies=1, seed=0, **split_kwargs):
         if pair is None:
             continue
         north, east = (np.asarray(tr.data, dtype=np.float64) for tr in pair)
+        p_s, rate = rec.p_time - pair[0].stats.starttime, float(pair[0].stats.sampling_rate)
         for back_azimuth in rng.uniform(0.0, 360.0, copies):
             for rotated in rotate_ne_rt(north, east, float(back_azimuth)):
-                tr = pair[0].copy()
-                tr.data = np.asarray(rotated, dtype=np.float64)
-                noise, signal = split_event(tr, rec.p_time, **split_kwargs)
+                noise, signal = split_event(rotated, p_s, sampling_rate=rate, **split_kwargs)
                 noises.append(noise)
                 signals.append(signal)
     return signals, noises
