@@ -127,6 +127,28 @@ def paired_picks(scores, levels, rate=2.0, detector="recursive"):
     return "\n".join(lines)
 
 
+def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
+    """Print (and return) the paired recall differences against ``reference``
+    (`geokeras.detection.paired_recall_differences`) and each noise station's own difference."""
+    from geokeras.detection import format_paired, paired_recall_differences
+
+    if reference not in scores:
+        sys.exit(f"--compare {reference!r}: not a method of this run ({', '.join(scores)})")
+    rows = paired_recall_differences(scores, [r["station"] for r in records], reference, levels, detector, rate)
+    print(format_paired(rows, reference, levels))
+    stations = list(dict.fromkeys(r["station"] for r in records))
+    print(f"\neach noise station's own difference against {reference}, points: all levels ("
+          + " / ".join(f"{lv:g} dB" for lv in levels) + ")")
+    print("| method | " + " | ".join(stations) + " |\n|---|" + "---|" * len(stations))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        by = {r["snr_db"]: r["by_station"] for r in rows if r["method"] == method}
+        print(f"| {method} | " + " | ".join(
+            f"{100 * by['all'].get(sta, float('nan')):+.0f} (" + "/".join(
+                f"{100 * by[lv].get(sta, float('nan')):+.0f}" for lv in levels if lv in by) + ")"
+            for sta in stations) + " |")
+    return rows
+
+
 def oracle_method(records, floor):
     """The ideal ratio mask with a floor as a method of `evaluate_detection` (it needs each record's clean part).
 
@@ -199,6 +221,10 @@ def main(argv=None):
     parser.add_argument("--statistics", nargs="+", default=["median", "own"], choices=("median", "mean", "own"),
                         help="with --components 3: the mask combinations scored (default median and own: 'own' is "
                              "each component's own mask through the same float32 path, the control)")
+    parser.add_argument("--compare", nargs="+", metavar="METHOD",
+                        help="also print each method's recall minus this method's (e.g. 'default 3c-median') on the "
+                             "same events, with a 95 %% interval from resampling the noise stations "
+                             "(geokeras.detection.paired_recall_differences), and each station's own difference")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)
@@ -244,6 +270,7 @@ def main(argv=None):
         print(f"\ntargets for {m} (recursive_sta_lta, 2 false triggers / h):")
         for desc, value, met in targets(tables, stationarity, m):
             print(f"  [{'met' if met else 'NOT met'}] {desc}: {value}")
+    paired = {ref: compare(scores, records, ref, levels) for ref in args.compare or ()}
     if args.plot:
         plot(tables, args.plot)
         print(f"\nwrote {args.plot}")
@@ -254,7 +281,7 @@ def main(argv=None):
                        "components": args.components,
                        "picker": args.picker, "refine": args.refine,
                        "tables": {"|".join(map(str, k)): v for k, v in tables.items()},
-                       "stationarity": stationarity}, f, indent=1)
+                       "stationarity": stationarity, "paired": paired}, f, indent=1)
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
 
 

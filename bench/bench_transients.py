@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from bench_detection import model_names  # noqa: E402
+from bench_detection import compare, model_names  # noqa: E402
 
 SR = 100.0
 
@@ -127,6 +127,9 @@ def main(argv=None):
                         help="3: three-component records and transients (bench_detection.py --components 3), the "
                              "detector on the vertical; the denoisers also on the three components, median mask")
     parser.add_argument("--min-noise-s", type=float, default=55.0)
+    parser.add_argument("--compare", nargs="+", metavar="METHOD",
+                        help="also print each method's recall minus this method's on the same events, with a 95 %% "
+                             "interval from resampling the noise stations (bench_detection.py --compare)")
     args = parser.parse_args(argv)
 
     from geokeras.detection import (benchmark_records, component_methods, evaluate_detection, format_detection,
@@ -151,6 +154,8 @@ def main(argv=None):
     scores = evaluate_detection(methods, bursty, rates_per_hour=(2.0,), detectors=("recursive",))
     print(format_detection(scores, levels, rates_per_hour=(2.0,), detectors=("recursive",)))
     print(f"raw residual p99/p10 {pooled_stationarity(scores['raw'])['ratio']:.2f}")
+    for ref in args.compare or ():
+        compare(scores, bursty, ref, levels)
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
 
 

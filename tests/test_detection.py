@@ -236,3 +236,54 @@ def test_event_components_stack_signal_and_noise_with_the_vertical_last():
     assert noise is None and report["transient"] == 1
     two = types.SimpleNamespace(stream=obspy.Stream(traces[:2]), p_time=rec.p_time)
     assert detection.event_components(two) == (None, None, None)
+
+
+def _paired_scores(hits_by_method, level=0):
+    """``{method: [[hit, ...] per record]}`` -> `evaluate_detection`-shaped scores at one level."""
+    return {m: [{"events": [{"snr_db": level, ("recursive", 2.0): {"hit": bool(h)}} for h in rec]} for rec in recs]
+            for m, recs in hits_by_method.items()}
+
+
+def test_paired_recall_differences_are_event_by_event_with_a_station_interval():
+    rng = np.random.default_rng(0)
+    ref = [list(rng.random(50) < 0.5) for _ in range(8)]
+    same = _paired_scores({"ref": ref, "copy": ref})
+    row = detection.paired_recall_differences(same, list("ABCDEFGH"), "ref", [0], n_boot=300)[0]
+    assert (row["difference"], row["low"], row["high"]) == (0.0, 0.0, 0.0)  # the same hits: no difference at all
+    # one station gains 40 events of 50, the other seven nothing: +10 points, an interval that holds 0
+    better = [list(r) for r in ref]
+    better[3] = [True] * 50
+    lucky = _paired_scores({"ref": [[False] * 10 + r[10:] for r in ref[:3]] + [[False] * 40 + ref[3][40:]]
+                            + ref[4:], "new": [[False] * 10 + r[10:] for r in ref[:3]] + [better[3]] + ref[4:]})
+    rows = {r["snr_db"]: r for r in detection.paired_recall_differences(lucky, list("ABCDEFGH"), "ref", [0],
+                                                                        n_boot=2000)}
+    assert rows[0]["n"] == 400 and rows[0]["by_station"]["D"] == pytest.approx(rows[0]["difference"] * 8)
+    assert rows[0]["low"] == 0.0 < rows[0]["difference"] < rows[0]["high"]  # resampled without D half the time
+    assert rows["all"]["difference"] == rows[0]["difference"]
+    # every station gains 5 of its 50 events: the same +10 points, now an interval away from 0
+    steady = [list(r) for r in ref]
+    for r in steady:
+        flips = [k for k, h in enumerate(r) if not h][:5]
+        for k in flips:
+            r[k] = True
+    rows = detection.paired_recall_differences(_paired_scores({"ref": ref, "new": steady}), list("ABCDEFGH"), "ref",
+                                               [0], n_boot=2000)
+    assert rows[0]["difference"] == pytest.approx(0.1) and rows[0]["low"] == pytest.approx(0.1)
+    # two records of one station are one cluster; each method against the reference, levels apart
+    two = _paired_scores({"ref": [[False, False], [False, False]], "new": [[True, False], [True, True]]})
+    row = detection.paired_recall_differences(two, ["A", "A"], "ref", [0], n_boot=50)[0]
+    assert row["by_station"] == {"A": 0.75} and row["low"] == row["high"] == 0.75
+    text = detection.format_paired(rows, "ref", [0])
+    assert "| new | +10.0 [+10.0, +10.0] | +10.0 [+10.0, +10.0] |" in text
+
+
+def test_paired_recall_differences_check_their_arguments():
+    scores = _paired_scores({"ref": [[True]], "new": [[False]]})
+    with pytest.raises(ValueError, match=r"argument `reference`.*Received reference='raw'"):
+        detection.paired_recall_differences(scores, ["A"], "raw", [0])
+    with pytest.raises(ValueError, match=r"argument `stations`. Expected one station per record \(1\). Received 2"):
+        detection.paired_recall_differences(scores, ["A", "B"], "ref", [0])
+    with pytest.raises(ValueError, match="argument `confidence`"):
+        detection.paired_recall_differences(scores, ["A"], "ref", [0], confidence=95)
+    with pytest.raises(ValueError, match="n_boot"):
+        detection.paired_recall_differences(scores, ["A"], "ref", [0], n_boot=0)
