@@ -134,8 +134,11 @@ def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
 
     if reference not in scores:
         sys.exit(f"--compare {reference!r}: not a method of this run ({', '.join(scores)})")
-    rows = paired_recall_differences(scores, [r["station"] for r in records], reference, levels, detector, rate)
+    rows = paired_recall_differences(scores, records, reference, levels, detector, rate)
     print(format_paired(rows, reference, levels))
+    noise_only = paired_recall_differences(scores, records, reference, levels, detector, rate, resample=("noise",))
+    print(format_paired(noise_only, reference, levels).replace("stations resampled", "the noise stations resampled, "
+                                                                "not the events' stations"))
     stations = list(dict.fromkeys(r["station"] for r in records))
     print(f"\neach noise station's own difference against {reference}, points: all levels ("
           + " / ".join(f"{lv:g} dB" for lv in levels) + ")")
@@ -223,8 +226,9 @@ def main(argv=None):
                              "each component's own mask through the same float32 path, the control)")
     parser.add_argument("--compare", nargs="+", metavar="METHOD",
                         help="also print each method's recall minus this method's (e.g. 'default 3c-median') on the "
-                             "same events, with a 95 %% interval from resampling the noise stations "
-                             "(geokeras.detection.paired_recall_differences), and each station's own difference")
+                             "same events, with a 95 %% interval from resampling the noise stations and the events' "
+                             "stations (geokeras.detection.paired_recall_differences), and each station's own "
+                             "difference")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)

@@ -129,7 +129,7 @@ def main(argv=None):
     parser.add_argument("--min-noise-s", type=float, default=55.0)
     parser.add_argument("--compare", nargs="+", metavar="METHOD",
                         help="also print each method's recall minus this method's on the same events, with a 95 %% "
-                             "interval from resampling the noise stations (bench_detection.py --compare)")
+                             "interval from resampling the noise and event stations (bench_detection.py --compare)")
     args = parser.parse_args(argv)
 
     from geokeras.detection import (benchmark_records, component_methods, evaluate_detection, format_detection,

@@ -859,84 +859,100 @@ def pooled_stationarity(scores):
     return {k: float(np.median([s["stationarity"][k] for s in scores])) for k in keys}
 
 
-def paired_recall_differences(scores, stations, reference, snr_levels, detector="recursive", rate=2.0, n_boot=2000,
-                              confidence=0.95, seed=0):
+def paired_recall_differences(scores, records, reference, snr_levels, detector="recursive", rate=2.0, n_boot=2000,
+                              confidence=0.95, seed=0, resample=("noise", "event")):
     """Each method's recall minus the ``reference`` method's on the same events, with an interval from resampling
-    the records' noise stations.
+    the stations of the benchmark.
 
-    The methods are scored on the same records and events, so the difference is paired event by event. The unit
-    that a denoiser must generalize over is the station whose noise it sees: the interval comes from a cluster
-    bootstrap that draws the noise stations with replacement (each drawn station brings all its records and their
-    events), so it shows how much a difference depends on which few stations happen to be in the benchmark.
-    With 8 stations a difference whose interval holds 0 is one another 8 stations could reverse.
+    The methods are scored on the same records and events, so the difference is paired event by event. What a
+    denoiser must generalize over is stations: the station whose noise it sees and the stations whose events it
+    must keep. The interval comes from a two-way cluster bootstrap: the records' noise stations and the events'
+    source stations (`Event.station`) are drawn with replacement, independently, and each draw weighs every event
+    by how often its noise station and its source station were drawn. It shows how much a difference depends on
+    which few stations happen to be in the benchmark; with 8 noise stations, a difference whose interval holds 0
+    is one that another 8 stations could reverse. ``resample=("noise",)`` draws the noise stations only.
 
     Args:
         scores: `evaluate_detection`'s result ``{method: [score per record]}`` (every method on the same records).
-        stations: the noise station of each record (``[r["station"] for r in records]`` of `benchmark_records`).
+        records: the records scored (`benchmark_records`: each with ``"station"``, its noise station, and
+            ``"events"``, the `Event` list whose ``station`` is each event's source).
         reference: the method the others are compared with (a key of ``scores``).
         snr_levels: the event levels (each gets a row, then ``"all"``).
         detector, rate: the threshold setting (`DETECTORS`; false triggers per hour).
         n_boot: bootstrap draws; confidence: the interval's coverage in ``(0, 1)``; seed: the draws' seed.
+        resample: what the bootstrap draws: ``"noise"`` (the records' noise stations) and/or ``"event"`` (the
+            events' source stations).
 
     Returns:
         list of dicts ``{"method", "snr_db", "n", "difference", "low", "high", "by_station"}``: the differences
-        are fractions (0.05 = 5 points); ``by_station`` maps each station to its own difference at that level.
+        are fractions (0.05 = 5 points); ``by_station`` maps each noise station to its own difference at that level.
 
     Raises:
-        ValueError: an unknown ``reference``, or ``stations`` not one per record.
+        ValueError: an unknown ``reference`` or ``resample``, or ``records`` that are not the scored ones.
 
     Example:
         >>> ev = lambda hit: {"snr_db": 0, ("recursive", 2.0): {"hit": hit}}
         >>> scores = {"raw": [{"events": [ev(False), ev(True)]}, {"events": [ev(False), ev(False)]}],
         ...           "new": [{"events": [ev(True), ev(True)]}, {"events": [ev(True), ev(False)]}]}
-        >>> row = paired_recall_differences(scores, ["A", "B"], "raw", [0], n_boot=200)[0]
+        >>> records = [{"station": sta, "events": [Event(0, 1, 0.0, "X"), Event(9, 1, 0.0, "Y")]} for sta in "AB"]
+        >>> row = paired_recall_differences(scores, records, "raw", [0], n_boot=200)[0]
         >>> row["method"], row["n"], row["difference"], row["by_station"]
         ('new', 4, 0.5, {'A': 0.5, 'B': 0.5})
     """
     if reference not in scores:
         raise ValueError(f"Invalid value for argument `reference`. Expected one of the methods {sorted(scores)}. "
                          f"Received reference={reference!r}.")
-    n_records = len(scores[reference])
-    if len(stations) != n_records:
-        raise ValueError(f"Invalid value for argument `stations`. Expected one station per record ({n_records}). "
-                         f"Received {len(stations)}.")
+    if not resample or not set(resample) <= {"noise", "event"}:
+        raise ValueError("Invalid value for argument `resample`. Expected 'noise' and/or 'event'. "
+                         f"Received resample={resample!r}.")
+    if [len(r["events"]) for r in records] != [len(s["events"]) for s in scores[reference]]:
+        raise ValueError("Invalid value for argument `records`. Expected the records scored, with as many events "
+                         f"each. Received {len(records)} records for {len(scores[reference])} scored.")
     check_positive_int("n_boot", n_boot)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"Invalid value for argument `confidence`. Expected a number in (0, 1). "
                          f"Received confidence={confidence!r}.")
-    names = list(dict.fromkeys(stations))
-    index = {sta: k for k, sta in enumerate(names)}
+    noise = list(dict.fromkeys(r["station"] for r in records))
+    sources = list(dict.fromkeys(ev.station for r in records for ev in r["events"]))
+    cell = [[(noise.index(r["station"]), sources.index(ev.station)) for ev in r["events"]] for r in records]
+    rng = np.random.default_rng(seed)
+
+    def weights(n, drawn):  # (n_boot, n) multiplicities of n clusters, or ones where they are not drawn
+        if not drawn:
+            return np.ones((n_boot, n))
+        return np.stack([np.bincount(d, minlength=n) for d in rng.integers(0, n, size=(n_boot, n))]).astype(float)
+
+    wn, we = weights(len(noise), "noise" in resample), weights(len(sources), "event" in resample)
     key = (detector, rate)
-    draws = np.random.default_rng(seed).integers(0, len(names), size=(n_boot, len(names)))
-    counts = np.stack([np.bincount(d, minlength=len(names)) for d in draws])  # (n_boot, stations): multiplicity
     tail = 50.0 * (1.0 - confidence)
     rows = []
     for method, method_scores in scores.items():
         if method == reference:
             continue
         for level in list(snr_levels) + ["all"]:
-            diff = np.zeros(len(names))  # summed hit differences per station
-            n = np.zeros(len(names))  # events per station
-            for sta, ref, got in zip(stations, scores[reference], method_scores):
-                for a, b in zip(ref["events"], got["events"]):
+            diff = np.zeros((len(noise), len(sources)))  # summed hit differences per (noise, source) station
+            n = np.zeros_like(diff)  # events per cell
+            for cells, ref, got in zip(cell, scores[reference], method_scores):
+                for (i, j), a, b in zip(cells, ref["events"], got["events"]):
                     if level == "all" or a["snr_db"] == level:
-                        diff[index[sta]] += float(b[key]["hit"]) - float(a[key]["hit"])
-                        n[index[sta]] += 1
+                        diff[i, j] += float(b[key]["hit"]) - float(a[key]["hit"])
+                        n[i, j] += 1
             if not n.sum():
                 continue
             with np.errstate(invalid="ignore", divide="ignore"):
-                boot = (counts @ diff) / (counts @ n)
+                boot = np.einsum("bi,ij,bj->b", wn, diff, we) / np.einsum("bi,ij,bj->b", wn, n, we)
             low, high = np.nanpercentile(boot, [tail, 100.0 - tail])
+            per = diff.sum(axis=1), n.sum(axis=1)
             rows.append({"method": method, "snr_db": level, "n": int(n.sum()), "difference": float(diff.sum() / n.sum()),
                          "low": float(low), "high": float(high),
-                         "by_station": {sta: float(diff[k] / n[k]) for k, sta in enumerate(names) if n[k]}})
+                         "by_station": {sta: float(per[0][k] / per[1][k]) for k, sta in enumerate(noise) if per[1][k]}})
     return rows
 
 
 def format_paired(rows, reference, snr_levels, confidence=0.95):
     """`paired_recall_differences`' rows as a Markdown-like table: points of recall against ``reference`` with
     their station-bootstrap interval, one line per method."""
-    lines = ["", f"recall minus {reference}'s on the same events, points [{confidence:.0%} interval, noise stations "
+    lines = ["", f"recall minus {reference}'s on the same events, points [{confidence:.0%} interval, stations "
                  "resampled]", "| method | " + " | ".join([f"{lv:g} dB" for lv in snr_levels] + ["all"]) + " |",
              "|---|" + "---|" * (len(snr_levels) + 1)]
     for method in dict.fromkeys(r["method"] for r in rows):

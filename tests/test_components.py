@@ -235,7 +235,7 @@ def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert "detection on 1 three-component continuous records" in out
-    assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 6
+    assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 7  # + against raw
 
 
 def test_a_workers_warm_up_traces_the_component_graph_too(rng, tmp_path):

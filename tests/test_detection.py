@@ -238,52 +238,65 @@ def test_event_components_stack_signal_and_noise_with_the_vertical_last():
     assert detection.event_components(two) == (None, None, None)
 
 
-def _paired_scores(hits_by_method, level=0):
-    """``{method: [[hit, ...] per record]}`` -> `evaluate_detection`-shaped scores at one level."""
-    return {m: [{"events": [{"snr_db": level, ("recursive", 2.0): {"hit": bool(h)}} for h in rec]} for rec in recs]
-            for m, recs in hits_by_method.items()}
+def _paired(hits_by_method, stations, level=0, sources=None):
+    """``{method: [[hit, ...] per record]}`` -> `evaluate_detection`-shaped scores at one level, and the records
+    (noise station ``stations[k]``; event ``i``'s source station ``sources[i]``, by default one station for all)."""
+    scores = {m: [{"events": [{"snr_db": level, ("recursive", 2.0): {"hit": bool(h)}} for h in rec]} for rec in recs]
+              for m, recs in hits_by_method.items()}
+    first = next(iter(hits_by_method.values()))
+    records = [{"station": sta, "events": [detection.Event(i, 1, float(level), (sources or {}).get(i, "S"))
+                                           for i in range(len(rec))]} for sta, rec in zip(stations, first)]
+    return scores, records
 
 
 def test_paired_recall_differences_are_event_by_event_with_a_station_interval():
     rng = np.random.default_rng(0)
     ref = [list(rng.random(50) < 0.5) for _ in range(8)]
-    same = _paired_scores({"ref": ref, "copy": ref})
-    row = detection.paired_recall_differences(same, list("ABCDEFGH"), "ref", [0], n_boot=300)[0]
+    row = detection.paired_recall_differences(*_paired({"ref": ref, "copy": ref}, "ABCDEFGH"), "ref", [0],
+                                              n_boot=300)[0]
     assert (row["difference"], row["low"], row["high"]) == (0.0, 0.0, 0.0)  # the same hits: no difference at all
-    # one station gains 40 events of 50, the other seven nothing: +10 points, an interval that holds 0
-    better = [list(r) for r in ref]
-    better[3] = [True] * 50
-    lucky = _paired_scores({"ref": [[False] * 10 + r[10:] for r in ref[:3]] + [[False] * 40 + ref[3][40:]]
-                            + ref[4:], "new": [[False] * 10 + r[10:] for r in ref[:3]] + [better[3]] + ref[4:]})
-    rows = {r["snr_db"]: r for r in detection.paired_recall_differences(lucky, list("ABCDEFGH"), "ref", [0],
-                                                                        n_boot=2000)}
+    # one noise station gains 40 events of 50, the other seven nothing: +10 points, an interval that holds 0
+    base = [[False] * 10 + r[10:] for r in ref[:3]] + [[False] * 40 + ref[3][40:]] + ref[4:]
+    lucky = [list(r) for r in base]
+    lucky[3] = [True] * 50
+    rows = {r["snr_db"]: r for r in detection.paired_recall_differences(
+        *_paired({"ref": base, "new": lucky}, "ABCDEFGH"), "ref", [0], n_boot=2000)}
     assert rows[0]["n"] == 400 and rows[0]["by_station"]["D"] == pytest.approx(rows[0]["difference"] * 8)
-    assert rows[0]["low"] == 0.0 < rows[0]["difference"] < rows[0]["high"]  # resampled without D half the time
+    assert rows[0]["low"] == 0.0 < rows[0]["difference"] < rows[0]["high"]  # drawn without D a third of the time
     assert rows["all"]["difference"] == rows[0]["difference"]
-    # every station gains 5 of its 50 events: the same +10 points, now an interval away from 0
+    # every noise station gains 5 of its 50 events: the same +10 points, now an interval away from 0
     steady = [list(r) for r in ref]
     for r in steady:
-        flips = [k for k, h in enumerate(r) if not h][:5]
-        for k in flips:
+        for k in [k for k, h in enumerate(r) if not h][:5]:
             r[k] = True
-    rows = detection.paired_recall_differences(_paired_scores({"ref": ref, "new": steady}), list("ABCDEFGH"), "ref",
-                                               [0], n_boot=2000)
+    rows = detection.paired_recall_differences(*_paired({"ref": ref, "new": steady}, "ABCDEFGH"), "ref", [0],
+                                               n_boot=2000)
     assert rows[0]["difference"] == pytest.approx(0.1) and rows[0]["low"] == pytest.approx(0.1)
-    # two records of one station are one cluster; each method against the reference, levels apart
-    two = _paired_scores({"ref": [[False, False], [False, False]], "new": [[True, False], [True, True]]})
-    row = detection.paired_recall_differences(two, ["A", "A"], "ref", [0], n_boot=50)[0]
+    assert "| new | +10.0 [+10.0, +10.0] | +10.0 [+10.0, +10.0] |" in detection.format_paired(rows, "ref", [0])
+    # ... but if the gained events all come from one source station among ten, drawing the event stations too
+    # widens the interval to hold 0, where drawing the noise stations alone does not
+    gained = {k for r, s in zip(ref, steady) for k in range(50) if r[k] != s[k]}
+    sources = {i: "G" if i in gained else f"S{i % 9}" for i in range(50)}
+    args = _paired({"ref": ref, "new": steady}, "ABCDEFGH", sources=sources)
+    both = detection.paired_recall_differences(*args, "ref", [0], n_boot=2000)[0]
+    noise = detection.paired_recall_differences(*args, "ref", [0], n_boot=2000, resample=("noise",))[0]
+    assert noise["low"] > 0.05 and both["low"] == 0.0 < both["difference"] == noise["difference"]
+    # two records of one noise station are one cluster
+    row = detection.paired_recall_differences(*_paired({"ref": [[False, False], [False, False]],
+                                                        "new": [[True, False], [True, True]]}, "AA"), "ref", [0],
+                                              n_boot=50, resample=("noise",))[0]
     assert row["by_station"] == {"A": 0.75} and row["low"] == row["high"] == 0.75
-    text = detection.format_paired(rows, "ref", [0])
-    assert "| new | +10.0 [+10.0, +10.0] | +10.0 [+10.0, +10.0] |" in text
 
 
 def test_paired_recall_differences_check_their_arguments():
-    scores = _paired_scores({"ref": [[True]], "new": [[False]]})
+    scores, records = _paired({"ref": [[True]], "new": [[False]]}, "A")
     with pytest.raises(ValueError, match=r"argument `reference`.*Received reference='raw'"):
-        detection.paired_recall_differences(scores, ["A"], "raw", [0])
-    with pytest.raises(ValueError, match=r"argument `stations`. Expected one station per record \(1\). Received 2"):
-        detection.paired_recall_differences(scores, ["A", "B"], "ref", [0])
+        detection.paired_recall_differences(scores, records, "raw", [0])
+    with pytest.raises(ValueError, match=r"argument `records`. Expected the records scored.*Received 2 records for 1"):
+        detection.paired_recall_differences(scores, records * 2, "ref", [0])
+    with pytest.raises(ValueError, match=r"argument `resample`.*Received resample=\('stations',\)"):
+        detection.paired_recall_differences(scores, records, "ref", [0], resample=("stations",))
     with pytest.raises(ValueError, match="argument `confidence`"):
-        detection.paired_recall_differences(scores, ["A"], "ref", [0], confidence=95)
+        detection.paired_recall_differences(scores, records, "ref", [0], confidence=95)
     with pytest.raises(ValueError, match="n_boot"):
-        detection.paired_recall_differences(scores, ["A"], "ref", [0], n_boot=0)
+        detection.paired_recall_differences(scores, records, "ref", [0], n_boot=0)
