@@ -912,9 +912,9 @@ def paired_recall_differences(scores, records, reference, snr_levels, detector="
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"Invalid value for argument `confidence`. Expected a number in (0, 1). "
                          f"Received confidence={confidence!r}.")
-    noise = list(dict.fromkeys(r["station"] for r in records))
-    sources = list(dict.fromkeys(ev.station for r in records for ev in r["events"]))
-    cell = [[(noise.index(r["station"]), sources.index(ev.station)) for ev in r["events"]] for r in records]
+    noise = {sta: k for k, sta in enumerate(dict.fromkeys(r["station"] for r in records))}  # station -> index
+    sources = {sta: k for k, sta in enumerate(dict.fromkeys(ev.station for r in records for ev in r["events"]))}
+    cell = [[(noise[r["station"]], sources[ev.station]) for ev in r["events"]] for r in records]
     rng = np.random.default_rng(seed)
 
     def weights(n, drawn):  # (n_boot, n) multiplicities of n clusters, or ones where they are not drawn
