@@ -6,7 +6,8 @@
 #
 # Writes NET_fFLOOR.keras (the network with the floor, `bench/make_default_v4.py`) and three logs beside it:
 #   .transients.log  recall with real noise transients put back (`bench_transients.py --repeats 2 --per-hour 5`),
-#   .steady.log      recall on the steady model-choice set, 4 records a station (`bench_detection.py`),
+#   .steady.log      recall on the steady model-choice set: since session 15 every validation station with a quiet
+#                    noise window (17), 2 records each (`bench_detection.py`; before: 10 stations, 4 records each),
 #   .quality.log     SNR gain, correlation and peak ratio on in-band mixtures (`bench_quality.py`).
 # With `3c` (session 14), the two recall sets are also scored on three-component records under the median mask
 # (`--components 3 --statistics median`; .3c.log, .transients3c.log), about 3 minutes more.
@@ -31,7 +32,7 @@ OUT=${NET%.keras}_f${FLOOR}
 echo "load $(cut -d' ' -f1-3 /proc/loadavg): transients"
 "$PY" bench/bench_transients.py default "$OUT.keras" --repeats 2 --per-hour 5 --compare default > "$OUT.transients.log" 2>&1
 echo "load $(cut -d' ' -f1-3 /proc/loadavg): steady set"
-"$PY" bench/bench_detection.py default "$OUT.keras" --split validation --stations 10 --min-noise-s 55 --repeats 4 \
+"$PY" bench/bench_detection.py default "$OUT.keras" --split validation --stations 17 --min-noise-s 25 --repeats 2 \
     --levels -15 -10 -5 0 5 --compare default > "$OUT.steady.log" 2>&1
 echo "load $(cut -d' ' -f1-3 /proc/loadavg): in-band mixtures"
 "$PY" bench/bench_quality.py "$OUT.keras" --split validation --conditions inband --n-per-level 100 --no-noisy \
@@ -45,7 +46,7 @@ if [ "$THREE" = 3c ]; then
         --compare "default 3c-median" > "$OUT.transients3c.log" 2>&1
 fi
 echo "load $(cut -d' ' -f1-3 /proc/loadavg): done; recall tables:"
-grep -h -A5 "recursive_sta_lta at <= 2" "$OUT.transients.log" "$OUT.steady.log" | grep -E "^\| (raw|$(basename "$OUT"))"
+grep -h -A8 "recursive_sta_lta at <= 2" "$OUT.transients.log" "$OUT.steady.log" | grep -E "^\| (raw|$(basename "$OUT"))"
 grep -A7 "peak-amplitude" "$OUT.steady.log" | grep "$(basename "$OUT")"
 grep "(inband) | all" "$OUT.quality.log" | head -1
 echo "recall minus v4's on the same events, points [95 % interval, noise and event stations resampled] (transients, steady):"
