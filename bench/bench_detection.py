@@ -129,14 +129,15 @@ def paired_picks(scores, levels, rate=2.0, detector="recursive"):
 
 def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
     """Print (and return) the paired recall differences against ``reference``
-    (`geokeras.detection.paired_recall_differences`) and each noise station's own difference."""
-    from geokeras.detection import format_paired, paired_recall_differences
+    (`geokeras.detection.paired_differences`) and each noise station's own difference, then the paired
+    differences of the event windows' SNR gain and of the peak ratio."""
+    from geokeras.detection import format_paired, paired_differences
 
     if reference not in scores:
         sys.exit(f"--compare {reference!r}: not a method of this run ({', '.join(scores)})")
-    rows = paired_recall_differences(scores, records, reference, levels, detector, rate)
+    rows = paired_differences(scores, records, reference, levels, detector, rate)
     print(format_paired(rows, reference, levels))
-    noise_only = paired_recall_differences(scores, records, reference, levels, detector, rate, resample=("noise",))
+    noise_only = paired_differences(scores, records, reference, levels, detector, rate, resample=("noise",))
     print(format_paired(noise_only, reference, levels).replace("stations resampled", "the noise stations resampled, "
                                                                 "not the events' stations"))
     stations = list(dict.fromkeys(r["station"] for r in records))
@@ -149,6 +150,9 @@ def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
             f"{100 * by['all'].get(sta, float('nan')):+.0f} (" + "/".join(
                 f"{100 * by[lv].get(sta, float('nan')):+.0f}" for lv in levels if lv in by) + ")"
             for sta in stations) + " |")
+    for metric in ("snr_gain_db", "peak_ratio"):  # what the detections cost or give: the same events' waveforms
+        print(format_paired(paired_differences(scores, records, reference, levels, metric), reference, levels,
+                            metric=metric))
     return rows
 
 
@@ -227,8 +231,8 @@ def main(argv=None):
     parser.add_argument("--compare", nargs="+", metavar="METHOD",
                         help="also print each method's recall minus this method's (e.g. 'default 3c-median') on the "
                              "same events, with a 95 %% interval from resampling the noise stations and the events' "
-                             "stations (geokeras.detection.paired_recall_differences), and each station's own "
-                             "difference")
+                             "stations (geokeras.detection.paired_differences), each station's own "
+                             "difference, and the same for the SNR gain and peak ratio of the event windows")
     parser.add_argument("--plot", help="write the recall-vs-SNR figure (2 false triggers / h) here")
     parser.add_argument("--json", help="write all tables here")
     args = parser.parse_args(argv)

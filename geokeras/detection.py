@@ -859,12 +859,17 @@ def pooled_stationarity(scores):
     return {k: float(np.median([s["stationarity"][k] for s in scores])) for k in keys}
 
 
-def paired_recall_differences(scores, records, reference, snr_levels, detector="recursive", rate=2.0, n_boot=2000,
-                              confidence=0.95, seed=0, resample=("noise", "event")):
-    """Each method's recall minus the ``reference`` method's on the same events, with an interval from resampling
-    the stations of the benchmark.
+PAIRED_METRICS = ("recall", "snr_gain_db", "correlation", "peak_ratio")
+"""What `paired_differences` compares: the hits, or a per-event value of `score_detections`."""
 
-    The methods are scored on the same records and events, so the difference is paired event by event. What a
+
+def paired_differences(scores, records, reference, snr_levels, metric="recall", detector="recursive", rate=2.0,
+                       n_boot=2000, confidence=0.95, seed=0, resample=("noise", "event")):
+    """Each method's recall (or SNR gain, peak ratio, correlation) minus the ``reference`` method's on the same
+    events, with an interval from resampling the stations of the benchmark.
+
+    The methods are scored on the same records and events, so the difference is paired event by event (for recall,
+    of the hits; for another metric, of its per-event values, events where either is NaN left out), and averaged. What a
     denoiser must generalize over is stations: the station whose noise it sees and the stations whose events it
     must keep. The interval comes from a two-way cluster bootstrap: the records' noise stations and the events'
     source stations (`Event.station`) are drawn with replacement, independently, and each draw weighs every event
@@ -878,30 +883,34 @@ def paired_recall_differences(scores, records, reference, snr_levels, detector="
             ``"events"``, the `Event` list whose ``station`` is each event's source).
         reference: the method the others are compared with (a key of ``scores``).
         snr_levels: the event levels (each gets a row, then ``"all"``).
-        detector, rate: the threshold setting (`DETECTORS`; false triggers per hour).
+        metric: ``"recall"`` (the hits at ``detector`` and ``rate``) or a per-event value of `score_detections`:
+            ``"snr_gain_db"``, ``"correlation"`` or ``"peak_ratio"``.
+        detector, rate: the threshold setting of ``"recall"`` (`DETECTORS`; false triggers per hour).
         n_boot: bootstrap draws; confidence: the interval's coverage in ``(0, 1)``; seed: the draws' seed.
         resample: what the bootstrap draws: ``"noise"`` (the records' noise stations) and/or ``"event"`` (the
             events' source stations).
 
     Returns:
-        list of dicts ``{"method", "snr_db", "n", "difference", "low", "high", "by_station"}``: the differences
-        are fractions (0.05 = 5 points); ``by_station`` maps each noise station to its own difference at that level.
+        list of dicts ``{"method", "snr_db", "n", "difference", "low", "high", "by_station"}``: mean differences
+        (for recall fractions: 0.05 = 5 points); ``by_station`` maps each noise station to its own difference at that
+        level.
 
     Raises:
-        ValueError: an unknown ``reference`` or ``resample``, or ``records`` that are not the scored ones.
+        ValueError: an unknown ``reference``, ``metric`` or ``resample``, or ``records`` that are not the scored ones.
 
     Example:
         >>> ev = lambda hit: {"snr_db": 0, ("recursive", 2.0): {"hit": hit}}
         >>> scores = {"raw": [{"events": [ev(False), ev(True)]}, {"events": [ev(False), ev(False)]}],
         ...           "new": [{"events": [ev(True), ev(True)]}, {"events": [ev(True), ev(False)]}]}
         >>> records = [{"station": sta, "events": [Event(0, 1, 0.0, "X"), Event(9, 1, 0.0, "Y")]} for sta in "AB"]
-        >>> row = paired_recall_differences(scores, records, "raw", [0], n_boot=200)[0]
+        >>> row = paired_differences(scores, records, "raw", [0], n_boot=200)[0]
         >>> row["method"], row["n"], row["difference"], row["by_station"]
         ('new', 4, 0.5, {'A': 0.5, 'B': 0.5})
     """
     if reference not in scores:
         raise ValueError(f"Invalid value for argument `reference`. Expected one of the methods {sorted(scores)}. "
                          f"Received reference={reference!r}.")
+    check_choice("metric", metric, PAIRED_METRICS)
     if not resample or not set(resample) <= {"noise", "event"}:
         raise ValueError("Invalid value for argument `resample`. Expected 'noise' and/or 'event'. "
                          f"Received resample={resample!r}.")
@@ -924,6 +933,7 @@ def paired_recall_differences(scores, records, reference, snr_levels, detector="
 
     wn, we = weights(len(noise), "noise" in resample), weights(len(sources), "event" in resample)
     key = (detector, rate)
+    value = (lambda ev: float(ev[key]["hit"])) if metric == "recall" else (lambda ev: float(ev[metric]))
     tail = 50.0 * (1.0 - confidence)
     rows = []
     for method, method_scores in scores.items():
@@ -935,8 +945,10 @@ def paired_recall_differences(scores, records, reference, snr_levels, detector="
             for cells, ref, got in zip(cell, scores[reference], method_scores):
                 for (i, j), a, b in zip(cells, ref["events"], got["events"]):
                     if level == "all" or a["snr_db"] == level:
-                        diff[i, j] += float(b[key]["hit"]) - float(a[key]["hit"])
-                        n[i, j] += 1
+                        d = value(b) - value(a)
+                        if np.isfinite(d):
+                            diff[i, j] += d
+                            n[i, j] += 1
             if not n.sum():
                 continue
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -949,16 +961,19 @@ def paired_recall_differences(scores, records, reference, snr_levels, detector="
     return rows
 
 
-def format_paired(rows, reference, snr_levels, confidence=0.95):
-    """`paired_recall_differences`' rows as a Markdown-like table: points of recall against ``reference`` with
-    their station-bootstrap interval, one line per method."""
-    lines = ["", f"recall minus {reference}'s on the same events, points [{confidence:.0%} interval, stations "
+def format_paired(rows, reference, snr_levels, confidence=0.95, metric="recall"):
+    """`paired_differences`' rows as a Markdown-like table: the differences against ``reference`` (recall in
+    points) with their station-bootstrap interval, one line per method."""
+    scale, unit, digits = ((100.0, "points", 1) if metric == "recall" else
+                           (1.0, "dB" if metric == "snr_gain_db" else "mean", 2))
+    lines = ["", f"{metric} minus {reference}'s on the same events, {unit} [{confidence:.0%} interval, stations "
                  "resampled]", "| method | " + " | ".join([f"{lv:g} dB" for lv in snr_levels] + ["all"]) + " |",
              "|---|" + "---|" * (len(snr_levels) + 1)]
     for method in dict.fromkeys(r["method"] for r in rows):
         cells = {r["snr_db"]: r for r in rows if r["method"] == method}
         lines.append(f"| {method} | " + " | ".join(
-            f"{100 * cells[lv]['difference']:+.1f} [{100 * cells[lv]['low']:+.1f}, {100 * cells[lv]['high']:+.1f}]"
+            f"{scale * cells[lv]['difference']:+.{digits}f} [{scale * cells[lv]['low']:+.{digits}f}, "
+            f"{scale * cells[lv]['high']:+.{digits}f}]"
             if lv in cells else "-" for lv in list(snr_levels) + ["all"]) + " |")
     return "\n".join(lines)
 

@@ -249,17 +249,17 @@ def _paired(hits_by_method, stations, level=0, sources=None):
     return scores, records
 
 
-def test_paired_recall_differences_are_event_by_event_with_a_station_interval():
+def test_paired_differences_are_event_by_event_with_a_station_interval():
     rng = np.random.default_rng(0)
     ref = [list(rng.random(50) < 0.5) for _ in range(8)]
-    row = detection.paired_recall_differences(*_paired({"ref": ref, "copy": ref}, "ABCDEFGH"), "ref", [0],
+    row = detection.paired_differences(*_paired({"ref": ref, "copy": ref}, "ABCDEFGH"), "ref", [0],
                                               n_boot=300)[0]
     assert (row["difference"], row["low"], row["high"]) == (0.0, 0.0, 0.0)  # the same hits: no difference at all
     # one noise station gains 40 events of 50, the other seven nothing: +10 points, an interval that holds 0
     base = [[False] * 10 + r[10:] for r in ref[:3]] + [[False] * 40 + ref[3][40:]] + ref[4:]
     lucky = [list(r) for r in base]
     lucky[3] = [True] * 50
-    rows = {r["snr_db"]: r for r in detection.paired_recall_differences(
+    rows = {r["snr_db"]: r for r in detection.paired_differences(
         *_paired({"ref": base, "new": lucky}, "ABCDEFGH"), "ref", [0], n_boot=2000)}
     assert rows[0]["n"] == 400 and rows[0]["by_station"]["D"] == pytest.approx(rows[0]["difference"] * 8)
     assert rows[0]["low"] == 0.0 < rows[0]["difference"] < rows[0]["high"]  # drawn without D a third of the time
@@ -269,7 +269,7 @@ def test_paired_recall_differences_are_event_by_event_with_a_station_interval():
     for r in steady:
         for k in [k for k, h in enumerate(r) if not h][:5]:
             r[k] = True
-    rows = detection.paired_recall_differences(*_paired({"ref": ref, "new": steady}, "ABCDEFGH"), "ref", [0],
+    rows = detection.paired_differences(*_paired({"ref": ref, "new": steady}, "ABCDEFGH"), "ref", [0],
                                                n_boot=2000)
     assert rows[0]["difference"] == pytest.approx(0.1) and rows[0]["low"] == pytest.approx(0.1)
     assert "| new | +10.0 [+10.0, +10.0] | +10.0 [+10.0, +10.0] |" in detection.format_paired(rows, "ref", [0])
@@ -278,25 +278,38 @@ def test_paired_recall_differences_are_event_by_event_with_a_station_interval():
     gained = {k for r, s in zip(ref, steady) for k in range(50) if r[k] != s[k]}
     sources = {i: "G" if i in gained else f"S{i % 9}" for i in range(50)}
     args = _paired({"ref": ref, "new": steady}, "ABCDEFGH", sources=sources)
-    both = detection.paired_recall_differences(*args, "ref", [0], n_boot=2000)[0]
-    noise = detection.paired_recall_differences(*args, "ref", [0], n_boot=2000, resample=("noise",))[0]
+    both = detection.paired_differences(*args, "ref", [0], n_boot=2000)[0]
+    noise = detection.paired_differences(*args, "ref", [0], n_boot=2000, resample=("noise",))[0]
     assert noise["low"] > 0.05 and both["low"] == 0.0 < both["difference"] == noise["difference"]
     # two records of one noise station are one cluster
-    row = detection.paired_recall_differences(*_paired({"ref": [[False, False], [False, False]],
+    row = detection.paired_differences(*_paired({"ref": [[False, False], [False, False]],
                                                         "new": [[True, False], [True, True]]}, "AA"), "ref", [0],
                                               n_boot=50, resample=("noise",))[0]
     assert row["by_station"] == {"A": 0.75} and row["low"] == row["high"] == 0.75
 
 
-def test_paired_recall_differences_check_their_arguments():
+def test_paired_differences_check_their_arguments():
     scores, records = _paired({"ref": [[True]], "new": [[False]]}, "A")
     with pytest.raises(ValueError, match=r"argument `reference`.*Received reference='raw'"):
-        detection.paired_recall_differences(scores, records, "raw", [0])
+        detection.paired_differences(scores, records, "raw", [0])
     with pytest.raises(ValueError, match=r"argument `records`. Expected the records scored.*Received 2 records for 1"):
-        detection.paired_recall_differences(scores, records * 2, "ref", [0])
+        detection.paired_differences(scores, records * 2, "ref", [0])
     with pytest.raises(ValueError, match=r"argument `resample`.*Received resample=\('stations',\)"):
-        detection.paired_recall_differences(scores, records, "ref", [0], resample=("stations",))
+        detection.paired_differences(scores, records, "ref", [0], resample=("stations",))
     with pytest.raises(ValueError, match="argument `confidence`"):
-        detection.paired_recall_differences(scores, records, "ref", [0], confidence=95)
+        detection.paired_differences(scores, records, "ref", [0], confidence=95)
     with pytest.raises(ValueError, match="n_boot"):
-        detection.paired_recall_differences(scores, records, "ref", [0], n_boot=0)
+        detection.paired_differences(scores, records, "ref", [0], n_boot=0)
+
+
+def test_paired_differences_of_a_per_event_value_skip_nan_events():
+    scores, records = _paired({"ref": [[True, True, True]], "new": [[True, True, True]]}, "A")
+    for value_ref, value_new, ev_ref, ev_new in zip([1.0, 2.0, np.nan], [3.0, 3.0, 5.0], scores["ref"][0]["events"],
+                                                    scores["new"][0]["events"]):
+        ev_ref["snr_gain_db"], ev_new["snr_gain_db"] = value_ref, value_new
+    rows = detection.paired_differences(scores, records, "ref", [0], metric="snr_gain_db", n_boot=20)
+    assert rows[0]["n"] == 2 and rows[0]["difference"] == 1.5  # (2 + 1) / 2: the NaN event left out
+    assert "| new | +1.50 [+1.50, +1.50] | +1.50 [+1.50, +1.50] |" in detection.format_paired(
+        rows, "ref", [0], metric="snr_gain_db")
+    with pytest.raises(ValueError, match="argument `metric`"):
+        detection.paired_differences(scores, records, "ref", [0], metric="f1")

@@ -63,9 +63,9 @@ def run(args):
 
 def _detection(den, args):
     """Print the detection benchmark's tables for ``den`` on the test stations, and each method's recall minus the
-    raw trace's with its station-resampled interval (`geokeras.detection.paired_recall_differences`)."""
+    raw trace's with its station-resampled interval (`geokeras.detection.paired_differences`)."""
     from geokeras.detection import (benchmark_records, component_methods, evaluate_detection, format_detection,
-                                    format_paired, paired_recall_differences, standard_methods)
+                                    format_paired, paired_differences, standard_methods)
 
     levels = (-10, -5, 0, 5)
     three = {"components": 3, "min_noise_s": 55.0} if args.components else {}  # a quiet 3-C window is ~89 s
@@ -80,4 +80,4 @@ def _detection(den, args):
         methods.update(component_methods({den.label: den}, (args.components,)))
     scores = evaluate_detection(methods, records)
     print(format_detection(scores, levels))
-    print(format_paired(paired_recall_differences(scores, records, "raw", levels), "raw", levels))
+    print(format_paired(paired_differences(scores, records, "raw", levels), "raw", levels))
