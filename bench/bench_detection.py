@@ -135,9 +135,10 @@ def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
 
     if reference not in scores:
         sys.exit(f"--compare {reference!r}: not a method of this run ({', '.join(scores)})")
-    rows = paired_differences(scores, records, reference, levels, detector, rate)
+    rows = paired_differences(scores, records, reference, levels, detector=detector, rate=rate)
     print(format_paired(rows, reference, levels))
-    noise_only = paired_differences(scores, records, reference, levels, detector, rate, resample=("noise",))
+    noise_only = paired_differences(scores, records, reference, levels, detector=detector, rate=rate,
+                                    resample=("noise",))
     print(format_paired(noise_only, reference, levels).replace("stations resampled", "the noise stations resampled, "
                                                                 "not the events' stations"))
     stations = list(dict.fromkeys(r["station"] for r in records))

@@ -863,7 +863,7 @@ PAIRED_METRICS = ("recall", "snr_gain_db", "correlation", "peak_ratio")
 """What `paired_differences` compares: the hits, or a per-event value of `score_detections`."""
 
 
-def paired_differences(scores, records, reference, snr_levels, metric="recall", detector="recursive", rate=2.0,
+def paired_differences(scores, records, reference, snr_levels, metric="recall", *, detector="recursive", rate=2.0,
                        n_boot=2000, confidence=0.95, seed=0, resample=("noise", "event")):
     """Each method's recall (or SNR gain, peak ratio, correlation) minus the ``reference`` method's on the same
     events, with an interval from resampling the stations of the benchmark.
