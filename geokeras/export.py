@@ -31,6 +31,14 @@ cell by cell). So ``denoise_components(x)`` equals ``geokeras.denoise.denoise_co
 statistic="median", precision="float32")`` to float rounding, and negating one row negates that row's output
 and leaves the others unchanged. ``export_saved_model(..., component_statistic=None)`` leaves it out; other
 families (the U-Net) never get it.
+
+``export_saved_model(model, ..., components_model=other)`` runs another network's weights inside
+``denoise_components`` (a one-trace spectrogram-mask denoiser at ``model``'s sampling rate and window length; the
+archive saves both networks' variables): ``serve`` and ``denoise_trace`` stay ``model``'s and
+``denoise_components(x)`` equals ``geokeras.denoise.denoise_components(x, model=other, statistic=...,
+precision="float32")``. That is how ``geokeras export default`` writes the shipped pair: ``serve`` and
+``denoise_trace`` from ``default.keras`` (what ``geokeras denoise`` runs), ``denoise_components`` from
+``components.keras`` (what ``geokeras denoise --components median`` runs; `geokeras.pretrained`).
 """
 import os
 
@@ -271,7 +279,40 @@ def _components_function(model, statistic, overlap):
         return None
 
 
-def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.5, component_statistic="median"):
+def _components_model_function(model, components_model, statistic, overlap):
+    """`denoise_components_function` of ``components_model`` (a one-trace mask denoiser at ``model``'s sampling
+    rate and window length, ``model`` a one-trace denoiser), or a ValueError naming ``components_model``."""
+    from geokeras.models.denoiser import denoiser_info
+
+    name = getattr(components_model, "name", None)
+    received = f"components_model={name!r}" if name else f"components_model of type {type(components_model).__name__}"
+
+    def refuse(why):
+        return ValueError(
+            "Invalid value for argument `components_model`. Expected None, or a one-trace spectrogram-mask denoiser "
+            "with the sampling rate and window length of `model` (a one-trace denoiser), with a component_statistic. "
+            f"Received {received}{why}.")
+
+    if statistic is None:
+        raise refuse(" with component_statistic=None (no denoise_components)")
+    if not _is_denoiser(model):
+        raise refuse(f" for model {model.name!r}, which is not a one-trace denoiser")
+    if not _is_denoiser(components_model):
+        raise refuse(", which is not a one-trace denoiser")
+    (rate, length), (own_rate, own_length) = (
+        (float(info["sampling_rate"]), int(info["window_length"]))
+        for info in (denoiser_info(model), denoiser_info(components_model)))
+    if (own_rate, own_length) != (rate, length):
+        raise refuse(f", windows of {own_length} samples at {own_rate:g} Hz, for model {model.name!r}, windows of "
+                     f"{length} samples at {rate:g} Hz")
+    try:
+        return denoise_components_function(components_model, COMPONENTS, statistic, overlap)
+    except ValueError:  # another family (the statistic and overlap are checked already)
+        raise refuse(", which is not a spectrogram-mask denoiser") from None
+
+
+def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.5, component_statistic="median",
+                       components_model=None):
     """Write ``model`` as a SavedModel with a ``serve`` signature, and ``denoise_trace`` (and, for a
     spectrogram-mask denoiser, ``denoise_components``) for a denoiser of one trace (a joint network of several
     components, `geokeras.models.components.build_joint_mask_denoiser`, gets ``serve`` only).
@@ -282,8 +323,8 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
     tensor ``trace`` of shape ``[n]`` (any ``n >= 1``, at the model's rate) in, the denoised ``[n]`` out
     (see the module docstring). A spectrogram-mask denoiser also gets ``denoise_components``: a float32
     tensor ``components`` of shape ``[3, n]`` (one station's three components, aligned and gap-free, any
-    ``n >= 1``) in, the denoised ``[3, n]`` out, one combined mask per window. Load it from plain
-    TensorFlow, without geokeras::
+    ``n >= 1``) in, the denoised ``[3, n]`` out, one combined mask per window, from ``components_model``'s
+    weights when it is given (``model``'s otherwise). Load it from plain TensorFlow, without geokeras::
 
         reloaded = tf.saved_model.load(outdir)
         y = reloaded.serve(x)
@@ -300,6 +341,12 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
         component_statistic: how ``denoise_components`` combines the masks
             (`geokeras.layers.mask.COMPONENT_STATISTICS`: ``"median"``, the default, ``"mean"`` or ``"own"``);
             ``None`` writes no ``denoise_components``.
+        components_model: the spectrogram-mask denoiser whose weights run inside ``denoise_components``
+            (``None``, the default: ``model``'s). A one-trace mask denoiser with ``model``'s sampling rate and
+            window length (``model`` a one-trace denoiser of any family); the archive saves its variables too,
+            and ``denoise_components(x)`` then equals ``geokeras.denoise.denoise_components(x,
+            model=components_model, statistic=component_statistic, precision="float32")`` to float rounding.
+            ``serve`` and ``denoise_trace`` stay ``model``'s.
 
     Returns:
         ``outdir`` as a string.
@@ -314,6 +361,15 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
     >>> out = export_saved_model(build_dense_autoencoder(4, (2,)), tempfile.mkdtemp() + "/sm")
     >>> sorted(tf.saved_model.load(out).signatures)
     ['serve', 'serving_default']
+
+    ``components_model`` must be a mask denoiser (a U-Net has no mask to combine):
+
+    >>> from geokeras.models.denoiser import build_denoiser, build_stft_mask_denoiser
+    >>> mask = build_stft_mask_denoiser(window_length=600, filters=(4, 8))
+    >>> unet = build_denoiser("unet1d", window_length=600, filters=(2,), name="unet")
+    >>> export_saved_model(mask, tempfile.mkdtemp() + "/sm", components_model=unet)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: Invalid value for argument `components_model`. ... which is not a spectrogram-mask denoiser.
     """
     from geokeras.layers.mask import COMPONENT_STATISTICS
 
@@ -322,9 +378,14 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
     shape = model_input_shape(model)
     spec = tf.TensorSpec((batch_size,) + tuple(shape[1:]), tf.float32, name="inputs")
     trace_fn = denoise_trace_function(model, overlap) if _is_denoiser(model) else None
-    components_fn = _components_function(model, component_statistic, overlap)
+    if components_model is None or components_model is model:
+        components_model, components_fn = None, _components_function(model, component_statistic, overlap)
+    else:
+        components_fn = _components_model_function(model, components_model, component_statistic, overlap)
     archive = keras.export.ExportArchive()
     archive.track(model)
+    if components_model is not None:
+        archive.track(components_model)  # its variables are saved with the archive
     archive.add_endpoint("serve", lambda inputs: model(inputs, training=False), input_signature=[spec])
     if trace_fn is not None:
         archive.add_endpoint("denoise_trace", trace_fn)

@@ -286,6 +286,37 @@ def test_export_prints_signature_and_serves_raw_windows(tmp_path, model_path, ca
     assert rc == 1 and "refusing to overwrite" in cap.err
 
 
+def test_export_default_writes_the_shipped_pair(tmp_path, capsys):
+    """``geokeras export default``: ``serve`` and ``denoise_trace`` from default.keras (``geokeras denoise``),
+    ``denoise_components`` from components.keras (``geokeras denoise --components median``), each file named in
+    the summary with the digest ``geokeras denoise`` records."""
+    import tensorflow as tf
+
+    from geokeras.denoise import Denoiser, denoise, denoise_components
+    from geokeras.pretrained import COMPONENTS_MODEL_PATH, DEFAULT_MODEL_PATH
+
+    rc, cap = run("export", "default", tmp_path / "sm", capsys=capsys)
+    assert rc == 0, cap.err
+    default = Denoiser.resolve()
+    components = default.for_components()
+    for name, den in (("serve", default), ("denoise_trace", default), ("denoise_components", components)):
+        assert f"  {name}: {den.label}.keras (sha256 {den.sha256[:16]})\n" in cap.out, name
+    assert "signature 'denoise_components':" in cap.out and "input  components: float32 [3, None]" in cap.out
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 100.0
+    event = np.where(t > 15.0, np.exp(-(t - 15.0) / 2.0) * np.sin(2 * np.pi * 5.0 * t), 0.0)
+    x = (rng.normal(scale=100.0, size=(3, t.size)) + np.array([[800.0], [500.0], [1200.0]]) * event).astype("float32")
+    for got, expected, other in (
+            (loaded.denoise_trace(tf.constant(x[2])).numpy(), denoise(x[2], precision="float32", sampling_rate=100),
+             denoise(x[2], model=COMPONENTS_MODEL_PATH, precision="float32", sampling_rate=100)),
+            (loaded.denoise_components(tf.constant(x)).numpy(), denoise_components(x, precision="float32"),
+             denoise_components(x, model=DEFAULT_MODEL_PATH, precision="float32"))):
+        peak = float(np.max(np.abs(expected)))
+        assert got.shape == x.shape[-got.ndim:] and np.max(np.abs(got - expected)) <= 1e-3 * peak
+        assert np.max(np.abs(got - other)) > 1e-2 * peak  # the other shipped network's output is not it
+
+
 def test_evaluate_prints_the_table(tmp_path, model_path, capsys):
     png = tmp_path / "eval.png"
     rc, cap = run("evaluate", model_path, "--snr-levels", "0", "--n-per-level", "3", "--baselines", "bandpass",

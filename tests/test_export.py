@@ -267,3 +267,76 @@ def test_only_mask_denoisers_get_denoise_components(tiny_saved_model, tiny_mask_
         export_saved_model(tiny_mask_denoiser, tmp_path / "bad", component_statistic="max")
     assert str(err.value) == ("Invalid value for argument `component_statistic`. Expected one of None, 'median', "
                               "'mean', 'own'. Received component_statistic='max'.")
+
+
+# ------------------------------------------------------------------------------------------------ components_model
+@pytest.fixture(scope="module")
+def other_mask_denoiser():
+    """`tiny_mask_denoiser`'s architecture with other weights."""
+    import keras
+
+    from geokeras.models.denoiser import build_stft_mask_denoiser
+
+    keras.utils.set_random_seed(1)
+    return build_stft_mask_denoiser(window_length=600, sign_invariant=True, filters=(4, 8), mask_floor=0.3)
+
+
+def test_components_model_weights_run_inside_denoise_components(tiny_mask_denoiser, other_mask_denoiser,
+                                                                 tiny_mask_saved_model, tmp_path, rng):
+    """``denoise_components`` gives `geokeras.denoise.denoise_components` of ``components_model`` (far from that
+    of ``model``), ``serve`` and ``denoise_trace`` stay ``model``'s, and the archive saves both networks."""
+    from geokeras.denoise import denoise_components
+
+    out = export_saved_model(tiny_mask_denoiser, tmp_path / "sm", components_model=other_mask_denoiser)
+    loaded, alone = tf.saved_model.load(out), tf.saved_model.load(tiny_mask_saved_model)
+    assert len(loaded.variables) == len(tiny_mask_denoiser.variables) + len(other_mask_denoiser.variables)
+    for n in COMPONENT_LENGTHS[1:]:
+        x = components_of(n)
+        expected = denoise_components(x, model=other_mask_denoiser, precision="float32")
+        own = denoise_components(x, model=tiny_mask_denoiser, precision="float32")
+        got = loaded.denoise_components(tf.constant(x)).numpy()
+        peak = float(np.max(np.abs(expected)))
+        assert np.max(np.abs(got - expected)) <= 1e-3 * peak, n
+        assert np.max(np.abs(got - own)) > 0.05 * peak, n  # not model's weights
+    windows = rng.normal(scale=1e3, size=(2, 600, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.serve(tf.constant(windows)).numpy(), alone.serve(tf.constant(windows)).numpy(),
+                               rtol=1e-5, atol=1e-5)
+    trace = tf.constant(trace_of(1000))
+    np.testing.assert_allclose(loaded.denoise_trace(trace).numpy(), alone.denoise_trace(trace).numpy(),
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_a_components_model_that_does_not_fit_is_refused(tiny_mask_denoiser, other_mask_denoiser, tmp_path):
+    """Not a one-trace denoiser, not a mask denoiser, another window length, no ``denoise_components`` to run it
+    in, or a ``model`` that is no denoiser: a ValueError naming ``components_model``, before anything is written."""
+    from geokeras.models.denoiser import build_denoiser, build_stft_mask_denoiser
+
+    dense = build_dense_autoencoder(4, hidden_units=(2,))
+    cases = [
+        (tiny_mask_denoiser, dense, "median",
+         "components_model='dense_autoencoder', which is not a one-trace denoiser"),
+        (tiny_mask_denoiser, build_denoiser("unet1d", window_length=600, filters=(2,), name="unet"), "median",
+         "components_model='unet', which is not a spectrogram-mask denoiser"),
+        (tiny_mask_denoiser, build_stft_mask_denoiser(window_length=512, filters=(4, 8), name="short"), "median",
+         "components_model='short', windows of 512 samples at 100 Hz, for model 'stftmask_denoiser', windows of "
+         "600 samples at 100 Hz"),
+        (tiny_mask_denoiser, build_stft_mask_denoiser(window_length=600, sampling_rate=50.0, filters=(4, 8),
+                                                      name="slow"), "median",
+         "components_model='slow', windows of 600 samples at 50 Hz, for model 'stftmask_denoiser', windows of "
+         "600 samples at 100 Hz"),
+        (tiny_mask_denoiser, tiny_mask_denoiser.name, "median", "components_model of type str, which is not a "
+                                                                "one-trace denoiser"),
+        (dense, tiny_mask_denoiser, "median",
+         "components_model='stftmask_denoiser' for model 'dense_autoencoder', which is not a one-trace denoiser"),
+        (tiny_mask_denoiser, other_mask_denoiser, None,
+         "components_model='stftmask_denoiser' with component_statistic=None (no denoise_components)"),
+    ]
+    for model, components_model, statistic, received in cases:
+        with pytest.raises(ValueError) as err:
+            export_saved_model(model, tmp_path / "sm", components_model=components_model,
+                               component_statistic=statistic)
+        assert str(err.value) == (
+            "Invalid value for argument `components_model`. Expected None, or a one-trace spectrogram-mask denoiser "
+            "with the sampling rate and window length of `model` (a one-trace denoiser), with a component_statistic. "
+            f"Received {received}."), received
+    assert not (tmp_path / "sm").exists()

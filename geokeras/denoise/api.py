@@ -132,7 +132,8 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
     Args:
         data: an ``obspy.Stream``, an ``obspy.Trace``, or a NumPy array: 1-D ``(n,)`` or 2-D
             ``(n_components, n)`` (each row denoised independently; masked arrays keep their mask).
-        model: ``None`` for the shipped default model (cached after the first call), a path to a
+        model: ``None`` for the shipped default model (cached after the first call; with ``components``, a
+            station group goes through the shipped three-component network, `Denoiser.for_components`), a path to a
             ``.keras`` file, a ``keras.Model`` or a `Denoiser` (see `Denoiser.resolve`).
         sampling_rate: sampling rate in Hz of an array input; ``None`` means the model's rate.
             Not allowed with Stream/Trace input, whose rate is in the headers.

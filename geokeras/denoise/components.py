@@ -41,8 +41,9 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
     Args:
         data: ``(C, n)`` real array: the components of one station (e.g. E, N, Z), sample ``j`` of every row
             recorded at the same time, no gaps (NaN or masked samples are refused).
-        model: a spectrogram-mask denoiser: ``None`` (the shipped default), a path, a ``keras.Model`` or a
-            `Denoiser` (`Denoiser.resolve`).
+        model: a spectrogram-mask denoiser: ``None`` (the shipped default, whose components go through the
+            shipped three-component network: `Denoiser.for_components`), a path, a ``keras.Model`` or a `Denoiser`
+            (`Denoiser.resolve`).
         sampling_rate: Hz of ``data``; ``None`` means the model's rate. Another rate is refused: resample
             first (``obspy.Stream.resample``), or denoise the components one by one with `denoise`.
         statistic: how the masks are combined (`geokeras.layers.ComponentMask`): ``"median"`` (default),

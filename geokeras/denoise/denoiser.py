@@ -246,6 +246,9 @@ class Denoiser:
 
     Attributes:
         model, label, sha256: as given.
+        components_denoiser: the `Denoiser` whose network `component_predictor` runs for a station's components
+            (`for_components`): None (this one's own) except for the shipped default, whose three-component path
+            runs the shipped three-component network (`geokeras.pretrained.load_components`).
         sampling_rate: the model's rate in Hz; window_length: samples per window.
         band_hz: ``(fmin, fmax)`` the model was trained for; sampling_rate_range_hz: ``(low, high)``
             native record rates accepted (both from ``geokeras.models.denoiser.denoiser_info``).
@@ -256,6 +259,7 @@ class Denoiser:
     """
 
     _loading = _load_error = None  # `load_in_background`'s thread, and the error it met
+    components_denoiser = None  # the Denoiser of the three-component path, where it is another network
 
     def __init__(self, model, label=None, sha256=None):
         import keras
@@ -362,7 +366,8 @@ class Denoiser:
         """Return the `Denoiser` for a ``model`` argument (the one place models are loaded).
 
         Args:
-            model: ``None`` for the shipped default model, a path to a ``.keras`` file (loaded with
+            model: ``None`` for the shipped default model (whose three-component path runs the shipped
+                three-component network: `components_denoiser`), a path to a ``.keras`` file (loaded with
                 ``geokeras.saving.load_model``, safe mode; cached by path, modification time and size),
                 a ``keras.Model`` (its weights hashed on every call: they may have changed) or a
                 `Denoiser` (returned as is).
@@ -380,7 +385,16 @@ class Denoiser:
 
             if not pretrained.DEFAULT_MODEL_PATH.is_file():
                 pretrained.load_default()  # raises its FileNotFoundError naming the missing file
-            return _load_file(pretrained.DEFAULT_MODEL_PATH, label="default")
+            if not pretrained.COMPONENTS_MODEL_PATH.is_file():
+                pretrained.load_components()
+            den = _load_file(pretrained.DEFAULT_MODEL_PATH, label="default")
+            if den.components_denoiser is None:
+                partner = _load_file(pretrained.COMPONENTS_MODEL_PATH, label="components")
+                if (partner.sampling_rate, partner.window_length) != (den.sampling_rate, den.window_length):
+                    raise ModelError("the shipped three-component network does not take the default model's "
+                                     "windows (sampling rate or window length)")
+                den.components_denoiser = partner
+            return den
         if isinstance(model, (str, os.PathLike)):
             return _load_file(model)
         import keras
@@ -424,12 +438,25 @@ class Denoiser:
                 cache[key] = _BatchPredictor(run, self.window_length, batch_size, keep=keep)
             return cache[key]
 
+    def for_components(self):
+        """The `Denoiser` whose network runs on a station's components together: `components_denoiser`, or this
+        one. The shipped default's is the shipped three-component network; every other model is its own.
+
+        Example:
+            >>> Denoiser.resolve().for_components().label
+            'components'
+        """
+        return self.components_denoiser or self
+
     def component_predictor(self, components=3, statistic="median", precision="auto"):
         """The compiled ``fn(windows[k, L, C]) -> denoised[k, L, C]`` of the model on a station's ``C`` components
         with one combined mask (`geokeras.models.components.component_denoiser`), over the same inference graph
         and precision as `predictor`, cached with it (`geokeras.denoise.denoise_components`). A model of ``C``
         components (`geokeras.models.components.build_joint_mask_denoiser`) estimates its one mask itself: it is
-        run as it is, ``statistic`` does not apply to it."""
+        run as it is, ``statistic`` does not apply to it. The model is `for_components`' (the shipped default's
+        three-component path runs the shipped three-component network)."""
+        if self.components_denoiser is not None:
+            return self.components_denoiser.component_predictor(components, statistic, precision)
         precision = resolve_precision(precision)
         model = self.model
         with _LOCK:
@@ -457,7 +484,8 @@ class Denoiser:
         return denoise(data, model=self, **kwargs)
 
     def __reduce__(self):
-        """Pickle as ``(label, sha256, .keras bytes)``; the receiving process loads the model once."""
+        """Pickle as ``(label, sha256, .keras bytes, components_denoiser)``; the receiving process loads the model
+        once."""
         if self._data is None:  # an in-memory model: saved once
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "model.keras")
@@ -466,10 +494,10 @@ class Denoiser:
                     self._data = f.read()
         with _LOCK:
             _RECEIVED.setdefault((self.label, self.sha256), self)  # this process has it already
-        return _received, (self.label, self.sha256, self._data)
+        return _received, (self.label, self.sha256, self._data, self.components_denoiser)
 
 
-def _received(label, sha256, data):
+def _received(label, sha256, data, components_denoiser=None):
     """The `Denoiser` of a pickled one in this process (loaded from ``data`` on first use)."""
     key = (label, sha256)
     with _LOCK:
@@ -478,6 +506,8 @@ def _received(label, sha256, data):
             den = _RECEIVED[key] = Denoiser(_load_bytes(data, path=label), label=label, sha256=sha256)
             den._data = data
             _LOADS[0] += 1
+        if components_denoiser is not None:
+            den.components_denoiser = components_denoiser
         return den
 
 

@@ -86,7 +86,10 @@ class DenoiseOptions:
                 "model_sampling_rate": denoiser.sampling_rate, "window_length": denoiser.window_length,
                 "overlap": self.overlap, "detrend": DETREND, "clip": CLIP_FACTOR, "output": output,
                 **({"precision": self.precision} if self.precision != "float32" else {}),
-                **({"components": self.components} if self.components else {})}
+                **({"components": self.components} if self.components else {}),
+                **({"components_model": denoiser.for_components().label,
+                    "components_sha256": denoiser.for_components().sha256}
+                   if self.components and denoiser.for_components() is not denoiser else {})}
 
     def processing_line(self, denoiser):
         """The ``stats.processing`` line of one `geokeras.denoise.denoise` call, generated from `record`."""
@@ -94,7 +97,17 @@ class DenoiseOptions:
         return (f"geokeras {f['version']}: denoise(model={f['model']}, sha256={f['sha256'][:16]}, "
                 f"model_sampling_rate={f['model_sampling_rate']:g}, window_length={f['window_length']}, "
                 f"overlap={f['overlap']}, detrend={f['detrend']}, clip={f['clip']:g}"
-                f"{precision_note(self.precision)}{f', components={self.components}' if self.components else ''})")
+                f"{precision_note(self.precision)}{components_note(denoiser, self.components)})")
+
+
+def components_note(denoiser, components):
+    """The ``components`` part of a processing line: ``", components=median"``, and the network the components
+    went through where it is not ``denoiser``'s own (the shipped default's three-component network)."""
+    if not components:
+        return ""
+    other = denoiser.for_components()
+    return f", components={components}" + (f", components_model={other.label}, components_sha256={other.sha256[:16]}"
+                                           if other is not denoiser else "")
 
 
 def precision_note(precision):

@@ -111,7 +111,7 @@ from geokeras.data.windows import Windowing, crossfade_weights, map_batches, sca
 from geokeras.data.windows import overlap_add
 from geokeras.denoise.components import frame_components, unframe_components
 from geokeras.denoise.denoiser import Denoiser
-from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions, precision_note
+from geokeras.denoise.options import CLIP_FACTOR, DenoiseOptions, components_note, precision_note
 from geokeras.errors import PacketError
 
 __all__ = ["StreamingDenoiser"]
@@ -232,7 +232,8 @@ class StreamingDenoiser:
     """Denoise packets of continuous data as they arrive (see the module docstring for the semantics).
 
     Args:
-        model: what `geokeras.denoise.Denoiser.resolve` takes (``None``: the shipped default model).
+        model: what `geokeras.denoise.Denoiser.resolve` takes (``None``: the shipped default model; with
+            ``components``, its groups go through the shipped three-component network, `Denoiser.for_components`).
         overlap: window overlap in ``[0, 1)``, as in `geokeras.denoise.denoise`.
         batch_size, precision: windows per model call and the model's arithmetic, as in
             `geokeras.denoise.DenoiseOptions`.
@@ -277,7 +278,7 @@ class StreamingDenoiser:
                            f"sha256={den.sha256[:16]}, window_length={den.window_length}, "
                            f"overlap={self.windowing.overlap}, detrend=prefix-linear, clip={CLIP_FACTOR:g} per window"
                            f"{precision_note(self.precision)})")
-        self.group_processing = (f"{self.processing[:-1]}, components={self.components})" if self.components
+        self.group_processing = (f"{self.processing[:-1]}{components_note(den, self.components)})" if self.components
                                  else None)
 
     def __repr__(self):

@@ -1,0 +1,140 @@
+"""The shipped three-component network (``components.keras``): loads safely, is v4's architecture with its own
+weights and a floor of 0.2, is what every three-component path runs when no model is named (the API, the stream, the
+command, SDS), and stays sign-symmetric under the median mask."""
+import json
+import os
+import zipfile
+
+import numpy as np
+import obspy
+import pytest
+
+from geokeras.pretrained import COMPONENTS_MODEL_PATH, DEFAULT_MODEL_PATH, MODEL_CARD_PATH, load_components
+
+
+@pytest.fixture(scope="module")
+def components_model():
+    return load_components()
+
+
+@pytest.fixture(scope="module")
+def station():
+    """ObsPy's example (evaluation only): one station's three aligned components, 3000 samples at 100 Hz."""
+    st = obspy.read()
+    for tr in st:
+        tr.data = tr.data.astype(np.float32)
+    return st
+
+
+def test_components_file_is_v4s_architecture_with_its_own_weights_and_floor(components_model):
+    from geokeras.models.denoiser import denoiser_info
+    from geokeras.models.mask_floor import mask_settings
+    from geokeras.pretrained import load_default
+
+    assert COMPONENTS_MODEL_PATH.stat().st_size < 2_000_000
+    with zipfile.ZipFile(COMPONENTS_MODEL_PATH) as zf:
+        config = zf.read("config.json").decode()
+    assert "Lambda" not in config and "SignInvariantFeatures" in config
+    default = load_default()
+    assert denoiser_info(components_model) == denoiser_info(default)
+    assert mask_settings(components_model) == {**mask_settings(default), "floor": 0.2}  # v4: 0.3; no smoothing
+    assert components_model.count_params() == default.count_params()
+    same = [np.array_equal(a, b) for a, b in zip(components_model.get_weights(), default.get_weights())]
+    assert len(same) > 10 and not any(s for s, w in zip(same, default.get_weights()) if w.size > 16)
+    card = MODEL_CARD_PATH.read_text()
+    assert "components.keras" in card and "--gain-weight 0.2 --noise-burst-fraction 0.2" in card
+
+
+def test_the_shipped_default_runs_the_components_network_on_every_three_component_path(station, tmp_path):
+    from geokeras.denoise import Denoiser, denoise, denoise_components
+    from geokeras.denoise.denoiser import _received
+    from geokeras.denoise.files import plan_denoise
+    from geokeras.stream import StreamingDenoiser
+
+    den = Denoiser.resolve(None)
+    assert den.label == "default" and den.for_components().label == "components"
+    assert den.for_components().sha256 != den.sha256
+    named = Denoiser.resolve(str(DEFAULT_MODEL_PATH))  # a model named by its path is its own on every path
+    assert named.for_components() is named
+    got = denoise(station, components="median", precision="float32")
+    want = denoise(station, model=str(COMPONENTS_MODEL_PATH), components="median", precision="float32")
+    v4 = denoise(station, model=named, components="median", precision="float32")
+    for a, b, c in zip(got, want, v4):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert np.abs(a.data - c.data).max() > 1e-3 * np.abs(c.data).max()  # not v4's network
+        assert "denoise(model=default, sha256=" in a.stats.processing[-1]
+        assert f"components=median, components_model=components, components_sha256={want_sha(den)})" in \
+            a.stats.processing[-1]
+    # a trace that is no station group goes one trace at a time through v4, as without components
+    alone = denoise(station[2:], components="median", precision="float32")
+    np.testing.assert_array_equal(alone[0].data, denoise(station[2:], model=named, precision="float32")[0].data)
+    assert "components" not in alone[0].stats.processing[-1]
+    x = np.stack([tr.data for tr in station])
+    np.testing.assert_array_equal(denoise_components(x, precision="float32"),
+                                  denoise_components(x, model=str(COMPONENTS_MODEL_PATH), precision="float32"))
+    sd = StreamingDenoiser(components="median", load_model=False)
+    assert sd.denoiser is den and f"components_sha256={want_sha(den)})" in sd.group_processing
+    path = str(tmp_path / "in.mseed")
+    station.write(path, format="MSEED")
+    for layout in ("mirror", "sds"):
+        assert plan_denoise([path], str(tmp_path / layout), layout=layout,
+                            components="median").func.denoiser.for_components().label == "components"
+    # the pair travels to Dask workers: a process that receives the default receives its partner too
+    other = _received("default-copy", den.sha256, DEFAULT_MODEL_PATH.read_bytes(), den.for_components())
+    assert other.for_components() is den.for_components()
+
+
+def want_sha(den):
+    return den.for_components().sha256[:16]
+
+
+def test_the_command_runs_the_components_network_with_components_and_records_its_digest(station, tmp_path):
+    from geokeras.cli import main
+    from geokeras.denoise import Denoiser, denoise
+
+    path = str(tmp_path / "in.mseed")
+    station.write(path, format="MSEED", encoding="FLOAT32")
+    assert main(["denoise", path, "-o", str(tmp_path / "out"), "--components", "median", "--quiet",
+                 "--precision", "float32"]) == 0
+    got = obspy.read(str(tmp_path / "out" / "in.mseed"))
+    want = denoise(obspy.read(path), components="median", precision="float32")
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.data, b.data)
+    with open(os.path.join(tmp_path, "out", "in.mseed.processing.json")) as f:
+        entries = json.load(f)
+    den = Denoiser.resolve(None)
+    assert {(e["denoise"]["model"], e["denoise"]["components_model"]) for e in entries} == {("default", "components")}
+    assert {e["denoise"]["components_sha256"] for e in entries} == {den.for_components().sha256}
+    # resume: up to date with the same shipped pair
+    assert main(["denoise", path, "-o", str(tmp_path / "out"), "--components", "median", "--quiet", "--resume",
+                 "--precision", "float32"]) == 0
+    with open(os.path.join(tmp_path, "out", "in.mseed.processing.json")) as f:
+        assert json.load(f) == entries
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_components_network_is_sign_symmetric_under_the_median(station, precision):
+    from geokeras.denoise import denoise
+
+    negative = station.copy()
+    negative[0].data = -negative[0].data  # one component negated: its output negated, the others unchanged
+    out = denoise(station, components="median", precision=precision)
+    out_neg = denoise(negative, components="median", precision=precision)
+    np.testing.assert_array_equal(out_neg[0].data, -out[0].data)
+    for a, b in zip(out[1:], out_neg[1:]):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_components_network_removes_inband_noise_at_test_stations(components_model):
+    from geokeras import metrics
+    from geokeras.data import datasets
+    from geokeras.evaluate import bandpass_baseline, heldout_sources, make_test_windows
+
+    records = datasets.load_events(stations=["BK.SAO", "NC.MCB", "BG.SQK", "PG.PB"])
+    signals, noises, sig_sta, noise_sta = heldout_sources(records, with_stations=True)
+    noisy, clean = make_test_windows(signals, noises, 0.0, 16, seed=7, condition="inband",
+                                     signal_stations=sig_sta, noise_stations=noise_sta)
+    out = np.asarray(components_model(noisy[..., None].astype("float32")))[..., 0]
+    gain = np.median(metrics.snr_gain_db(clean, noisy, out))
+    bandpass = np.median(metrics.snr_gain_db(clean, noisy, bandpass_baseline(noisy, 100.0)))
+    assert gain > bandpass + 4.0, (gain, bandpass)  # identity or zeros: 0 dB; a band-pass ~1.5 dB; this ~6-8 dB
