@@ -43,6 +43,12 @@ A three-component network (`geokeras.models.components.build_joint_mask_denoiser
 statistics do not apply to it).
 
 Model choice uses ``--split validation``; the figures of the model card and README use ``--split test``.
+
+``default`` is the shipped pair: v4 on one trace, and under ``--components 3`` the shipped three-component network
+(`geokeras.pretrained.load_components`, `Denoiser.for_components`); ``geokeras/pretrained/default.keras`` named as a
+file is v4 on both paths (the three-component figures before session 15 are of that).
+``--compare METHOD`` prints every method's recall, SNR gain and peak ratio minus METHOD's on the same events with
+95 % intervals from resampling the noise and event stations (`geokeras.detection.paired_differences`).
 """
 import argparse
 import json
