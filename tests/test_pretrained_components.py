@@ -88,14 +88,17 @@ def want_sha(den):
     return den.for_components().sha256[:16]
 
 
-def test_the_command_runs_the_components_network_with_components_and_records_its_digest(station, tmp_path):
+def test_the_command_runs_the_components_network_with_components_and_records_its_digest(station, tmp_path, capsys):
     from geokeras.cli import main
     from geokeras.denoise import Denoiser, denoise
 
     path = str(tmp_path / "in.mseed")
     station.write(path, format="MSEED", encoding="FLOAT32")
-    assert main(["denoise", path, "-o", str(tmp_path / "out"), "--components", "median", "--quiet",
+    assert main(["denoise", path, "-o", str(tmp_path / "out"), "--components", "median", "--no-progress",
                  "--precision", "float32"]) == 0
+    den = Denoiser.resolve(None)
+    assert (f"with model default (sha256 {den.sha256[:16]}), station groups with components (sha256 "
+            f"{den.for_components().sha256[:16]})") in capsys.readouterr().out
     got = obspy.read(str(tmp_path / "out" / "in.mseed"))
     want = denoise(obspy.read(path), components="median", precision="float32")
     for a, b in zip(got, want):

@@ -188,7 +188,10 @@ def run(args):
     where = f"{summary.workers} worker processes" if summary.workers else "this process"
     say(f"{summary.traces} traces, {summary.windows} windows in {summary.seconds:.1f} s on {where}")
     say(f"denoised {summary.done} of {summary.files} file(s) into {args.output} with model {den.label} "
-        f"(sha256 {den.sha256[:16]})" + (f"; {summary.up_to_date} up to date" if summary.up_to_date else "")
+        f"(sha256 {den.sha256[:16]})"
+        + (f", station groups with {den.for_components().label} (sha256 {den.for_components().sha256[:16]})"
+           if args.components and den.for_components() is not den else "")
+        + (f"; {summary.up_to_date} up to date" if summary.up_to_date else "")
         + (f"; {summary.ignored} non-waveform file(s) skipped" if summary.ignored else ""))
     if not (summary.done or summary.up_to_date or errors):
         raise CommandError("no waveform file among the inputs")
