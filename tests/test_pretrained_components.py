@@ -141,3 +141,17 @@ def test_components_network_removes_inband_noise_at_test_stations(components_mod
     gain = np.median(metrics.snr_gain_db(clean, noisy, out))
     bandpass = np.median(metrics.snr_gain_db(clean, noisy, bandpass_baseline(noisy, 100.0)))
     assert gain > bandpass + 4.0, (gain, bandpass)  # identity or zeros: 0 dB; a band-pass ~1.5 dB; this ~6-8 dB
+
+
+def test_loading_the_default_in_the_background_loads_its_partner_in_that_thread():
+    """``geokeras denoise`` loads the model in a background thread while it reads the first file; the partner must
+    load there too (or after it), never at the same time in another thread: two threads importing TensorFlow at
+    once fail with a partially initialized module (seen on a day file with ``--components median``)."""
+    from geokeras.denoise.denoiser import Denoiser, peek_info
+
+    data, cdata = DEFAULT_MODEL_PATH.read_bytes(), COMPONENTS_MODEL_PATH.read_bytes()
+    den = Denoiser._lazy(data, "d", "0" * 64, peek_info(data))
+    partner = den.components_denoiser = Denoiser._lazy(cdata, "c", "1" * 64, peek_info(cdata))
+    assert partner._model is None
+    den.load_in_background().wait_loaded()
+    assert den._model is not None and partner._model is not None

@@ -309,12 +309,15 @@ class Denoiser:
         return self._model
 
     def load(self):
-        """Load the model now (TensorFlow imported, weights read) and return this `Denoiser`.
+        """Load the model now (TensorFlow imported, weights read), and `components_denoiser`'s, and return this
+        `Denoiser`.
 
         Raises:
             ModelError: the file cannot be loaded safely; NotADenoiserError: it is not a denoiser.
         """
         self.model  # noqa: B018 - loads it
+        if self.components_denoiser is not None:  # the partner too, here: TensorFlow is imported by one thread
+            self.components_denoiser.load()
         return self
 
     def load_in_background(self, prepare=None):
@@ -456,6 +459,8 @@ class Denoiser:
         run as it is, ``statistic`` does not apply to it. The model is `for_components`' (the shipped default's
         three-component path runs the shipped three-component network)."""
         if self.components_denoiser is not None:
+            self.wait_loaded()  # a `load_in_background` under way loads the partner too: never two imports at once
+            self.components_denoiser.load()
             return self.components_denoiser.component_predictor(components, statistic, precision)
         precision = resolve_precision(precision)
         model = self.model
