@@ -46,15 +46,20 @@ def test_default_is_v3_with_the_mask_floor_of_the_card(default_model):
     assert np.std(floored) > np.std(v3) and np.std(floored) > 0.25 * np.std(x)
 
 
-def test_default_removes_inband_noise_at_test_stations(default_model):
+@pytest.mark.parametrize("shipped", ["default", "components"])
+def test_shipped_networks_remove_inband_noise_at_test_stations(default_model, shipped):
+    """Both shipped networks (``components.keras``: the three-component path, `load_components`) on one trace."""
     from geokeras.data import datasets
+    from geokeras.pretrained import load_components
+
+    model = default_model if shipped == "default" else load_components()
 
     records = datasets.load_events(stations=["BK.SAO", "NC.MCB", "BG.SQK", "PG.PB"])
     assert {r.station_id for r in records} <= set(datasets.TEST_STATIONS)
     signals, noises, sig_sta, noise_sta = heldout_sources(records, with_stations=True)
     noisy, clean = make_test_windows(signals, noises, 0.0, 16, seed=7, condition="inband",
                                      signal_stations=sig_sta, noise_stations=noise_sta)
-    out = np.asarray(default_model(noisy[..., None].astype("float32")))[..., 0]
+    out = np.asarray(model(noisy[..., None].astype("float32")))[..., 0]
     gain = np.median(metrics.snr_gain_db(clean, noisy, out))
     bandpass = np.median(metrics.snr_gain_db(clean, noisy, bandpass_baseline(noisy, 100.0)))
     # identity or all-zero output gives 0 dB and a band-pass about 1.5 dB on in-band noise; this model ~8 dB
