@@ -63,8 +63,8 @@ def test_the_shipped_default_runs_the_components_network_on_every_three_componen
         np.testing.assert_array_equal(a.data, b.data)
         assert np.abs(a.data - c.data).max() > 1e-3 * np.abs(c.data).max()  # not v4's network
         assert "denoise(model=default, sha256=" in a.stats.processing[-1]
-        assert f"components=median, components_model=components, components_sha256={want_sha(den)})" in \
-            a.stats.processing[-1]
+        assert (f"components=median, components_model=components, "
+                f"components_sha256={den.for_components().sha256[:16]})") in a.stats.processing[-1]
     # a trace that is no station group goes one trace at a time through v4, as without components
     alone = denoise(station[2:], components="median", precision="float32")
     np.testing.assert_array_equal(alone[0].data, denoise(station[2:], model=named, precision="float32")[0].data)
@@ -73,7 +73,7 @@ def test_the_shipped_default_runs_the_components_network_on_every_three_componen
     np.testing.assert_array_equal(denoise_components(x, precision="float32"),
                                   denoise_components(x, model=str(COMPONENTS_MODEL_PATH), precision="float32"))
     sd = StreamingDenoiser(components="median", load_model=False)
-    assert sd.denoiser is den and f"components_sha256={want_sha(den)})" in sd.group_processing
+    assert sd.denoiser is den and f"components_sha256={den.for_components().sha256[:16]})" in sd.group_processing
     path = str(tmp_path / "in.mseed")
     station.write(path, format="MSEED")
     for layout in ("mirror", "sds"):
@@ -82,10 +82,6 @@ def test_the_shipped_default_runs_the_components_network_on_every_three_componen
     # the pair travels to Dask workers: a process that receives the default receives its partner too
     other = _received("default-copy", den.sha256, DEFAULT_MODEL_PATH.read_bytes(), den.for_components())
     assert other.for_components() is den.for_components()
-
-
-def want_sha(den):
-    return den.for_components().sha256[:16]
 
 
 def test_the_command_runs_the_components_network_with_components_and_records_its_digest(station, tmp_path, capsys):
@@ -128,15 +124,23 @@ def test_components_network_is_sign_symmetric_under_the_median(station, precisio
         np.testing.assert_array_equal(a.data, b.data)
 
 
-def test_loading_the_default_in_the_background_loads_its_partner_in_that_thread():
-    """``geokeras denoise`` loads the model in a background thread while it reads the first file; the partner must
-    load there too (or after it), never at the same time in another thread: two threads importing TensorFlow at
-    once fail with a partially initialized module (seen on a day file with ``--components median``)."""
+def test_no_model_loads_while_a_background_load_prepares(monkeypatch):
+    """``geokeras denoise`` loads the default in a background thread after ``prepare()`` (importing TensorFlow) while
+    it reads the first file; the station groups' network, loaded in the main thread, must wait for that import: two
+    threads importing TensorFlow at once failed with a partially initialized module (a day file, ``--components
+    median``)."""
+    import time
+
+    from geokeras.denoise import denoiser as module
     from geokeras.denoise.denoiser import Denoiser, peek_info
 
+    events, load_bytes = [], module._load_bytes
+    monkeypatch.setattr(module, "_load_bytes", lambda *a, **k: (events.append("load"), load_bytes(*a, **k))[1])
     data, cdata = DEFAULT_MODEL_PATH.read_bytes(), COMPONENTS_MODEL_PATH.read_bytes()
     den = Denoiser._lazy(data, "d", "0" * 64, peek_info(data))
     partner = den.components_denoiser = Denoiser._lazy(cdata, "c", "1" * 64, peek_info(cdata))
-    assert partner._model is None
-    den.load_in_background().wait_loaded()
+    den.load_in_background(prepare=lambda: (time.sleep(0.5), events.append("prepared")))
+    partner.load()  # in this thread, at once: it waits for the prepare
+    den.wait_loaded()
+    assert events == ["prepared", "load", "load"]
     assert den._model is not None and partner._model is not None

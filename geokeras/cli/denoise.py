@@ -59,7 +59,8 @@ def add_parser(sub, add):
             EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="file, folder or quoted glob pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created if needed)")
-    p.add_argument("--model", default=None, metavar="MODEL", help="a .keras denoiser (default: the shipped model, default.keras; with --components a station's "
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="a .keras denoiser (default: the shipped model, default.keras; with --components a station's "
                         "three components go through the shipped three-component network, components.keras)")
     p.add_argument("--format", default="MSEED", type=str.upper, choices=FORMATS, help="output format")
     p.add_argument("--plot", action="store_true", help="also write a before/after PNG per input")

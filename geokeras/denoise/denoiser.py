@@ -309,15 +309,12 @@ class Denoiser:
         return self._model
 
     def load(self):
-        """Load the model now (TensorFlow imported, weights read), and `components_denoiser`'s, and return this
-        `Denoiser`.
+        """Load the model now (TensorFlow imported, weights read) and return this `Denoiser`.
 
         Raises:
             ModelError: the file cannot be loaded safely; NotADenoiserError: it is not a denoiser.
         """
         self.model  # noqa: B018 - loads it
-        if self.components_denoiser is not None:  # the partner too, here: TensorFlow is imported by one thread
-            self.components_denoiser.load()
         return self
 
     def load_in_background(self, prepare=None):
@@ -326,7 +323,10 @@ class Denoiser:
         what the caller does meanwhile (``geokeras denoise`` reads and frames its first file).
 
         `model` (so `predictor`, `load`) waits for it in any other thread and raises its error; `wait_loaded`
-        waits and raises it too. A model loaded already, or being loaded, is left as it is.
+        waits and raises it too. ``prepare()`` runs under the lock every model load takes, so no other `Denoiser`
+        (the default's `components_denoiser`, say) loads its model in another thread while ``prepare`` imports
+        TensorFlow (two threads importing it at once fail with a partially initialized module). A model loaded
+        already, or being loaded, is left as it is.
 
         Example:
             >>> from geokeras.models.denoiser import build_denoiser
@@ -341,7 +341,8 @@ class Denoiser:
             def run():
                 try:
                     if prepare is not None:
-                        prepare()
+                        with _LOAD_LOCK:  # the lock of every model load: none imports TensorFlow beside prepare
+                            prepare()
                     self.load()
                 except BaseException as exc:  # noqa: BLE001 - raised where the model is needed (`wait_loaded`)
                     self._load_error = exc
@@ -459,8 +460,6 @@ class Denoiser:
         run as it is, ``statistic`` does not apply to it. The model is `for_components`' (the shipped default's
         three-component path runs the shipped three-component network)."""
         if self.components_denoiser is not None:
-            self.wait_loaded()  # a `load_in_background` under way loads the partner too: never two imports at once
-            self.components_denoiser.load()
             return self.components_denoiser.component_predictor(components, statistic, precision)
         precision = resolve_precision(precision)
         model = self.model

@@ -34,11 +34,7 @@ def load_default():
     Raises:
         FileNotFoundError: if the model file is missing from the installation.
     """
-    if not DEFAULT_MODEL_PATH.is_file():
-        raise FileNotFoundError(f"The default model file is missing: {str(DEFAULT_MODEL_PATH)!r}.")
-    from geokeras.saving import load_model
-
-    return load_model(DEFAULT_MODEL_PATH)
+    return _load_shipped(DEFAULT_MODEL_PATH, "default")
 
 
 def load_components():
@@ -57,8 +53,12 @@ def load_components():
         >>> denoiser_info(load_components())["band_hz"]
         (1.0, 45.0)
     """
-    if not COMPONENTS_MODEL_PATH.is_file():
-        raise FileNotFoundError(f"The three-component model file is missing: {str(COMPONENTS_MODEL_PATH)!r}.")
+    return _load_shipped(COMPONENTS_MODEL_PATH, "three-component")
+
+
+def _load_shipped(path, what):
+    if not path.is_file():
+        raise FileNotFoundError(f"The {what} model file is missing: {str(path)!r}.")
     from geokeras.saving import load_model
 
-    return load_model(COMPONENTS_MODEL_PATH)
+    return load_model(path)
