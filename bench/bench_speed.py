@@ -347,7 +347,9 @@ def main(argv=None):
     n_windows = len(st) * len(window_starts(n_model_samples, L, args.overlap))
     print(f"model: {label} {model.name} (sha256 {digest[:16]}), {L} samples at {model_rate:g} Hz per window, "
           f"overlap {args.overlap:g} -> {n_windows} windows; precision {resolve_precision(args.precision)}; "
-          f"components {args.components or 'one trace at a time'}; "
+          f"components {args.components or 'one trace at a time'}"
+          + (f" through {den.for_components().label} (sha256 {den.for_components().sha256[:16]})"
+             if args.components and den.for_components() is not den else "") + "; "
           f"{den.predictor(args.batch_size, args.precision).in_flight} model call(s) in flight; TF intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'} on {os.cpu_count()} CPUs")
 
