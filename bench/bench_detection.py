@@ -268,7 +268,7 @@ def main(argv=None):
         parser.error(f"{', '.join(joint)}: a three-component network scores --components 3 records only")
     methods = standard_methods(single, overlap=args.overlap)
     if args.components == 3:
-        methods.update(component_methods(single, args.statistics, overlap=args.overlap))
+        methods.update(component_methods(single, args.statistics, overlap=args.overlap, wiener=True))
         methods.update({f"{name} 3c-joint": fn for name, fn in  # its own one mask: no statistic
                         zip(joint, component_methods(joint, ("median",), overlap=args.overlap).values())})
     for floor in args.oracle or ():

@@ -150,7 +150,7 @@ def main(argv=None):
           f"{len(transients)} training-station transients, {added} added; load average {os.getloadavg()[0]:.2f}")
     methods = standard_methods(model_names(args.models))
     if args.components == 3:
-        methods.update(component_methods(model_names(args.models), ("median", "own")))
+        methods.update(component_methods(model_names(args.models), ("median", "own"), wiener=True))
     scores = evaluate_detection(methods, bursty, rates_per_hour=(2.0,), detectors=("recursive",))
     print(format_detection(scores, levels, rates_per_hour=(2.0,), detectors=("recursive",)))
     print(f"raw residual p99/p10 {pooled_stationarity(scores['raw'])['ratio']:.2f}")

@@ -202,7 +202,8 @@ def detection_part(out=print, model=None, hours=1.0):
     out("                        " + "".join(f"{lv:>+5d} dB" for lv in levels) + "   threshold  residual p99/p10")
     scores = evaluate_detection(standard_methods({"denoised": model}), [rec], rates_per_hour=(2.0,),
                                 detectors=("recursive",))
-    for name, label in (("raw", "raw"), ("bandpass", "band-pass 1-20 Hz"), ("denoised", "denoised")):
+    for name, label in (("raw", "raw"), ("bandpass", "band-pass 1-20 Hz"), ("wiener", "Wiener (classical)"),
+                        ("denoised", "denoised")):
         rows = {r["snr_db"]: r for r in summarize(scores[name], levels, "recursive", 2.0)}
         hits = "".join(f"{round(rows[lv]['recall'] * rows[lv]['n']):>4d}/{rows[lv]['n']:<3d}" for lv in levels)
         thr = scores[name][0]["thresholds"][("recursive", 2.0)]

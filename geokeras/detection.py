@@ -781,20 +781,33 @@ def benchmark_records(split="test", n_stations=8, hours=2.0, snr_levels=(-10, -5
     return out
 
 
-def standard_methods(denoisers, overlap=0.5):
-    """The methods of the benchmark: ``raw``, the 1-20 Hz ``bandpass`` baseline and each denoiser.
+BASELINE_METHODS = ("bandpass", "wiener")
+"""The benchmark's non-learned methods: the 1-20 Hz band-pass and the classical Wiener filter
+(`geokeras.evaluate.wiener_baseline`, each trace's own running noise spectrum, the networks' floor 0.3)."""
+
+
+def standard_methods(denoisers, overlap=0.5, baselines=BASELINE_METHODS):
+    """The methods of the benchmark: ``raw``, the non-learned ``baselines`` and each denoiser.
 
     Args:
         denoisers: dict ``{name: model}``, each anything `geokeras.denoise.Denoiser.resolve` takes.
         overlap: the denoisers' window overlap (`geokeras.denoise.denoise`'s ``overlap``).
+        baselines: any of `BASELINE_METHODS`: ``"bandpass"`` (1-20 Hz, `geokeras.evaluate.bandpass_baseline`)
+            and ``"wiener"`` (`geokeras.evaluate.wiener_baseline` at its defaults: a decision-directed Wiener
+            filter with the record's own running noise spectrum, floor 0.3).
 
     Returns:
         dict ``{name: fn(noisy, sampling_rate) -> processed}`` for `evaluate_detection`.
     """
     from geokeras.denoise import Denoiser, denoise
-    from geokeras.evaluate import bandpass_baseline
+    from geokeras.evaluate import bandpass_baseline, wiener_baseline
 
-    methods = {"raw": lambda x, sr: vertical(x), "bandpass": lambda x, sr: bandpass_baseline(vertical(x), sr)}
+    for name in baselines:
+        check_choice("baselines", name, BASELINE_METHODS)
+    table = {"bandpass": lambda x, sr: bandpass_baseline(vertical(x), sr),
+             "wiener": lambda x, sr: wiener_baseline(vertical(x), sr)}
+    methods = {"raw": lambda x, sr: vertical(x)}
+    methods.update({name: table[name] for name in BASELINE_METHODS if name in baselines})
     for name, model in denoisers.items():
         den = Denoiser.resolve(model)
         methods[name] = (lambda d: lambda x, sr: np.asarray(
@@ -807,7 +820,7 @@ def vertical(x):
     return x[-1] if np.ndim(x) == 2 else x
 
 
-def component_methods(denoisers, statistics=("median",), overlap=0.5):
+def component_methods(denoisers, statistics=("median",), overlap=0.5, wiener=False):
     """Methods for three-component records (`benchmark_records(components=3)`): each denoiser run on the
     station's three components with one combined mask per window (`geokeras.denoise.denoise_components`),
     scored on the vertical.
@@ -817,13 +830,16 @@ def component_methods(denoisers, statistics=("median",), overlap=0.5):
         statistics: the mask combinations (`geokeras.layers.ComponentMask`); ``"own"`` is the single-component
             denoiser through the same path, at the same (float32) precision.
         overlap: the window overlap.
+        wiener: also ``"wiener 3c-median"``: the classical Wiener filter (`geokeras.evaluate.wiener_baseline`) with
+            the median of the three components' gains, the non-learned counterpart of the median mask.
 
     Returns:
         dict ``{"<name> 3c-<statistic>": fn(noisy (3, n), sampling_rate) -> processed vertical}``.
     """
     from geokeras.denoise import Denoiser, denoise_components
+    from geokeras.evaluate import wiener_baseline
 
-    methods = {}
+    methods = {"wiener 3c-median": lambda x, sr: wiener_baseline(x, sr, components="median")[-1]} if wiener else {}
     for name, model in denoisers.items():
         den = Denoiser.resolve(model)
         for statistic in statistics:

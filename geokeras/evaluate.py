@@ -132,6 +132,94 @@ def oracle_mask_baseline(clean, noise, nperseg=32, noverlap=16, floor=0.0):
     return y[..., : clean.shape[-1]]
 
 
+def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_window_s=300.0, noise_step_s=30.0,
+                    nperseg=64, noverlap=32, components=None):
+    """Classical denoiser: a decision-directed Wiener filter with each row's own running noise spectrum.
+
+    What a seismologist could do without a network: the noise power of each frequency bin is the running median
+    of the record's STFT power over ``noise_window_s`` (an earthquake is short against it, so the median is the
+    noise's), divided by ``ln 2`` (the median of an exponential variable, the power of a Gaussian noise cell, is
+    ``ln 2`` times its mean); each cell's gain is Wiener's ``xi / (1 + xi)`` with the a priori SNR ``xi``
+    estimated by Ephraim and Malah's decision-directed rule (``xi = a * G_prev**2 * gamma_prev + (1 - a) *
+    max(gamma - 1, 0)``, ``a = smoothing``, ``gamma`` the cell's power over the noise's), which holds back the
+    noise's chance peaks that plain spectral subtraction (``smoothing=0``) lets through, the "musical noise" (on
+    white noise at floor 0: 3.5 % of its RMS passes, against 45 %). The rule is run forward
+    and backward in time and the two gains averaged (the forward pass alone lags behind an onset), then lifted
+    to ``floor + (1 - floor) * gain`` as the shipped model's mask is (`geokeras.layers.MaskSmoothing`).
+    Nothing is learned: a baseline the networks must beat on continuous records (session 16). Sign-symmetric
+    (``wiener_baseline(-x) == -wiener_baseline(x)``); the output has zero mean.
+
+    Args:
+        noisy: array ``(..., n)``, each row a continuous record (time on the last axis).
+        sampling_rate: samples per second.
+        floor: minimum gain in ``[0, 1]`` (1 returns the demeaned input).
+        smoothing: the decision-directed weight ``a`` in ``[0, 1)``.
+        noise_window_s: seconds of record the noise spectrum's running median spans (the whole record if it is
+            shorter).
+        noise_step_s: the running median is taken every ``noise_step_s`` seconds and interpolated between.
+        nperseg, noverlap: STFT framing (Hann window; 64 / 32 is the shipped network's at 100 Hz).
+        components: ``None`` (each row its own gain) or ``"median"``: the rows are one station's components and
+            all get the median of their gains, cell by cell (as `geokeras.layers.ComponentMask` combines the
+            network's masks).
+
+    Returns:
+        the filtered array, shape of ``noisy``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> noise = rng.normal(size=60_000)                       # 10 minutes of white noise at 100 Hz
+        >>> round(float(np.std(wiener_baseline(noise, 100.0))), 1)  # attenuated to about the floor
+        0.3
+        >>> event = np.zeros(60_000)
+        >>> event[30_000:30_500] = 20 * np.sin(np.arange(500) * 0.6)
+        >>> out = wiener_baseline(noise + event, 100.0)
+        >>> bool(np.corrcoef(out[29_900:30_600], event[29_900:30_600])[0, 1] > 0.95)
+        True
+    """
+    from scipy import signal
+
+    floor = check_number("floor", floor, low=0.0, high=1.0)
+    smoothing = check_number("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+    sampling_rate = check_number("sampling_rate", sampling_rate, low=0.0, low_open=True)
+    noise_window_s = check_number("noise_window_s", noise_window_s, low=0.0, low_open=True)
+    noise_step_s = check_number("noise_step_s", noise_step_s, low=0.0, low_open=True)
+    if components not in (None, "median"):
+        raise ValueError("Invalid value for argument `components`. Expected None or 'median'. "
+                         f"Received components={components!r}.")
+    x = np.asarray(noisy, dtype=np.float64)
+    rows = x.reshape(-1, x.shape[-1])
+    rows = rows - rows.mean(axis=-1, keepdims=True)
+    kw = dict(nperseg=nperseg, noverlap=noverlap, window="hann")
+    _, _, z = signal.stft(rows, boundary="even", padded=True, **kw)  # (rows, bins, frames)
+    power = np.abs(z) ** 2
+    hop_s = (nperseg - noverlap) / sampling_rate
+    frames = power.shape[-1]
+    window, step = max(1, int(round(noise_window_s / hop_s))), max(1, int(round(noise_step_s / hop_s)))
+    centres = np.arange(min(step // 2, frames - 1), frames, step)
+    medians = np.stack([np.median(power[..., max(0, c - window // 2):c + window // 2 + 1], axis=-1)
+                        for c in centres], axis=-1) / np.log(2.0)
+    noise = np.empty_like(power)
+    for index in np.ndindex(power.shape[:-1]):
+        noise[index] = np.interp(np.arange(frames), centres, medians[index])
+    gamma = power / np.maximum(noise, np.finfo(np.float64).tiny)
+
+    def decision_directed(gam):  # (rows, bins, frames) -> Wiener gains, frame by frame
+        gain = np.empty_like(gam)
+        previous = np.ones(gam.shape[:-1])  # G**2 * gamma of the previous frame
+        for t in range(gam.shape[-1]):
+            xi = smoothing * previous + (1.0 - smoothing) * np.maximum(gam[..., t] - 1.0, 0.0)
+            gain[..., t] = xi / (1.0 + xi)
+            previous = gain[..., t] ** 2 * gam[..., t]
+        return gain
+
+    gain = 0.5 * (decision_directed(gamma) + decision_directed(gamma[..., ::-1])[..., ::-1])
+    gain = floor + (1.0 - floor) * gain
+    if components == "median":
+        gain = np.broadcast_to(np.median(gain, axis=0), gain.shape)
+    _, y = signal.istft(gain * z, **kw)
+    return y[..., : x.shape[-1]].reshape(x.shape)
+
+
 # ------------------------------------------------------------------------------------------- test data
 def heldout_sources(records=None, with_stations=False):
     """Signal and noise sources of test records (default: bundled events at ``TEST_STATIONS``).

@@ -336,8 +336,8 @@ def test_evaluate_detection_prints_recall_picks_and_stationarity(model_path, cap
     assert "recursive_sta_lta at <= 2 false triggers per hour" in cap.out
     assert "classic_sta_lta at <= 1 false triggers per hour" in cap.out
     detection = cap.out[cap.out.index("detection on 1 continuous records"):].splitlines()
-    rows = [line for line in detection if line.startswith(("| raw |", "| bandpass |", "| tiny.keras |"))]
-    assert len(rows) == 3 * 6 + 2  # 4 detection tables, peak/stationarity, event windows: three methods each;
+    rows = [line for line in detection if line.startswith(("| raw |", "| bandpass |", "| wiener |", "| tiny.keras |"))]
+    assert len(rows) == 4 * 6 + 3  # 4 detection tables, peak/stationarity, event windows: four methods each;
     # then each method's recall minus the raw trace's, with its station-resampled interval
     assert "recall minus raw's on the same events, points [95% interval, stations resampled]" in cap.out
 

@@ -7,6 +7,7 @@ import pytest
 
 from geokeras import detection
 from geokeras.denoise import Denoiser, denoise, denoise_components
+from geokeras.evaluate import wiener_baseline
 from geokeras.layers import ComponentMask, SplitComponents
 from geokeras.models.components import component_denoiser
 from geokeras.models.denoiser import build_stft_mask_denoiser
@@ -143,10 +144,14 @@ def test_benchmark_records_with_three_components_score_the_vertical(base):
     assert rec["noise_report"]["kept"] >= 1
     den = Denoiser(base)
     methods = {**detection.standard_methods({"m": den}), **detection.component_methods({"m": den}, ("median", "own"))}
-    assert list(methods) == ["raw", "bandpass", "m", "m 3c-median", "m 3c-own"]
+    assert list(methods) == ["raw", "bandpass", "wiener", "m", "m 3c-median", "m 3c-own"]
     np.testing.assert_array_equal(methods["raw"](rec["noisy"], SR), rec["noisy"][2])
     out = methods["m 3c-median"](rec["noisy"], SR)
     np.testing.assert_array_equal(out, denoise_components(rec["noisy"], model=den)[2])
+    classical = detection.component_methods({}, wiener=True)  # the non-learned median over the components' gains
+    assert list(classical) == ["wiener 3c-median"]
+    np.testing.assert_array_equal(classical["wiener 3c-median"](rec["noisy"], SR),
+                                  wiener_baseline(rec["noisy"], SR, components="median")[2])
     scores = detection.evaluate_detection({"raw": methods["raw"]}, records, rates_per_hour=(2.0,),
                                           detectors=("recursive",))
     one = detection.score_detections(rec["noisy"][2], rec["clean"][2], rec["events"], SR, (2.0,), ("recursive",),
@@ -236,6 +241,7 @@ def test_evaluate_detection_on_three_component_records(base, tmp_path, capsys):
     assert rc == 0
     assert "detection on 1 three-component continuous records" in out
     assert sum(line.startswith("| mask.keras 3c-median |") for line in out.splitlines()) == 7  # + against raw
+    assert sum(line.startswith("| wiener 3c-median |") for line in out.splitlines()) == 7
 
 
 def test_a_workers_warm_up_traces_the_component_graph_too(rng, tmp_path):

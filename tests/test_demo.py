@@ -17,8 +17,8 @@ def test_demo_writes_outputs_and_prints_figures(tmp_path, capsys):
     assert len(rows) == 3  # the featured event, the median over all held-out traces, the same in band
     assert "the same traces in band" in out
     assert "3. Detection on a continuous record: 1 h of " in out
-    found = re.findall(r"^   (raw|band-pass 1-20 Hz|denoised) +((?:\d+/\d+ +){4}) *([\d.]+) +([\d.]+)$", out, flags=re.M)
-    assert [f[0] for f in found] == ["raw", "band-pass 1-20 Hz", "denoised"]
+    found = re.findall(r"^   (raw|band-pass 1-20 Hz|Wiener \(classical\)|denoised) +((?:\d+/\d+ +){4}) *([\d.]+) +([\d.]+)$", out, flags=re.M)
+    assert [f[0] for f in found] == ["raw", "band-pass 1-20 Hz", "Wiener (classical)", "denoised"]
     for _, hits, thr, ratio in found:
         pairs = [tuple(map(int, h.split("/"))) for h in hits.split()]
         assert all(0 <= k <= n for k, n in pairs) and sum(n for _, n in pairs) > 10

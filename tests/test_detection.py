@@ -189,7 +189,7 @@ def test_standard_methods_pass_the_overlap_to_denoise():
     den = Denoiser(build_denoiser("unet1d", window_length=256, sampling_rate=SR, filters=(4, 8)))
     x = np.random.default_rng(0).normal(size=2000).astype("float32")
     methods = detection.standard_methods({"m": den}, overlap=0.75)
-    assert list(methods) == ["raw", "bandpass", "m"]
+    assert list(methods) == ["raw", "bandpass", "wiener", "m"]
     np.testing.assert_array_equal(methods["raw"](x, SR), x)
     out = methods["m"](x, SR)
     np.testing.assert_array_equal(out, np.asarray(denoise(x, model=den, sampling_rate=SR, overlap=0.75)))

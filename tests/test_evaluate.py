@@ -4,6 +4,7 @@ import pytest
 
 from geokeras.evaluate import (
     BASELINES, bandpass_baseline, evaluate, format_table, make_test_windows, oracle_mask_baseline, wavelet_baseline,
+    wiener_baseline,
 )
 from geokeras.models.denoiser import build_denoiser
 
@@ -104,3 +105,57 @@ def test_oracle_mask_floor_keeps_that_much_noise_and_caps_the_gain():
     assert gain(floored) < -20 * np.log10(0.3) < gain(plain)
     with pytest.raises(ValueError, match="floor"):
         oracle_mask_baseline(clean, noise, floor=1.0)
+
+
+def _burst(n, at, length=400, amplitude=10.0):
+    out = np.zeros(n)
+    out[at:at + length] = amplitude * np.sin(np.arange(length) * 0.7) * np.hanning(length)
+    return out
+
+
+def test_wiener_baseline_attenuates_noise_to_the_floor_and_keeps_an_event():
+    rng = np.random.default_rng(4)
+    noise = rng.normal(size=60_000)
+    quiet = wiener_baseline(noise, 100.0, floor=0.3)
+    assert 0.3 <= np.std(quiet) <= 0.36  # the floor, plus the Wiener gain of chance noise peaks
+    event = _burst(60_000, 30_000)
+    out = wiener_baseline(noise + event, 100.0, floor=0.3)
+    window = slice(29_900, 30_500)
+    assert np.corrcoef(out[window], event[window])[0, 1] > 0.95
+    assert 0.8 < np.abs(out[window]).max() / np.abs(event).max() < 1.1
+    # sign symmetry, shapes, zero mean, and floor 1 gives the demeaned input back
+    x = np.stack([noise + event + 3.0, 2 * noise])
+    y = wiener_baseline(x, 100.0)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(wiener_baseline(-x, 100.0), -y)
+    np.testing.assert_allclose(wiener_baseline(x, 100.0, floor=1.0), x - x.mean(-1, keepdims=True), atol=1e-9)
+    np.testing.assert_allclose(wiener_baseline(x[1], 100.0), y[1])
+
+
+def test_wiener_baseline_follows_the_noise_level_and_smoothing_holds_back_chance_peaks():
+    rng = np.random.default_rng(6)
+    noise = rng.normal(size=120_000) * np.where(np.arange(120_000) < 60_000, 1.0, 4.0)  # 4x louder after 10 min
+    out = wiener_baseline(noise, 100.0, noise_window_s=60.0, noise_step_s=10.0)
+    late = slice(70_000, 120_000)
+    assert np.std(out[late]) / np.std(noise[late]) < 0.4  # the louder noise is noise, not signal
+    # plain spectral subtraction (smoothing 0) lets the noise's chance peaks through ("musical noise")
+    white = noise[:60_000]
+    assert np.std(wiener_baseline(white, 100.0, floor=0.0)) < 0.1
+    assert np.std(wiener_baseline(white, 100.0, floor=0.0, smoothing=0.0)) > 0.3
+
+
+def test_wiener_baseline_median_over_components_holds_back_a_one_component_burst():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 30_000))
+    x[0] += _burst(30_000, 15_000)  # a transient on one component only
+    x[:, 5_000:5_400] += _burst(30_000, 5_000)[5_000:5_400]  # an arrival on all three
+    own = wiener_baseline(x, 100.0)
+    median = wiener_baseline(x, 100.0, components="median")
+    lone = slice(15_000, 15_400)
+    assert np.abs(median[0, lone]).max() < 0.5 * np.abs(own[0, lone]).max()
+    arrival = slice(5_000, 5_400)
+    assert np.abs(median[0, arrival]).max() > 0.8 * np.abs(own[0, arrival]).max()
+    for kwargs, name in (({"floor": 1.5}, "floor"), ({"smoothing": 1.0}, "smoothing"),
+                         ({"components": "mean"}, "components"), ({"noise_window_s": 0}, "noise_window_s")):
+        with pytest.raises(ValueError, match=name):
+            wiener_baseline(x, 100.0, **kwargs)

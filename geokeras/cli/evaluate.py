@@ -77,7 +77,7 @@ def _detection(den, args):
           f"{n_events} test-station events at {', '.join(f'{lv:g}' for lv in levels)} dB:")
     methods = standard_methods({den.label: den})
     if args.components:
-        methods.update(component_methods({den.label: den}, (args.components,)))
+        methods.update(component_methods({den.label: den}, (args.components,), wiener=True))
     scores = evaluate_detection(methods, records)
     print(format_detection(scores, levels))
     print(format_paired(paired_differences(scores, records, "raw", levels), "raw", levels))
