@@ -17,7 +17,9 @@ stations of the split are injected every 90-150 s at known P times, at window SN
 (power ratio of the event's -10..+20 s window to the noise's there). Noise and events are high-passed at
 1 Hz first: the in-band condition of `geokeras.evaluate`, where a band-pass cannot win by removing
 microseism. ObsPy's ``recursive_sta_lta`` and ``classic_sta_lta`` (0.5 s / 10 s) with ``trigger_onset``
-(off at 1.0) run on each trace at the lowest threshold giving at most 1 and 2 false triggers per hour
+(off at 1.0) run on each trace (raw, band-passed 1-20 Hz, ``wiener``: the classical decision-directed Wiener filter
+with the record's own running noise spectrum and the networks' floor 0.3, `geokeras.evaluate.wiener_baseline`, since
+session 16; and each denoiser) at the lowest threshold giving at most 1 and 2 false triggers per hour
 (triggers in noise-only stretches). A hit is a trigger -1..+4 s around the P time; its pick
 (`geokeras.detection.pick_at_trigger`) is the minimum of ObsPy's Akaike criterion (``aic_simple``) within
 -5..+3 s of the trigger, refined within +-0.3 s on the record's noisy input where the input shows the onset
@@ -33,7 +35,7 @@ the same pieces, and real three-component events of the other stations, each sca
 vertical's window SNR is its level. The detector runs on the vertical: the raw and band-passed vertical, each
 denoiser on the vertical alone (`denoise`), and each denoiser on the three components with one combined mask per
 window (`geokeras.denoise.denoise_components`, ``--statistics``; ``own`` is each component's own mask through the
-same float32 path).
+same float32 path), and ``wiener 3c-median``: the Wiener filter with the median of the three components' gains.
 
     python bench/bench_detection.py default --split validation --stations 10 --min-noise-s 55 --repeats 4 \
         --levels -15 -10 -5 0 5 --components 3 --statistics median mean own

@@ -19,6 +19,9 @@ Methods, side by side:
 - ``wavelet``: PyWavelets ``db4`` decomposition, soft thresholding of the detail coefficients at the
   universal threshold ``sigma * sqrt(2 ln n)`` with ``sigma = median(|details|) / 0.6745`` estimated per
   level (the rule for colored noise; the approximation is kept);
+- ``wiener`` (session 16): `wiener_baseline`, a decision-directed Wiener filter with the noise spectrum taken
+  as each bin's median power over the window's own frames (on a continuous record, over minutes of it) and the
+  shipped network's floor 0.3 and framing: the classical counterpart of the network's mask;
 - ``oracle_mask``: the ideal ratio mask ``|S|^2 / (|S|^2 + |N|^2)`` from the known clean and noise STFTs
   (Hann, 32-sample frames, 16-sample hop, the resolution of the ``stftmask`` family) applied to the noisy
   STFT: a ceiling for mask methods, not a usable denoiser.
@@ -36,7 +39,7 @@ Example:
     >>> noi = [rng.standard_normal(4000)]
     >>> rows = evaluate(None, signals=sig, noise=noi, snr_levels=(0,), n_per_level=4, window_length=1500)
     >>> sorted({r["method"] for r in rows})
-    ['bandpass', 'oracle_mask', 'wavelet']
+    ['bandpass', 'oracle_mask', 'wavelet', 'wiener']
 """
 
 import numpy as np
@@ -45,7 +48,7 @@ from geokeras import metrics
 from geokeras.utils import atomic_path
 from geokeras.validation import check_number
 
-BASELINES = ("bandpass", "wavelet", "oracle_mask")
+BASELINES = ("bandpass", "wavelet", "wiener", "oracle_mask")
 CONDITIONS = ("inband", "recorded")
 METRIC_KEYS = ("snr_gain_db", "correlation", "peak_ratio", "arrival_error_s", "gain_over_bandpass_db")
 INBAND_HIGHPASS_HZ = 1.0
@@ -315,7 +318,8 @@ def evaluate(model, records=None, snr_levels=(-10, -5, 0, 5, 10), n_per_level=10
         signals, noise: optional lists of 1-D arrays to use instead of records.
         window_length, sampling_rate: default from `geokeras.models.denoiser.denoiser_info` of the model,
             else 3000 and 100 Hz.
-        baselines: any of ``"bandpass"``, ``"wavelet"``, ``"oracle_mask"``.
+        baselines: any of ``"bandpass"``, ``"wavelet"``, ``"wiener"`` (`wiener_baseline`: on a single window the
+            noise spectrum is the median over the window's own frames), ``"oracle_mask"``.
         seed: seed of the test windows (level ``i`` uses ``seed + i``).
         batch_size: model batch size.
         plot: optional PNG path: median SNR gain and correlation against input SNR per method.
@@ -385,6 +389,8 @@ def _method_outputs(model, model_name, baselines, noisy, clean, sampling_rate, b
         outputs[model_name] = np.asarray(pred, dtype=np.float64)[..., 0]
     if "wavelet" in baselines:
         outputs["wavelet"] = wavelet_baseline(noisy)
+    if "wiener" in baselines:  # one window: its own noise spectrum is the median over its frames
+        outputs["wiener"] = wiener_baseline(noisy, sampling_rate)
     if "oracle_mask" in baselines:
         outputs["oracle_mask"] = oracle_mask_baseline(clean, noisy - clean)
     return outputs

@@ -22,7 +22,7 @@ def test_evaluate_two_records_all_baselines(tmp_path, rng):
     png = tmp_path / "q.png"
     rows = evaluate(model, signals=signals, noise=noises, snr_levels=(-5, 5), n_per_level=3, plot=png)
     assert {r["method"] for r in rows} == {"model", *BASELINES}
-    assert len(rows) == 4 * 3  # two levels + "all" per method
+    assert len(rows) == 5 * 3  # two levels + "all" per method
     for r in rows:
         assert set(r) >= {"snr_gain_db", "correlation", "peak_ratio", "arrival_error_s", "picked", "n"}
     oracle = {r["snr_db"]: r for r in rows if r["method"] == "oracle_mask"}

@@ -5,7 +5,7 @@ from geokeras.cli.common import argument_type, check_output_folder, finite_float
 from geokeras.denoise.options import COMPONENTS
 from geokeras.validation import check_number
 
-BASELINES = ("bandpass", "wavelet", "oracle_mask")  # geokeras.evaluate.BASELINES (a test keeps them equal)
+BASELINES = ("bandpass", "wavelet", "wiener", "oracle_mask")  # geokeras.evaluate.BASELINES (a test keeps them equal)
 
 
 def add_parser(sub, add):
