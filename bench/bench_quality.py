@@ -112,7 +112,7 @@ def main(argv=None):
 
     set_threads(args.threads)
     from geokeras.data import datasets
-    from geokeras.evaluate import evaluate, format_table
+    from geokeras.evaluate import BASELINES, evaluate, format_table
     from geokeras.models.denoiser import estimate_flops
     from geokeras.pretrained import DEFAULT_MODEL_PATH
     from geokeras.saving import load_model
@@ -131,7 +131,7 @@ def main(argv=None):
             t0 = time.perf_counter()
             # same seed, same windows: the baselines are computed with the first model only
             rows = evaluate(model, records=records, n_per_level=args.n_per_level, seed=args.seed, model_name=name,
-                            baselines=() if i else ("bandpass", "wavelet", "oracle_mask"), condition=condition,
+                            baselines=() if i else BASELINES, condition=condition,
                             plot=args.plot if i == 0 and condition == "inband" else None)
             if i:  # the oracle's gains come from the first run (same windows)
                 oracle = {r["snr_db"]: r["snr_gain_db"] for r in baseline_rows if r["method"] == "oracle_mask"}
