@@ -135,6 +135,37 @@ def oracle_mask_baseline(clean, noise, nperseg=32, noverlap=16, floor=0.0):
     return y[..., : clean.shape[-1]]
 
 
+def running_noise_power(power, window, step):
+    """Each cell's noise power: the running median of ``power`` over ``window`` frames, divided by ``ln 2``.
+
+    The median of the power of a Gaussian noise cell (an exponential variable) is ``ln 2`` times its mean; an
+    earthquake short against the window does not move the median. Taken every ``step`` frames and interpolated
+    linearly between (the first and last values held at the ends); a record shorter than the window gets one
+    median over all its frames.
+
+    Args:
+        power: array ``(..., frames)`` of STFT power (time on the last axis).
+        window, step: frames (at least 1 each).
+
+    Returns:
+        array of ``power``'s shape.
+
+    Example:
+        >>> p = np.random.default_rng(0).exponential(2.0, size=(1, 5000))
+        >>> round(float(running_noise_power(p, 1000, 100).mean()), 1)  # the exponential's mean, 2
+        2.0
+    """
+    frames = power.shape[-1]
+    window, step = max(1, int(window)), max(1, int(step))
+    centres = np.arange(min(step // 2, frames - 1), frames, step)
+    medians = np.stack([np.median(power[..., max(0, c - window // 2):c + window // 2 + 1], axis=-1)
+                        for c in centres], axis=-1) / np.log(2.0)
+    noise = np.empty(power.shape, dtype=np.float64)
+    for index in np.ndindex(power.shape[:-1]):
+        noise[index] = np.interp(np.arange(frames), centres, medians[index])
+    return noise
+
+
 def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_window_s=300.0, noise_step_s=30.0,
                     nperseg=64, noverlap=32, components=None):
     """Classical denoiser: a decision-directed Wiener filter with each row's own running noise spectrum.
@@ -196,14 +227,7 @@ def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_windo
     _, _, z = signal.stft(rows, boundary="even", padded=True, **kw)  # (rows, bins, frames)
     power = np.abs(z) ** 2
     hop_s = (nperseg - noverlap) / sampling_rate
-    frames = power.shape[-1]
-    window, step = max(1, int(round(noise_window_s / hop_s))), max(1, int(round(noise_step_s / hop_s)))
-    centres = np.arange(min(step // 2, frames - 1), frames, step)
-    medians = np.stack([np.median(power[..., max(0, c - window // 2):c + window // 2 + 1], axis=-1)
-                        for c in centres], axis=-1) / np.log(2.0)
-    noise = np.empty_like(power)
-    for index in np.ndindex(power.shape[:-1]):
-        noise[index] = np.interp(np.arange(frames), centres, medians[index])
+    noise = running_noise_power(power, int(round(noise_window_s / hop_s)), int(round(noise_step_s / hop_s)))
     gamma = power / np.maximum(noise, np.finfo(np.float64).tiny)
 
     def decision_directed(gam):  # (rows, bins, frames) -> Wiener gains, frame by frame
