@@ -14,7 +14,7 @@ with the same spectrum.
 
     python bench/train_whitened.py -o W.keras --time-limit-s 1800
     python bench/make_default_v4.py W.keras -o W_f0.3.keras --floor 0.3
-    python bench/train_whitened.py --score W_f0.3.keras [--components 3]     # validation sets, v4 beside it
+    python bench/train_whitened.py --score W_f0.3.keras [--components 3] [--transients]   # validation, v4 beside it
 
 Not a shipped path: the result is in the model card ("Session 16").
 """
@@ -24,6 +24,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 FRAME, HOP = 64, 32
 
@@ -114,9 +115,17 @@ def score(args):
 
     levels = (-15, -10, -5, 0, 5)
     three = args.components == 3
-    records = benchmark_records("validation", n_stations=10 if three else 17, hours=2.0, seed=0,
-                                min_noise_s=55 if three else 25, repeats=4 if three else 2, snr_levels=levels,
-                                components=args.components)
+    if args.transients:  # bench_transients.py's set, as bench/score_candidate.sh runs it (--repeats 2 --per-hour 5)
+        from bench_transients import add_transients, training_transients
+
+        transients = training_transients(components=args.components)
+        records = benchmark_records("validation", n_stations=10, min_noise_s=55.0, repeats=2, snr_levels=levels,
+                                    seed=0, components=args.components)
+        records = [add_transients(rec, transients, 5.0, 7 * i)[0] for i, rec in enumerate(records)]
+    else:
+        records = benchmark_records("validation", n_stations=10 if three else 17, hours=2.0, seed=0,
+                                    min_noise_s=55 if three else 25, repeats=4 if three else 2, snr_levels=levels,
+                                    components=args.components)
     print(f"{len(records)} validation records, {sum(len(r['events']) for r in records)} events; "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
     den = Denoiser.resolve(args.score)
@@ -144,6 +153,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--score", metavar="NET", help="score NET (a floored network) on the validation sets instead")
     parser.add_argument("--components", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--transients", action="store_true",
+                        help="score on bench_transients.py's records (real noise transients added, 5 an hour)")
     args = parser.parse_args(argv)
     if args.score:
         return score(args)
