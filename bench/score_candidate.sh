@@ -11,11 +11,13 @@
 #   .quality.log     SNR gain, correlation and peak ratio on in-band mixtures (`bench_quality.py`).
 # With `3c` (session 14), the two recall sets are also scored on three-component records under the median mask
 # (`--components 3 --statistics median`; .3c.log, .transients3c.log), about 3 minutes more.
-# The load average is printed between the steps. v4 runs beside the candidate in every set (the scripts are seeded:
-# the same records, events and windows for every candidate), and each recall set prints the candidate's recall
-# minus v4's on the same events with a 95 % interval from resampling the noise and event stations (`--compare`;
-# model card, "Session 15": a candidate replaces v4 only where that interval lies above 0). About 8 minutes on the
-# idle machine.
+# The load average is printed between the steps. What ships runs beside the candidate in every set ("default": v4 on
+# one trace; since session 15, under the median, the shipped three-component network components.keras; the scripts
+# are seeded: the same records, events and windows for every candidate), and each recall set prints the candidate's
+# recall minus the shipped network's on the same events with a 95 % interval from resampling the noise and event
+# stations (`--compare`; model card, "Session 15": a candidate replaces what ships only where that interval lies
+# above 0). Each table is printed whole whatever its rows (the Wiener baseline's since session 16). About 8 minutes
+# on the idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NET=$1
@@ -46,20 +48,28 @@ if [ "$THREE" = 3c ]; then
         --compare "default 3c-median" > "$OUT.transients3c.log" 2>&1
 fi
 echo "load $(cut -d' ' -f1-3 /proc/loadavg): done; recall tables:"
-grep -h -A8 "recursive_sta_lta at <= 2" "$OUT.transients.log" "$OUT.steady.log" | grep -E "^\| (raw|$(basename "$OUT"))"
-grep -A7 "peak-amplitude" "$OUT.steady.log" | grep "$(basename "$OUT")"
-grep "(inband) | all" "$OUT.quality.log" | head -1
-echo "recall minus v4's on the same events, points [95 % interval, noise and event stations resampled] (transients, steady):"
+block() {  # the lines of "$2" from the first one holding "$1" to the next blank line (one table, however many rows)
+    awk -v pat="$1" 'index($0, pat) { p = 1 } p && /^$/ { p = 0 } p' "$2"
+}
+NAME=$(basename "$OUT")
 for log in "$OUT.transients.log" "$OUT.steady.log"; do
-    grep -A6 "recall minus default's on the same events, points \[95% interval, stations" "$log" | grep "^| $(basename "$OUT")"
+    block "recursive_sta_lta at <= 2" "$log" | grep -E "^\| (raw|$NAME)"
+done
+block "peak-amplitude" "$OUT.steady.log" | grep "$NAME"
+grep "(inband) | all" "$OUT.quality.log" | head -1
+echo "recall minus v4's on one trace, points [95 % interval, noise and event stations resampled] (transients, steady):"
+for log in "$OUT.transients.log" "$OUT.steady.log"; do
+    block "recall minus default's on the same events, points [95% interval, stations" "$log" | grep "^| $NAME"
 done
 if [ "$THREE" = 3c ]; then
     echo "three components, median (steady set, then transients):"
-    grep -h -A9 "recursive_sta_lta at <= 2" "$OUT.3c.log" "$OUT.transients3c.log" | grep -E "^\| (raw|$(basename "$OUT")(.keras)? 3c-median)"
-    grep -A9 "peak-amplitude" "$OUT.3c.log" | grep "$(basename "$OUT").keras 3c-median"
-    echo "recall minus v4's under the median, points [95 % interval] (steady, then transients):"
     for log in "$OUT.3c.log" "$OUT.transients3c.log"; do
-        grep -A9 "recall minus default 3c-median's on the same events, points \[95% interval, stations" "$log" \
-            | grep "^| $(basename "$OUT").keras 3c-median"
+        block "recursive_sta_lta at <= 2" "$log" | grep -E "^\| (raw|$NAME(.keras)? 3c-median)"
+    done
+    block "peak-amplitude" "$OUT.3c.log" | grep "$NAME.keras 3c-median"
+    echo "recall minus the shipped three-component network's under the median, points [95 % interval] (steady, then transients):"
+    for log in "$OUT.3c.log" "$OUT.transients3c.log"; do
+        block "recall minus default 3c-median's on the same events, points [95% interval, stations" "$log" \
+            | grep "^| $NAME.keras 3c-median"
     done
 fi
