@@ -31,6 +31,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 COMPONENTS = ("E", "N", "Z")
 
@@ -112,6 +113,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    from bench_detection import model_names
     from geokeras.detection import benchmark_records
 
     t0 = time.time()
@@ -122,8 +124,7 @@ def main(argv=None):
     print(f"{args.split} stations, three-component records: {len(records)} x {args.hours:g} h ({', '.join(stations)}), "
           f"{sum(len(r['events']) for r in records)} events at {levels} dB (the vertical's); "
           f"load average {os.getloadavg()[0]:.2f}")
-    models = {m if m == "default" else os.path.basename(m): None if m == "default" else m for m in args.models}
-    methods = methods_for(models)
+    methods = methods_for(model_names(args.models))
     results = score(methods, records, levels)
     print("\npeak-amplitude ratio to the clean event, P to 20 s after (median over the events), per component; "
           "columns: each component's own window SNR (nearest level)")

@@ -109,8 +109,9 @@ def train(args):
 
 
 def score(args):
+    from bench_detection import compare
     from geokeras.detection import (benchmark_records, component_methods, evaluate_detection, format_detection,
-                                    format_paired, paired_differences, standard_methods, vertical)
+                                    standard_methods, vertical)
     from geokeras.denoise import Denoiser
 
     levels = (-15, -10, -5, 0, 5)
@@ -140,9 +141,7 @@ def score(args):
     scores = evaluate_detection(methods, records)
     print(format_detection(scores, levels))
     for reference in dict.fromkeys(["default", ref]):  # v4 on the same trace, and the shipped pair under the median
-        for metric in ("recall", "snr_gain_db", "peak_ratio"):
-            print(format_paired(paired_differences(scores, records, reference, levels, metric), reference, levels,
-                                metric=metric))
+        compare(scores, records, reference, levels)
     print(f"load {os.getloadavg()[0]:.2f}")
 
 
