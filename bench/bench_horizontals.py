@@ -14,8 +14,12 @@ ratio (max |output| / max |clean| from P to 20 s after it, `geokeras.detection.p
 of a local event that window holds the S wave) and the median SNR gain on the event's -10..+20 s window
 (`geokeras.detection.event_window_scores`, against that component's own input SNR there).
 
+Also each component's residual: the 1-s RMS p99/p10 of the noise-only stretches (`geokeras.detection.
+noise_stationarity`, as the detection benchmark reports for the vertical).
+
 Methods: the raw trace; each denoiser on each component alone (``own``, `denoise`); each denoiser under the median
-mask (`denoise_components`); the classical Wiener filter on each component alone and with the median of the
+mask (`denoise_components`) and under ``median-max`` (the vertical the median, each horizontal the larger of its own
+mask and the median; session 17); the classical Wiener filter on each component alone and with the median of the
 components' gains (`geokeras.evaluate.wiener_baseline`). ``default`` is the shipped pair (v4 alone, the
 three-component network under the median); name ``geokeras/pretrained/default.keras`` for v4 under the median.
 
@@ -51,26 +55,33 @@ def methods_for(models):
         den = Denoiser.resolve(model)
         methods[f"{name} own"] = (lambda d: lambda x, sr: np.stack(
             [np.asarray(denoise(row, model=d, sampling_rate=sr)) for row in x]))(den)
-        methods[f"{name} 3c-median"] = (lambda d: lambda x, sr: denoise_components(
-            x, model=d, sampling_rate=sr, statistic="median"))(den)
+        for statistic in ("median", "median-max"):
+            methods[f"{name} 3c-{statistic}"] = (lambda d, st: lambda x, sr: denoise_components(
+                x, model=d, sampling_rate=sr, statistic=st))(den, statistic)
     return methods
 
 
 def score(methods, records, levels):
     """``{(method, component, level): (peak ratios, SNR gains)}`` over the records' events, each component's event
-    counted at the level nearest its own input SNR on the event window (within 2.5 dB; others are left out)."""
+    counted at the level nearest its own input SNR on the event window (within 2.5 dB; others are left out); and
+    under ``(method, component, "p99/p10")`` the residual's 1-s RMS p99/p10 of each record's noise-only stretches
+    (`geokeras.detection.noise_stationarity`)."""
     import numpy as np
 
-    from geokeras.detection import event_window_scores, peak_ratio, window_snr_db
+    from geokeras.detection import (event_window_scores, noise_only_mask, noise_stationarity, peak_ratio,
+                                    window_snr_db)
 
     out = {(name, comp, lv): ([], []) for name in methods for comp in COMPONENTS for lv in levels}
+    out.update({(name, comp, "p99/p10"): [] for name in methods for comp in COMPONENTS})
     for rec in records:
         sr = rec["sampling_rate"]
+        quiet = noise_only_mask(rec["noisy"].shape[-1], rec["events"], sr)
         own = [[window_snr_db(rec["clean"][c], rec["noisy"][c] - rec["clean"][c], ev.p_index, sr)
                 for ev in rec["events"]] for c in range(len(COMPONENTS))]
         for name, fn in methods.items():
             y = fn(rec["noisy"], sr)
             for c, comp in enumerate(COMPONENTS):
+                out[(name, comp, "p99/p10")].append(noise_stationarity(y[c], quiet, sr)["ratio"])
                 for ev, snr in zip(rec["events"], own[c]):
                     level = levels[int(np.argmin([abs(snr - lv) for lv in levels]))]
                     if abs(snr - level) > 2.5:
@@ -85,14 +96,16 @@ def table(results, methods, levels, which):
     """Markdown table of the medians of ``which`` (0: peak ratio, 1: SNR gain) per method, component and level."""
     import numpy as np
 
-    head = "| method | component | " + " | ".join(f"{lv:g} dB" for lv in levels) + " | all |"
-    lines = [head, "|---|---|" + "---|" * (len(levels) + 1)]
+    head = ("| method | component | " + " | ".join(f"{lv:g} dB" for lv in levels) + " | all |"
+            + (" residual p99/p10 |" if which == 1 else ""))
+    lines = [head, "|---|---|" + "---|" * (len(levels) + 1 + (which == 1))]
     for name in methods:
         for comp in COMPONENTS:
             vals = [np.asarray(results[(name, comp, lv)][which], dtype=float) for lv in levels]
             cells = [np.nanmedian(v) if len(v) else np.nan for v in vals] + [np.nanmedian(np.concatenate(vals))]
             fmt = "{:.3f}" if which == 0 else "{:.2f}"
-            lines.append(f"| {name} | {comp} | " + " | ".join(fmt.format(v) for v in cells) + " |")
+            lines.append(f"| {name} | {comp} | " + " | ".join(fmt.format(v) for v in cells) + " |"
+                         + (f" {np.median(results[(name, comp, 'p99/p10')]):.2f} |" if which == 1 else ""))
         if name == "raw":  # how many events each cell holds (the same for every method)
             lines.append("| (events) | E / N / Z | " + " | ".join(
                 " / ".join(str(len(results[("raw", comp, lv)][0])) for comp in COMPONENTS) for lv in levels)
@@ -129,7 +142,8 @@ def main(argv=None):
     print("\npeak-amplitude ratio to the clean event, P to 20 s after (median over the events), per component; "
           "columns: each component's own window SNR (nearest level)")
     print(table(results, methods, levels, 0))
-    print("\nSNR gain on the event window (-10..+20 s), dB against each component's own input SNR (median)")
+    print("\nSNR gain on the event window (-10..+20 s), dB against each component's own input SNR (median); the "
+          "residual's 1-s RMS p99/p10 on the noise-only stretches (median over the records)")
     print(table(results, methods, levels, 1))
     print(f"\n{time.time() - t0:.0f} s; load average at the end {os.getloadavg()[0]:.2f}")
 

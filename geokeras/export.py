@@ -339,7 +339,8 @@ def export_saved_model(model, outdir, batch_size=None, verbose=False, overlap=0.
         verbose: Print the endpoint summary.
         overlap: window overlap of ``denoise_trace`` and ``denoise_components`` in ``[0, 1)``.
         component_statistic: how ``denoise_components`` combines the masks
-            (`geokeras.layers.mask.COMPONENT_STATISTICS`: ``"median"``, the default, ``"mean"`` or ``"own"``);
+            (`geokeras.layers.mask.COMPONENT_STATISTICS`: ``"median"``, the default, ``"mean"``, ``"own"`` or
+            ``"median-max"``);
             ``None`` writes no ``denoise_components``.
         components_model: the spectrogram-mask denoiser whose weights run inside ``denoise_components``
             (``None``, the default: ``model``'s). A one-trace mask denoiser with ``model``'s sampling rate and

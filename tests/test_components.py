@@ -38,6 +38,36 @@ def test_component_mask_statistics():
     np.testing.assert_array_equal(np.asarray(parts[2])[..., 0], [[2, 5], [8, 11]])
 
 
+def test_median_max_gives_the_vertical_the_median_and_each_horizontal_at_least_it():
+    e, n, z = (np.array(v, "float32").reshape(1, 2, 2, 1) for v in
+               ([0.2, 0.9, 0.5, 0.3], [0.6, 0.1, 0.5, 0.8], [0.4, 0.3, 0.9, 0.2]))
+    out = [np.asarray(m).ravel() for m in ComponentMask("median-max")([e, n, z])]
+    median = np.median(np.stack([e, n, z]).reshape(3, -1), axis=0)
+    np.testing.assert_array_equal(out[2], median)  # the vertical (last): the median, as "median"
+    np.testing.assert_array_equal(out[0], np.maximum(e.ravel(), median))  # a horizontal keeps its own where higher
+    np.testing.assert_array_equal(out[1], np.maximum(n.ravel(), median))
+    np.testing.assert_array_equal(out[0], np.float32([0.4, 0.9, 0.5, 0.3]))
+    assert ComponentMask.from_config(ComponentMask("median-max").get_config()).statistic == "median-max"
+    one = [np.full((1, 1, 1, 1), 0.7, "float32")]
+    assert np.asarray(ComponentMask("median-max")(one)[0]).item() == pytest.approx(0.7)  # one component: its own
+
+
+def test_denoise_components_median_max_keeps_the_vertical_and_each_sign(base, rng):
+    from geokeras.denoise import DenoiseOptions
+
+    x = (rng.standard_normal((3, 2500)) * 200).astype("float32")
+    x[:2, 1200:1500] += (3000 * np.sin(np.arange(300) * 0.5)).astype("float32")  # a burst on the horizontals
+    median = denoise_components(x, model=base, statistic="median")
+    y = denoise_components(x, model=base, statistic="median-max")
+    np.testing.assert_allclose(y[2], median[2], atol=1e-6 * np.abs(median[2]).max())  # the vertical: the median's
+    assert not np.allclose(y[:2], median[:2], atol=1e-3 * np.abs(median).max())
+    # a horizontal's mask is never below the median's: more of the horizontals' burst passes
+    assert np.all(np.abs(y[:2, 1200:1500]).max(axis=1) >= np.abs(median[:2, 1200:1500]).max(axis=1) - 1e-3)
+    flipped = denoise_components(x * np.array([[-1], [1], [1]], "float32"), model=base, statistic="median-max")
+    assert np.array_equal(flipped[0], -y[0]) and np.array_equal(flipped[1:], y[1:])
+    assert DenoiseOptions(components="median-max").components == "median-max"
+
+
 def test_component_denoiser_shares_the_weights_and_is_odd_per_component(base, tmp_path, rng):
     x = (rng.standard_normal((2, 600, 3)) * 300).astype("float32")
     own = np.asarray(component_denoiser(base, statistic="own")(x))

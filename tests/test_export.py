@@ -266,7 +266,7 @@ def test_only_mask_denoisers_get_denoise_components(tiny_saved_model, tiny_mask_
     with pytest.raises(ValueError) as err:
         export_saved_model(tiny_mask_denoiser, tmp_path / "bad", component_statistic="max")
     assert str(err.value) == ("Invalid value for argument `component_statistic`. Expected one of None, 'median', "
-                              "'mean', 'own'. Received component_statistic='max'.")
+                              "'mean', 'own', 'median-max'. Received component_statistic='max'.")
 
 
 # ------------------------------------------------------------------------------------------------ components_model

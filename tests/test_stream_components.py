@@ -130,6 +130,26 @@ def test_three_components_in_any_packets_and_interleavings_equal_the_batch_path(
     assert sd.group_processing.endswith(", components=median)") and "components" not in sd.processing
 
 
+def test_median_max_streams_as_the_batch_path(den):
+    """``components="median-max"`` (the vertical the median, each horizontal the larger of its own mask and the
+    median) goes through the same group graph: joined, the streamed outputs are the batch path's."""
+    rng = np.random.default_rng(3)
+    x = record(1800, 3, channels=3)
+    data = dict(zip(ENZ, x))
+    sd = StreamingDenoiser(den, precision="float32", components="median-max")
+    pushes, rest = play(sd, data, interleave({tid: cut(1800, rng) for tid in data}, rng))
+    outputs = [t for o in pushes for t in o] + rest
+    stream = obspy.Stream([packet(tid, row, 0) for tid, row in data.items()])
+    batch = denoise(stream, model=den, components="median-max", precision="float32")
+    median = denoise(stream, model=den, components="median", precision="float32")
+    for tid in data:
+        (got,) = joined(outputs, tid).values()
+        close(got, np.asarray(batch.select(id=tid)[0].data, np.float64))
+    close(np.asarray(batch.select(component="Z")[0].data, np.float64),  # the vertical: the median path's
+          np.asarray(median.select(component="Z")[0].data, np.float64), rtol=1e-6)
+    assert sd.group_processing.endswith(", components=median-max)")
+
+
 def test_each_component_is_odd_on_its_own(den):
     """Negating one component's packets negates that component's output and changes no other (exactly)."""
     rng = np.random.default_rng(3)
@@ -265,7 +285,7 @@ def test_refused_packets_of_a_component_change_nothing_and_a_rate_change_ends_th
 
 def test_components_argument_is_checked(den):
     with pytest.raises(ValueError, match=r"Invalid value for argument `components`. Expected one of 'median', "
-                                         r"'mean'. Received components='max'"):
+                                         r"'mean', 'median-max'. Received components='max'"):
         StreamingDenoiser(den, components="max")
     plain = Denoiser(build_denoiser("unet1d", window_length=64, sampling_rate=SR, filters=(2,)))
     with pytest.raises(ValueError, match="spectrogram-mask denoiser"):

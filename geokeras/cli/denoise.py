@@ -81,7 +81,9 @@ def add_parser(sub, add):
     p.add_argument("--components", default=None, choices=COMPONENTS,
                    help="denoise a station's three components together where a file holds them aligned and "
                         "gap-free at the model's rate: one mask per window for all three, their median or mean "
-                        "(steadier residual, more STA/LTA detections; README 'Three components, one mask'); other "
+                        "(steadier residual, more STA/LTA detections; README 'Three components, one mask'); "
+                        "median-max: the vertical the median, each horizontal the larger of its own mask and the "
+                        "median (weak S amplitudes kept); other "
                         "traces one by one (long files a piece at a time, as without it); with --layout sds a station's three day "
                         "files of one day (same NET.STA.LOC, band and instrument code) are read together")
     p.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors (no progress bar)")

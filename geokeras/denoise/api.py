@@ -152,7 +152,9 @@ def denoise(data, model=None, sampling_rate=None, overlap=0.5, batch_size=BATCH_
             for Stream input: after merging, one trace per output trace).
         precision: ``"auto"`` (default: bfloat16 on a CPU with native bfloat16 arithmetic, else float32),
             ``"float32"`` (the model as trained) or ``"bfloat16"`` (see `geokeras.denoise.DenoiseOptions`).
-        components: ``None`` (default: each trace on its own) or ``"median"`` / ``"mean"``: a station's three
+        components: ``None`` (default: each trace on its own) or ``"median"`` / ``"mean"`` / ``"median-max"``
+            (`geokeras.layers.ComponentMask`: the vertical the median, each horizontal the larger of its own mask
+            and the median): a station's three
             components that the Stream holds aligned and gap-free at the model's rate are denoised together, one
             combined mask per window (`geokeras.denoise.components.station_groups`, `denoise_components`;
             README, "Three components, one mask"); every other trace as with ``None`` (its processing line too).

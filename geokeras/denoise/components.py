@@ -47,7 +47,8 @@ def denoise_components(data, model=None, sampling_rate=None, statistic="median",
         sampling_rate: Hz of ``data``; ``None`` means the model's rate. Another rate is refused: resample
             first (``obspy.Stream.resample``), or denoise the components one by one with `denoise`.
         statistic: how the masks are combined (`geokeras.layers.ComponentMask`): ``"median"`` (default),
-            ``"mean"`` or ``"own"`` (each component its own mask, as `denoise`).
+            ``"mean"``, ``"own"`` (each component its own mask, as `denoise`) or ``"median-max"`` (the vertical,
+            the last row, the median; each horizontal the larger of its own mask and the median).
         overlap: fraction of overlap between consecutive windows, in ``[0, 1)``.
         batch_size: windows per model call.
         precision: ``"float32"`` (default: the model as trained), ``"bfloat16"`` (a

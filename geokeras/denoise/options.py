@@ -32,7 +32,7 @@ CLIP_FACTOR = 1.1  # each window's output is clipped at this times its input pea
 # end (recorded in sidecars: outputs of the whole-segment "linear" definition are redone by --resume)
 DETREND = "prefix-linear"
 OUT_OF_BAND = ("refuse", "passthrough")  # what `denoise` does with a record outside the model's rates
-COMPONENTS = ("median", "mean")  # how `denoise` combines the masks of a station's components (None: each its own)
+COMPONENTS = ("median", "mean", "median-max")  # how `denoise` combines a station's masks (None: each its own)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +50,12 @@ class DenoiseOptions:
             or ``"bfloat16"`` (its Keras layers compute in bfloat16: faster on CPUs with bfloat16 units, outputs
             differ by rounding; speed and quality measured in the README, issue 19). Resolved here: ``precision`` is always the
             one used, and recorded.
-        components: ``None`` (default: each trace denoised on its own) or ``"median"`` / ``"mean"``: the three
-            components of a station, where a record holds them aligned and gap-free at the model's rate, are
-            denoised together with one combined mask per window (`geokeras.denoise.denoise_components`); the
-            other traces as with ``None``. Recorded in the `record` of the run (sidecars, what ``--resume``
+        components: ``None`` (default: each trace denoised on its own) or ``"median"`` / ``"mean"`` /
+            ``"median-max"``: the three components of a station, where a record holds them aligned and gap-free at
+            the model's rate, are denoised together with one combined mask per window
+            (`geokeras.denoise.denoise_components`; ``"median-max"``: the vertical the median, each horizontal
+            the larger of its own mask and the median, `geokeras.layers.ComponentMask`); the other traces as with
+            ``None``. Recorded in the `record` of the run (sidecars, what ``--resume``
             compares); the processing line of a trace that went the one-trace path is that of ``None`` (what was
             done to it).
 

@@ -38,8 +38,8 @@ So joined, the output equals ``denoise`` of the same data (to float rounding: th
 packet by packet), for segments of any length, and it does not depend on how the data are cut into
 packets (tested over random packet sizes and gaps; `bench/bench_stream.py` reports the difference).
 
-**Three components** (``components="median"`` or ``"mean"``): a station's three components are denoised
-together, one combined mask per window, as ``denoise(stream, components=...)``
+**Three components** (``components="median"``, ``"mean"`` or ``"median-max"``): a station's three components are
+denoised together, one combined mask per window, as ``denoise(stream, components=...)``
 (`geokeras.denoise.components.denoise_components`: the same framing, model graph and stitching). The rule,
 per station:
 

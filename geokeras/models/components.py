@@ -38,7 +38,9 @@ def component_denoiser(model, components=3, statistic="median"):
             loaded, e.g. the shipped default), with its mask floor if it has one.
         components: number of components ``C`` (the last axis of the input and output).
         statistic: how the masks are combined (`geokeras.layers.ComponentMask`): ``"median"`` (default),
-            ``"mean"``, or ``"own"`` (each its own mask: the single-component model on each component).
+            ``"mean"``, ``"own"`` (each its own mask: the single-component model on each component) or
+            ``"median-max"`` (the last component, the vertical, the median; the others the larger of their own mask
+            and the median).
 
     Returns:
         a ``keras.Model`` mapping ``(batch, L, C)`` to ``(batch, L, C)``, ``L`` the base model's window length.
