@@ -3,7 +3,7 @@
 The issue asks for a residual that is "a steady, attenuated copy of the input noise". Where a record is no louder
 than its own noise, nothing a network does there can be signal: this gate puts those cells back to exactly the
 floor. Per STFT cell (the network's 64/32 Hann framing) of each component, ``gamma = |X|^2 / lambda``, the input's
-power over the record's running noise power (`geokeras.evaluate.running_noise_power`: a 5-minute running median,
+power over the record's running noise power (`geokeras.evaluate.noise_referenced_stft`: a 5-minute running median,
 as the Wiener baseline's), optionally averaged over ``B x F`` neighbouring bins and frames; the gate is ``g =
 clip((gamma - lo) / (hi - lo), 0, 1)``, with a station's three components given the median (or max) of their gates;
 the output's STFT becomes ``g * Y + (1 - g) * floor * X`` (``Y`` the denoised trace's, ``X`` the input's), back by
@@ -40,23 +40,19 @@ def noise_gate(noisy, denoised, sampling_rate, lo, hi, combine=None, floor=FLOOR
     from scipy import signal
     from scipy.ndimage import uniform_filter
 
-    from geokeras.evaluate import running_noise_power
+    from geokeras.evaluate import noise_referenced_stft
 
-    x = np.asarray(noisy, dtype=np.float64)
     kw = dict(nperseg=nperseg, noverlap=noverlap, window="hann")
-    _, _, zx = signal.stft(x - x.mean(axis=-1, keepdims=True), boundary="even", padded=True, **kw)
+    zx, noise = noise_referenced_stft(noisy, sampling_rate, noise_window_s, noise_step_s, nperseg, noverlap)
     _, _, zy = signal.stft(np.asarray(denoised, dtype=np.float64), boundary="even", padded=True, **kw)
-    power = np.abs(zx) ** 2
-    hop_s = (nperseg - noverlap) / sampling_rate
-    noise = running_noise_power(power, int(round(noise_window_s / hop_s)), int(round(noise_step_s / hop_s)))
-    gamma = power / np.maximum(noise, np.finfo(np.float64).tiny)
+    gamma = np.abs(zx) ** 2 / np.maximum(noise, np.finfo(np.float64).tiny)
     if tuple(smooth) != (1, 1):
         gamma = uniform_filter(gamma, size=(1,) * (gamma.ndim - 2) + tuple(smooth), mode="nearest")
     gate = np.clip((gamma - lo) / (hi - lo), 0.0, 1.0) if hi > lo else (gamma > lo).astype(np.float64)
     if combine in ("median", "max") and gate.ndim == 3:
         gate = np.broadcast_to((np.median if combine == "median" else np.max)(gate, axis=0), gate.shape)
     _, y = signal.istft(gate * zy + (1.0 - gate) * floor * zx, **kw)
-    return y[..., : x.shape[-1]]
+    return y[..., : np.shape(noisy)[-1]]
 
 
 def parse_gate(spec):

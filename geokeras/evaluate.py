@@ -166,6 +166,37 @@ def running_noise_power(power, window, step):
     return noise
 
 
+def noise_referenced_stft(rows, sampling_rate, noise_window_s=300.0, noise_step_s=30.0, nperseg=64, noverlap=32):
+    """The STFT of each demeaned row of a continuous record and each cell's noise power (`running_noise_power`).
+
+    What the record-statistics methods share (`wiener_baseline`, and the experiments of ``bench/``): Hann frames
+    of ``nperseg`` samples every ``nperseg - noverlap`` (the shipped network's 64 / 32 at 100 Hz), the noise power
+    a running median over ``noise_window_s`` taken every ``noise_step_s`` (both rounded to whole frames).
+
+    Args:
+        rows: array ``(..., n)``, time on the last axis (float64 is used).
+        sampling_rate: samples per second.
+        noise_window_s, noise_step_s: see `running_noise_power` (in seconds here).
+        nperseg, noverlap: the STFT framing.
+
+    Returns:
+        ``(z, noise)``: the complex STFT ``(..., bins, frames)`` (``scipy.signal.stft``, ``boundary="even"``,
+        padded) and the noise power of each of its cells.
+
+    Example:
+        >>> z, noise = noise_referenced_stft(np.random.default_rng(0).normal(size=(2, 60_000)), 100.0)
+        >>> z.shape == noise.shape, round(float(np.median(np.abs(z) ** 2 / noise)), 1)  # ln 2: the median cell
+        (True, 0.7)
+    """
+    from scipy import signal
+
+    x = np.asarray(rows, dtype=np.float64)
+    _, _, z = signal.stft(x - x.mean(axis=-1, keepdims=True), window="hann", nperseg=nperseg, noverlap=noverlap,
+                          boundary="even", padded=True)
+    hop_s = (nperseg - noverlap) / sampling_rate
+    return z, running_noise_power(np.abs(z) ** 2, int(round(noise_window_s / hop_s)), int(round(noise_step_s / hop_s)))
+
+
 def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_window_s=300.0, noise_step_s=30.0,
                     nperseg=64, noverlap=32, components=None):
     """Classical denoiser: a decision-directed Wiener filter with each row's own running noise spectrum.
@@ -221,14 +252,9 @@ def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_windo
         raise ValueError("Invalid value for argument `components`. Expected None or 'median'. "
                          f"Received components={components!r}.")
     x = np.asarray(noisy, dtype=np.float64)
-    rows = x.reshape(-1, x.shape[-1])
-    rows = rows - rows.mean(axis=-1, keepdims=True)
-    kw = dict(nperseg=nperseg, noverlap=noverlap, window="hann")
-    _, _, z = signal.stft(rows, boundary="even", padded=True, **kw)  # (rows, bins, frames)
-    power = np.abs(z) ** 2
-    hop_s = (nperseg - noverlap) / sampling_rate
-    noise = running_noise_power(power, int(round(noise_window_s / hop_s)), int(round(noise_step_s / hop_s)))
-    gamma = power / np.maximum(noise, np.finfo(np.float64).tiny)
+    z, noise = noise_referenced_stft(x.reshape(-1, x.shape[-1]), sampling_rate, noise_window_s, noise_step_s, nperseg,
+                                     noverlap)  # (rows, bins, frames)
+    gamma = np.abs(z) ** 2 / np.maximum(noise, np.finfo(np.float64).tiny)
 
     def decision_directed(gam):  # (rows, bins, frames) -> Wiener gains, frame by frame
         gain = np.empty_like(gam)
@@ -243,7 +269,7 @@ def wiener_baseline(noisy, sampling_rate, floor=0.3, smoothing=0.98, noise_windo
     gain = floor + (1.0 - floor) * gain
     if components == "median":
         gain = np.broadcast_to(np.median(gain, axis=0), gain.shape)
-    _, y = signal.istft(gain * z, **kw)
+    _, y = signal.istft(gain * z, window="hann", nperseg=nperseg, noverlap=noverlap)
     return y[..., : x.shape[-1]].reshape(x.shape)
 
 
