@@ -9,6 +9,7 @@ Usage:
     python bench/bench_detection.py a.keras b.keras --split validation --stations 10 --min-noise-s 55 --no-screen \
         --levels -15 -10 -5 0 5                                      # the same stations, noise transients kept
     python bench/bench_detection.py default --oracle 0 0.3           # + the ideal ratio mask, floors 0 and 0.3
+    python bench/bench_detection.py default --oracle 0.2 --oracle-frame 32   # the ideal mask on 32/16-sample frames
 
 The records (`geokeras.detection.benchmark_records`): for each of ``--stations`` stations of the split (those
 with the most real pre-P noise, >= 90 s), the station's real noise windows are overlap-added with 2-s
@@ -165,8 +166,9 @@ def compare(scores, records, reference, levels, detector="recursive", rate=2.0):
     return rows
 
 
-def oracle_method(records, floor):
-    """The ideal ratio mask with a floor as a method of `evaluate_detection` (it needs each record's clean part).
+def oracle_method(records, floor, frame=64):
+    """The ideal ratio mask with a floor as a method of `evaluate_detection` (it needs each record's clean part),
+    on Hann frames of ``frame`` samples with a hop of half a frame (64: the networks' framing).
 
     ``evaluate_detection`` hands a method only the noisy trace; the records' noisy arrays are looked up by
     identity to find their injected events.
@@ -178,7 +180,7 @@ def oracle_method(records, floor):
 
     def method(noisy, sampling_rate):  # on three-component records the vertical's own ideal mask
         clean = vertical(clean_of[id(noisy)])
-        return oracle_mask_baseline(clean, vertical(noisy) - clean, nperseg=64, noverlap=32, floor=floor)
+        return oracle_mask_baseline(clean, vertical(noisy) - clean, nperseg=frame, noverlap=frame // 2, floor=floor)
     return method
 
 
@@ -228,6 +230,10 @@ def main(argv=None):
                         help="also score the ideal ratio mask (from the injected events and the record's noise, "
                              "the network's 64/32 STFT framing) with each of these floors: what a perfect mask "
                              "would give on the same records, an upper reference for the denoisers; on three-component records the vertical's own ideal mask")
+    parser.add_argument("--oracle-frame", type=int, default=64, metavar="N",
+                        help="the ideal mask's STFT frame in samples, hop N/2 (default 64: the networks' framing; "
+                             "another N names the method oracle_fF_nN): how much of what the ideal mask can "
+                             "reach the framing itself sets")
     parser.add_argument("--overlap", type=float, default=0.5,
                         help="the denoisers' window overlap (default 0.5, denoise's)")
     parser.add_argument("--components", type=int, choices=(1, 3), default=1,
@@ -274,7 +280,8 @@ def main(argv=None):
         methods.update({f"{name} 3c-joint": fn for name, fn in  # its own one mask: no statistic
                         zip(joint, component_methods(joint, ("median",), overlap=args.overlap).values())})
     for floor in args.oracle or ():
-        methods[f"oracle_f{floor:g}"] = oracle_method(records, floor)
+        suffix = "" if args.oracle_frame == 64 else f"_n{args.oracle_frame}"
+        methods[f"oracle_f{floor:g}{suffix}"] = oracle_method(records, floor, args.oracle_frame)
     scores = evaluate_detection(methods, records, picker=args.picker, refine=args.refine)
     print(f"picker: {args.picker}" + (", refined on the noisy input" if args.picker == "aic" and args.refine else ""))
     tables = detection_tables(scores, levels)

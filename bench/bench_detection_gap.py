@@ -11,7 +11,7 @@ STA/LTA value within -1..+4 s of its P time is compared with each record's thres
 (`geokeras.detection.threshold_for_rate`): the method's own threshold (its recall, up to the trigger logic of the
 benchmark) and the ideal mask's (what the method's events would give if its residual were as steady as a perfect
 mask's). The difference between the two columns is what the residual's bursts cost; between the second and the
-ideal mask's own row, what the events' weaker STA/LTA peaks cost (model card, "Session 12").
+ideal mask's own row, what the events' weaker STA/LTA peaks cost (docs/detection_log.md, "Session 12").
 """
 import argparse
 import os

@@ -18,7 +18,7 @@ Records: the validation three-component records of `bench_detection.py --compone
     python bench/bench_noise_gate.py --transients --repeats 2 --gates 1:2:median 1.2:1.6:median::3x5
 
 A gate is ``lo:hi[:median|max[:floor[:BxF]]]`` (floor: the pair's 0.2 unless given). Not a shipped path: the
-result is in the model card ("Session 17").
+result is in docs/detection_log.md ("Session 17").
 """
 import argparse
 import os

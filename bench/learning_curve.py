@@ -19,7 +19,7 @@ bit for bit (v4 is v3 with the 0.3 floor).
         --split validation --stations 10 --min-noise-s 55 --repeats 4 --levels -15 -10 -5 0 5 --components 3 \\
         --statistics median --compare "default.keras 3c-median" default.keras
 
-Not a shipped path: the result is in the model card ("Session 17").
+Not a shipped path: the result is in docs/detection_log.md ("Session 17").
 """
 import argparse
 import os

@@ -13,7 +13,7 @@ card: "Choosing the mask floor"); ``--floor 0`` gives back v3 exactly.
 
 With several networks (the same STFT), the output is their ensemble (`geokeras.models.ensemble.mask_ensemble`: the
 median, or ``--statistic mean``, of their masks, cell by cell) with the floor and exponent on the combined mask
-(model card, "Session 13").
+(docs/detection_log.md, "Session 13").
 """
 import argparse
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Score a candidate network for the detection issue (15) by the rule of the model card ("Three more networks, chosen
-# by a rule fixed before scoring"), on the validation stations only:
+# Score a candidate network for the detection issue (15) by the rule of docs/detection_log.md ("Three more
+# networks, chosen by a rule fixed before scoring"), on the validation stations only:
 #
 #   bash bench/score_candidate.sh NET.keras [FLOOR] [3c]   # FLOOR: the mask floor put on the network (default 0.3)
 #
@@ -15,7 +15,7 @@
 # one trace; since session 15, under the median, the shipped three-component network components.keras; the scripts
 # are seeded: the same records, events and windows for every candidate), and each recall set prints the candidate's
 # recall minus the shipped network's on the same events with a 95 % interval from resampling the noise and event
-# stations (`--compare`; model card, "Session 15": a candidate replaces what ships only where that interval lies
+# stations (`--compare`; docs/detection_log.md, "Session 15": a candidate replaces what ships only where that interval lies
 # above 0). Each table is printed whole whatever its rows (the Wiener baseline's since session 16). About 8 minutes
 # on the idle machine.
 set -euo pipefail

@@ -15,7 +15,7 @@ read. Writes the network at the best ``val_loss`` to ``-o`` and, every ``--snaps
     python bench/bench_detection.py joint_e5.keras --split validation --stations 10 --min-noise-s 55 --repeats 4 \
         --levels -15 -10 -5 0 5 --components 3 --statistics median
 
-Result (model card, "Session 12"): the joint network detects fewer weak events than the median of the shipped
+Result (docs/detection_log.md, "Session 12"): the joint network detects fewer weak events than the median of the shipped
 network's three masks, and fewer the longer it trains, while it keeps weak events' amplitudes better.
 """
 import argparse

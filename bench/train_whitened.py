@@ -16,7 +16,7 @@ with the same spectrum.
     python bench/make_default_v4.py W.keras -o W_f0.3.keras --floor 0.3
     python bench/train_whitened.py --score W_f0.3.keras [--components 3] [--transients]   # validation, v4 beside it
 
-Not a shipped path: the result is in the model card ("Session 16").
+Not a shipped path: the result is in docs/detection_log.md ("Session 16").
 """
 import argparse
 import os

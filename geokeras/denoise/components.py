@@ -4,7 +4,7 @@
 one component comes in bursts that the other two mostly do not share, while an earthquake is on all three:
 `geokeras.models.components.component_denoiser` gives the components the median of their masks, cell by
 cell, and on continuous records an STA/LTA detector on the vertical then finds more events at the same
-false-trigger rate (README, "Three components, one mask"; model card, "Session 11").
+false-trigger rate (README, "Three components, one mask"; docs/detection_log.md, "Session 11").
 
 `denoise_components` takes the samples of one station's components, aligned (the same start, rate and number of
 samples) and without gaps, at the model's sampling rate. ``denoise(stream, components="median")`` (and

@@ -5,7 +5,7 @@ of the same window are combined cell by cell (`geokeras.layers.ComponentMask`, t
 the mask floor, and each component's spectrogram is multiplied by the combined mask. On continuous records
 an STA/LTA detector then sees a steadier residual: the bursts of one component's residual that set its
 false-trigger threshold are mostly not on the other two, while an earthquake is on all of them (README, "Three
-components, one mask"; model card, "Session 11").
+components, one mask"; docs/detection_log.md, "Session 11").
 
 Each component stays an odd function of its own samples (``model(x with one component negated)`` negates that
 component's output and leaves the others unchanged, to the last bit) when the base model is sign-invariant.
