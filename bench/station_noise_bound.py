@@ -54,12 +54,25 @@ def record_noise(split):
     return noise, sorted({r["station"] for r in records})
 
 
+def surrogates(x, chunk, rng):
+    """``x`` with each ``chunk``-sample piece (the last one longer) replaced by a Fourier surrogate of itself
+    (`geokeras.data.pairs.phase_randomize`: its spectrum, new phases)."""
+    from geokeras.data.pairs import phase_randomize
+
+    edges = list(range(0, max(1, x.size - chunk + 1), chunk)) + [x.size]  # the last piece chunk..2 chunk long
+    return np.concatenate([phase_randomize(x[a:b], rng) for a, b in zip(edges[:-1], edges[1:])]).astype("float32")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", required=True, help="the fine-tuned network (.keras)")
     parser.add_argument("--noise", choices=("test", "validation"), default="test",
                         help="whose records' noise to fine-tune on (default test: the in-sample bound)")
     parser.add_argument("--minutes", type=float, default=20.0, help="fine-tuning budget (default 20)")
+    parser.add_argument("--surrogate-s", type=float, default=0.0, metavar="S",
+                        help="replace each noise record by Fourier surrogates of its S-second chunks (0, the "
+                             "default: the noise itself): the records' spectra, minute by minute, without the "
+                             "realization the report scores")
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -76,6 +89,8 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     noise, stations = record_noise(args.noise)
     rng = np.random.default_rng(args.seed)
+    if args.surrogate_s:
+        noise = [surrogates(x, int(round(args.surrogate_s * RATE)), rng) for x in noise]
     order = rng.permutation(len(noise))
     n_val = max(1, len(noise) // 10)
     val_noise = [noise[i] for i in order[:n_val]]
