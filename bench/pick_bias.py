@@ -5,8 +5,9 @@ Usage:
     python bench/pick_bias.py --floors 0.2 --frame 32 --level -5
 
 `bench/bench_detection.py` reports the median *absolute* pick error; issue 15 asks that it be no larger after
-denoising than on the raw trace at every level. On the test stations even the ideal ratio mask under a floor of
-0.25 or less misses that at 0 dB by a sample (model card, "Where the detection issue's targets stand"). This
+denoising than on the raw trace at every level. On the three-component records of the 8 noisiest test stations even
+the ideal ratio mask under a floor of 0.25 or less misses that at 0 dB by a sample (model card, "Where the detection
+issue's targets stand"). This
 script gives the sign: on the three-component test records of the detection report
 (`geokeras.detection.benchmark_records(split="test", n_stations=8, components=3, min_noise_s=55, repeats=2)`,
 the vertical), recursive STA/LTA at 2 false triggers per hour on each trace, the Akaike pick of
