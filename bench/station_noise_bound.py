@@ -63,6 +63,28 @@ def surrogates(x, chunk, rng):
     return np.concatenate([phase_randomize(x[a:b], rng) for a, b in zip(edges[:-1], edges[1:])]).astype("float32")
 
 
+def fine_tune_components(train_noise, val_noise, minutes, output, seed=0, learning_rate=3e-4):
+    """Fine-tune the shipped three-component network (its floor in the graph) on the bundled training-station
+    events in ``train_noise`` (`geokeras.adaptation.fit.fine_tune`, the epoch chosen on ``val_noise``), print
+    each epoch and the summary, write it to ``output``; return the model."""
+    import keras
+
+    from geokeras.adaptation.fit import adaptation_signals, fine_tune
+    from geokeras.pretrained import load_components
+
+    keras.utils.set_random_seed(seed)
+    signals, val_signals, _ = adaptation_signals(WINDOW, RATE, seed=seed)
+    model = load_components()
+    t0 = time.perf_counter()
+    summary = fine_tune(model, signals, train_noise, val_signals, val_noise, minutes * 60.0, WINDOW, RATE,
+                        seed=seed, learning_rate=learning_rate, log=lambda line: print(line, flush=True))
+    print(f"fine-tuned in {time.perf_counter() - t0:.0f} s: {summary}; load average {os.getloadavg()[0]:.2f}",
+          flush=True)
+    model.save(output)
+    print(f"wrote {output}")
+    return model
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", required=True, help="the fine-tuned network (.keras)")
@@ -78,15 +100,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import keras
+    from geokeras.utils import set_threads
 
-    from geokeras.adaptation.fit import adaptation_signals, fine_tune
-    from geokeras.pretrained import load_components
-
-    keras.utils.set_random_seed(args.seed)
+    set_threads(args.threads)
     noise, stations = record_noise(args.noise)
     rng = np.random.default_rng(args.seed)
     if args.surrogate_s:
@@ -98,15 +114,7 @@ def main(argv=None):
     print(f"noise: {args.noise} records of {', '.join(stations)}: {len(train_noise)} component records to "
           f"fine-tune on, {n_val} for the epoch choice ({sum(x.size for x in noise) / RATE / 3600:.1f} h in all)",
           flush=True)
-    signals, val_signals, _ = adaptation_signals(WINDOW, RATE, seed=args.seed)
-    model = load_components()
-    t0 = time.perf_counter()
-    summary = fine_tune(model, signals, train_noise, val_signals, val_noise, args.minutes * 60.0, WINDOW, RATE,
-                        seed=args.seed, learning_rate=args.learning_rate, log=lambda line: print(line, flush=True))
-    print(f"fine-tuned in {time.perf_counter() - t0:.0f} s: {summary}; load average "
-          f"{os.getloadavg()[0]:.2f}", flush=True)
-    model.save(args.output)
-    print(f"wrote {args.output}")
+    fine_tune_components(train_noise, val_noise, args.minutes, args.output, args.seed, args.learning_rate)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,13 @@ window.
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import numpy as np  # noqa: E402
 
-WINDOW, RATE, LEVELS = 3000, 100.0, (-10, -5, 0, 5)
+RATE, LEVELS = 100.0, (-10, -5, 0, 5)
 
 
 def station_windows(min_windows):
@@ -84,17 +83,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import keras
+    from station_noise_bound import fine_tune_components
 
-    from geokeras.adaptation.fit import adaptation_signals, fine_tune
     from geokeras.detection import (component_methods, evaluate_detection, format_detection, format_paired,
                                     paired_differences, standard_methods)
-    from geokeras.pretrained import load_components
+    from geokeras.utils import set_threads
 
-    keras.utils.set_random_seed(args.seed)
+    set_threads(args.threads)
     windows, signals, signal_stations = station_windows(args.min_windows)
     train_noise, val_noise, scored = [], [], []
     for i, (sta, ws) in enumerate(sorted(windows.items())):
@@ -110,18 +105,11 @@ def main(argv=None):
           f"the epoch; {len(scored)} scored records, {sum(len(r['events']) for r in scored)} events; load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
 
-    train_signals, val_signals, _ = adaptation_signals(WINDOW, RATE, seed=args.seed)
-    model = load_components()
-    t0 = time.perf_counter()
-    summary = fine_tune(model, train_signals, train_noise, val_signals, val_noise, args.minutes * 60.0, WINDOW, RATE,
-                        seed=args.seed, log=lambda line: print(line, flush=True))
-    print(f"fine-tuned in {time.perf_counter() - t0:.0f} s: {summary}; load average {os.getloadavg()[0]:.2f}",
-          flush=True)
-    model.save(args.output)
+    fine_tune_components(train_noise, val_noise, args.minutes, args.output, args.seed)
 
     methods = standard_methods({}, baselines=())
     methods.update(component_methods({"default": None, os.path.basename(args.output): args.output}, ("median",)))
-    scores = evaluate_detection(methods, scored, refine=True)
+    scores = evaluate_detection(methods, scored)
     print(format_detection(scores, LEVELS))
     reference = "default 3c-median"
     print(format_paired(paired_differences(scores, scored, reference, LEVELS), reference, LEVELS))

@@ -599,8 +599,9 @@ def score_detections(y, clean, events, sampling_rate, rates_per_hour=(1.0, 2.0),
 
     Returns:
         dict with ``"events"``: per event ``{"snr_db", "peak_ratio", "snr_gain_db", "correlation", (detector, rate):
-        {"hit", "pick_error_s"}}`` (`event_window_scores`)
-        (``pick_error_s`` is NaN without a hit or a pick), ``"thresholds"``: ``{(detector, rate): threshold}``,
+        {"hit", "pick_error_s", "pick_offset_s"}}`` (`event_window_scores`; ``pick_offset_s`` is ``pick - P`` in
+        seconds, negative for an early pick, ``pick_error_s`` its absolute value; both NaN without a hit or a
+        pick), ``"thresholds"``: ``{(detector, rate): threshold}``,
         ``"false"``: ``{(detector, rate): false triggers}``, and ``"stationarity"`` (`noise_stationarity`).
     """
     check_choice("picker", picker, PICKERS)
@@ -621,11 +622,11 @@ def score_detections(y, clean, events, sampling_rate, rates_per_hour=(1.0, 2.0),
             thresholds[(det, rate)] = thr
             false[(det, rate)] = false_triggers(onsets, quiet)
             for ev, row, hit in zip(events, per_event, match_triggers(onsets, events, sampling_rate)):
-                err = float("nan")
+                offset = float("nan")
                 if hit is not None:
                     pick = pick_at_trigger(y, hit, sampling_rate, picker, reference)
-                    err = float("nan") if pick is None else abs(pick - ev.p_index) / sampling_rate
-                row[(det, rate)] = {"hit": hit is not None, "pick_error_s": err}
+                    offset = float("nan") if pick is None else (pick - ev.p_index) / sampling_rate
+                row[(det, rate)] = {"hit": hit is not None, "pick_error_s": abs(offset), "pick_offset_s": offset}
     return {"events": per_event, "thresholds": thresholds, "false": false,
             "stationarity": noise_stationarity(y, quiet, sampling_rate)}
 

@@ -1,4 +1,6 @@
 """The detection benchmark's scoring on tiny synthetic records with known triggers (issue 15)."""
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -73,6 +75,15 @@ def test_hits_match_known_p_times_and_picks_are_accurate(record):
     assert all(0.9 < row["peak_ratio"] < 1.3 for row in rows)
     summary = detection.summarize([scores], [10.0], "recursive", 2.0)
     assert summary[0]["recall"] == 1.0 and summary[-1]["snr_db"] == "all"
+    # the signed offset: with every P stated 0.5 s early each pick is about 0.5 s late, and stated 0.5 s late about
+    # 0.5 s early; the error is its absolute value
+    for shift in (-50, 50):
+        moved = [dataclasses.replace(ev, p_index=ev.p_index + shift) for ev in events]
+        rows = detection.score_detections(x, clean, moved, SR, rates_per_hour=(2.0,), detectors=("recursive",))
+        rows = [row[("recursive", 2.0)] for row in rows["events"]]
+        offsets = np.array([row["pick_offset_s"] for row in rows])
+        assert np.all(np.abs(offsets + shift / SR) < 0.15), (shift, offsets)
+        assert [row["pick_error_s"] for row in rows] == list(np.abs(offsets))
 
 
 def test_match_triggers_window():
